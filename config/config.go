@@ -1,0 +1,205 @@
+// Package config turns CDK context (cdk.json or `cdk synth -c name=value`)
+// into the typed settings the stacks are built from, and rejects anything
+// invalid with one line that names the setting, the value and what is allowed.
+package config
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/internal/check"
+)
+
+// DefaultStackNamePrefix starts every stack name: <prefix>-<stageName>-Pipeline.
+const DefaultStackNamePrefix = "Tributary"
+
+var stackNamePrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,49}$`)
+
+// Config is every setting of the app. Empty strings and nil pointers mean the
+// default documented on the construct that uses the setting.
+type Config struct {
+	StackNamePrefix string
+	StageName       string
+
+	StreamMode     string
+	ShardCount     *int
+	RetentionHours *int
+
+	DataPrefix       string
+	ErrorPrefix      string
+	BufferingSeconds *int
+	BufferingMiB     *int
+	Compression      string
+
+	LogRetentionDays *int
+}
+
+// Settings are the context keys the app reads, in the order the README lists them.
+var Settings = []string{
+	"stackNamePrefix", "stageName",
+	"streamMode", "shardCount", "retentionHours",
+	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
+	"logRetentionDays",
+}
+
+// Load reads the settings from ctx (all CDK context). The CDK keeps its own
+// keys there too (feature flags, "cli-telemetry"), so other keys are allowed,
+// but one that is a near miss of a setting is a typo and fails.
+func Load(ctx map[string]any) (Config, error) {
+	keys := make([]string, 0, len(ctx))
+	for k := range ctx {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if s := nearMiss(k); s != "" {
+			return Config{}, fmt.Errorf("unknown setting %q; did you mean %q? Settings: %s", k, s, strings.Join(Settings, ", "))
+		}
+	}
+
+	p := parser{ctx: ctx}
+	c := Config{
+		StackNamePrefix:  p.str("stackNamePrefix"),
+		StageName:        p.str("stageName"),
+		StreamMode:       p.str("streamMode"),
+		ShardCount:       p.integer("shardCount"),
+		RetentionHours:   p.integer("retentionHours"),
+		DataPrefix:       p.str("dataPrefix"),
+		ErrorPrefix:      p.str("errorPrefix"),
+		BufferingSeconds: p.integer("bufferingSeconds"),
+		BufferingMiB:     p.integer("bufferingMiB"),
+		Compression:      p.str("compression"),
+		LogRetentionDays: p.integer("logRetentionDays"),
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting, the constructs' own rules included.
+func (c Config) Validate() error {
+	if c.StackNamePrefix != "" && !stackNamePrefixPattern.MatchString(c.StackNamePrefix) {
+		return check.Invalid("stackNamePrefix", c.StackNamePrefix, "1 to 50 letters, digits and hyphens, starting with a letter")
+	}
+	if err := c.IngestAPIProps().Validate(); err != nil {
+		return err
+	}
+	if err := c.StreamProps().Validate(); err != nil {
+		return err
+	}
+	return c.DeliveryStreamProps().Validate()
+}
+
+// StackName is <prefix>-<stage>-Pipeline, so each stage is its own stack.
+func (c Config) StackName() string {
+	prefix, stage := c.StackNamePrefix, c.StageName
+	if prefix == "" {
+		prefix = DefaultStackNamePrefix
+	}
+	if stage == "" {
+		stage = ingestapi.DefaultStageName
+	}
+	return prefix + "-" + stage + "-Pipeline"
+}
+
+// StreamProps are the stream's settings.
+func (c Config) StreamProps() stream.Props {
+	return stream.Props{Mode: c.StreamMode, ShardCount: c.ShardCount, RetentionHours: c.RetentionHours}
+}
+
+// DeliveryStreamProps are the delivery stream's settings, without its source and bucket.
+func (c Config) DeliveryStreamProps() deliverystream.Props {
+	return deliverystream.Props{
+		DataPrefix: c.DataPrefix, ErrorPrefix: c.ErrorPrefix,
+		BufferingSeconds: c.BufferingSeconds, BufferingMiB: c.BufferingMiB,
+		Compression: c.Compression, LogRetentionDays: c.LogRetentionDays,
+	}
+}
+
+// IngestAPIProps are the API's settings, without its stream.
+func (c Config) IngestAPIProps() ingestapi.Props {
+	return ingestapi.Props{StageName: c.StageName, LogRetentionDays: c.LogRetentionDays}
+}
+
+// parser keeps the first type error; -c values arrive as strings, cdk.json
+// values as JSON numbers, strings or booleans.
+type parser struct {
+	ctx map[string]any
+	err error
+}
+
+func (p *parser) str(key string) string {
+	v, ok := p.ctx[key]
+	if !ok || p.err != nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.err = check.Invalid(key, v, "a string")
+	}
+	return s
+}
+
+func (p *parser) integer(key string) *int {
+	v, ok := p.ctx[key]
+	if !ok || p.err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < math.MaxInt32 {
+			n := int(x)
+			return &n
+		}
+	case string:
+		if n, err := strconv.Atoi(x); err == nil {
+			return &n
+		}
+	}
+	p.err = check.Invalid(key, v, "an integer")
+	return nil
+}
+
+// nearMiss returns the setting k was probably meant to be, or "".
+func nearMiss(k string) string {
+	for _, s := range Settings {
+		if k == s {
+			return ""
+		}
+	}
+	for _, s := range Settings {
+		if strings.EqualFold(k, s) || distance(strings.ToLower(k), strings.ToLower(s)) <= 2 {
+			return s
+		}
+	}
+	return ""
+}
+
+// distance is the Levenshtein edit distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

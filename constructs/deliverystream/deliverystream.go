@@ -1,0 +1,157 @@
+// Package deliverystream is the Firehose delivery stream that reads the
+// Kinesis stream and writes newline-delimited JSON to S3 in UTC hour folders.
+package deliverystream
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/internal/check"
+	"github.com/tributary/tributary/internal/logretention"
+)
+
+// Defaults and limits (Firehose buffering hints: 0..900 s, 1..128 MiB).
+const (
+	DefaultDataPrefix        = "raw-data/"
+	DefaultErrorPrefix       = "errors/"
+	DefaultBufferingSeconds  = 60 // data shows up within a minute; Firehose's own default is 300
+	MaxBufferingSeconds      = 900
+	DefaultBufferingMiB      = 5
+	MinBufferingMiB          = 1
+	MaxBufferingMiB          = 128
+	DefaultCompression       = "UNCOMPRESSED"
+	maxPrefixLength          = 512 // leaves room in Firehose's 1,024 characters for the time folders we append
+	hourFolders              = "!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"
+	errorFolders             = "!{firehose:error-output-type}/" + hourFolders
+	prefixAllowedDescription = "1 to 512 of A-Z a-z 0-9 ! - _ . * ' ( ) in folders each ending in /, no leading /"
+)
+
+// Compressions are the formats Firehose can write to S3.
+var Compressions = []string{"UNCOMPRESSED", "GZIP", "HADOOP_SNAPPY", "SNAPPY", "ZIP"}
+
+var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9!_.*'()-]+/)+$`)
+
+// Props configures the delivery stream. Empty and nil fields mean the documented default.
+type Props struct {
+	Source awskinesis.IStream // required
+	Bucket awss3.IBucket      // required
+	// DataPrefix is the folder for events; UTC hour folders yyyy/MM/dd/HH/ follow it. Default: raw-data/.
+	DataPrefix string
+	// ErrorPrefix is the folder for records Firehose could not deliver, by error type and hour. Default: errors/.
+	ErrorPrefix string
+	// BufferingSeconds: Firehose writes an object when this much time has passed... Default: 60.
+	BufferingSeconds *int
+	// BufferingMiB: ...or when this much data has arrived, whichever comes first. Default: 5.
+	BufferingMiB *int
+	// Compression is one of Compressions. Default: UNCOMPRESSED.
+	Compression string
+	// LogRetentionDays for the delivery-error log group. Default: logretention.Default.
+	LogRetentionDays *int
+}
+
+type resolved struct {
+	dataPrefix, errorPrefix, compression string
+	seconds, mib                         int
+	logRetention                         awslogs.RetentionDays
+}
+
+// Validate reports the first setting that is not allowed.
+func (p Props) Validate() error {
+	_, err := p.resolve()
+	return err
+}
+
+func (p Props) resolve() (r resolved, err error) {
+	r = resolved{dataPrefix: DefaultDataPrefix, errorPrefix: DefaultErrorPrefix, compression: DefaultCompression,
+		seconds: DefaultBufferingSeconds, mib: DefaultBufferingMiB}
+	days := logretention.Default
+	if p.DataPrefix != "" {
+		r.dataPrefix = p.DataPrefix
+	}
+	if p.ErrorPrefix != "" {
+		r.errorPrefix = p.ErrorPrefix
+	}
+	if p.Compression != "" {
+		r.compression = p.Compression
+	}
+	if p.BufferingSeconds != nil {
+		r.seconds = *p.BufferingSeconds
+	}
+	if p.BufferingMiB != nil {
+		r.mib = *p.BufferingMiB
+	}
+	if p.LogRetentionDays != nil {
+		days = *p.LogRetentionDays
+	}
+	if err = validPrefix("dataPrefix", r.dataPrefix); err != nil {
+		return
+	}
+	if err = validPrefix("errorPrefix", r.errorPrefix); err != nil {
+		return
+	}
+	// Error records under the data folder would be read as events, and the reverse.
+	if strings.HasPrefix(r.errorPrefix, r.dataPrefix) || strings.HasPrefix(r.dataPrefix, r.errorPrefix) {
+		return r, check.Invalid("errorPrefix", r.errorPrefix, "a folder that neither contains nor lies inside dataPrefix "+r.dataPrefix)
+	}
+	if err = check.IntRange("bufferingSeconds", r.seconds, 0, MaxBufferingSeconds); err != nil {
+		return
+	}
+	if err = check.IntRange("bufferingMiB", r.mib, MinBufferingMiB, MaxBufferingMiB); err != nil {
+		return
+	}
+	if err = check.OneOf("compression", r.compression, Compressions...); err != nil {
+		return
+	}
+	r.logRetention, err = logretention.Of(days)
+	return
+}
+
+func validPrefix(setting, v string) error {
+	if len(v) > maxPrefixLength || !prefixPattern.MatchString(v) {
+		return check.Invalid(setting, v, prefixAllowedDescription)
+	}
+	return nil
+}
+
+// DeliveryStream wraps the Firehose delivery stream.
+type DeliveryStream struct {
+	constructs.Construct
+	DeliveryStream awskinesisfirehose.DeliveryStream
+	// LogGroup receives Firehose's delivery errors.
+	LogGroup awslogs.LogGroup
+}
+
+// New creates the delivery stream. It panics with a one-line message if props are invalid.
+func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
+	if props == nil || props.Source == nil || props.Bucket == nil {
+		panic("deliverystream: Source and Bucket are required")
+	}
+	r, err := props.resolve()
+	if err != nil {
+		panic(err.Error())
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	logGroup := awslogs.NewLogGroup(c, jsii.String("Errors"), &awslogs.LogGroupProps{Retention: r.logRetention})
+	ds := awskinesisfirehose.NewDeliveryStream(c, jsii.String("DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
+		Source: awskinesisfirehose.NewKinesisStreamSource(props.Source),
+		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, &awskinesisfirehose.S3BucketProps{
+			// Each record already ends in "\n" (the ingest API adds it), so objects are
+			// newline-delimited JSON. Prefix expressions are evaluated in UTC.
+			DataOutputPrefix:  jsii.String(r.dataPrefix + hourFolders),
+			ErrorOutputPrefix: jsii.String(r.errorPrefix + errorFolders),
+			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
+			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
+			Compression:       awskinesisfirehose.Compression_Of(jsii.String(r.compression)),
+			LoggingConfig:     awskinesisfirehose.NewEnableLogging(logGroup),
+		}),
+	})
+	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup}
+}

@@ -1,0 +1,72 @@
+// Package pipeline is the stack that holds the whole collection path:
+// ingest API -> Kinesis stream -> Firehose -> S3.
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/rawbucket"
+	"github.com/tributary/tributary/constructs/stream"
+)
+
+// Stack is the pipeline stack with its parts exposed for extension and tests.
+type Stack struct {
+	awscdk.Stack
+	Bucket         *rawbucket.RawBucket
+	Stream         *stream.Stream
+	DeliveryStream *deliverystream.DeliveryStream
+	IngestAPI      *ingestapi.IngestAPI
+}
+
+// exampleEvent is what the example request posts.
+const exampleEvent = `{"value":"30","type":"Tip 3"}`
+
+// New builds the stack named cfg.StackName(); the construct id is that name
+// too, so `cdk deploy <name>` selects it.
+func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps) *Stack {
+	var sp awscdk.StackProps
+	if props != nil {
+		sp = *props
+	}
+	name := cfg.StackName()
+	sp.StackName = jsii.String(name)
+	if sp.Description == nil {
+		sp.Description = jsii.String("Tributary: JSON events over HTTPS into Kinesis, delivered by Firehose to S3")
+	}
+	s := awscdk.NewStack(scope, jsii.String(name), &sp)
+	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
+
+	bucket := rawbucket.New(s, "RawData")
+	str := stream.New(s, "Events", ptr(cfg.StreamProps()))
+	dp := cfg.DeliveryStreamProps()
+	dp.Source, dp.Bucket = str.Stream, bucket.Bucket
+	delivery := deliverystream.New(s, "Delivery", &dp)
+	ap := cfg.IngestAPIProps()
+	ap.Stream = str.Stream
+	api := ingestapi.New(s, "Ingest", &ap)
+
+	url := api.Api.UrlForPath(jsii.String("/v1"))
+	output(s, "IngestUrl", url, "POST one JSON event here (SigV4-signed, service execute-api)")
+	output(s, "StreamName", str.Stream.StreamName(), "Kinesis data stream that buffers the events")
+	output(s, "DeliveryStreamName", delivery.DeliveryStream.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
+	output(s, "BucketName", bucket.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")
+	output(s, "ExampleRequest", jsii.String(fmt.Sprintf(
+		`curl -sS --fail-with-body --aws-sigv4 "aws:amz:%s:execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-security-token: $AWS_SESSION_TOKEN" -H "Content-Type: application/json" -d '%s' %s`,
+		*awscdk.Aws_REGION(), exampleEvent, *url)),
+		"Posts one event with your AWS credentials from the environment")
+
+	return &Stack{Stack: s, Bucket: bucket, Stream: str, DeliveryStream: delivery, IngestAPI: api}
+}
+
+func output(s awscdk.Stack, id string, value *string, description string) {
+	awscdk.NewCfnOutput(s, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+}
+
+func ptr[T any](v T) *T { return &v }
