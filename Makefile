@@ -1,0 +1,30 @@
+# Tributary: everything here runs offline (no AWS account needed) except deploy/destroy.
+SHELL := /bin/bash
+# jsii prints a banner on Node 20 (end of life); the app still works there, Node 22+ is recommended.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: synth test lint bench deps clean
+
+deps: ## Install the pinned CDK CLI and download Go modules
+	cd .tools && npm ci --no-audit --no-fund --loglevel=error
+	go mod download
+
+synth: deps ## Synthesize every stack to cdk.out (offline)
+	./cdk synth --quiet
+	@ls cdk.out/*.template.json
+
+test: ## Run all unit tests (offline)
+	go test ./...
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted"; exit 1; fi
+	go vet ./...
+
+bench: deps ## Wall time of a warm synth and a warm test run
+	@./cdk synth --quiet >/dev/null; go test ./... >/dev/null
+	@TIMEFORMAT='warm cdk synth:     %R s (target < 15 s)'; time ./cdk synth --quiet >/dev/null
+	@TIMEFORMAT='warm go test ./...: %R s (target < 60 s)'; time go test -count=1 ./... >/dev/null
+
+clean:
+	rm -rf cdk.out
