@@ -13,7 +13,7 @@ synth: deps ## Synthesize every stack to cdk.out (offline)
 	./cdk synth --quiet
 	@ls cdk.out/*.template.json
 
-test: ## Run all unit tests (offline)
+test: deps ## Run all unit tests (offline)
 	go test ./...
 
 lint: ## gofmt and go vet

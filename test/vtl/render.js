@@ -1,0 +1,84 @@
+// Renders API Gateway mapping templates with velocityjs against emulated
+// $input, $util and $context objects, as API Gateway documents them.
+// stdin: JSON array of cases {template, body, headers, query, requestId};
+// stdout: JSON array of {output, status} (status: $context.responseOverride.status, or null).
+'use strict';
+const path = require('path');
+const { render } = require(path.join(__dirname, '..', '..', '.tools', 'node_modules', 'velocityjs'));
+
+// API Gateway's VTL runs on Java: strings have Java's methods, and replaceAll
+// takes a regular expression. Velocity string literals keep backslashes as
+// written, so "\\'" reaches Java as the regex \\' (a backslash, then ').
+String.prototype.contains = function (s) { return this.includes(String(s)); };
+String.prototype.replaceAll = function (regex, replacement) {
+  return this.replace(new RegExp(String(regex), 'g'), () => String(replacement));
+};
+
+// JSONPath as far as mapping templates use it: $, $.a.b, $['a'], $[0].
+function jsonPath(root, expr) {
+  if (expr === '$') return root;
+  const re = /\.([A-Za-z_$][\w$]*)|\[(\d+)\]|\['([^']*)'\]/g;
+  let v = root, m, consumed = 1;
+  while ((m = re.exec(expr)) !== null) {
+    if (m.index !== consumed) throw new Error('unsupported JSONPath ' + expr);
+    consumed = re.lastIndex;
+    const key = m[1] ?? (m[2] !== undefined ? Number(m[2]) : m[3]);
+    v = v == null ? undefined : v[key];
+  }
+  if (consumed !== expr.length) throw new Error('unsupported JSONPath ' + expr);
+  return v;
+}
+
+// commons-lang StringEscapeUtils.escapeJavaScript, which $util.escapeJavaScript is.
+function escapeJavaScript(s) {
+  if (s == null) return s;
+  let out = '';
+  for (const ch of String(s)) {
+    const c = ch.codePointAt(0);
+    const hex = (n) => '\\u' + n.toString(16).toUpperCase().padStart(4, '0');
+    if (c > 0xffff) { // Java works in UTF-16 code units
+      const hi = Math.floor((c - 0x10000) / 0x400) + 0xd800, lo = ((c - 0x10000) % 0x400) + 0xdc00;
+      out += hex(hi) + hex(lo);
+    } else if (c > 0x7f) out += hex(c);
+    else if (ch === '"') out += '\\"';
+    else if (ch === "'") out += "\\'";
+    else if (ch === '\\') out += '\\\\';
+    else if (ch === '/') out += '\\/';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\f') out += '\\f';
+    else if (ch === '\r') out += '\\r';
+    else if (c < 32) out += hex(c);
+    else out += ch;
+  }
+  return out;
+}
+
+function renderCase(c) {
+  let parsed;
+  try { parsed = JSON.parse(c.body); } catch { parsed = undefined; }
+  const headers = {};
+  for (const [k, v] of Object.entries(c.headers || {})) headers[k.toLowerCase()] = v;
+  const query = c.query || {};
+  const context = { requestId: c.requestId || 'req-1', responseOverride: { status: null } };
+  const input = {
+    body: c.body,
+    json: (p) => JSON.stringify(jsonPath(parsed, p)),
+    path: (p) => jsonPath(parsed, p),
+    // path, then query string, then header (headers match case-insensitively); "" when absent
+    params: (name) => query[name] ?? headers[String(name).toLowerCase()] ?? '',
+  };
+  const util = {
+    escapeJavaScript,
+    base64Encode: (s) => Buffer.from(String(s), 'utf8').toString('base64'),
+  };
+  const output = render(c.template, { input, util, context });
+  return { output, status: context.responseOverride.status };
+}
+
+let stdin = '';
+process.stdin.on('data', (d) => { stdin += d; });
+process.stdin.on('end', () => {
+  process.stdout.write(JSON.stringify(JSON.parse(stdin).map(renderCase)));
+});
