@@ -92,3 +92,62 @@ func TestDeliveryStreamCustomSettings(t *testing.T) {
 		}
 	}
 }
+
+// Firehose gets one role with only the documented actions: read this stream,
+// write objects to this bucket, log to its log group. Nothing to delete, tag
+// or lock objects.
+func TestDeliveryStreamRoleIsLeastPrivilege(t *testing.T) {
+	s := synth(t, nil)
+	streamID, _ := s.only(t, "AWS::Kinesis::Stream")
+	bucketID, _ := s.only(t, "AWS::S3::Bucket")
+	_, ds := s.only(t, "AWS::KinesisFirehose::DeliveryStream")
+	p := props(ds)
+	roleID, _ := get(p, "KinesisStreamSourceConfiguration", "RoleARN", "Fn::GetAtt", 0).(string)
+	if dest, _ := get(p, "ExtendedS3DestinationConfiguration", "RoleARN", "Fn::GetAtt", 0).(string); dest != roleID {
+		t.Errorf("source role %s and destination role %s differ", roleID, dest)
+	}
+	role := s.resources("AWS::IAM::Role")[roleID]
+	trust := get(role, "Properties", "AssumeRolePolicyDocument", "Statement").([]any)
+	if len(trust) != 1 || get(trust[0], "Principal", "Service") != "firehose.amazonaws.com" ||
+		joined(get(trust[0], "Condition", "StringEquals", "sts:ExternalId")) != "${AWS::AccountId}" {
+		t.Errorf("Firehose role trust = %v, want firehose.amazonaws.com with sts:ExternalId = this account", trust)
+	}
+	logGroup := joined(get(p, "ExtendedS3DestinationConfiguration", "CloudWatchLoggingOptions", "LogGroupName"))
+	want := map[string]string{ // resource -> actions
+		"${" + streamID + ".Arn}":                  "kinesis:DescribeStream,kinesis:GetRecords,kinesis:GetShardIterator,kinesis:ListShards",
+		"${" + bucketID + ".Arn}":                  "s3:GetBucketLocation,s3:ListBucket,s3:ListBucketMultipartUploads",
+		"${" + bucketID + ".Arn}/*":                "s3:AbortMultipartUpload,s3:GetObject,s3:PutObject",
+		strings.Replace(logGroup, "}", ".Arn}", 1): "logs:PutLogEvents",
+	}
+	got := map[string]string{}
+	for _, st := range s.policyStatements(roleID) {
+		if st["Effect"] != "Allow" || st["Condition"] != nil {
+			t.Errorf("unexpected statement %v", st)
+		}
+		for _, r := range strs(st["Resource"]) {
+			got[r] = strings.Join(strs(st["Action"]), ",")
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("Firehose role grants on %d resources, want %d: %v", len(got), len(want), got)
+	}
+	for r, actions := range want {
+		if got[r] != actions {
+			t.Errorf("on %s Firehose may %q, want %q", r, got[r], actions)
+		}
+	}
+	// Firehose checks its access on creation: the policy must be in place first.
+	var policyID string
+	for id, pol := range s.resources("AWS::IAM::Policy") {
+		if get(pol, "Properties", "Roles", 0, "Ref") == roleID {
+			policyID = id
+		}
+	}
+	deps := strs(ds["DependsOn"])
+	if policyID == "" || !strings.Contains(strings.Join(deps, ","), policyID) {
+		t.Errorf("delivery stream DependsOn %v, want the role's policy %s", deps, policyID)
+	}
+	if n := len(s.resources("AWS::IAM::Role")); n != 2 {
+		t.Errorf("stack has %d roles, want 2 (API Gateway's and Firehose's)", n)
+	}
+}

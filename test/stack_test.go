@@ -96,14 +96,14 @@ func TestNoHardCodedPhysicalNames(t *testing.T) {
 	}
 }
 
-// No statement anywhere grants every action of a service or every action at all.
+// No statement anywhere grants a wildcard action: every action is named.
 func TestNoWildcardActions(t *testing.T) {
 	for _, settings := range []map[string]any{nil, customSettings} {
 		s := synth(t, settings)
 		for id, p := range s.resources("AWS::IAM::Policy") {
 			for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
 				for _, a := range strs(get(st, "Action")) {
-					if a == "*" || strings.HasSuffix(a, ":*") {
+					if strings.Contains(a, "*") {
 						t.Errorf("policy %s allows %s", id, a)
 					}
 				}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -127,7 +128,19 @@ type DeliveryStream struct {
 	DeliveryStream awskinesisfirehose.DeliveryStream
 	// LogGroup receives Firehose's delivery errors.
 	LogGroup awslogs.LogGroup
+	// Role is what Firehose assumes; Policy holds all it may do.
+	Role   awsiam.Role
+	Policy awsiam.Policy
 }
+
+// The actions Firehose documents for reading a Kinesis stream and writing to
+// S3 (Firehose developer guide, "Controlling access"): nothing to delete,
+// tag, or lock objects, which the L2's read-write grant would add.
+var (
+	streamReadActions = []string{"kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"}
+	bucketActions     = []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
+	objectActions     = []string{"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"}
+)
 
 // New creates the delivery stream. It panics with a one-line message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
@@ -140,7 +153,29 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Errors"), &awslogs.LogGroupProps{Retention: r.logRetention})
+
+	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		// sts:ExternalId is the account, as the Firehose guide shows: no other account's stream can use the role.
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{"StringEquals": map[string]any{"sts:ExternalId": awscdk.Aws_ACCOUNT_ID()}},
+		}),
+		Description: jsii.String("Lets Firehose read its Kinesis stream and write objects to its bucket"),
+	})
+	policy := awsiam.NewPolicy(c, jsii.String("Policy"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			statement(streamReadActions, props.Source.StreamArn()),
+			statement(bucketActions, props.Bucket.BucketArn()),
+			// Firehose names each object itself (prefix, then date and a random suffix): any key in this bucket.
+			statement(objectActions, props.Bucket.ArnForObjects(jsii.String("*"))),
+			statement([]string{"logs:PutLogEvents"}, logGroup.LogGroupArn()),
+		},
+	})
+	// The L2 would add its broader grants to a mutable role; this view drops them.
+	fixedRole := role.WithoutPolicyUpdates(nil)
+
 	ds := awskinesisfirehose.NewDeliveryStream(c, jsii.String("DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
+		Role:   fixedRole,
 		Source: awskinesisfirehose.NewKinesisStreamSource(props.Source),
 		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, &awskinesisfirehose.S3BucketProps{
 			// Each record already ends in "\n" (the ingest API adds it), so objects are
@@ -151,10 +186,20 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
 			Compression:       awskinesisfirehose.Compression_Of(jsii.String(r.compression)),
 			LoggingConfig:     awskinesisfirehose.NewEnableLogging(logGroup),
+			Role:              fixedRole,
 		}),
 	})
+	// Firehose checks its access when it is created: the policy must exist first.
+	ds.Node().AddDependency(policy)
 	// The L2 adds a region->Firehose CIDR mapping for VPC destinations; with an S3
 	// destination nothing references it and the template validator flags it (W7001).
 	awscdk.Stack_Of(c).Node().TryRemoveChild(jsii.String("@aws-cdk--aws-kinesisfirehose.CidrBlocks"))
-	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup}
+	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup, Role: role, Policy: policy}
+}
+
+func statement(actions []string, resource *string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: &[]*string{resource},
+	})
 }
