@@ -10,7 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tributary/tributary/config"
-	"github.com/tributary/tributary/pipeline"
+	tributary "github.com/tributary/tributary/internal/app"
 )
 
 func main() {
@@ -24,6 +24,6 @@ func main() {
 		jsii.Close()
 		os.Exit(1)
 	}
-	pipeline.New(app, cfg, nil)
+	tributary.Build(app, cfg)
 	app.Synth(nil)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
 	"github.com/tributary/tributary/internal/check"
 )
@@ -28,9 +29,10 @@ type Config struct {
 	StackNamePrefix string
 	StageName       string
 
-	StreamMode     string
-	ShardCount     *int
-	RetentionHours *int
+	StreamMode       string
+	ShardCount       *int
+	RetentionHours   *int
+	StreamEncryption string
 
 	DataPrefix       string
 	ErrorPrefix      string
@@ -38,15 +40,23 @@ type Config struct {
 	BufferingMiB     *int
 	Compression      string
 
-	LogRetentionDays *int
+	InfrequentAccessAfterDays *int
+	ArchiveAfterDays          *int
+	ExpireAfterDays           *int
+	// RetainData nil means: retain for a production stage (see Retain).
+	RetainData *bool
+
+	APICloudWatchRole string
+	LogRetentionDays  *int
 }
 
 // Settings are the context keys the app reads, in the order the README lists them.
 var Settings = []string{
-	"stackNamePrefix", "stageName",
-	"streamMode", "shardCount", "retentionHours",
+	"stackNamePrefix", "stageName", "retainData",
+	"streamMode", "shardCount", "retentionHours", "streamEncryption",
 	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
-	"logRetentionDays",
+	"infrequentAccessAfterDays", "archiveAfterDays", "expireAfterDays",
+	"apiCloudWatchRole", "logRetentionDays",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -71,12 +81,20 @@ func Load(ctx map[string]any) (Config, error) {
 		StreamMode:       p.str("streamMode"),
 		ShardCount:       p.integer("shardCount"),
 		RetentionHours:   p.integer("retentionHours"),
+		StreamEncryption: p.str("streamEncryption"),
 		DataPrefix:       p.str("dataPrefix"),
 		ErrorPrefix:      p.str("errorPrefix"),
 		BufferingSeconds: p.integer("bufferingSeconds"),
 		BufferingMiB:     p.integer("bufferingMiB"),
 		Compression:      p.str("compression"),
-		LogRetentionDays: p.integer("logRetentionDays"),
+
+		InfrequentAccessAfterDays: p.integer("infrequentAccessAfterDays"),
+		ArchiveAfterDays:          p.integer("archiveAfterDays"),
+		ExpireAfterDays:           p.integer("expireAfterDays"),
+		RetainData:                p.boolean("retainData"),
+
+		APICloudWatchRole: p.str("apiCloudWatchRole"),
+		LogRetentionDays:  p.integer("logRetentionDays"),
 	}
 	if p.err != nil {
 		return Config{}, p.err
@@ -95,7 +113,35 @@ func (c Config) Validate() error {
 	if err := c.StreamProps().Validate(); err != nil {
 		return err
 	}
+	if err := c.BucketProps().Validate(); err != nil {
+		return err
+	}
 	return c.DeliveryStreamProps().Validate()
+}
+
+// Retain tells whether the data (bucket and stream) outlives the stack: by
+// default yes for a production stage, one whose name starts with "prod" in
+// any case, and no for any other stage.
+func (c Config) Retain() bool {
+	if c.RetainData != nil {
+		return *c.RetainData
+	}
+	stage := c.StageName
+	if stage == "" {
+		stage = ingestapi.DefaultStageName
+	}
+	return strings.HasPrefix(strings.ToLower(stage), "prod")
+}
+
+// BucketProps are the raw-data bucket's settings.
+func (c Config) BucketProps() rawbucket.Props {
+	return rawbucket.Props{
+		DestroyWithStack:          !c.Retain(),
+		InfrequentAccessAfterDays: c.InfrequentAccessAfterDays,
+		ArchiveAfterDays:          c.ArchiveAfterDays,
+		ExpireAfterDays:           c.ExpireAfterDays,
+		LogRetentionDays:          c.LogRetentionDays,
+	}
 }
 
 // StackName is <prefix>-<stage>-Pipeline, so each stage is its own stack.
@@ -112,7 +158,10 @@ func (c Config) StackName() string {
 
 // StreamProps are the stream's settings.
 func (c Config) StreamProps() stream.Props {
-	return stream.Props{Mode: c.StreamMode, ShardCount: c.ShardCount, RetentionHours: c.RetentionHours}
+	return stream.Props{
+		Mode: c.StreamMode, ShardCount: c.ShardCount, RetentionHours: c.RetentionHours,
+		Encryption: c.StreamEncryption, DestroyWithStack: !c.Retain(),
+	}
 }
 
 // DeliveryStreamProps are the delivery stream's settings, without its source and bucket.
@@ -126,7 +175,7 @@ func (c Config) DeliveryStreamProps() deliverystream.Props {
 
 // IngestAPIProps are the API's settings, without its stream.
 func (c Config) IngestAPIProps() ingestapi.Props {
-	return ingestapi.Props{StageName: c.StageName, LogRetentionDays: c.LogRetentionDays}
+	return ingestapi.Props{StageName: c.StageName, LogRetentionDays: c.LogRetentionDays, CloudWatchRole: c.APICloudWatchRole}
 }
 
 // parser keeps the first type error; -c values arrive as strings, cdk.json
@@ -146,6 +195,24 @@ func (p *parser) str(key string) string {
 		p.err = check.Invalid(key, v, "a string")
 	}
 	return s
+}
+
+func (p *parser) boolean(key string) *bool {
+	v, ok := p.ctx[key]
+	if !ok || p.err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case bool:
+		return &x
+	case string:
+		if x == "true" || x == "false" {
+			b := x == "true"
+			return &b
+		}
+	}
+	p.err = check.Invalid(key, v, "true or false")
+	return nil
 }
 
 func (p *parser) integer(key string) *int {

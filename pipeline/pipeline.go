@@ -43,7 +43,7 @@ func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps
 	s := awscdk.NewStack(scope, jsii.String(name), &sp)
 	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
 
-	bucket := rawbucket.New(s, "RawData")
+	bucket := rawbucket.New(s, "RawData", ptr(cfg.BucketProps()))
 	str := stream.New(s, "Events", ptr(cfg.StreamProps()))
 	dp := cfg.DeliveryStreamProps()
 	dp.Source, dp.Bucket = str.Stream, bucket.Bucket
@@ -62,6 +62,10 @@ func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps
 		*awscdk.Aws_REGION(), exampleEvent, *url)),
 		"Posts one event with your AWS credentials from the environment")
 
+	if !cfg.Retain() {
+		// A development stage leaves nothing behind, its logs included.
+		awscdk.RemovalPolicies_Of(s).Destroy(&awscdk.RemovalPolicyProps{ApplyToResourceTypes: jsii.Strings("AWS::Logs::LogGroup")})
+	}
 	return &Stack{Stack: s, Bucket: bucket, Stream: str, DeliveryStream: delivery, IngestAPI: api}
 }
 

@@ -45,6 +45,14 @@ func TestConfigurationErrors(t *testing.T) {
 		{map[string]any{"stackNamePrefix": "1st"}, `stackNamePrefix: invalid value "1st"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
 		{map[string]any{"stackNamePrefix": "my_app"}, `stackNamePrefix: invalid value "my_app"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
 		{map[string]any{"logRetentionDays": "8"}, `logRetentionDays: invalid value 8; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)`},
+		{map[string]any{"streamEncryption": "SSE"}, `streamEncryption: invalid value "SSE"; allowed: one of ["AWS_MANAGED" "CUSTOMER_MANAGED"]`},
+		{map[string]any{"apiCloudWatchRole": "NONE"}, `apiCloudWatchRole: invalid value "NONE"; allowed: one of ["CREATE" "EXISTING"]`},
+		{map[string]any{"retainData": "yes"}, `retainData: invalid value "yes"; allowed: true or false`},
+		{map[string]any{"infrequentAccessAfterDays": "29"}, `infrequentAccessAfterDays: invalid value 29; allowed: an integer from 30 to 36500`},
+		{map[string]any{"infrequentAccessAfterDays": "30", "archiveAfterDays": "59"}, `archiveAfterDays: invalid value 59; allowed: an integer from 60 to 36500`},
+		{map[string]any{"archiveAfterDays": "0"}, `archiveAfterDays: invalid value 0; allowed: an integer from 1 to 36500`},
+		{map[string]any{"archiveAfterDays": "90", "expireAfterDays": "90"}, `expireAfterDays: invalid value 90; allowed: an integer from 91 to 36500`},
+		{map[string]any{"expireAfterDays": "0"}, `expireAfterDays: invalid value 0; allowed: an integer from 1 to 36500`},
 		{map[string]any{"shardcount": "2"}, `unknown setting "shardcount"; did you mean "shardCount"? Settings: ` + strings.Join(config.Settings, ", ")},
 		{map[string]any{"bufferingSecond": "60"}, `unknown setting "bufferingSecond"; did you mean "bufferingSeconds"? Settings: ` + strings.Join(config.Settings, ", ")},
 	}
@@ -70,7 +78,8 @@ func TestConfigurationAcceptsValidValues(t *testing.T) {
 	for k, v := range map[string]any{
 		"shardCount": "500", "retentionHours": 8760.0, "bufferingSeconds": "0", "bufferingMiB": "128",
 		"compression": "GZIP", "dataPrefix": "a/b_c.d-(e)/", "errorPrefix": "a/errors/x/", "stageName": "dev-2",
-		"stackNamePrefix": "Acme-Data", "logRetentionDays": "3653",
+		"stackNamePrefix": "Acme-Data", "logRetentionDays": "3653", "retainData": true,
+		"infrequentAccessAfterDays": "30", "archiveAfterDays": 60.0, "expireAfterDays": "61",
 	} {
 		ctx[k] = v
 	}
@@ -78,7 +87,7 @@ func TestConfigurationAcceptsValidValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StackName() != "Acme-Data-dev-2-Pipeline" || *c.ShardCount != 500 || *c.RetentionHours != 8760 {
+	if c.StackName() != "Acme-Data-dev-2-Pipeline" || *c.ShardCount != 500 || *c.RetentionHours != 8760 || !c.Retain() {
 		t.Errorf("settings not read as given: %+v", c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -15,12 +16,18 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tributary/tributary/config"
+	tributary "github.com/tributary/tributary/internal/app"
 	"github.com/tributary/tributary/pipeline"
 )
+
+var outdirs []string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	jsii.Close()
+	for _, d := range outdirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 
@@ -29,6 +36,21 @@ type synthesized struct {
 	stack    *pipeline.Stack
 	template assertions.Template
 	json     map[string]any // the same template, for plain-Go checks
+	messages []message      // annotations: cdk-nag findings and others
+	report   validationReport
+}
+
+type message struct{ level, path, text string }
+
+// validationReport is cdk.out/validation-report.json: the built-in
+// CloudFormation validator's findings.
+type validationReport struct {
+	PluginReports []struct {
+		PluginName string
+		Violations []struct {
+			RuleName, Description, Severity string
+		}
+	}
 }
 
 var synthCache = map[string]*synthesized{}
@@ -46,19 +68,34 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	for k, v := range overrides {
 		ctx[k] = v
 	}
-	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+	outdir, err := os.MkdirTemp("", "tributary-test-cdk.out-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outdirs = append(outdirs, outdir)
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	stack := pipeline.New(app, cfg, nil)
-	tpl := assertions.Template_FromStack(stack.Stack, nil)
-	var m map[string]any
-	raw, _ := json.Marshal(tpl.ToJSON())
-	if err := json.Unmarshal(raw, &m); err != nil {
+	stack := tributary.Build(app, cfg).Pipeline
+	assembly := app.Synth(nil)
+	s := &synthesized{stack: stack}
+	for _, msg := range *assembly.GetStackByName(stack.StackName()).Messages() {
+		s.messages = append(s.messages, message{string(msg.Level), *msg.Id, fmt.Sprint(msg.Entry.Data)})
+	}
+	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &synthesized{stack: stack, template: tpl, json: m}
+	if err := json.Unmarshal(raw, &s.report); err != nil {
+		t.Fatal(err)
+	}
+	s.template = assertions.Template_FromStack(stack.Stack, nil)
+	raw, _ = json.Marshal(s.template.ToJSON())
+	if err := json.Unmarshal(raw, &s.json); err != nil {
+		t.Fatal(err)
+	}
 	synthCache[key] = s
 	return s
 }
@@ -210,4 +247,20 @@ func strs(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// dataBucket is the raw-data bucket's logical id (the versioned one; the
+// access-log bucket is not versioned).
+func (s *synthesized) dataBucket(t *testing.T) string {
+	t.Helper()
+	var ids []string
+	for id, r := range s.resources("AWS::S3::Bucket") {
+		if get(r, "Properties", "VersioningConfiguration") != nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("want one versioned (data) bucket, got %v", ids)
+	}
+	return ids[0]
 }

@@ -56,10 +56,6 @@ func TestIngestAPIIsRegionalWithStageAndAccessLogs(t *testing.T) {
 			t.Errorf("access log format lacks %s: %s", field, format)
 		}
 	}
-	// The account-wide CloudWatch role is one setting per Region: never overwrite it.
-	if n := len(s.resources("AWS::ApiGateway::Account")); n != 0 {
-		t.Errorf("stack creates %d AWS::ApiGateway::Account resources, want 0", n)
-	}
 }
 
 func TestIngestMethodRequiresSigV4AndAValidJSONObject(t *testing.T) {

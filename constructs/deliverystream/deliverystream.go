@@ -17,6 +17,7 @@ import (
 
 	"github.com/tributary/tributary/internal/check"
 	"github.com/tributary/tributary/internal/logretention"
+	"github.com/tributary/tributary/internal/nag"
 )
 
 // Defaults and limits (Firehose buffering hints: 0..900 s, 1..128 MiB).
@@ -161,16 +162,20 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 		}),
 		Description: jsii.String("Lets Firehose read its Kinesis stream and write objects to its bucket"),
 	})
-	policy := awsiam.NewPolicy(c, jsii.String("Policy"), &awsiam.PolicyProps{
-		Roles: &[]awsiam.IRole{role},
-		Statements: &[]awsiam.PolicyStatement{
-			statement(streamReadActions, props.Source.StreamArn()),
-			statement(bucketActions, props.Bucket.BucketArn()),
-			// Firehose names each object itself (prefix, then date and a random suffix): any key in this bucket.
-			statement(objectActions, props.Bucket.ArnForObjects(jsii.String("*"))),
-			statement([]string{"logs:PutLogEvents"}, logGroup.LogGroupArn()),
-		},
-	})
+	statements := []awsiam.PolicyStatement{
+		statement(streamReadActions, props.Source.StreamArn()),
+		statement(bucketActions, props.Bucket.BucketArn()),
+		statement(objectActions, props.Bucket.ArnForObjects(jsii.String("*"))),
+		statement([]string{"logs:PutLogEvents"}, logGroup.LogGroupArn()),
+	}
+	if key := props.Source.EncryptionKey(); key != nil {
+		// Reading a stream encrypted with a customer key needs the key to decrypt.
+		statements = append(statements, statement([]string{"kms:Decrypt"}, key.KeyArn()))
+	}
+	policy := awsiam.NewPolicy(c, jsii.String("Policy"), &awsiam.PolicyProps{Roles: &[]awsiam.IRole{role}, Statements: &statements})
+	nag.Suppress(policy, "AwsSolutions-IAM5",
+		"Firehose names each object itself (prefix, UTC date folders, random suffix), so PutObject, GetObject and AbortMultipartUpload are granted on any key of this one bucket, as the Firehose developer guide documents.",
+		"Resource::<"+nag.LogicalID(props.Bucket)+".Arn>/*")
 	// The L2 would add its broader grants to a mutable role; this view drops them.
 	fixedRole := role.WithoutPolicyUpdates(nil)
 
@@ -191,6 +196,8 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 	})
 	// Firehose checks its access when it is created: the policy must exist first.
 	ds.Node().AddDependency(policy)
+	nag.Suppress(ds, "AwsSolutions-KDF1",
+		"Delivery stream server-side encryption applies only to Direct PUT sources; this stream reads from Kinesis, and the data is encrypted at rest by the Kinesis stream (KMS) and the S3 bucket (SSE-S3).")
 	// The L2 adds a region->Firehose CIDR mapping for VPC destinations; with an S3
 	// destination nothing references it and the template validator flags it (W7001).
 	awscdk.Stack_Of(c).Node().TryRemoveChild(jsii.String("@aws-cdk--aws-kinesisfirehose.CidrBlocks"))

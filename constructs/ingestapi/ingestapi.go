@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary/tributary/internal/check"
 	"github.com/tributary/tributary/internal/logretention"
+	"github.com/tributary/tributary/internal/nag"
 )
 
 // DefaultStageName is the API Gateway stage, and the last part of the URL's path prefix.
@@ -27,18 +28,31 @@ var stageNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 // characters) to keep related events in order on one shard.
 const PartitionKeyHeader = "X-Partition-Key"
 
+// How the account-wide API Gateway CloudWatch Logs role, which execution
+// logging needs, is provided. It is one setting per account and Region.
+const (
+	// CreateCloudWatchRole creates a role and sets it as the account's (the
+	// role is kept when the stack is deleted, so other APIs keep logging).
+	CreateCloudWatchRole = "CREATE"
+	// ExistingCloudWatchRole leaves the account setting alone: it must already
+	// name a role, or the stage cannot be created.
+	ExistingCloudWatchRole = "EXISTING"
+)
+
 // Props configures the ingest API. Empty and nil fields mean the documented default.
 type Props struct {
 	Stream awskinesis.IStream // required
 	// StageName is the deployment stage. Default: PROD.
 	StageName string
-	// LogRetentionDays for the access log group. Default: logretention.Default.
+	// LogRetentionDays for the access and execution log groups. Default: logretention.Default.
 	LogRetentionDays *int
+	// CloudWatchRole is CreateCloudWatchRole or ExistingCloudWatchRole. Default: CreateCloudWatchRole.
+	CloudWatchRole string
 }
 
 type resolved struct {
-	stageName    string
-	logRetention awslogs.RetentionDays
+	stageName, cloudWatchRole string
+	logRetention              awslogs.RetentionDays
 }
 
 // Validate reports the first setting that is not allowed.
@@ -54,6 +68,13 @@ func (p Props) resolve() (r resolved, err error) {
 	}
 	if !stageNamePattern.MatchString(r.stageName) {
 		return r, check.Invalid("stageName", r.stageName, "1 to 64 letters, digits and hyphens, starting with a letter or digit")
+	}
+	r.cloudWatchRole = CreateCloudWatchRole
+	if p.CloudWatchRole != "" {
+		r.cloudWatchRole = p.CloudWatchRole
+	}
+	if err = check.OneOf("apiCloudWatchRole", r.cloudWatchRole, CreateCloudWatchRole, ExistingCloudWatchRole); err != nil {
+		return
 	}
 	days := logretention.Default
 	if p.LogRetentionDays != nil {
@@ -73,6 +94,9 @@ type IngestAPI struct {
 	Events awsapigateway.Resource
 	// AccessLogs receives one JSON line per request.
 	AccessLogs awslogs.LogGroup
+	// ExecutionLogs is the group API Gateway writes execution errors to,
+	// created here so that it has a retention.
+	ExecutionLogs awslogs.LogGroup
 }
 
 // New creates the API. It panics with a one-line message if props are invalid.
@@ -93,10 +117,12 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
 			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		},
-		// The account-wide CloudWatch role is one setting per Region; this stack does not overwrite it.
-		CloudWatchRole: jsii.Bool(false),
+		CloudWatchRole: jsii.Bool(r.cloudWatchRole == CreateCloudWatchRole),
 		DeployOptions: &awsapigateway.StageOptions{
-			StageName:            jsii.String(r.stageName),
+			StageName: jsii.String(r.stageName),
+			// Errors only, and never request or response bodies: events are the user's data.
+			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
+			DataTraceEnabled:     jsii.Bool(false),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
 			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
 				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
@@ -109,6 +135,20 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	// The stack publishes the /v1 URL itself; the root URL output would only mislead.
 	api.Node().TryRemoveChild(jsii.String("Endpoint"))
 
+	// API Gateway would create this group on first use, without a retention.
+	executionLogs := awslogs.NewLogGroup(c, jsii.String("ExecutionLogs"), &awslogs.LogGroupProps{
+		LogGroupName: jsii.String("API-Gateway-Execution-Logs_" + *api.RestApiId() + "/" + r.stageName),
+		Retention:    r.logRetention,
+	})
+	api.DeploymentStage().Node().AddDependency(executionLogs)
+	if role := api.Node().TryFindChild(jsii.String("CloudWatchRole")); role != nil {
+		nag.Suppress(role, "AwsSolutions-IAM4",
+			"The account-wide API Gateway logging role uses the AWS managed policy made for it, which lets API Gateway create and write its own log groups.",
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	}
+	nag.Suppress(api.DeploymentStage(), "AwsSolutions-APIG3",
+		"Every method requires SigV4 (IAM) signatures from principals of this account, which API Gateway checks before any integration runs, and stage throttling bounds the request rate; a WAF web ACL would add cost without a rule that applies.")
+
 	role := awsiam.NewRole(c, jsii.String("KinesisWriteRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
 		Description: jsii.String("Lets the ingest API put records to its own stream, nothing else"),
@@ -117,6 +157,13 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		Actions:   jsii.Strings("kinesis:PutRecord"),
 		Resources: jsii.Strings(*props.Stream.StreamArn()),
 	}))
+	if key := props.Stream.EncryptionKey(); key != nil {
+		// Writing to a stream encrypted with a customer key needs a data key from it.
+		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("kms:GenerateDataKey"),
+			Resources: jsii.Strings(*key.KeyArn()),
+		}))
+	}
 
 	eventModel := api.AddModel(jsii.String("Event"), &awsapigateway.ModelOptions{
 		ContentType: jsii.String("application/json"),
@@ -156,7 +203,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	})
 
 	events := api.Root().AddResource(jsii.String("v1"), nil)
-	events.AddMethod(jsii.String("POST"), integration, &awsapigateway.MethodOptions{
+	post := events.AddMethod(jsii.String("POST"), integration, &awsapigateway.MethodOptions{
 		AuthorizationType: awsapigateway.AuthorizationType_IAM,
 		RequestValidator:  validator,
 		RequestModels:     &map[string]awsapigateway.IModel{"application/json": eventModel},
@@ -166,5 +213,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 			{StatusCode: jsii.String("429")}, {StatusCode: jsii.String("500")},
 		},
 	})
-	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, AccessLogs: accessLogs}
+	nag.Suppress(post, "AwsSolutions-COG4",
+		"Producers are machines signing with SigV4 (AWS_IAM authorization); there are no end users to sign in to a Cognito user pool.")
+	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, AccessLogs: accessLogs, ExecutionLogs: executionLogs}
 }

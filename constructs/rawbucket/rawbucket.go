@@ -1,39 +1,201 @@
-// Package rawbucket is the S3 bucket the pipeline lands events in.
+// Package rawbucket is the S3 bucket the pipeline lands events in, with a
+// separate bucket for its server access logs.
 package rawbucket
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/internal/check"
+	"github.com/tributary/tributary/internal/logretention"
+	"github.com/tributary/tributary/internal/nag"
 )
 
-// IncompleteUploadDays is how long a failed multipart upload may keep costing
-// storage before S3 removes its parts.
-const IncompleteUploadDays = 7
+// Lifecycle limits, from S3's rules for lifecycle transitions.
+const (
+	// IncompleteUploadDays is how long a failed multipart upload may keep
+	// costing storage before S3 removes its parts.
+	IncompleteUploadDays = 7
+	// NoncurrentVersionDays is how long a deleted or overwritten object can be recovered.
+	NoncurrentVersionDays = 30
+	// MinInfrequentAccessDays: S3 moves objects to Standard-IA no sooner than 30 days after creation.
+	MinInfrequentAccessDays = 30
+	// ArchiveGapDays: objects stay in Standard-IA at least 30 days before the next transition.
+	ArchiveGapDays = 30
+	maxDays        = 36500
+)
 
-// RawBucket wraps the bucket.
-type RawBucket struct {
-	constructs.Construct
-	Bucket awss3.Bucket
+// Props configures the buckets. Nil fields mean "never"; the zero value keeps
+// everything forever and retains both buckets when the stack is deleted.
+type Props struct {
+	// DestroyWithStack empties and deletes both buckets with the stack
+	// (development stages). Default false: the data outlives the stack.
+	DestroyWithStack bool
+	// InfrequentAccessAfterDays moves objects to S3 Standard-IA (at least 30).
+	InfrequentAccessAfterDays *int
+	// ArchiveAfterDays moves objects to S3 Glacier Instant Retrieval, which
+	// keeps millisecond reads (at least 30 days after Standard-IA, if set).
+	ArchiveAfterDays *int
+	// ExpireAfterDays deletes objects (after any transition).
+	ExpireAfterDays *int
+	// LogRetentionDays expires the server access logs. Default: logretention.Default.
+	LogRetentionDays *int
 }
 
-// New creates a private, encrypted, versioned bucket that accepts TLS only.
-// The bucket name is generated so that several stages fit one account.
-func New(scope constructs.Construct, id string) *RawBucket {
+// Validate reports the first setting that is not allowed.
+func (p Props) Validate() error {
+	ia, archive, expire := p.InfrequentAccessAfterDays, p.ArchiveAfterDays, p.ExpireAfterDays
+	if ia != nil {
+		if err := check.IntRange("infrequentAccessAfterDays", *ia, MinInfrequentAccessDays, maxDays); err != nil {
+			return err
+		}
+	}
+	if archive != nil {
+		min := 1
+		if ia != nil {
+			min = *ia + ArchiveGapDays
+		}
+		if err := check.IntRange("archiveAfterDays", *archive, min, maxDays); err != nil {
+			return err
+		}
+	}
+	if expire != nil {
+		min := 1
+		for _, d := range []*int{ia, archive} {
+			if d != nil && *d+1 > min {
+				min = *d + 1
+			}
+		}
+		if err := check.IntRange("expireAfterDays", *expire, min, maxDays); err != nil {
+			return err
+		}
+	}
+	_, err := logretention.Of(p.logRetentionDays())
+	return err
+}
+
+func (p Props) logRetentionDays() int {
+	if p.LogRetentionDays != nil {
+		return *p.LogRetentionDays
+	}
+	return logretention.Default
+}
+
+// RawBucket wraps the data bucket and its access-log bucket.
+type RawBucket struct {
+	constructs.Construct
+	Bucket     awss3.Bucket
+	AccessLogs awss3.Bucket
+}
+
+// New creates private, encrypted, TLS-only buckets with generated names, so
+// that several stages fit one account. It panics with a one-line message if
+// props are invalid.
+func New(scope constructs.Construct, id string, props *Props) *RawBucket {
+	var p Props
+	if props != nil {
+		p = *props
+	}
+	if err := p.Validate(); err != nil {
+		panic(err.Error())
+	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	b := awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:        jsii.Bool(true),
-		Versioned:         jsii.Bool(true),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		// The landed data outlives the stack unless the user empties it on purpose.
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                                  jsii.String("AbortIncompleteMultipartUploads"),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(IncompleteUploadDays)),
-		}},
+	removal := awscdk.RemovalPolicy_RETAIN
+	if p.DestroyWithStack {
+		removal = awscdk.RemovalPolicy_DESTROY
+	}
+	secure := func(rules ...*awss3.LifecycleRule) *awss3.BucketProps {
+		return &awss3.BucketProps{
+			Encryption:        awss3.BucketEncryption_S3_MANAGED, // server access logs cannot be delivered to SSE-KMS buckets
+			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+			EnforceSSL:        jsii.Bool(true),
+			ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+			RemovalPolicy:     removal,
+			AutoDeleteObjects: jsii.Bool(p.DestroyWithStack),
+			LifecycleRules:    &rules,
+		}
+	}
+	abortUploads := &awss3.LifecycleRule{
+		Id:                                  jsii.String("AbortIncompleteMultipartUploads"),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(IncompleteUploadDays)),
+	}
+
+	logs := awss3.NewBucket(c, jsii.String("AccessLogs"), secure(abortUploads, &awss3.LifecycleRule{
+		Id:         jsii.String("ExpireAccessLogs"),
+		Expiration: awscdk.Duration_Days(jsii.Number(p.logRetentionDays())),
+	}))
+	nag.Suppress(logs, "AwsSolutions-S1",
+		"This bucket receives the data bucket's server access logs; logging it as well would need a third bucket, and logging it to itself would loop.")
+
+	dataProps := secure(abortUploads, dataLifecycle(p))
+	dataProps.Versioned = jsii.Bool(true)
+	dataProps.ServerAccessLogsBucket = logs
+	dataProps.ServerAccessLogsPrefix = jsii.String("raw-data-bucket/")
+	b := awss3.NewBucket(c, jsii.String("Bucket"), dataProps)
+	if p.DestroyWithStack {
+		confineAutoDeleteLogs(c, p.logRetentionDays())
+	}
+	return &RawBucket{Construct: c, Bucket: b, AccessLogs: logs}
+}
+
+// confineAutoDeleteLogs sends the logs of the Lambda function CDK adds to empty
+// buckets to a log group with a retention (Lambda's own group would keep them
+// forever), and lets its role write there only, instead of CDK's
+// AWSLambdaBasicExecutionRole, which allows logs on every group.
+func confineAutoDeleteLogs(c constructs.Construct, days int) {
+	stack := awscdk.Stack_Of(c)
+	const id = "AutoDeleteObjectsLogs"
+	if stack.Node().TryFindChild(jsii.String(id)) != nil {
+		return
+	}
+	provider := stack.Node().TryFindChild(jsii.String("Custom::S3AutoDeleteObjectsCustomResourceProvider"))
+	if provider == nil {
+		panic("rawbucket: CDK's auto-delete-objects provider was not found; its logs would have no retention")
+	}
+	retention, _ := logretention.Of(days) // validated with the props
+	group := awslogs.NewLogGroup(stack, jsii.String(id), &awslogs.LogGroupProps{
+		Retention: retention, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	return &RawBucket{Construct: c, Bucket: b}
+	handler := provider.Node().FindChild(jsii.String("Handler")).(awscdk.CfnResource)
+	handler.AddPropertyOverride(jsii.String("LoggingConfig.LogGroup"), group.LogGroupName())
+	role := provider.Node().FindChild(jsii.String("Role")).(awscdk.CfnResource)
+	role.AddPropertyDeletionOverride(jsii.String("ManagedPolicyArns"))
+	role.AddPropertyOverride(jsii.String("Policies"), []any{map[string]any{
+		"PolicyName": "WriteOwnLogs",
+		"PolicyDocument": map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{map[string]any{
+				"Effect":   "Allow",
+				"Action":   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+				"Resource": group.LogGroupArn(),
+			}},
+		},
+	}})
+}
+
+// dataLifecycle keeps deleted versions recoverable for a while, then applies
+// the storage-class transitions and expiry that are set.
+func dataLifecycle(p Props) *awss3.LifecycleRule {
+	days := func(d int) awscdk.Duration { return awscdk.Duration_Days(jsii.Number(d)) }
+	r := &awss3.LifecycleRule{
+		Id:                          jsii.String("Data"),
+		NoncurrentVersionExpiration: days(NoncurrentVersionDays),
+	}
+	var transitions []*awss3.Transition
+	if d := p.InfrequentAccessAfterDays; d != nil {
+		transitions = append(transitions, &awss3.Transition{StorageClass: awss3.StorageClass_INFREQUENT_ACCESS(), TransitionAfter: days(*d)})
+	}
+	if d := p.ArchiveAfterDays; d != nil {
+		transitions = append(transitions, &awss3.Transition{StorageClass: awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(), TransitionAfter: days(*d)})
+	}
+	if len(transitions) > 0 {
+		r.Transitions = &transitions
+	}
+	if d := p.ExpireAfterDays; d != nil {
+		r.Expiration = days(*d)
+	}
+	return r
 }

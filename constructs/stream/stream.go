@@ -5,16 +5,24 @@ package stream
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tributary/tributary/internal/check"
+	"github.com/tributary/tributary/internal/nag"
 )
 
 // Capacity modes, as Kinesis names them.
 const (
 	Provisioned = "PROVISIONED"
 	OnDemand    = "ON_DEMAND"
+)
+
+// Encryption keys for the stream.
+const (
+	AWSManagedKey      = "AWS_MANAGED"      // alias/aws/kinesis: free, no key policy to manage
+	CustomerManagedKey = "CUSTOMER_MANAGED" // a key of this stack, rotated yearly: control and audit of its use
 )
 
 // Defaults and limits. Retention is the pipeline's recovery window: while
@@ -36,17 +44,24 @@ type Props struct {
 	ShardCount *int
 	// RetentionHours is how long records stay readable. Default: 24.
 	RetentionHours *int
+	// Encryption is AWSManagedKey or CustomerManagedKey. Default: AWSManagedKey.
+	Encryption string
+	// DestroyWithStack deletes the stream (and its key) with the stack
+	// (development stages). Default false: unread records outlive the stack.
+	DestroyWithStack bool
 }
 
 // Stream wraps the Kinesis stream.
 type Stream struct {
 	constructs.Construct
 	Stream awskinesis.Stream
+	// Key is the customer managed key, or nil with the AWS managed key.
+	Key awskms.Key
 }
 
 // resolved is Props with every default applied.
 type resolved struct {
-	mode                     string
+	mode, encryption         string
 	shardCount, retentionHrs int
 }
 
@@ -57,9 +72,15 @@ func (p Props) Validate() error {
 }
 
 func (p Props) resolve() (resolved, error) {
-	r := resolved{mode: p.Mode, shardCount: DefaultShardCount, retentionHrs: DefaultRetentionHours}
+	r := resolved{mode: p.Mode, encryption: p.Encryption, shardCount: DefaultShardCount, retentionHrs: DefaultRetentionHours}
 	if r.mode == "" {
 		r.mode = DefaultMode
+	}
+	if r.encryption == "" {
+		r.encryption = AWSManagedKey
+	}
+	if err := check.OneOf("streamEncryption", r.encryption, AWSManagedKey, CustomerManagedKey); err != nil {
+		return r, err
 	}
 	if err := check.OneOf("streamMode", r.mode, Provisioned, OnDemand); err != nil {
 		return r, err
@@ -81,8 +102,8 @@ func (p Props) resolve() (resolved, error) {
 	return r, check.IntRange("retentionHours", r.retentionHrs, MinRetentionHours, MaxRetentionHours)
 }
 
-// New creates the stream, encrypted with the AWS-managed key aws/kinesis. It
-// panics with a one-line message if props are invalid.
+// New creates the encrypted stream. It panics with a one-line message if props
+// are invalid.
 func New(scope constructs.Construct, id string, props *Props) *Stream {
 	var p Props
 	if props != nil {
@@ -94,15 +115,32 @@ func New(scope constructs.Construct, id string, props *Props) *Stream {
 	}
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
+	removal := awscdk.RemovalPolicy_RETAIN
+	if p.DestroyWithStack {
+		removal = awscdk.RemovalPolicy_DESTROY
+	}
 	sp := &awskinesis.StreamProps{
 		StreamMode:      awskinesis.StreamMode(r.mode),
 		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(r.retentionHrs)),
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
-		// Events are the user's data: deleting the stack must not delete unread records.
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy:   removal,
+	}
+	var key awskms.Key
+	if r.encryption == CustomerManagedKey {
+		key = awskms.NewKey(c, jsii.String("Key"), &awskms.KeyProps{
+			Description:       jsii.String("Encrypts the Tributary Kinesis stream " + *c.Node().Path()),
+			EnableKeyRotation: jsii.Bool(true),
+			RemovalPolicy:     removal,
+		})
+		sp.Encryption, sp.EncryptionKey = awskinesis.StreamEncryption_KMS, key
 	}
 	if r.mode == Provisioned {
 		sp.ShardCount = jsii.Number(r.shardCount)
 	}
-	return &Stream{Construct: c, Stream: awskinesis.NewStream(c, jsii.String("Stream"), sp)}
+	s := awskinesis.NewStream(c, jsii.String("Stream"), sp)
+	if key != nil {
+		nag.Suppress(s, "AwsSolutions-KDS3",
+			"The customer managed key was chosen on purpose (streamEncryption=CUSTOMER_MANAGED) to control and audit the key's use; the default is aws/kinesis.")
+	}
+	return &Stream{Construct: c, Stream: s, Key: key}
 }
