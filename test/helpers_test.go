@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tributary/tributary/config"
@@ -79,7 +80,7 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 		t.Fatalf("config: %v", err)
 	}
 	stack := tributary.Build(app, cfg).Pipeline
-	assembly := app.Synth(nil)
+	assembly := synthOrListFindings(t, app, outdir)
 	s := &synthesized{stack: stack}
 	for _, msg := range *assembly.GetStackByName(stack.StackName()).Messages() {
 		s.messages = append(s.messages, message{string(msg.Level), *msg.Id, fmt.Sprint(msg.Entry.Data)})
@@ -98,6 +99,28 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	}
 	synthCache[key] = s
 	return s
+}
+
+// synthOrListFindings synthesizes app; when synthesis fails on findings
+// (unsuppressed cdk-nag errors, validator errors) it fails the test listing
+// each one from the validation report instead of panicking.
+func synthOrListFindings(t *testing.T, app awscdk.App, outdir string) (assembly cxapi.CloudAssembly) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			var report validationReport
+			raw, _ := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
+			_ = json.Unmarshal(raw, &report)
+			var b strings.Builder
+			for _, p := range report.PluginReports {
+				for _, v := range p.Violations {
+					fmt.Fprintf(&b, "\n  %s %s %s: %s", p.PluginName, v.Severity, v.RuleName, v.Description)
+				}
+			}
+			t.Fatalf("synth failed: %v%s", r, b.String())
+		}
+	}()
+	return app.Synth(nil)
 }
 
 func sortedPairs(m map[string]any) []string {
