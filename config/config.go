@@ -47,6 +47,8 @@ type Config struct {
 	RetainData *bool
 
 	APICloudWatchRole string
+	APIThrottleRate   *int
+	APIThrottleBurst  *int
 	LogRetentionDays  *int
 }
 
@@ -56,7 +58,7 @@ var Settings = []string{
 	"streamMode", "shardCount", "retentionHours", "streamEncryption",
 	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
 	"infrequentAccessAfterDays", "archiveAfterDays", "expireAfterDays",
-	"apiCloudWatchRole", "logRetentionDays",
+	"apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -94,6 +96,8 @@ func Load(ctx map[string]any) (Config, error) {
 		RetainData:                p.boolean("retainData"),
 
 		APICloudWatchRole: p.str("apiCloudWatchRole"),
+		APIThrottleRate:   p.integer("apiThrottleRate"),
+		APIThrottleBurst:  p.integer("apiThrottleBurst"),
 		LogRetentionDays:  p.integer("logRetentionDays"),
 	}
 	if p.err != nil {
@@ -173,9 +177,24 @@ func (c Config) DeliveryStreamProps() deliverystream.Props {
 	}
 }
 
-// IngestAPIProps are the API's settings, without its stream.
+// IngestAPIProps are the API's settings, without its stream. Unless set, the
+// stage throttles at what the stream can write (one record per request),
+// within API Gateway's account limits, so that clients get 429 from API
+// Gateway rather than a throttled write.
 func (c Config) IngestAPIProps() ingestapi.Props {
-	return ingestapi.Props{StageName: c.StageName, LogRetentionDays: c.LogRetentionDays, CloudWatchRole: c.APICloudWatchRole}
+	rate, burst := c.APIThrottleRate, c.APIThrottleBurst
+	if rate == nil {
+		r := min(max(c.StreamProps().WriteRecordsPerSecond(), 1), ingestapi.MaxThrottleRate)
+		rate = &r
+	}
+	if burst == nil {
+		b := min(*rate, ingestapi.MaxThrottleBurst)
+		burst = &b
+	}
+	return ingestapi.Props{
+		StageName: c.StageName, LogRetentionDays: c.LogRetentionDays, CloudWatchRole: c.APICloudWatchRole,
+		ThrottleRate: rate, ThrottleBurst: burst,
+	}
 }
 
 // parser keeps the first type error; -c values arrive as strings, cdk.json

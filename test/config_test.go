@@ -53,6 +53,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{map[string]any{"archiveAfterDays": "0"}, `archiveAfterDays: invalid value 0; allowed: an integer from 1 to 36500`},
 		{map[string]any{"archiveAfterDays": "90", "expireAfterDays": "90"}, `expireAfterDays: invalid value 90; allowed: an integer from 91 to 36500`},
 		{map[string]any{"expireAfterDays": "0"}, `expireAfterDays: invalid value 0; allowed: an integer from 1 to 36500`},
+		{map[string]any{"apiThrottleRate": "0"}, `apiThrottleRate: invalid value 0; allowed: an integer from 1 to 10000`},
+		{map[string]any{"apiThrottleBurst": "5001"}, `apiThrottleBurst: invalid value 5001; allowed: an integer from 1 to 5000`},
 		{map[string]any{"shardcount": "2"}, `unknown setting "shardcount"; did you mean "shardCount"? Settings: ` + strings.Join(config.Settings, ", ")},
 		{map[string]any{"bufferingSecond": "60"}, `unknown setting "bufferingSecond"; did you mean "bufferingSeconds"? Settings: ` + strings.Join(config.Settings, ", ")},
 	}

@@ -4,9 +4,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tributary/tributary/config"
 )
 
-// method returns the POST /v1 method.
+// postV1 returns the POST /v1 method.
 func (s *synthesized) postV1(t *testing.T) map[string]any {
 	t.Helper()
 	resID := ""
@@ -217,5 +219,41 @@ func TestIngestRoleMayOnlyPutRecordsToItsStream(t *testing.T) {
 	}
 	if r := strs(st[0]["Resource"]); len(r) != 1 || r[0] != "${"+streamID+".Arn}" {
 		t.Errorf("statement resource = %v, want only the stream's ARN", r)
+	}
+}
+
+// The stage throttles at what the stream can write, so clients get API
+// Gateway's 429 before Kinesis throttles.
+func TestStageThrottlingFollowsStreamCapacity(t *testing.T) {
+	for _, c := range []struct {
+		settings    map[string]any
+		rate, burst float64
+	}{{nil, 1000, 1000}, {customSettings, 4000, 4000}} {
+		_, stage := synth(t, c.settings).only(t, "AWS::ApiGateway::Stage")
+		ms := get(stage, "Properties", "MethodSettings", 0)
+		if get(ms, "ThrottlingRateLimit") != c.rate || get(ms, "ThrottlingBurstLimit") != c.burst {
+			t.Errorf("%v: throttling %v/%v, want %v/%v", c.settings["streamMode"], get(ms, "ThrottlingRateLimit"), get(ms, "ThrottlingBurstLimit"), c.rate, c.burst)
+		}
+	}
+}
+
+func TestThrottlingDefaultsDeriveFromShardsWithinAccountLimits(t *testing.T) {
+	for _, c := range []struct {
+		ctx         map[string]any
+		rate, burst int
+	}{
+		{map[string]any{"shardCount": "3"}, 3000, 3000},
+		{map[string]any{"shardCount": "12"}, 10000, 5000},
+		{map[string]any{"shardCount": "12", "apiThrottleRate": "200"}, 200, 200},
+		{map[string]any{"apiThrottleBurst": "50"}, 1000, 50},
+	} {
+		cfg, err := config.Load(c.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.IngestAPIProps()
+		if *p.ThrottleRate != c.rate || *p.ThrottleBurst != c.burst {
+			t.Errorf("%v: rate/burst %d/%d, want %d/%d", c.ctx, *p.ThrottleRate, *p.ThrottleBurst, c.rate, c.burst)
+		}
 	}
 }

@@ -39,6 +39,16 @@ const (
 	ExistingCloudWatchRole = "EXISTING"
 )
 
+// Stage throttling. The defaults fit one shard; the app derives them from the
+// stream's write capacity. API Gateway's account limits are 10,000 requests/s
+// with a burst of 5,000.
+const (
+	DefaultThrottleRate  = 1000
+	DefaultThrottleBurst = 1000
+	MaxThrottleRate      = 10000
+	MaxThrottleBurst     = 5000
+)
+
 // Props configures the ingest API. Empty and nil fields mean the documented default.
 type Props struct {
 	Stream awskinesis.IStream // required
@@ -48,11 +58,15 @@ type Props struct {
 	LogRetentionDays *int
 	// CloudWatchRole is CreateCloudWatchRole or ExistingCloudWatchRole. Default: CreateCloudWatchRole.
 	CloudWatchRole string
+	// ThrottleRate and ThrottleBurst limit the stage, in requests per second;
+	// past them clients get 429. Defaults: DefaultThrottleRate, DefaultThrottleBurst.
+	ThrottleRate, ThrottleBurst *int
 }
 
 type resolved struct {
-	stageName, cloudWatchRole string
-	logRetention              awslogs.RetentionDays
+	stageName, cloudWatchRole   string
+	logRetention                awslogs.RetentionDays
+	throttleRate, throttleBurst int
 }
 
 // Validate reports the first setting that is not allowed.
@@ -74,6 +88,19 @@ func (p Props) resolve() (r resolved, err error) {
 		r.cloudWatchRole = p.CloudWatchRole
 	}
 	if err = check.OneOf("apiCloudWatchRole", r.cloudWatchRole, CreateCloudWatchRole, ExistingCloudWatchRole); err != nil {
+		return
+	}
+	r.throttleRate, r.throttleBurst = DefaultThrottleRate, DefaultThrottleBurst
+	if p.ThrottleRate != nil {
+		r.throttleRate = *p.ThrottleRate
+	}
+	if p.ThrottleBurst != nil {
+		r.throttleBurst = *p.ThrottleBurst
+	}
+	if err = check.IntRange("apiThrottleRate", r.throttleRate, 1, MaxThrottleRate); err != nil {
+		return
+	}
+	if err = check.IntRange("apiThrottleBurst", r.throttleBurst, 1, MaxThrottleBurst); err != nil {
 		return
 	}
 	days := logretention.Default
@@ -123,6 +150,8 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 			// Errors only, and never request or response bodies: events are the user's data.
 			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
 			DataTraceEnabled:     jsii.Bool(false),
+			ThrottlingRateLimit:  jsii.Number(r.throttleRate),
+			ThrottlingBurstLimit: jsii.Number(r.throttleBurst),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
 			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
 				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),

@@ -65,6 +65,26 @@ type resolved struct {
 	shardCount, retentionHrs int
 }
 
+// Write capacity per shard, and of a new on-demand stream (which then scales
+// to twice its previous peak), in records per second.
+const (
+	RecordsPerShard        = 1000
+	OnDemandInitialRecords = 4000
+)
+
+// WriteRecordsPerSecond is how many records per second the stream accepts
+// before it throttles (0 if props are invalid).
+func (p Props) WriteRecordsPerSecond() int {
+	r, err := p.resolve()
+	switch {
+	case err != nil:
+		return 0
+	case r.mode == OnDemand:
+		return OnDemandInitialRecords
+	}
+	return r.shardCount * RecordsPerShard
+}
+
 // Validate reports the first setting out of range.
 func (p Props) Validate() error {
 	_, err := p.resolve()
