@@ -20,12 +20,8 @@ func TestProductionRetainsDataDevelopmentRemovesIt(t *testing.T) {
 		name := *c.s.stack.StackName()
 		for _, typ := range []string{"AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {
 			for id, r := range c.s.resources(typ) {
-				want := c.policy
-				if typ == "AWS::Logs::LogGroup" && c.policy == "Retain" {
-					want = "Retain" // CDK's default for log groups; they expire their events
-				}
-				if r["DeletionPolicy"] != want {
-					t.Errorf("%s: %s %s DeletionPolicy = %v, want %s", name, typ, id, r["DeletionPolicy"], want)
+				if r["DeletionPolicy"] != c.policy {
+					t.Errorf("%s: %s %s DeletionPolicy = %v, want %s", name, typ, id, r["DeletionPolicy"], c.policy)
 				}
 			}
 		}

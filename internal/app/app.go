@@ -5,6 +5,7 @@ package app
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/tributary/tributary/config"
@@ -20,8 +21,6 @@ type Stacks struct {
 // pack: an unsuppressed error fails synth, a warning shows in its output.
 func Build(app awscdk.App, cfg config.Config) *Stacks {
 	s := &Stacks{Pipeline: pipeline.New(app, cfg, nil)}
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsiiTrue}), nil)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return s
 }
-
-var jsiiTrue = func() *bool { b := true; return &b }()
