@@ -166,6 +166,7 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 		statement(streamReadActions, props.Source.StreamArn()),
 		statement(bucketActions, props.Bucket.BucketArn()),
 		statement(objectActions, props.Bucket.ArnForObjects(jsii.String("*"))),
+		// The group's ARN ends in :*, which covers its log streams: this one group only.
 		statement([]string{"logs:PutLogEvents"}, logGroup.LogGroupArn()),
 	}
 	if key := props.Source.EncryptionKey(); key != nil {
