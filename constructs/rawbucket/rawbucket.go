@@ -168,7 +168,7 @@ func confineAutoDeleteLogs(c constructs.Construct, days int) {
 		"PolicyDocument": map[string]any{
 			"Version": "2012-10-17",
 			"Statement": []any{map[string]any{
-				"Effect":   "Allow",
+				"Effect": "Allow",
 				"Action": []string{"logs:CreateLogStream", "logs:PutLogEvents"},
 				// The group's ARN ends in :*, which covers its log streams: this one group only.
 				"Resource": group.LogGroupArn(),
