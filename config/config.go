@@ -46,6 +46,8 @@ type Config struct {
 	// RetainData nil means: retain for a production stage (see Retain).
 	RetainData *bool
 
+	APIAuth           string
+	APITracing        *bool
 	APICloudWatchRole string
 	APIThrottleRate   *int
 	APIThrottleBurst  *int
@@ -58,7 +60,7 @@ var Settings = []string{
 	"streamMode", "shardCount", "retentionHours", "streamEncryption",
 	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
 	"infrequentAccessAfterDays", "archiveAfterDays", "expireAfterDays",
-	"apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
+	"apiAuth", "apiTracing", "apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -95,6 +97,8 @@ func Load(ctx map[string]any) (Config, error) {
 		ExpireAfterDays:           p.integer("expireAfterDays"),
 		RetainData:                p.boolean("retainData"),
 
+		APIAuth:           p.str("apiAuth"),
+		APITracing:        p.boolean("apiTracing"),
 		APICloudWatchRole: p.str("apiCloudWatchRole"),
 		APIThrottleRate:   p.integer("apiThrottleRate"),
 		APIThrottleBurst:  p.integer("apiThrottleBurst"),
@@ -194,6 +198,7 @@ func (c Config) IngestAPIProps() ingestapi.Props {
 	return ingestapi.Props{
 		StageName: c.StageName, LogRetentionDays: c.LogRetentionDays, CloudWatchRole: c.APICloudWatchRole,
 		ThrottleRate: rate, ThrottleBurst: burst,
+		Auth: c.APIAuth, Tracing: c.APITracing != nil && *c.APITracing,
 	}
 }
 

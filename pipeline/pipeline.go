@@ -53,20 +53,34 @@ func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps
 	api := ingestapi.New(s, "Ingest", &ap)
 
 	url := api.Api.UrlForPath(jsii.String("/v1"))
-	output(s, "IngestUrl", url, "POST one JSON event here (SigV4-signed, service execute-api)")
+	output(s, "IngestUrl", url, "POST one JSON event here")
+	output(s, "IngestBatchUrl", api.Api.UrlForPath(jsii.String("/v1/batch")), "POST a JSON array of 1 to 500 events here")
 	output(s, "StreamName", str.Stream.StreamName(), "Kinesis data stream that buffers the events")
 	output(s, "DeliveryStreamName", delivery.DeliveryStream.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
 	output(s, "BucketName", bucket.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")
-	output(s, "ExampleRequest", jsii.String(fmt.Sprintf(
-		`curl -sS --fail-with-body --aws-sigv4 "aws:amz:%s:execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-security-token: $AWS_SESSION_TOKEN" -H "Content-Type: application/json" -d '%s' %s`,
-		*awscdk.Aws_REGION(), exampleEvent, *url)),
-		"Posts one event with your AWS credentials from the environment")
-
+	if api.APIKey != nil {
+		output(s, "ApiKeyId", api.APIKey.KeyId(), "API key for producers (x-api-key header); its value: aws apigateway get-api-key --include-value --api-key <id>")
+	}
+	output(s, "ExampleRequest", exampleRequest(api, url), "Posts one event")
 	if !cfg.Retain() {
 		// A development stage leaves nothing behind, its logs included.
 		awscdk.RemovalPolicies_Of(s).Destroy(&awscdk.RemovalPolicyProps{ApplyToResourceTypes: jsii.Strings("AWS::Logs::LogGroup")})
 	}
 	return &Stack{Stack: s, Bucket: bucket, Stream: str, DeliveryStream: delivery, IngestAPI: api}
+}
+
+// exampleRequest is a curl command that posts one event the way the API's
+// authorization mode wants it.
+func exampleRequest(api *ingestapi.IngestAPI, url *string) *string {
+	auth := ""
+	switch api.Auth {
+	case ingestapi.AuthAPIKey:
+		auth = fmt.Sprintf(`-H "x-api-key: $(aws apigateway get-api-key --include-value --query value --output text --api-key %s)" `, *api.APIKey.KeyId())
+	case ingestapi.AuthIAM:
+		// Credentials from the environment (aws configure export-credentials --format env).
+		auth = fmt.Sprintf(`--aws-sigv4 "aws:amz:%s:execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-security-token: $AWS_SESSION_TOKEN" `, *awscdk.Aws_REGION())
+	}
+	return jsii.String(fmt.Sprintf(`curl -sS --fail-with-body %s-H "Content-Type: application/json" -d '%s' %s`, auth, exampleEvent, *url))
 }
 
 func output(s awscdk.Stack, id string, value *string, description string) {

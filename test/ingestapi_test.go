@@ -8,12 +8,17 @@ import (
 	"github.com/tributary/tributary/config"
 )
 
-// postV1 returns the POST /v1 method.
-func (s *synthesized) postV1(t *testing.T) map[string]any {
+// postV1 returns the POST /v1 method's properties.
+func (s *synthesized) postV1(t *testing.T) map[string]any { return s.post(t, "v1") }
+
+// postBatch returns the POST /v1/batch method's properties.
+func (s *synthesized) postBatch(t *testing.T) map[string]any { return s.post(t, "batch") }
+
+func (s *synthesized) post(t *testing.T, pathPart string) map[string]any {
 	t.Helper()
 	resID := ""
 	for id, r := range s.resources("AWS::ApiGateway::Resource") {
-		if get(r, "Properties", "PathPart") == "v1" {
+		if get(r, "Properties", "PathPart") == pathPart {
 			resID = id
 		}
 	}
@@ -22,7 +27,7 @@ func (s *synthesized) postV1(t *testing.T) map[string]any {
 			return props(m)
 		}
 	}
-	t.Fatal("no POST /v1 method")
+	t.Fatalf("no POST method on %s", pathPart)
 	return nil
 }
 
@@ -197,11 +202,14 @@ func TestIngestIntegrationResponsesAreHonest(t *testing.T) {
 	}
 }
 
-// API Gateway may put records to this one stream and do nothing else.
+// API Gateway may put records to this one stream and do nothing else, for both endpoints.
 func TestIngestRoleMayOnlyPutRecordsToItsStream(t *testing.T) {
 	s := synth(t, nil)
 	streamID, _ := s.only(t, "AWS::Kinesis::Stream")
 	roleID, _ := get(s.postV1(t), "Integration", "Credentials", "Fn::GetAtt", 0).(string)
+	if batchRole, _ := get(s.postBatch(t), "Integration", "Credentials", "Fn::GetAtt", 0).(string); batchRole != roleID {
+		t.Errorf("/v1/batch uses role %s, /v1 role %s; want one role", batchRole, roleID)
+	}
 	role := s.resources("AWS::IAM::Role")[roleID]
 	if p := get(role, "Properties", "ManagedPolicyArns"); p != nil {
 		t.Errorf("ingest role has managed policies: %v", p)
@@ -214,8 +222,8 @@ func TestIngestRoleMayOnlyPutRecordsToItsStream(t *testing.T) {
 	if len(st) != 1 {
 		t.Fatalf("ingest role has %d statements, want 1: %v", len(st), st)
 	}
-	if st[0]["Effect"] != "Allow" || strings.Join(strs(st[0]["Action"]), ",") != "kinesis:PutRecord" {
-		t.Errorf("statement = %v, want Allow kinesis:PutRecord", st[0])
+	if st[0]["Effect"] != "Allow" || strings.Join(strs(st[0]["Action"]), ",") != "kinesis:PutRecord,kinesis:PutRecords" {
+		t.Errorf("statement = %v, want Allow kinesis:PutRecord and kinesis:PutRecords", st[0])
 	}
 	if r := strs(st[0]["Resource"]); len(r) != 1 || r[0] != "${"+streamID+".Arn}" {
 		t.Errorf("statement resource = %v, want only the stream's ARN", r)

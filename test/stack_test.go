@@ -46,6 +46,7 @@ func TestStackOutputs(t *testing.T) {
 	outputs := s.json["Outputs"].(map[string]any)
 	want := map[string]string{
 		"IngestUrl":          url,
+		"IngestBatchUrl":     url + "/batch",
 		"StreamName":         "${" + streamID + "}",
 		"DeliveryStreamName": "${" + dsID + "}",
 		"BucketName":         "${" + bucketID + "}",
@@ -66,8 +67,8 @@ func TestStackOutputs(t *testing.T) {
 			t.Errorf("example request lacks %q:\n%s", part, example)
 		}
 	}
-	if len(outputs) != 5 {
-		t.Errorf("want exactly 5 outputs, got %d: %v", len(outputs), outputs)
+	if len(outputs) != len(want)+1 {
+		t.Errorf("want exactly %d outputs, got %d: %v", len(want)+1, len(outputs), outputs)
 	}
 }
 

@@ -49,6 +49,21 @@ const (
 	MaxThrottleBurst     = 5000
 )
 
+// Authorization modes.
+const (
+	// AuthIAM requires SigV4 signatures (service execute-api) from principals
+	// allowed execute-api:Invoke.
+	AuthIAM = "IAM"
+	// AuthAPIKey requires an x-api-key header with a key of the API's usage plan.
+	AuthAPIKey = "API_KEY"
+	// AuthNone lets anyone who knows the URL write events; synth warns.
+	AuthNone = "NONE"
+)
+
+// MaxBatch is the most events one /v1/batch request may carry: Kinesis
+// PutRecords takes at most 500 records.
+const MaxBatch = 500
+
 // Props configures the ingest API. Empty and nil fields mean the documented default.
 type Props struct {
 	Stream awskinesis.IStream // required
@@ -61,12 +76,16 @@ type Props struct {
 	// ThrottleRate and ThrottleBurst limit the stage, in requests per second;
 	// past them clients get 429. Defaults: DefaultThrottleRate, DefaultThrottleBurst.
 	ThrottleRate, ThrottleBurst *int
+	// Auth is AuthIAM, AuthAPIKey or AuthNone. Default: AuthIAM.
+	Auth string
+	// Tracing turns on AWS X-Ray tracing for the stage. Default: off.
+	Tracing bool
 }
 
 type resolved struct {
-	stageName, cloudWatchRole   string
-	logRetention                awslogs.RetentionDays
-	throttleRate, throttleBurst int
+	stageName, cloudWatchRole, auth string
+	logRetention                    awslogs.RetentionDays
+	throttleRate, throttleBurst     int
 }
 
 // Validate reports the first setting that is not allowed.
@@ -82,6 +101,13 @@ func (p Props) resolve() (r resolved, err error) {
 	}
 	if !stageNamePattern.MatchString(r.stageName) {
 		return r, check.Invalid("stageName", r.stageName, "1 to 64 letters, digits and hyphens, starting with a letter or digit")
+	}
+	r.auth = AuthIAM
+	if p.Auth != "" {
+		r.auth = p.Auth
+	}
+	if err = check.OneOf("apiAuth", r.auth, AuthIAM, AuthAPIKey, AuthNone); err != nil {
+		return
 	}
 	r.cloudWatchRole = CreateCloudWatchRole
 	if p.CloudWatchRole != "" {
@@ -117,8 +143,12 @@ type IngestAPI struct {
 	Api awsapigateway.RestApi
 	// Role is what API Gateway assumes to call Kinesis: PutRecord on this stream only.
 	Role awsiam.Role
-	// Events is the /v1 resource.
-	Events awsapigateway.Resource
+	// Events is the /v1 resource (one event), Batch /v1/batch (up to 500).
+	Events, Batch awsapigateway.Resource
+	// Auth is the authorization mode in force; APIKey is the usage plan's key
+	// with AuthAPIKey, else nil.
+	Auth   string
+	APIKey awsapigateway.IApiKey
 	// AccessLogs receives one JSON line per request.
 	AccessLogs awslogs.LogGroup
 	// ExecutionLogs is the group API Gateway writes execution errors to,
@@ -152,6 +182,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 			DataTraceEnabled:     jsii.Bool(false),
 			ThrottlingRateLimit:  jsii.Number(r.throttleRate),
 			ThrottlingBurstLimit: jsii.Number(r.throttleBurst),
+			TracingEnabled:       jsii.Bool(props.Tracing),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
 			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
 				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
@@ -183,7 +214,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		Description: jsii.String("Lets the ingest API put records to its own stream, nothing else"),
 	})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kinesis:PutRecord"),
+		Actions:   jsii.Strings("kinesis:PutRecord", "kinesis:PutRecords"),
 		Resources: jsii.Strings(*props.Stream.StreamArn()),
 	}))
 	if key := props.Stream.EncryptionKey(); key != nil {
@@ -194,55 +225,150 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		}))
 	}
 
-	eventModel := api.AddModel(jsii.String("Event"), &awsapigateway.ModelOptions{
-		ContentType: jsii.String("application/json"),
-		Description: jsii.String("One event: a JSON object"),
-		Schema: &awsapigateway.JsonSchema{
-			Schema: awsapigateway.JsonSchemaVersion_DRAFT4,
-			Title:  jsii.String("Event"),
-			Type:   awsapigateway.JsonSchemaType_OBJECT,
-		},
-	})
 	validator := api.AddRequestValidator(jsii.String("BodyValidator"), &awsapigateway.RequestValidatorOptions{
 		ValidateRequestBody:       jsii.Bool(true),
 		ValidateRequestParameters: jsii.Bool(true),
 	})
+	e := endpoints{api: api, role: role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
+	events := api.Root().AddResource(jsii.String("v1"), nil)
+	e.add(events, "PutRecord", withStream(putRecordTemplate, e.stream), putRecordSuccessTemplate, &awsapigateway.JsonSchema{
+		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Event"),
+		Description: jsii.String("One event: a JSON object"),
+		Type:        awsapigateway.JsonSchemaType_OBJECT,
+	})
+	batch := events.AddResource(jsii.String("batch"), nil)
+	e.add(batch, "PutRecords", withStream(putRecordsTemplate, e.stream), putRecordsSuccessTemplate, &awsapigateway.JsonSchema{
+		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
+		Description: jsii.String("1 to 500 events, each a JSON object"),
+		Type:        awsapigateway.JsonSchemaType_ARRAY,
+		MinItems:    jsii.Number(1), MaxItems: jsii.Number(MaxBatch),
+		Items: &awsapigateway.JsonSchema{Type: awsapigateway.JsonSchemaType_OBJECT},
+	})
+	addGatewayResponses(api)
 
+	var key awsapigateway.IApiKey
+	switch r.auth {
+	case AuthAPIKey:
+		plan := api.AddUsagePlan(jsii.String("UsagePlan"), &awsapigateway.UsagePlanProps{
+			Description: jsii.String("Producers of this stage"),
+			Throttle:    &awsapigateway.ThrottleSettings{RateLimit: jsii.Number(r.throttleRate), BurstLimit: jsii.Number(r.throttleBurst)},
+			ApiStages:   &[]*awsapigateway.UsagePlanPerApiStage{{Api: api, Stage: api.DeploymentStage()}},
+		})
+		key = api.AddApiKey(jsii.String("ProducerKey"), &awsapigateway.ApiKeyOptions{
+			Description: jsii.String("Key for producers; read its value with aws apigateway get-api-key --include-value"),
+		})
+		plan.AddApiKey(key, nil)
+	case AuthNone:
+		awscdk.Annotations_Of(api).AddWarningV2(jsii.String("tributary:apiAuthNone"),
+			jsii.String("apiAuth=NONE: anyone who knows the URL can write events to this pipeline."))
+	}
+	e.suppressAuthFindings()
+
+	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, Batch: batch, Auth: r.auth, APIKey: key,
+		AccessLogs: accessLogs, ExecutionLogs: executionLogs}
+}
+
+// endpoints adds POST methods that write to Kinesis.
+type endpoints struct {
+	api       awsapigateway.RestApi
+	role      awsiam.IRole
+	validator awsapigateway.IRequestValidator
+	auth      string
+	stream    string
+	methods   []awsapigateway.Method
+}
+
+// add creates POST on resource: validated against schema, then the Kinesis
+// action with the request template, answering 200 only for a 2xx from Kinesis.
+func (e *endpoints) add(resource awsapigateway.Resource, action, request, success string, schema *awsapigateway.JsonSchema) {
 	json := func(s string) *map[string]*string { return &map[string]*string{"application/json": jsii.String(s)} }
+	model := e.api.AddModel(schema.Title, &awsapigateway.ModelOptions{
+		ContentType: jsii.String("application/json"), Description: schema.Description, Schema: schema,
+	})
 	integration := awsapigateway.NewAwsIntegration(&awsapigateway.AwsIntegrationProps{
 		Service:               jsii.String("kinesis"),
-		Action:                jsii.String("PutRecord"),
+		Action:                jsii.String(action),
 		IntegrationHttpMethod: jsii.String("POST"),
 		Options: &awsapigateway.IntegrationOptions{
-			CredentialsRole: role,
+			CredentialsRole: e.role,
 			// NEVER answers 415 for a Content-Type without a template instead of
 			// passing a raw body to Kinesis.
 			PassthroughBehavior: awsapigateway.PassthroughBehavior_NEVER,
 			RequestParameters: &map[string]*string{
 				"integration.request.header.Content-Type": jsii.String("'application/x-amz-json-1.1'"),
 			},
-			RequestTemplates: json(PutRecordTemplate(*props.Stream.StreamName())),
+			RequestTemplates: json(request),
 			// Without explicit patterns every Kinesis error would reach the client as 200.
 			IntegrationResponses: &[]*awsapigateway.IntegrationResponse{
-				{StatusCode: jsii.String("200"), SelectionPattern: jsii.String(`2\d{2}`), ResponseTemplates: json(putRecordSuccessTemplate)},
+				{StatusCode: jsii.String("200"), SelectionPattern: jsii.String(`2\d{2}`), ResponseTemplates: json(success)},
 				{StatusCode: jsii.String("400"), SelectionPattern: jsii.String(`4\d{2}`), ResponseTemplates: json(kinesisClientErrorTemplate)},
 				{StatusCode: jsii.String("500"), ResponseTemplates: json(backendErrorTemplate)},
 			},
 		},
 	})
-
-	events := api.Root().AddResource(jsii.String("v1"), nil)
-	post := events.AddMethod(jsii.String("POST"), integration, &awsapigateway.MethodOptions{
-		AuthorizationType: awsapigateway.AuthorizationType_IAM,
-		RequestValidator:  validator,
-		RequestModels:     &map[string]awsapigateway.IModel{"application/json": eventModel},
+	authType := awsapigateway.AuthorizationType_IAM
+	if e.auth != AuthIAM {
+		authType = awsapigateway.AuthorizationType_NONE
+	}
+	m := resource.AddMethod(jsii.String("POST"), integration, &awsapigateway.MethodOptions{
+		AuthorizationType: authType,
+		ApiKeyRequired:    jsii.Bool(e.auth == AuthAPIKey),
+		RequestValidator:  e.validator,
+		RequestModels:     &map[string]awsapigateway.IModel{"application/json": model},
 		RequestParameters: &map[string]*bool{"method.request.header." + PartitionKeyHeader: jsii.Bool(false)},
 		MethodResponses: &[]*awsapigateway.MethodResponse{
 			{StatusCode: jsii.String("200")}, {StatusCode: jsii.String("400")},
 			{StatusCode: jsii.String("429")}, {StatusCode: jsii.String("500")},
 		},
 	})
-	nag.Suppress(post, "AwsSolutions-COG4",
-		"Producers are machines signing with SigV4 (AWS_IAM authorization); there are no end users to sign in to a Cognito user pool.")
-	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, AccessLogs: accessLogs, ExecutionLogs: executionLogs}
+	e.methods = append(e.methods, m)
+}
+
+// suppressAuthFindings records why each method's authorization is what it is.
+func (e *endpoints) suppressAuthFindings() {
+	for _, m := range e.methods {
+		nag.Suppress(m, "AwsSolutions-COG4",
+			"Producers are machines, not users who sign in: they authenticate with SigV4 (IAM), an API key or nothing, as apiAuth chooses; a Cognito user pool has no one to hold its tokens.")
+		switch e.auth {
+		case AuthAPIKey:
+			nag.Suppress(m, "AwsSolutions-APIG4",
+				"apiAuth=API_KEY was chosen explicitly: producers send a key of the usage plan, which identifies and meters them; the default, IAM, authorizes with SigV4.")
+		case AuthNone:
+			nag.Suppress(m, "AwsSolutions-APIG4",
+				"apiAuth=NONE was chosen explicitly, and synth warns that anyone who knows the URL can write events; the default, IAM, authorizes with SigV4.")
+		}
+	}
+}
+
+// addGatewayResponses makes API Gateway's own errors JSON with a message that
+// says what to do, like the integration's.
+func addGatewayResponses(api awsapigateway.RestApi) {
+	for id, r := range map[string]struct {
+		typ    awsapigateway.ResponseType
+		status string
+		body   string
+	}{
+		// validationErrorString names what the JSON Schema rejected.
+		"BadRequestBody": {awsapigateway.ResponseType_BAD_REQUEST_BODY(), "400",
+			`{"message": "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects", "validationErrors": "$context.error.validationErrorString"}`},
+		"UnsupportedMediaType": {awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "415",
+			`{"message": "Content-Type must be application/json"}`},
+		"RequestTooLarge": {awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413",
+			`{"message": "Request too large: API Gateway takes at most 10 MB, Kinesis at most 1 MiB per event"}`},
+		"Throttled": {awsapigateway.ResponseType_THROTTLED(), "429",
+			`{"message": "Too many requests; retry with backoff"}`},
+		"Default4xx": {awsapigateway.ResponseType_DEFAULT_4XX(), "",
+			`{"message": $context.error.messageString}`},
+		"Default5xx": {awsapigateway.ResponseType_DEFAULT_5XX(), "",
+			`{"message": $context.error.messageString}`},
+	} {
+		o := &awsapigateway.GatewayResponseOptions{
+			Type:      r.typ,
+			Templates: &map[string]*string{"application/json": jsii.String(r.body)},
+		}
+		if r.status != "" {
+			o.StatusCode = jsii.String(r.status)
+		}
+		api.AddGatewayResponse(jsii.String(id), o)
+	}
 }

@@ -10,6 +10,7 @@ const { render } = require(path.join(__dirname, '..', '..', '.tools', 'node_modu
 // takes a regular expression. Velocity string literals keep backslashes as
 // written, so "\\'" reaches Java as the regex \\' (a backslash, then ').
 String.prototype.contains = function (s) { return this.includes(String(s)); };
+Array.prototype.size = function () { return this.length; }; // java.util.List
 String.prototype.replaceAll = function (regex, replacement) {
   return this.replace(new RegExp(String(regex), 'g'), () => String(replacement));
 };
