@@ -14,7 +14,7 @@ func TestAwsSolutionsPackHasNoUnsuppressedFindings(t *testing.T) {
 	for _, settings := range []map[string]any{nil, customSettings} {
 		s := synth(t, settings)
 		for _, m := range s.messages {
-			if strings.Contains(m.text, "AwsSolutions-") && (m.level == "error" || m.level == "warning") {
+			if strings.Contains(m.text, "AwsSolutions-") && m.serious() {
 				t.Errorf("%s: %s at %s: %s", *s.stack.StackName(), m.level, m.path, m.text)
 			}
 		}

@@ -41,7 +41,15 @@ type synthesized struct {
 	report   validationReport
 }
 
-type message struct{ level, path, text string }
+type message struct {
+	level      cxapi.SynthesisMessageLevel
+	path, text string
+}
+
+// serious is an error or a warning.
+func (m message) serious() bool {
+	return m.level == cxapi.SynthesisMessageLevel_ERROR || m.level == cxapi.SynthesisMessageLevel_WARNING
+}
 
 // validationReport is cdk.out/validation-report.json: the built-in
 // CloudFormation validator's findings.
@@ -83,7 +91,7 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	assembly := synthOrListFindings(t, app, outdir)
 	s := &synthesized{stack: stack}
 	for _, msg := range *assembly.GetStackByName(stack.StackName()).Messages() {
-		s.messages = append(s.messages, message{string(msg.Level), *msg.Id, fmt.Sprint(msg.Entry.Data)})
+		s.messages = append(s.messages, message{msg.Level, *msg.Id, fmt.Sprint(msg.Entry.Data)})
 	}
 	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
 	if err != nil {

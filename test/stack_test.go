@@ -132,7 +132,7 @@ func TestNoWildcardActions(t *testing.T) {
 func TestSynthesizesWithoutErrorsOrWarnings(t *testing.T) {
 	for _, settings := range []map[string]any{nil, customSettings} {
 		for _, m := range synth(t, settings).messages {
-			if m.level == "error" || m.level == "warning" {
+			if m.serious() {
 				t.Errorf("%s at %s: %s", m.level, m.path, m.text)
 			}
 		}
