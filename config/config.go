@@ -48,6 +48,7 @@ type Config struct {
 
 	APIAuth           string
 	APITracing        *bool
+	APIEndpointType   string
 	APICloudWatchRole string
 	APIThrottleRate   *int
 	APIThrottleBurst  *int
@@ -60,7 +61,7 @@ var Settings = []string{
 	"streamMode", "shardCount", "retentionHours", "streamEncryption",
 	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
 	"infrequentAccessAfterDays", "archiveAfterDays", "expireAfterDays",
-	"apiAuth", "apiTracing", "apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
+	"apiAuth", "apiTracing", "apiEndpointType", "apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -99,6 +100,7 @@ func Load(ctx map[string]any) (Config, error) {
 
 		APIAuth:           p.str("apiAuth"),
 		APITracing:        p.boolean("apiTracing"),
+		APIEndpointType:   p.str("apiEndpointType"),
 		APICloudWatchRole: p.str("apiCloudWatchRole"),
 		APIThrottleRate:   p.integer("apiThrottleRate"),
 		APIThrottleBurst:  p.integer("apiThrottleBurst"),
@@ -198,7 +200,7 @@ func (c Config) IngestAPIProps() ingestapi.Props {
 	return ingestapi.Props{
 		StageName: c.StageName, LogRetentionDays: c.LogRetentionDays, CloudWatchRole: c.APICloudWatchRole,
 		ThrottleRate: rate, ThrottleBurst: burst,
-		Auth: c.APIAuth, Tracing: c.APITracing != nil && *c.APITracing,
+		Auth: c.APIAuth, Tracing: c.APITracing != nil && *c.APITracing, EndpointType: c.APIEndpointType,
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // Two more configurations: an API key with X-Ray, and no authorization.
 var (
-	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true"}
+	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE"}
 	openSettings   = map[string]any{"apiAuth": "NONE"}
 )
 
@@ -167,6 +167,19 @@ func TestTracingIsASetting(t *testing.T) {
 		_, stage := synth(t, st).only(t, "AWS::ApiGateway::Stage")
 		if got, _ := get(stage, "Properties", "TracingEnabled").(bool); got != want {
 			t.Errorf("%v: TracingEnabled = %v, want %v", st, got, want)
+		}
+	}
+}
+
+func TestEndpointTypeIsRegionalByDefault(t *testing.T) {
+	for settings, want := range map[*map[string]any]string{nil: "[REGIONAL]", &apiKeySettings: "[EDGE]"} {
+		var st map[string]any
+		if settings != nil {
+			st = *settings
+		}
+		_, api := synth(t, st).only(t, "AWS::ApiGateway::RestApi")
+		if got := fmt.Sprint(strs(get(api, "Properties", "EndpointConfiguration", "Types"))); got != want {
+			t.Errorf("%v: endpoint types %s, want %s", st, got, want)
 		}
 	}
 }

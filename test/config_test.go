@@ -57,6 +57,7 @@ func TestConfigurationErrors(t *testing.T) {
 		{map[string]any{"apiThrottleBurst": "5001"}, `apiThrottleBurst: invalid value 5001; allowed: an integer from 1 to 5000`},
 		{map[string]any{"apiAuth": "COGNITO"}, `apiAuth: invalid value "COGNITO"; allowed: one of ["IAM" "API_KEY" "NONE"]`},
 		{map[string]any{"apiTracing": "on"}, `apiTracing: invalid value "on"; allowed: true or false`},
+		{map[string]any{"apiEndpointType": "PRIVATE"}, `apiEndpointType: invalid value "PRIVATE"; allowed: one of ["REGIONAL" "EDGE"]`},
 		{map[string]any{"shardcount": "2"}, `unknown setting "shardcount"; did you mean "shardCount"? Settings: ` + strings.Join(config.Settings, ", ")},
 		{map[string]any{"bufferingSecond": "60"}, `unknown setting "bufferingSecond"; did you mean "bufferingSeconds"? Settings: ` + strings.Join(config.Settings, ", ")},
 	}

@@ -80,12 +80,15 @@ type Props struct {
 	Auth string
 	// Tracing turns on AWS X-Ray tracing for the stage. Default: off.
 	Tracing bool
+	// EndpointType is REGIONAL (producers in the Region) or EDGE (through
+	// CloudFront, for producers far away). Default: REGIONAL.
+	EndpointType string
 }
 
 type resolved struct {
-	stageName, cloudWatchRole, auth string
-	logRetention                    awslogs.RetentionDays
-	throttleRate, throttleBurst     int
+	stageName, cloudWatchRole, auth, endpointType string
+	logRetention                                  awslogs.RetentionDays
+	throttleRate, throttleBurst                   int
 }
 
 // Validate reports the first setting that is not allowed.
@@ -107,6 +110,13 @@ func (p Props) resolve() (r resolved, err error) {
 		r.auth = p.Auth
 	}
 	if err = check.OneOf("apiAuth", r.auth, AuthIAM, AuthAPIKey, AuthNone); err != nil {
+		return
+	}
+	r.endpointType = string(awsapigateway.EndpointType_REGIONAL)
+	if p.EndpointType != "" {
+		r.endpointType = p.EndpointType
+	}
+	if err = check.OneOf("apiEndpointType", r.endpointType, "REGIONAL", "EDGE"); err != nil {
 		return
 	}
 	r.cloudWatchRole = CreateCloudWatchRole
@@ -172,7 +182,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		RestApiName: jsii.String(*awscdk.Stack_Of(c).StackName() + "-ingest"),
 		Description: jsii.String("Tributary ingest API: stores posted JSON events in Kinesis"),
 		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
-			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType(r.endpointType)},
 		},
 		CloudWatchRole: jsii.Bool(r.cloudWatchRole == CreateCloudWatchRole),
 		DeployOptions: &awsapigateway.StageOptions{
