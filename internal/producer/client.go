@@ -1,0 +1,194 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Auth adds credentials to a request, as the API's authorization mode wants.
+type Auth interface {
+	Apply(ctx context.Context, req *http.Request, body []byte) error
+}
+
+// SigV4 signs requests for execute-api with credentials from the provider
+// (the default chain: the instance role on EC2).
+type SigV4 struct {
+	Credentials aws.CredentialsProvider
+	Region      string
+	signer      *v4.Signer
+}
+
+// Apply signs req.
+func (s *SigV4) Apply(ctx context.Context, req *http.Request, body []byte) error {
+	if s.signer == nil {
+		s.signer = v4.NewSigner()
+	}
+	creds, err := s.Credentials.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("AWS credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	return s.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", s.Region, time.Now())
+}
+
+// APIKey sends the usage plan's key.
+type APIKey string
+
+// Apply sets x-api-key.
+func (k APIKey) Apply(_ context.Context, req *http.Request, _ []byte) error {
+	req.Header.Set("x-api-key", string(k))
+	return nil
+}
+
+// NoAuth sends requests as they are (apiAuth=NONE).
+type NoAuth struct{}
+
+// Apply does nothing.
+func (NoAuth) Apply(context.Context, *http.Request, []byte) error { return nil }
+
+// RegionFromURL reads the Region from an execute-api host name
+// (<id>.execute-api.<region>.amazonaws.com), or returns "".
+func RegionFromURL(url string) string {
+	host := strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://")
+	host, _, _ = strings.Cut(host, "/")
+	parts := strings.Split(host, ".")
+	for i, p := range parts {
+		if p == "execute-api" && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
+}
+
+// outcome is what one request achieved for its events.
+type outcome struct {
+	stored    []int  // indexes of events the API confirmed
+	retry     []int  // indexes to send again after a pause
+	split     bool   // a 400/413 for several events: send halves to find the bad one
+	dead      []int  // indexes that retrying cannot fix
+	status    int    // HTTP status, 0 for a network error
+	reason    string // why, for logs and the dead-letter file
+	throttled bool
+}
+
+type client struct {
+	url   string // the /v1 URL
+	batch bool   // send to /v1/batch
+	auth  Auth
+	http  *http.Client
+}
+
+// send posts events (one, to /v1, or several, to /v1/batch) and sorts them
+// by what happened.
+func (c *client) send(ctx context.Context, events []*Event) outcome {
+	all := make([]int, len(events))
+	for i := range all {
+		all[i] = i
+	}
+	url, body := c.url, events[0].Data
+	if c.batch {
+		url = strings.TrimSuffix(c.url, "/") + "/batch"
+		body = batchBody(events)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return outcome{dead: all, reason: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.auth.Apply(ctx, req, body); err != nil {
+		return outcome{retry: all, reason: err.Error()}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return outcome{retry: all, reason: "network: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return outcome{retry: all, status: resp.StatusCode, reason: "network: reading the answer: " + err.Error()}
+	}
+	o := outcome{status: resp.StatusCode, reason: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, message(respBody))}
+	switch {
+	case resp.StatusCode == http.StatusOK && !c.batch:
+		o.stored = all
+	case resp.StatusCode == http.StatusOK:
+		c.perRecord(&o, respBody, len(events))
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		o.retry, o.throttled = all, resp.StatusCode == http.StatusTooManyRequests
+	case (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge) && len(events) > 1:
+		o.split = true
+	default: // 400, 403, 413, 415 ... : retrying the same request cannot fix them
+		o.dead = all
+	}
+	return o
+}
+
+// perRecord reads a /v1/batch answer: each record stored, or to resend.
+func (c *client) perRecord(o *outcome, body []byte, n int) {
+	var r struct {
+		Records []struct {
+			SequenceNumber string `json:"sequenceNumber"`
+			ErrorCode      string `json:"errorCode"`
+			ErrorMessage   string `json:"errorMessage"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Records) != n {
+		// Cannot tell what was stored: send all again (duplicates, not loss).
+		o.retry = make([]int, n)
+		for i := range o.retry {
+			o.retry[i] = i
+		}
+		o.reason = "unreadable batch answer: " + message(body)
+		return
+	}
+	for i, rec := range r.Records {
+		if rec.ErrorCode == "" && rec.SequenceNumber != "" {
+			o.stored = append(o.stored, i)
+			continue
+		}
+		o.retry = append(o.retry, i)
+		o.reason = fmt.Sprintf("%s: %s", rec.ErrorCode, rec.ErrorMessage)
+		o.throttled = o.throttled || rec.ErrorCode == "ProvisionedThroughputExceededException"
+	}
+}
+
+func batchBody(events []*Event) []byte {
+	n := 2
+	for _, e := range events {
+		n += len(e.Data) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.Data...)
+	}
+	return append(b, ']')
+}
+
+// message is the API's "message", or the start of the body.
+func message(body []byte) string {
+	var m struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Message != "" {
+		return m.Message
+	}
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return string(body)
+}

@@ -1,0 +1,96 @@
+// Package producer reads JSON events from a source, gives each an id and a
+// time, and sends them to the Tributary ingest API at least once: an event is
+// confirmed by the API, or written to the dead-letter file with the reason,
+// never dropped silently. It is plain Go and imports no CDK package.
+package producer
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxEventBytes is the largest event sent: a Kinesis record holds 1 MiB of
+// data and partition key, and the API adds a newline and keys of up to 256
+// characters.
+const MaxEventBytes = 1<<20 - 512
+
+// Event is one JSON object on its way to the API.
+type Event struct {
+	ID   string
+	Data []byte // compact JSON object with event_id and event_time
+	pos  *position
+}
+
+// errNotObject marks input that cannot be sent: it goes to the dead-letter file.
+var errNotObject = errors.New("not a JSON object")
+
+// enrich parses raw as one JSON object and adds event_id (from newID) and
+// event_time (now, RFC 3339 UTC) unless it has them. Values are kept as
+// written; keys come out sorted.
+func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return nil, "", fmt.Errorf("%w: %v", errNotObject, describe(err))
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, "", fmt.Errorf("%w: more than one value on the line", errNotObject)
+	}
+	if err := json.Unmarshal(obj["event_id"], &id); err != nil || id == "" {
+		id = newID()
+		obj["event_id"], _ = json.Marshal(id)
+	}
+	if _, ok := obj["event_time"]; !ok {
+		obj["event_time"], _ = json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" stays "<": the data as the user wrote it
+	if err := enc.Encode(obj); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", errNotObject, err)
+	}
+	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(data) > MaxEventBytes {
+		return nil, id, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
+	}
+	return data, id, nil
+}
+
+func describe(err error) string {
+	if err == nil {
+		return "null"
+	}
+	return err.Error()
+}
+
+// randomID is a random (version 4) UUID: for events that cannot be read twice.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return uuid(b)
+}
+
+// positionID is a UUID derived from where a line was read (file identity and
+// offset), so that reading it again after a crash gives the same id and the
+// duplicate can be removed downstream.
+func positionID(file string, inode uint64, offset int64) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", file, inode, offset)))
+	var b [16]byte
+	copy(b[:], sum[:])
+	b[6] = b[6]&0x0f | 0x80 // version 8: custom
+	return uuid(b)
+}
+
+func uuid(b [16]byte) string {
+	if b[6]>>4 != 8 {
+		b[6] = b[6]&0x0f | 0x40
+	}
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,401 @@
+package producer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/tributary/tributary/internal/fakeapi"
+)
+
+func testConfig(t testing.TB, api *fakeapi.API) Config {
+	return Config{
+		URL: api.URL, BatchSize: 50, Linger: 20 * time.Millisecond, Concurrency: 4,
+		Auth: NoAuth{}, HTTPClient: &http.Client{Timeout: 5 * time.Second},
+		MaxBackoff: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, StatsInterval: time.Hour,
+		Poll: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DeadLetterPath: filepath.Join(t.TempDir(), "dead-letter.ndjson"), Stats: &Stats{},
+	}
+}
+
+// numbered makes input lines {"n":i,...} for i in [from, to), optionally marked bad.
+func numbered(from, to int, bad func(i int) bool) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		mark := ""
+		if bad != nil && bad(i) {
+			mark = `,"note":"bad"`
+		}
+		fmt.Fprintf(&b, `{"n":%d,"text":"event %d"%s}`+"\n", i, i, mark)
+	}
+	return b.String()
+}
+
+// storedByN counts stored records per "n", and checks each record is one
+// JSON line with an event_id and an RFC 3339 UTC event_time.
+func storedByN(t *testing.T, api *fakeapi.API) (map[int]int, map[string]int) {
+	t.Helper()
+	byN, byID := map[int]int{}, map[string]int{}
+	for _, rec := range api.Records() {
+		var e struct {
+			N         int    `json:"n"`
+			EventID   string `json:"event_id"`
+			EventTime string `json:"event_time"`
+		}
+		if err := json.Unmarshal(rec, &e); err != nil {
+			t.Fatalf("stored record is not JSON: %q", rec)
+		}
+		if _, err := time.Parse(time.RFC3339, e.EventTime); err != nil || !strings.HasSuffix(e.EventTime, "Z") || e.EventID == "" {
+			t.Errorf("record lacks event_id or a UTC RFC 3339 event_time: %s", rec)
+		}
+		byN[e.N]++
+		byID[e.EventID]++
+	}
+	return byN, byID
+}
+
+func readDeadLetters(t *testing.T, path string) []deadLetter {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []deadLetter
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 8<<20)
+	for sc.Scan() {
+		var d deadLetter
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("dead-letter line is not JSON: %q", sc.Text())
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Throttling, 5xx, dropped connections and partial batch failures lose no
+// event; duplicates come only from requests whose answer was lost after the
+// API stored them (dropped connections).
+func TestNoEventLostUnderFaults(t *testing.T) {
+	for _, batchSize := range []int{1, 50} {
+		t.Run(fmt.Sprintf("batch=%d", batchSize), func(t *testing.T) {
+			api := fakeapi.Start(fakeapi.Faults{ThrottleEvery: 7, FailEvery: 11, DropEvery: 13, PartialEvery: 5})
+			defer api.Close()
+			cfg := testConfig(t, api)
+			cfg.BatchSize, cfg.Source = batchSize, SourceStdin
+			const n = 1500
+			cfg.Stdin = strings.NewReader(numbered(0, n, nil))
+			if err := Run(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			byN, _ := storedByN(t, api)
+			dups := 0
+			for i := range n {
+				if byN[i] == 0 {
+					t.Fatalf("event %d was lost", i)
+				}
+				dups += byN[i] - 1
+			}
+			// At most the events of the dropped requests can be stored twice.
+			if maxDups := (api.Requests() / 13) * batchSize; dups > maxDups {
+				t.Errorf("%d duplicates, more than the %d events of dropped requests", dups, maxDups)
+			}
+			c := cfg.Stats.Snapshot()
+			if c.Read != n || c.Sent < n || c.DeadLettered != 0 || c.Retried == 0 {
+				t.Errorf("stats %+v: want read %d, sent >= %d, retries, no dead letters", c, n, n)
+			}
+		})
+	}
+}
+
+// What retrying cannot fix goes to the dead-letter file with the reason, and
+// only that: a rejected event is isolated from its batch.
+func TestRejectedEventsAreDeadLetteredNotDropped(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{RejectContaining: `"bad"`})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.Source = SourceStdin
+	bad := func(i int) bool { return i%97 == 3 }
+	input := numbered(0, 400, bad) + "not json\n" + `["an","array"]` + "\n"
+	cfg.Stdin = strings.NewReader(input)
+	if err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	byN, _ := storedByN(t, api)
+	wantDead := map[string]string{"not json": "not a JSON object", `["an","array"]`: "not a JSON object"}
+	for i := range 400 {
+		if bad(i) {
+			if byN[i] != 0 {
+				t.Errorf("rejected event %d was stored", i)
+			}
+			wantDead[fmt.Sprintf(`"n":%d,`, i)] = "HTTP 400"
+		} else if byN[i] != 1 {
+			t.Errorf("event %d stored %d times, want 1", i, byN[i])
+		}
+	}
+	dead := readDeadLetters(t, cfg.DeadLetterPath)
+	if len(dead) != len(wantDead) {
+		t.Errorf("%d dead letters, want %d: %+v", len(dead), len(wantDead), dead)
+	}
+	for key, reason := range wantDead {
+		found := false
+		for _, d := range dead {
+			if strings.Contains(string(d.Event)+d.Raw, key) && strings.Contains(d.Reason, reason) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no dead letter for %s with reason %q", key, reason)
+		}
+	}
+	if c := cfg.Stats.Snapshot(); c.DeadLettered != int64(len(wantDead)) {
+		t.Errorf("dead-lettered counter %d, want %d", c.DeadLettered, len(wantDead))
+	}
+}
+
+func TestWrongCredentialsAreDeadLettered(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{APIKey: "right"})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.Source, cfg.Stdin, cfg.Auth = SourceStdin, strings.NewReader(numbered(0, 10, nil)), APIKey("wrong")
+	if err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	dead := readDeadLetters(t, cfg.DeadLetterPath)
+	if len(dead) != 10 || dead[0].Status != 403 || len(api.Records()) != 0 {
+		t.Errorf("want 10 dead letters with status 403 and nothing stored, got %d (%+v), %d stored", len(dead), dead, len(api.Records()))
+	}
+}
+
+// Events still unconfirmed at the shutdown deadline are not dropped: they go
+// to the dead-letter file (lines of followed files are read again instead).
+func TestShutdownDeadlineDeadLettersWhatIsUnconfirmed(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{FailEvery: 1})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.Source, cfg.ShutdownTimeout = SourceStdin, 100*time.Millisecond
+	pr, pw := io.Pipe()
+	cfg.Stdin = pr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, cfg) }()
+	fmt.Fprint(pw, numbered(0, 20, nil))
+	time.Sleep(300 * time.Millisecond)
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop after the shutdown deadline")
+	}
+	pw.Close()
+	dead := readDeadLetters(t, cfg.DeadLetterPath)
+	if len(dead) != 20 || !strings.Contains(dead[0].Reason, "shutdown deadline") {
+		t.Errorf("want the 20 unconfirmed events dead-lettered, got %d: %+v", len(dead), dead)
+	}
+}
+
+// A restart mid-file resumes at the checkpoint: every line is stored, and
+// a line read twice keeps its event_id, so the duplicate is removable.
+func TestRestartMidFileResumesFromCheckpoint(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{ThrottleEvery: 9, DropEvery: 17})
+	defer api.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "events.log")
+	if err := os.WriteFile(file, []byte(numbered(0, 1000, nil)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, api)
+	cfg.Source, cfg.Files, cfg.CheckpointPath = SourceFile, []string{file}, filepath.Join(dir, "checkpoint.json")
+	cfg.BatchSize, cfg.Concurrency = 20, 2
+
+	// First run: stop (SIGTERM) part-way through, with a short deadline.
+	ctx, cancel := context.WithCancel(context.Background())
+	first := cfg
+	first.Stats, first.ShutdownTimeout = &Stats{}, 20*time.Millisecond
+	done := make(chan error)
+	go func() { done <- Run(ctx, first) }()
+	for first.Stats.Sent.Load() < 300 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(api.Records()); n >= 1000 || n == 0 {
+		t.Fatalf("first run stored %d records; the test needs a stop part-way", n)
+	}
+
+	// The file grows while the producer is down; the restart catches up.
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, numbered(1000, 1200, nil))
+	f.Close()
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	second := cfg
+	second.Stats = &Stats{}
+	go func() { done <- Run(ctx2, second) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if byN, _ := storedByN(t, api); len(byN) == 1200 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel2()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	byN, byID := storedByN(t, api)
+	for i := range 1200 {
+		if byN[i] == 0 {
+			t.Fatalf("line %d was lost", i)
+		}
+	}
+	if len(byID) != 1200 {
+		t.Errorf("%d distinct event_ids for 1200 lines: a line read twice got a new id", len(byID))
+	}
+	if d := readDeadLetters(t, cfg.DeadLetterPath); len(d) != 0 {
+		t.Errorf("dead letters from a clean file: %+v", d)
+	}
+	if second.Stats.Read.Load() >= 1200 {
+		t.Errorf("the restart read %d lines: it did not resume from the checkpoint", second.Stats.Read.Load())
+	}
+}
+
+// A rotated file (renamed, a new one created at the path) is read to its
+// end before the new one, and a truncated file is read again from the start.
+func TestFollowsRotation(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	cfg := testConfig(t, api)
+	cfg.Source, cfg.Files, cfg.CheckpointPath = SourceFile, []string{file}, filepath.Join(dir, "cp.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, cfg) }()
+
+	write := func(name, content string, flag int) {
+		f, err := os.OpenFile(filepath.Join(dir, name), flag|os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, content)
+		f.Close()
+	}
+	write("app.log", numbered(0, 100, nil), os.O_APPEND)
+	waitStored(t, api, 100)
+	// logrotate: the old file gets a last line, then is renamed; a new one starts.
+	write("app.log", numbered(100, 110, nil), os.O_APPEND)
+	if err := os.Rename(file, file+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write("app.log", numbered(110, 150, nil), os.O_APPEND)
+	waitStored(t, api, 150)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	byN, _ := storedByN(t, api)
+	for i := range 150 {
+		if byN[i] != 1 {
+			t.Errorf("line %d stored %d times, want 1", i, byN[i])
+		}
+	}
+}
+
+func waitStored(t *testing.T, api *fakeapi.API, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(api.Records()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d records stored", len(api.Records()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEnrich(t *testing.T) {
+	now := time.Date(2026, 11, 24, 23, 5, 6, 7_000_000, time.FixedZone("CET", 3600))
+	id := func() string { return "new-id" }
+	for _, c := range []struct {
+		in, want, err string
+	}{
+		{`{"value":"30","type":"Tip 3"}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","type":"Tip 3","value":"30"}`, ""},
+		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"big":12345678901234567890,"event_id":"mine","event_time":"2020-01-01T00:00:00Z"}`, ""},
+		{"{\n  \"html\": \"<b>&</b>\",\n  \"u\": \"Grüße 🎉\"\n}", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","html":"<b>&</b>","u":"Grüße 🎉"}`, ""},
+		{`[1,2]`, "", "not a JSON object"},
+		{`{"a":1} {"b":2}`, "", "more than one value"},
+		{`null`, "", "not a JSON object"},
+		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
+	} {
+		got, _, err := enrich([]byte(c.in), id, now)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%.40s: err %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != c.want {
+			t.Errorf("%.40s:\n got %s (%v)\nwant %s", c.in, got, err, c.want)
+		}
+	}
+	if a, b := positionID("/f", 7, 10), positionID("/f", 7, 10); a != b || a == positionID("/f", 7, 11) || a == positionID("/f", 8, 10) {
+		t.Error("position ids must be stable per position and differ between positions")
+	}
+	if randomID() == randomID() || len(randomID()) != 36 {
+		t.Error("random ids must be unique UUIDs")
+	}
+}
+
+// SigV4 signs for execute-api in the API's Region; the fake checks the header.
+func TestSigV4AndAPIKeyAuth(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{RequireSigV4: true})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	var seen *http.Request
+	cfg.HTTPClient = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		seen = r
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	cfg.Source, cfg.Stdin = SourceStdin, strings.NewReader(numbered(0, 3, nil))
+	cfg.Auth = &SigV4{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "token")}
+	if err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	auth := seen.Header.Get("Authorization")
+	if !strings.Contains(auth, "Credential=AKIDEXAMPLE/") || !strings.Contains(auth, "/eu-west-1/execute-api/aws4_request") ||
+		seen.Header.Get("X-Amz-Security-Token") != "token" || len(api.Records()) != 3 {
+		t.Errorf("Authorization %q, token %q, %d stored", auth, seen.Header.Get("X-Amz-Security-Token"), len(api.Records()))
+	}
+	if got := RegionFromURL("https://abc123.execute-api.ap-southeast-2.amazonaws.com/PROD/v1"); got != "ap-southeast-2" {
+		t.Errorf("RegionFromURL = %q", got)
+	}
+	var _ aws.CredentialsProvider = cfg.Auth.(*SigV4).Credentials
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
