@@ -1,0 +1,175 @@
+// Command producer sends JSON events to the Tributary ingest API and never
+// loses one: each is confirmed by the API or written to a dead-letter file
+// with the reason. Every flag can also be set with an environment variable
+// TRIBUTARY_<FLAG> (upper case, - as _); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/tributary/tributary/internal/producer"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stderr))
+}
+
+// options are the flags, before they become a producer.Config.
+type options struct {
+	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
+	rate                                                                       float64
+	batchSize, concurrency                                                     int
+	linger, maxBackoff, shutdownTimeout, statsInterval, poll                   time.Duration
+}
+
+func envName(flagName string) string {
+	return "TRIBUTARY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse reads flags, then environment variables for flags not given.
+func parse(args []string, env func(string) (string, bool), out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.url, "url", "", "the ingest API's /v1 URL (stack output IngestUrl); required")
+	fs.StringVar(&o.source, "source", producer.SourceSynthetic, "where events come from: synthetic, stdin, or file")
+	fs.Float64Var(&o.rate, "rate", 10, "synthetic events per second")
+	fs.StringVar(&o.files, "files", "", "comma-separated files to follow as they grow (source file)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
+	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
+	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
+	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
+	fs.StringVar(&o.auth, "auth", "iam", "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
+	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
+	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
+	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM or SIGINT, how long to deliver what is in flight")
+	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
+	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often a followed file is checked for new lines")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := env(envName(f.Name)); ok && !given[f.Name] && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	return o, o.validate()
+}
+
+func (o *options) validate() error {
+	switch {
+	case !strings.HasPrefix(o.url, "https://") && !strings.HasPrefix(o.url, "http://"):
+		return fmt.Errorf("-url must be the API's /v1 URL (http or https), got %q", o.url)
+	case o.source != producer.SourceSynthetic && o.source != producer.SourceStdin && o.source != producer.SourceFile:
+		return fmt.Errorf("-source must be synthetic, stdin or file, got %q", o.source)
+	case o.source == producer.SourceSynthetic && o.rate <= 0:
+		return fmt.Errorf("-rate must be above 0, got %v", o.rate)
+	case o.source == producer.SourceFile && strings.TrimSpace(o.files) == "":
+		return errors.New("-source file needs -files")
+	case o.batchSize < 1 || o.batchSize > 500:
+		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
+	case o.concurrency < 1 || o.concurrency > 64:
+		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
+	case o.auth != "iam" && o.auth != "api-key" && o.auth != "none":
+		return fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
+	case o.auth == "api-key" && o.apiKey == "":
+		return errors.New("-auth api-key needs -api-key")
+	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0:
+		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval and -poll must be above 0")
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
+	o, err := parse(args, os.LookupEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "producer:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintln(stderr, "producer: -log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	auth, err := authFor(ctx, o)
+	if err != nil {
+		log.Error("credentials", "err", err)
+		return 1
+	}
+	var files []string
+	for _, f := range strings.Split(o.files, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			files = append(files, f)
+		}
+	}
+	log.Info("starting", "url", o.url, "source", o.source, "batch_size", o.batchSize, "auth", o.auth)
+	err = producer.Run(ctx, producer.Config{
+		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
+		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
+		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, Auth: auth,
+		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
+		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, Log: log,
+	})
+	if err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func authFor(ctx context.Context, o *options) (producer.Auth, error) {
+	switch o.auth {
+	case "api-key":
+		return producer.APIKey(o.apiKey), nil
+	case "none":
+		return producer.NoAuth{}, nil
+	}
+	region := o.region
+	if region == "" {
+		region = producer.RegionFromURL(o.url)
+	}
+	if region == "" {
+		return nil, fmt.Errorf("cannot read the Region from %q; set -region", o.url)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return nil, err
+	}
+	return &producer.SigV4{Credentials: cfg.Credentials, Region: region}, nil
+}

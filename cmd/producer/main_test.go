@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tributary/tributary/internal/fakeapi"
+)
+
+func TestFlagsAndEnvironment(t *testing.T) {
+	env := map[string]string{"TRIBUTARY_BATCH_SIZE": "100", "TRIBUTARY_RATE": "2.5", "TRIBUTARY_URL": "https://from-env/PROD/v1"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	o, err := parse([]string{"-url", "https://x.execute-api.eu-west-1.amazonaws.com/PROD/v1", "-concurrency", "8"}, lookup, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.batchSize != 100 || o.rate != 2.5 || o.concurrency != 8 || !strings.HasPrefix(o.url, "https://x.") {
+		t.Errorf("options = %+v: want batch 100 and rate 2.5 from the environment, the flag's URL over the environment's", o)
+	}
+	for args, want := range map[string]string{
+		"-url https://h/v1 -batch-size 501": "-batch-size must be 1 to 500, got 501",
+		"-url https://h/v1 -source file":    "-source file needs -files",
+		"-url https://h/v1 -auth api-key":   "-auth api-key needs -api-key",
+		"-url ftp://h":                      `-url must be the API's /v1 URL (http or https), got "ftp://h"`,
+		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
+		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
+	} {
+		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %q", args, err, want)
+		}
+	}
+	_, err = parse(nil, func(k string) (string, bool) { return "x", k == "TRIBUTARY_CONCURRENCY" }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `TRIBUTARY_CONCURRENCY="x"`) {
+		t.Errorf("a bad environment value must name the variable: %v", err)
+	}
+}
+
+func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
+		t.Fatalf("-help exit code %d", code)
+	}
+	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-auth", "-dead-letter", "-shutdown-timeout"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("help lacks %s", s)
+		}
+	}
+}
+
+// End to end through main's run: stdin to a fake API, structured logs, a
+// final stats line.
+func TestRunSendsStdin(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{ThrottleEvery: 3})
+	defer api.Close()
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms",
+		"-max-backoff", "20ms", "-dead-letter", filepath.Join(dir, "dl.ndjson"), "-checkpoint", filepath.Join(dir, "cp.json")},
+		strings.NewReader("{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}"), &logs)
+	if code != 0 || len(api.Records()) != 3 {
+		t.Fatalf("exit %d, %d stored; logs:\n%s", code, len(api.Records()), logs.String())
+	}
+	var stats map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %s", l)
+		}
+		if m["msg"] == "stats" {
+			stats = m
+		}
+	}
+	if stats == nil || stats["sent"] != 3.0 || stats["read"] != 3.0 || stats["dead_lettered"] != 0.0 {
+		t.Errorf("final stats line = %v", stats)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dl.ndjson")); !os.IsNotExist(err) {
+		t.Error("a dead-letter file was written although nothing failed")
+	}
+}
+
+// The producer is plain Go: nothing of the CDK or jsii may reach its binary.
+func TestImportsNoCDK(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "aws-cdk-go") || strings.Contains(dep, "jsii-runtime-go") || strings.Contains(dep, "constructs-go") {
+			t.Errorf("the producer depends on %s", dep)
+		}
+	}
+}
