@@ -24,6 +24,10 @@ func main() {
 		jsii.Close()
 		os.Exit(1)
 	}
-	tributary.Build(app, cfg)
+	if _, err := tributary.Build(app, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "tributary: "+err.Error())
+		jsii.Close()
+		os.Exit(1)
+	}
 	app.Synth(nil)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
 	"github.com/tributary/tributary/internal/check"
@@ -53,6 +54,15 @@ type Config struct {
 	APIThrottleRate   *int
 	APIThrottleBurst  *int
 	LogRetentionDays  *int
+
+	ProducerHost         *bool // nil: deploy it
+	ProducerInstanceType string
+	ProducerSource       string
+	ProducerFiles        []string
+	ProducerRate         *float64
+	ProducerBatchSize    *int
+	ProducerVpcID        string
+	ProducerSubnetID     string
 }
 
 // Settings are the context keys the app reads, in the order the README lists them.
@@ -62,6 +72,8 @@ var Settings = []string{
 	"dataPrefix", "errorPrefix", "bufferingSeconds", "bufferingMiB", "compression",
 	"infrequentAccessAfterDays", "archiveAfterDays", "expireAfterDays",
 	"apiAuth", "apiTracing", "apiEndpointType", "apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
+	"producerHost", "producerInstanceType", "producerSource", "producerFiles", "producerRate", "producerBatchSize",
+	"producerVpcId", "producerSubnetId",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -105,6 +117,15 @@ func Load(ctx map[string]any) (Config, error) {
 		APIThrottleRate:   p.integer("apiThrottleRate"),
 		APIThrottleBurst:  p.integer("apiThrottleBurst"),
 		LogRetentionDays:  p.integer("logRetentionDays"),
+
+		ProducerHost:         p.boolean("producerHost"),
+		ProducerInstanceType: p.str("producerInstanceType"),
+		ProducerSource:       p.str("producerSource"),
+		ProducerFiles:        p.list("producerFiles"),
+		ProducerRate:         p.number("producerRate"),
+		ProducerBatchSize:    p.integer("producerBatchSize"),
+		ProducerVpcID:        p.str("producerVpcId"),
+		ProducerSubnetID:     p.str("producerSubnetId"),
 	}
 	if p.err != nil {
 		return Config{}, p.err
@@ -125,6 +146,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.BucketProps().Validate(); err != nil {
 		return err
+	}
+	if c.DeployProducerHost() {
+		if err := c.ProducerHostProps().Validate(); err != nil {
+			return err
+		}
 	}
 	return c.DeliveryStreamProps().Validate()
 }
@@ -155,7 +181,12 @@ func (c Config) BucketProps() rawbucket.Props {
 }
 
 // StackName is <prefix>-<stage>-Pipeline, so each stage is its own stack.
-func (c Config) StackName() string {
+func (c Config) StackName() string { return c.stackName("Pipeline") }
+
+// ProducerStackName is <prefix>-<stage>-Producer.
+func (c Config) ProducerStackName() string { return c.stackName("Producer") }
+
+func (c Config) stackName(kind string) string {
 	prefix, stage := c.StackNamePrefix, c.StageName
 	if prefix == "" {
 		prefix = DefaultStackNamePrefix
@@ -163,7 +194,20 @@ func (c Config) StackName() string {
 	if stage == "" {
 		stage = ingestapi.DefaultStageName
 	}
-	return prefix + "-" + stage + "-Pipeline"
+	return prefix + "-" + stage + "-" + kind
+}
+
+// DeployProducerHost tells whether the app builds the producer host stack (default: yes).
+func (c Config) DeployProducerHost() bool { return c.ProducerHost == nil || *c.ProducerHost }
+
+// ProducerHostProps are the host's settings, without what comes from the API and the build.
+func (c Config) ProducerHostProps() producerhost.Props {
+	return producerhost.Props{
+		Auth: c.APIAuth, InstanceType: c.ProducerInstanceType, Source: c.ProducerSource, Files: c.ProducerFiles,
+		Rate: c.ProducerRate, BatchSize: c.ProducerBatchSize,
+		VpcID: c.ProducerVpcID, SubnetID: c.ProducerSubnetID,
+		LogRetentionDays: c.LogRetentionDays,
+	}
 }
 
 // StreamProps are the stream's settings.
@@ -238,6 +282,53 @@ func (p *parser) boolean(key string) *bool {
 		}
 	}
 	p.err = check.Invalid(key, v, "true or false")
+	return nil
+}
+
+func (p *parser) number(key string) *float64 {
+	v, ok := p.ctx[key]
+	if !ok || p.err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case float64:
+		return &x
+	case string:
+		if f, err := strconv.ParseFloat(x, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return &f
+		}
+	}
+	p.err = check.Invalid(key, v, "a number")
+	return nil
+}
+
+// list reads a comma-separated string or a JSON array of strings.
+func (p *parser) list(key string) []string {
+	v, ok := p.ctx[key]
+	if !ok || p.err != nil {
+		return nil
+	}
+	var out []string
+	switch x := v.(type) {
+	case string:
+		for _, s := range strings.Split(x, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []any:
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				p.err = check.Invalid(key, v, "a comma-separated string or a list of strings")
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	p.err = check.Invalid(key, v, "a comma-separated string or a list of strings")
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 // Two more configurations: an API key with X-Ray, and no authorization.
 var (
 	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE"}
-	openSettings   = map[string]any{"apiAuth": "NONE"}
+	openSettings   = map[string]any{"apiAuth": "NONE", "producerHost": "false"}
 )
 
 func TestBatchMethodValidatesAnArrayOf1To500Objects(t *testing.T) {

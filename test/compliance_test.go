@@ -43,10 +43,18 @@ type suppression struct {
 	resource, rule, appliesTo string
 }
 
+// suppressions are those of every stack of the app (logical ids are unique
+// enough across our stacks for the pinning below).
 func (s *synthesized) suppressions(t *testing.T) (map[suppression]string, []string) {
 	out := map[suppression]string{}
 	var list []string
-	for id, r := range s.json["Resources"].(map[string]any) {
+	resources := map[string]any{}
+	for _, tpl := range s.templates() {
+		for id, r := range tpl["Resources"].(map[string]any) {
+			resources[id] = r
+		}
+	}
+	for id, r := range resources {
 		rules, _ := get(r, "Metadata", "cdk_nag", "rules_to_suppress").([]any)
 		for _, rule := range rules {
 			applies := strings.Join(strs(get(rule, "applies_to")), ",")
@@ -102,6 +110,16 @@ func TestSuppressionsArePinnedToTheirResources(t *testing.T) {
 			streamID, _ := s.only(t, "AWS::Kinesis::Stream")
 			want[suppression{streamID, "AwsSolutions-KDS3", ""}] = true
 		}
+		if s.producer != nil { // the host: disposable, and Session Manager's managed policy
+			for id := range resourcesOf(s.producer.json, "AWS::EC2::Instance") {
+				want[suppression{id, "AwsSolutions-EC29", ""}] = true
+			}
+			for id, r := range resourcesOf(s.producer.json, "AWS::IAM::Role") {
+				if strings.Contains(fmt.Sprint(get(r, "Properties", "AssumeRolePolicyDocument")), "ec2.amazonaws.com") {
+					want[suppression{id, "AwsSolutions-IAM4", "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"}] = true
+				}
+			}
+		}
 		got, list := s.suppressions(t)
 		for k := range want {
 			if _, ok := got[k]; !ok {
@@ -127,20 +145,23 @@ func TestEveryLogGroupHasARetention(t *testing.T) {
 			st = *settings
 		}
 		s := synth(t, st)
-		groups := s.resources("AWS::Logs::LogGroup")
-		if len(groups) < 3 {
-			t.Errorf("want at least the access, execution and delivery-error log groups, got %d", len(groups))
+		if n := len(s.resources("AWS::Logs::LogGroup")); n < 3 {
+			t.Errorf("want at least the access, execution and delivery-error log groups, got %d", n)
 		}
-		for id, g := range groups {
-			if get(g, "Properties", "RetentionInDays") != days {
-				t.Errorf("log group %s RetentionInDays = %v, want %v", id, get(g, "Properties", "RetentionInDays"), days)
+		for name, tpl := range s.templates() {
+			groups := resourcesOf(tpl, "AWS::Logs::LogGroup")
+			for id, g := range groups {
+				if get(g, "Properties", "RetentionInDays") != days {
+					t.Errorf("%s: log group %s RetentionInDays = %v, want %v", name, id, get(g, "Properties", "RetentionInDays"), days)
+				}
 			}
-		}
-		// Lambda functions (CDK's bucket emptier) log to one of these groups, not to a group of their own.
-		for id, f := range s.resources("AWS::Lambda::Function") {
-			ref, _ := get(f, "Properties", "LoggingConfig", "LogGroup", "Ref").(string)
-			if _, ok := groups[ref]; !ok {
-				t.Errorf("function %s logs to %v, not a log group with a retention", id, get(f, "Properties", "LoggingConfig"))
+			// Lambda functions (CDK's bucket emptier and default-security-group
+			// restricter) log to one of these groups, not to a group of their own.
+			for id, f := range resourcesOf(tpl, "AWS::Lambda::Function") {
+				ref, _ := get(f, "Properties", "LoggingConfig", "LogGroup", "Ref").(string)
+				if _, ok := groups[ref]; !ok {
+					t.Errorf("%s: function %s logs to %v, not a log group with a retention", name, id, get(f, "Properties", "LoggingConfig"))
+				}
 			}
 		}
 	}

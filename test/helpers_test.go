@@ -37,8 +37,20 @@ type synthesized struct {
 	stack    *pipeline.Stack
 	template assertions.Template
 	json     map[string]any // the same template, for plain-Go checks
-	messages []message      // annotations: cdk-nag findings and others
+	// The rest is the whole app's: the producer stack (nil without the host),
+	// every stack's annotations (cdk-nag findings and others), the validator's
+	// report, and the cloud assembly's directory.
+	producer *stackTemplate
+	messages []message
 	report   validationReport
+	outdir   string
+}
+
+// stackTemplate is another stack of the same app.
+type stackTemplate struct {
+	name     string
+	template assertions.Template
+	json     map[string]any
 }
 
 type message struct {
@@ -87,11 +99,21 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	stack := tributary.Build(app, cfg).Pipeline
+	stacks, err := tributary.Build(app, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := stacks.Pipeline
 	assembly := synthOrListFindings(t, app, outdir)
-	s := &synthesized{stack: stack}
-	for _, msg := range *assembly.GetStackByName(stack.StackName()).Messages() {
-		s.messages = append(s.messages, message{msg.Level, *msg.Id, fmt.Sprint(msg.Entry.Data)})
+	s := &synthesized{stack: stack, outdir: outdir}
+	for _, st := range *assembly.Stacks() {
+		for _, msg := range *st.Messages() {
+			s.messages = append(s.messages, message{msg.Level, *msg.Id, fmt.Sprint(msg.Entry.Data)})
+		}
+	}
+	if stacks.Producer != nil {
+		s.producer = &stackTemplate{name: *stacks.Producer.StackName()}
+		s.producer.template, s.producer.json = templateOf(t, stacks.Producer.Stack)
 	}
 	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
 	if err != nil {
@@ -100,13 +122,28 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	if err := json.Unmarshal(raw, &s.report); err != nil {
 		t.Fatal(err)
 	}
-	s.template = assertions.Template_FromStack(stack.Stack, nil)
-	raw, _ = json.Marshal(s.template.ToJSON())
-	if err := json.Unmarshal(raw, &s.json); err != nil {
-		t.Fatal(err)
-	}
+	s.template, s.json = templateOf(t, stack.Stack)
 	synthCache[key] = s
 	return s
+}
+
+func templateOf(t *testing.T, stack awscdk.Stack) (assertions.Template, map[string]any) {
+	tpl := assertions.Template_FromStack(stack, nil)
+	var m map[string]any
+	raw, _ := json.Marshal(tpl.ToJSON())
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return tpl, m
+}
+
+// templates are every stack's template by stack name.
+func (s *synthesized) templates() map[string]map[string]any {
+	out := map[string]map[string]any{*s.stack.StackName(): s.json}
+	if s.producer != nil {
+		out[s.producer.name] = s.producer.json
+	}
+	return out
 }
 
 // synthOrListFindings synthesizes app; when synthesis fails on findings
@@ -168,8 +205,12 @@ func expect(t *testing.T, what string, assertion func()) {
 
 // resources returns the template's resources of one type, by logical id.
 func (s *synthesized) resources(typ string) map[string]map[string]any {
+	return resourcesOf(s.json, typ)
+}
+
+func resourcesOf(template map[string]any, typ string) map[string]map[string]any {
 	out := map[string]map[string]any{}
-	for id, r := range s.json["Resources"].(map[string]any) {
+	for id, r := range template["Resources"].(map[string]any) {
 		r := r.(map[string]any)
 		if r["Type"] == typ {
 			out[id] = r

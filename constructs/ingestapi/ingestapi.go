@@ -155,6 +155,9 @@ type IngestAPI struct {
 	Role awsiam.Role
 	// Events is the /v1 resource (one event), Batch /v1/batch (up to 500).
 	Events, Batch awsapigateway.Resource
+	// InvokeArns are the execute-api ARNs of POST /v1 and POST /v1/batch on
+	// the stage: what a producer's role may invoke.
+	InvokeArns []*string
 	// Auth is the authorization mode in force; APIKey is the usage plan's key
 	// with AuthAPIKey, else nil.
 	Auth   string
@@ -274,7 +277,11 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	}
 	e.suppressAuthFindings()
 
-	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, Batch: batch, Auth: r.auth, APIKey: key,
+	var invoke []*string
+	for _, res := range []awsapigateway.Resource{events, batch} {
+		invoke = append(invoke, api.ArnForExecuteApi(jsii.String("POST"), res.Path(), api.DeploymentStage().StageName()))
+	}
+	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, Batch: batch, InvokeArns: invoke, Auth: r.auth, APIKey: key,
 		AccessLogs: accessLogs, ExecutionLogs: executionLogs}
 }
 

@@ -4,7 +4,6 @@ package rawbucket
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -12,6 +11,7 @@ import (
 	"github.com/tributary/tributary/internal/check"
 	"github.com/tributary/tributary/internal/logretention"
 	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/internal/providerlogs"
 )
 
 // Lifecycle limits, from S3's rules for lifecycle transitions.
@@ -136,45 +136,10 @@ func New(scope constructs.Construct, id string, props *Props) *RawBucket {
 	dataProps.ServerAccessLogsPrefix = jsii.String("raw-data-bucket/")
 	b := awss3.NewBucket(c, jsii.String("Bucket"), dataProps)
 	if p.DestroyWithStack {
-		confineAutoDeleteLogs(c, p.logRetentionDays())
+		retention, _ := logretention.Of(p.logRetentionDays()) // validated above
+		providerlogs.Confine(c, "Custom::S3AutoDeleteObjectsCustomResourceProvider", retention)
 	}
 	return &RawBucket{Construct: c, Bucket: b, AccessLogs: logs}
-}
-
-// confineAutoDeleteLogs sends the logs of the Lambda function CDK adds to empty
-// buckets to a log group with a retention (Lambda's own group would keep them
-// forever), and lets its role write there only, instead of CDK's
-// AWSLambdaBasicExecutionRole, which allows logs on every group.
-func confineAutoDeleteLogs(c constructs.Construct, days int) {
-	stack := awscdk.Stack_Of(c)
-	const id = "AutoDeleteObjectsLogs"
-	if stack.Node().TryFindChild(jsii.String(id)) != nil {
-		return
-	}
-	provider := stack.Node().TryFindChild(jsii.String("Custom::S3AutoDeleteObjectsCustomResourceProvider"))
-	if provider == nil {
-		panic("rawbucket: CDK's auto-delete-objects provider was not found; its logs would have no retention")
-	}
-	retention, _ := logretention.Of(days) // validated with the props
-	group := awslogs.NewLogGroup(stack, jsii.String(id), &awslogs.LogGroupProps{
-		Retention: retention, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	handler := provider.Node().FindChild(jsii.String("Handler")).(awscdk.CfnResource)
-	handler.AddPropertyOverride(jsii.String("LoggingConfig.LogGroup"), group.LogGroupName())
-	role := provider.Node().FindChild(jsii.String("Role")).(awscdk.CfnResource)
-	role.AddPropertyDeletionOverride(jsii.String("ManagedPolicyArns"))
-	role.AddPropertyOverride(jsii.String("Policies"), []any{map[string]any{
-		"PolicyName": "WriteOwnLogs",
-		"PolicyDocument": map[string]any{
-			"Version": "2012-10-17",
-			"Statement": []any{map[string]any{
-				"Effect": "Allow",
-				"Action": []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-				// The group's ARN ends in :*, which covers its log streams: this one group only.
-				"Resource": group.LogGroupArn(),
-			}},
-		},
-	}})
 }
 
 // dataLifecycle keeps deleted versions recoverable for a while, then applies

@@ -1,0 +1,347 @@
+// Package producerhost is the EC2 instance that runs the Tributary producer
+// as a systemd service: Amazon Linux 2023, no key pair, no inbound rules
+// (Session Manager for access), HTTPS-only egress, IMDSv2, an encrypted root
+// volume, detailed monitoring, and its own small VPC without NAT gateway
+// (with flow logs), unless it is given a subnet of an existing VPC.
+package producerhost
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/internal/check"
+	"github.com/tributary/tributary/internal/logretention"
+	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/internal/providerlogs"
+)
+
+// Defaults.
+const (
+	DefaultInstanceType = "t4g.nano" // arm64: the cheapest instance that runs the producer
+	DefaultRate         = 1.0        // synthetic events per second
+	DefaultBatchSize    = 500
+	DefaultSource       = "synthetic"
+	// linger: with a low rate, a batch waits this long to fill, which keeps
+	// the request count (API Gateway's price) low.
+	linger      = "5s"
+	serviceName = "tributary-producer"
+	binaryPath  = "/usr/local/bin/" + serviceName
+	stateDir    = "/var/lib/" + serviceName
+)
+
+var (
+	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	vpcIDPattern        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetIDPattern     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+)
+
+// Props configures the host. Empty and nil fields mean the documented default.
+type Props struct {
+	// URL is the API's /v1 URL; InvokeArns are the execute-api ARNs of the
+	// methods the producer may call; Auth is the API's mode (IAM, API_KEY,
+	// NONE) and APIKeyID its key with API_KEY. Required, from the API.
+	URL        *string
+	InvokeArns []*string
+	Auth       string
+	APIKeyID   *string
+	// BinaryDir holds the producer binary built for the instance's architecture (see Architecture).
+	BinaryDir string
+
+	// InstanceType: default t4g.nano (arm64).
+	InstanceType string
+	// Source is synthetic or file; Files are the paths to follow with file.
+	Source string
+	Files  []string
+	// Rate is synthetic events per second (0.01 to 10,000). Default: 1.
+	Rate *float64
+	// BatchSize is events per request: 1 posts to /v1, 2-500 to /v1/batch. Default: 500.
+	BatchSize *int
+	// VpcID and SubnetID place the host in an existing VPC (a subnet with a
+	// route to the internet or VPC endpoints); both or neither.
+	VpcID, SubnetID string
+	// LogRetentionDays for the VPC flow logs (and CDK's default-security-group
+	// restricter's logs). Default: logretention.Default.
+	LogRetentionDays *int
+}
+
+type resolved struct {
+	instanceType, source string
+	rate                 float64
+	batchSize            int
+	flowLogs             awslogs.RetentionDays
+}
+
+// Validate reports the first setting that is not allowed.
+func (p Props) Validate() error {
+	_, err := p.resolve()
+	return err
+}
+
+func (p Props) resolve() (r resolved, err error) {
+	r = resolved{instanceType: DefaultInstanceType, source: DefaultSource, rate: DefaultRate, batchSize: DefaultBatchSize}
+	if p.InstanceType != "" {
+		r.instanceType = p.InstanceType
+	}
+	if !instanceTypePattern.MatchString(r.instanceType) {
+		return r, check.Invalid("producerInstanceType", r.instanceType, "an EC2 instance type such as t4g.nano or t3.micro")
+	}
+	if p.Source != "" {
+		r.source = p.Source
+	}
+	if err = check.OneOf("producerSource", r.source, "synthetic", "file"); err != nil {
+		return
+	}
+	if r.source == "file" && len(p.Files) == 0 {
+		return r, check.Invalid("producerFiles", "", "absolute paths on the host, comma-separated, when producerSource is file")
+	}
+	for _, f := range p.Files {
+		if !filepath.IsAbs(f) || strings.ContainsAny(f, " '\"\\$`\n,") {
+			return r, check.Invalid("producerFiles", f, "absolute paths without spaces, quotes, $, backslashes or commas")
+		}
+	}
+	if p.Rate != nil {
+		r.rate = *p.Rate
+	}
+	if r.rate < 0.01 || r.rate > 10000 {
+		return r, check.Invalid("producerRate", r.rate, "events per second from 0.01 to 10000")
+	}
+	if p.BatchSize != nil {
+		r.batchSize = *p.BatchSize
+	}
+	if err = check.IntRange("producerBatchSize", r.batchSize, 1, 500); err != nil {
+		return
+	}
+	switch {
+	case p.VpcID+p.SubnetID == "":
+	case !vpcIDPattern.MatchString(p.VpcID):
+		return r, check.Invalid("producerVpcId", p.VpcID, "a VPC id (vpc-...), set together with producerSubnetId")
+	case !subnetIDPattern.MatchString(p.SubnetID):
+		return r, check.Invalid("producerSubnetId", p.SubnetID, "a subnet id (subnet-...) of producerVpcId")
+	}
+	days := logretention.Default
+	if p.LogRetentionDays != nil {
+		days = *p.LogRetentionDays
+	}
+	r.flowLogs, err = logretention.Of(days)
+	return
+}
+
+// Architecture is the Go architecture (arm64 or amd64) of an instance type.
+func Architecture(instanceType string) string {
+	if awsec2.NewInstanceType(jsii.String(instanceType)).Architecture() == awsec2.InstanceArchitecture_ARM_64 {
+		return "arm64"
+	}
+	return "amd64"
+}
+
+// ProducerHost wraps the instance and what it needs.
+type ProducerHost struct {
+	constructs.Construct
+	Instance      awsec2.Instance
+	SecurityGroup awsec2.SecurityGroup
+	Role          awsiam.Role
+	Binary        awss3assets.Asset
+	// Vpc is the host's own VPC, or nil in an existing one; FlowLogs its flow-log group.
+	Vpc      awsec2.Vpc
+	FlowLogs awslogs.LogGroup
+}
+
+// New creates the host. It panics with a one-line message if props are invalid.
+func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
+	if props == nil || props.URL == nil || len(props.InvokeArns) == 0 || props.BinaryDir == "" {
+		panic("producerhost: URL, InvokeArns and BinaryDir are required")
+	}
+	r, err := props.resolve()
+	if err != nil {
+		panic(err.Error())
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	h := &ProducerHost{Construct: c}
+
+	var vpc awsec2.IVpc
+	subnets := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC}
+	if props.VpcID == "" {
+		h.Vpc = awsec2.NewVpc(c, jsii.String("Vpc"), &awsec2.VpcProps{
+			IpAddresses: awsec2.IpAddresses_Cidr(jsii.String("10.42.0.0/24")),
+			MaxAzs:      jsii.Number(1),
+			// No NAT gateway (about $32 a month): the host has a public address
+			// and no inbound rules.
+			NatGateways:         jsii.Number(0),
+			SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{Name: jsii.String("Public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(26)}},
+		})
+		h.FlowLogs = awslogs.NewLogGroup(c, jsii.String("FlowLogs"), &awslogs.LogGroupProps{Retention: r.flowLogs})
+		h.Vpc.AddFlowLog(jsii.String("FlowLog"), &awsec2.FlowLogOptions{
+			Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(h.FlowLogs, nil),
+			TrafficType: awsec2.FlowLogTrafficType_ALL,
+		})
+		providerlogs.Confine(c, "Custom::VpcRestrictDefaultSGCustomResourceProvider", r.flowLogs)
+		vpc = h.Vpc
+	} else {
+		vpc = awsec2.Vpc_FromVpcAttributes(c, jsii.String("Vpc"), &awsec2.VpcAttributes{
+			VpcId: jsii.String(props.VpcID), AvailabilityZones: &[]*string{awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil))},
+		})
+		// The L2 wants the subnet's AZ; CloudFormation takes it from the subnet
+		// (the instance's AvailabilityZone is removed below), so a placeholder does.
+		subnet := awsec2.Subnet_FromSubnetAttributes(c, jsii.String("Subnet"), &awsec2.SubnetAttributes{
+			SubnetId: jsii.String(props.SubnetID), AvailabilityZone: awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil)),
+		})
+		awscdk.Annotations_Of(subnet).AcknowledgeWarning(jsii.String("@aws-cdk/aws-ec2:noSubnetRouteTableId"),
+			jsii.String("The host only launches into the subnet; nothing reads its route table."))
+		subnets = &awsec2.SubnetSelection{Subnets: &[]awsec2.ISubnet{subnet}}
+	}
+
+	h.SecurityGroup = awsec2.NewSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              vpc,
+		Description:      jsii.String("Tributary producer host: no inbound; outbound HTTPS only (the API, Session Manager, S3)"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	h.SecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS"), nil)
+
+	h.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		Description: jsii.String("Tributary producer host: invoke the ingest API's methods, read its own binary, Session Manager"),
+	})
+	h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("execute-api:Invoke"), Resources: &props.InvokeArns,
+	}))
+	h.Binary = awss3assets.NewAsset(c, jsii.String("Binary"), &awss3assets.AssetProps{
+		Path: jsii.String(filepath.Join(props.BinaryDir, "producer")),
+	})
+	h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: jsii.Strings(*h.Binary.Bucket().ArnForObjects(h.Binary.S3ObjectKey())),
+	}))
+	if props.Auth == "API_KEY" {
+		h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("apigateway:GET"),
+			Resources: jsii.Strings(fmt.Sprintf("arn:%s:apigateway:%s::/apikeys/%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *props.APIKeyID)),
+		}))
+	}
+
+	instanceType := awsec2.NewInstanceType(jsii.String(r.instanceType))
+	cpu := awsec2.AmazonLinuxCpuType_X86_64
+	if Architecture(r.instanceType) == "arm64" {
+		cpu = awsec2.AmazonLinuxCpuType_ARM_64
+	}
+	ip := &awsec2.InstanceProps{
+		Vpc:           vpc,
+		VpcSubnets:    subnets,
+		InstanceType:  instanceType,
+		MachineImage:  awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
+		SecurityGroup: h.SecurityGroup,
+		Role:          h.Role,
+		// Session Manager instead of SSH: no key pair, no inbound rule.
+		SsmSessionPermissions: jsii.Bool(true),
+		RequireImdsv2:         jsii.Bool(true),
+		DetailedMonitoring:    jsii.Bool(true),
+		BlockDevices: &[]*awsec2.BlockDevice{{
+			DeviceName: jsii.String("/dev/xvda"),
+			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(8), &awsec2.EbsDeviceOptions{
+				Encrypted: jsii.Bool(true), VolumeType: awsec2.EbsDeviceVolumeType_GP3, DeleteOnTermination: jsii.Bool(true),
+			}),
+		}},
+		PropagateTagsToVolumeOnCreation: jsii.Bool(true),
+		UserData:                        h.userData(props, r),
+		// A new binary or new settings replace the instance, which starts clean with them.
+		UserDataCausesReplacement: jsii.Bool(true),
+	}
+	if props.VpcID == "" {
+		ip.AssociatePublicIpAddress = jsii.Bool(true) // no NAT: the public address is the way out
+	}
+	if strings.HasPrefix(r.instanceType, "t") {
+		ip.CreditSpecification = awsec2.CpuCredits_STANDARD // no surplus-credit charges
+	}
+	h.Instance = awsec2.NewInstance(c, jsii.String("Instance"), ip)
+	if props.VpcID != "" {
+		h.Instance.Node().DefaultChild().(awscdk.CfnResource).AddPropertyDeletionOverride(jsii.String("AvailabilityZone"))
+	}
+
+	nag.Suppress(h.Instance, "AwsSolutions-EC29",
+		"The host is disposable: cdk deploy replaces it whenever its binary or settings change, and on termination the producer delivers what is in flight within its shutdown timeout; termination protection would make those deployments and cdk destroy fail.")
+	nag.Suppress(h.Role, "AwsSolutions-IAM4",
+		"Session Manager access (instead of SSH and inbound rules) uses AmazonSSMManagedInstanceCore, the AWS managed policy that Systems Manager keeps current for it.",
+		"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+	return h
+}
+
+// userData installs the binary and runs it as a systemd service that
+// restarts on failure, as an unprivileged user.
+func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
+	ud := awsec2.UserData_ForLinux(&awsec2.LinuxUserDataOptions{Shebang: jsii.String("#!/bin/bash\nset -euo pipefail")})
+	ud.AddS3DownloadCommand(&awsec2.S3DownloadOptions{
+		Bucket: h.Binary.Bucket(), BucketKey: h.Binary.S3ObjectKey(), LocalFile: jsii.String(binaryPath),
+	})
+	auth := map[string]string{"IAM": "iam", "API_KEY": "api-key", "NONE": "none"}[p.Auth]
+	if auth == "" {
+		auth = "iam"
+	}
+	env := []string{
+		"TRIBUTARY_URL=" + *p.URL,
+		"TRIBUTARY_AUTH=" + auth,
+		"TRIBUTARY_SOURCE=" + r.source,
+		"TRIBUTARY_RATE=" + strconv.FormatFloat(r.rate, 'f', -1, 64),
+		"TRIBUTARY_BATCH_SIZE=" + strconv.Itoa(r.batchSize),
+		"TRIBUTARY_LINGER=" + linger,
+		"TRIBUTARY_CHECKPOINT=" + stateDir + "/checkpoint.json",
+		"TRIBUTARY_DEAD_LETTER=" + stateDir + "/dead-letter.ndjson",
+	}
+	if r.source == "file" {
+		env = append(env, "TRIBUTARY_FILES="+strings.Join(p.Files, ","))
+	}
+	add := func(cmds ...string) { ud.AddCommands(*jsii.Strings(cmds...)...) }
+	add(
+		"chmod 0755 "+binaryPath,
+		"id tributary >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin tributary",
+		"install -d -o tributary -g tributary -m 0750 "+stateDir,
+		"umask 077",
+		"cat > /etc/"+serviceName+".env <<'EOF'\n"+strings.Join(env, "\n")+"\nEOF",
+	)
+	if p.Auth == "API_KEY" {
+		add(fmt.Sprintf(
+			`echo "TRIBUTARY_API_KEY=$(aws apigateway get-api-key --api-key %s --include-value --query value --output text --region %s)" >> /etc/%s.env`,
+			*p.APIKeyID, *awscdk.Aws_REGION(), serviceName))
+	}
+	add(
+		"cat > /etc/systemd/system/"+serviceName+".service <<'EOF'\n"+unit+"EOF",
+		"systemctl daemon-reload",
+		"systemctl enable --now "+serviceName,
+	)
+	return ud
+}
+
+// unit runs the producer unprivileged; SIGTERM gives it its shutdown timeout
+// (10 s) to deliver what is in flight before systemd's 30 s.
+const unit = `[Unit]
+Description=Tributary producer: sends events to the ingest API
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+User=tributary
+Group=tributary
+EnvironmentFile=/etc/` + serviceName + `.env
+ExecStart=` + binaryPath + `
+Restart=on-failure
+RestartSec=5
+KillSignal=SIGTERM
+TimeoutStopSec=30
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths=` + stateDir + `
+
+[Install]
+WantedBy=multi-user.target
+`
