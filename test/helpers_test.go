@@ -279,6 +279,9 @@ func joined(v any) string {
 		if ga, ok := x["Fn::GetAtt"].([]any); ok {
 			return fmt.Sprintf("${%v.%v}", ga[0], ga[1])
 		}
+		if out, ok := x["Fn::GetStackOutput"].(map[string]any); ok { // a value of another stack
+			return fmt.Sprintf("${Fn::GetStackOutput:%v/%v}", out["StackName"], out["OutputName"])
+		}
 	}
 	raw, _ := json.Marshal(v)
 	return string(raw)
