@@ -10,6 +10,7 @@ deps: ## Install the pinned CDK CLI and download Go modules
 	go mod download
 
 synth: deps ## Synthesize every stack to cdk.out (offline)
+	rm -rf cdk.out
 	./cdk synth --quiet
 	@ls cdk.out/*.template.json
 
@@ -25,7 +26,7 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 	@./cdk synth --quiet >/dev/null; go test ./... >/dev/null
 	@TIMEFORMAT='warm cdk synth:     %R s (target < 15 s)'; time ./cdk synth --quiet >/dev/null
 	@TIMEFORMAT='warm go test ./...: %R s (target < 60 s)'; time go test -count=1 ./... >/dev/null
-	go test -run '^$$' -bench Throughput -benchtime 20000x ./internal/producer
+	@go test -run '^$$' -bench Throughput -benchtime 20000x ./internal/producer | grep events/s
 
 clean:
 	rm -rf cdk.out
