@@ -85,6 +85,14 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 	if s, ok := synthCache[key]; ok {
 		return s
 	}
+	s := synthFresh(t, overrides)
+	synthCache[key] = s
+	return s
+}
+
+// synthFresh synthesizes a new app every time; synth shares the result.
+func synthFresh(t *testing.T, overrides map[string]any) *synthesized {
+	t.Helper()
 	ctx := cdkJSONContext(t)
 	for k, v := range overrides {
 		ctx[k] = v
@@ -123,7 +131,6 @@ func synth(t *testing.T, overrides map[string]any) *synthesized {
 		t.Fatal(err)
 	}
 	s.template, s.json = templateOf(t, stack.Stack)
-	synthCache[key] = s
 	return s
 }
 

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -148,6 +149,20 @@ func TestSynthesizesWithoutErrorsOrWarnings(t *testing.T) {
 			if m.serious() {
 				t.Errorf("%s at %s: %s", m.level, m.path, m.text)
 			}
+		}
+	}
+}
+
+// The same code and settings synthesize the same templates: otherwise every
+// cdk diff shows changes and every deploy replaces resources (an API
+// deployment's logical id, for one, hashes what the API holds, in order).
+func TestSynthesisIsDeterministic(t *testing.T) {
+	first, second := synth(t, nil).templates(), synthFresh(t, nil).templates()
+	for name, tpl := range first {
+		a, _ := json.Marshal(tpl)
+		b, _ := json.Marshal(second[name])
+		if string(a) != string(b) {
+			t.Errorf("%s differs between two synths of the same code", name)
 		}
 	}
 }

@@ -360,23 +360,26 @@ func (e *endpoints) suppressAuthFindings() {
 // addGatewayResponses makes API Gateway's own errors JSON with a message that
 // says what to do, like the integration's.
 func addGatewayResponses(api awsapigateway.RestApi) {
-	for id, r := range map[string]struct {
+	// A slice, not a map: the order of adding them feeds the deployment's
+	// logical id, which must not change between two synths of the same code.
+	for _, r := range []struct {
+		id     string
 		typ    awsapigateway.ResponseType
 		status string
 		body   string
 	}{
 		// validationErrorString names what the JSON Schema rejected.
-		"BadRequestBody": {awsapigateway.ResponseType_BAD_REQUEST_BODY(), "400",
+		{"BadRequestBody", awsapigateway.ResponseType_BAD_REQUEST_BODY(), "400",
 			`{"message": "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects", "validationErrors": "$context.error.validationErrorString"}`},
-		"UnsupportedMediaType": {awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "415",
+		{"UnsupportedMediaType", awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "415",
 			`{"message": "Content-Type must be application/json"}`},
-		"RequestTooLarge": {awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413",
+		{"RequestTooLarge", awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413",
 			`{"message": "Request too large: API Gateway takes at most 10 MB, Kinesis at most 1 MiB per event"}`},
-		"Throttled": {awsapigateway.ResponseType_THROTTLED(), "429",
+		{"Throttled", awsapigateway.ResponseType_THROTTLED(), "429",
 			`{"message": "Too many requests; retry with backoff"}`},
-		"Default4xx": {awsapigateway.ResponseType_DEFAULT_4XX(), "",
+		{"Default4xx", awsapigateway.ResponseType_DEFAULT_4XX(), "",
 			`{"message": $context.error.messageString}`},
-		"Default5xx": {awsapigateway.ResponseType_DEFAULT_5XX(), "",
+		{"Default5xx", awsapigateway.ResponseType_DEFAULT_5XX(), "",
 			`{"message": $context.error.messageString}`},
 	} {
 		o := &awsapigateway.GatewayResponseOptions{
@@ -386,6 +389,6 @@ func addGatewayResponses(api awsapigateway.RestApi) {
 		if r.status != "" {
 			o.StatusCode = jsii.String(r.status)
 		}
-		api.AddGatewayResponse(jsii.String(id), o)
+		api.AddGatewayResponse(jsii.String(r.id), o)
 	}
 }
