@@ -13,6 +13,7 @@ import (
 
 	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/monitoring"
 	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
@@ -63,6 +64,13 @@ type Config struct {
 	ProducerBatchSize    *int
 	ProducerVpcID        string
 	ProducerSubnetID     string
+
+	AlarmEmail                  string
+	AlarmAPI5xx                 *int
+	AlarmWriteThrottled         *int
+	AlarmIteratorAgeMinutes     *int
+	AlarmFreshnessMarginSeconds *int
+	AlarmDeliverySuccessPercent *int
 }
 
 // Settings are the context keys the app reads, in the order the README lists them.
@@ -74,6 +82,8 @@ var Settings = []string{
 	"apiAuth", "apiTracing", "apiEndpointType", "apiCloudWatchRole", "apiThrottleRate", "apiThrottleBurst", "logRetentionDays",
 	"producerHost", "producerInstanceType", "producerSource", "producerFiles", "producerRate", "producerBatchSize",
 	"producerVpcId", "producerSubnetId",
+	"alarmEmail", "alarmApi5xx", "alarmWriteThrottled", "alarmIteratorAgeMinutes", "alarmFreshnessMarginSeconds",
+	"alarmDeliverySuccessPercent",
 }
 
 // Load reads the settings from ctx (all CDK context). The CDK keeps its own
@@ -152,6 +162,17 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.MonitoringProps().Validate(); err != nil {
+		return err
+	}
+	// An iterator older than the retention means records were already lost.
+	retention := stream.DefaultRetentionHours
+	if c.RetentionHours != nil {
+		retention = *c.RetentionHours
+	}
+	if age := c.AlarmIteratorAgeMinutes; age != nil && *age >= retention*60 {
+		return check.Invalid("alarmIteratorAgeMinutes", *age, fmt.Sprintf("fewer minutes than the stream keeps records (retentionHours %d = %d minutes)", retention, retention*60))
+	}
 	return c.DeliveryStreamProps().Validate()
 }
 
@@ -185,6 +206,18 @@ func (c Config) StackName() string { return c.stackName("Pipeline") }
 
 // ProducerStackName is <prefix>-<stage>-Producer.
 func (c Config) ProducerStackName() string { return c.stackName("Producer") }
+
+// MonitoringStackName is <prefix>-<stage>-Monitoring.
+func (c Config) MonitoringStackName() string { return c.stackName("Monitoring") }
+
+// MonitoringProps are the alarms' settings, without the resources they watch.
+func (c Config) MonitoringProps() monitoring.Props {
+	return monitoring.Props{
+		Email: c.AlarmEmail, API5xx: c.AlarmAPI5xx, WriteThrottled: c.AlarmWriteThrottled,
+		IteratorAgeMinutes: c.AlarmIteratorAgeMinutes, FreshnessMarginSeconds: c.AlarmFreshnessMarginSeconds,
+		DeliverySuccessPercent: c.AlarmDeliverySuccessPercent,
+	}
+}
 
 func (c Config) stackName(kind string) string {
 	prefix, stage := c.StackNamePrefix, c.StageName

@@ -58,6 +58,7 @@ func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps
 	output(s, "StreamName", str.Stream.StreamName(), "Kinesis data stream that buffers the events")
 	output(s, "DeliveryStreamName", delivery.DeliveryStream.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
 	output(s, "BucketName", bucket.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")
+	output(s, "DataPrefix", jsii.String(delivery.DataPrefix), "Where events land in the bucket, followed by yyyy/MM/dd/HH/ (UTC)")
 	if api.APIKey != nil {
 		output(s, "ApiKeyId", api.APIKey.KeyId(), "API key for producers (x-api-key header); its value: aws apigateway get-api-key --include-value --api-key <id>")
 	}

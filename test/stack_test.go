@@ -54,6 +54,7 @@ func TestStackOutputs(t *testing.T) {
 		"StreamName":         "${" + streamID + "}",
 		"DeliveryStreamName": "${" + dsID + "}",
 		"BucketName":         "${" + bucketID + "}",
+		"DataPrefix":         "raw-data/",
 	}
 	for name, value := range want {
 		if got := joined(get(outputs, name, "Value")); got != value {

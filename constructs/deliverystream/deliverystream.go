@@ -132,6 +132,9 @@ type DeliveryStream struct {
 	// Role is what Firehose assumes; Policy holds all it may do.
 	Role   awsiam.Role
 	Policy awsiam.Policy
+	// DataPrefix and BufferingSeconds are the settings in force.
+	DataPrefix       string
+	BufferingSeconds int
 }
 
 // The actions Firehose documents for reading a Kinesis stream and writing to
@@ -202,7 +205,8 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 	// The L2 adds a region->Firehose CIDR mapping for VPC destinations; with an S3
 	// destination nothing references it and the template validator flags it (W7001).
 	awscdk.Stack_Of(c).Node().TryRemoveChild(jsii.String("@aws-cdk--aws-kinesisfirehose.CidrBlocks"))
-	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup, Role: role, Policy: policy}
+	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup, Role: role, Policy: policy,
+		DataPrefix: r.dataPrefix, BufferingSeconds: r.seconds}
 }
 
 func statement(actions []string, resource *string) awsiam.PolicyStatement {

@@ -11,14 +11,16 @@ import (
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/internal/gobuild"
+	"github.com/tributary/tributary/monitoringstack"
 	"github.com/tributary/tributary/pipeline"
 	"github.com/tributary/tributary/producerstack"
 )
 
 // Stacks are the stacks Build created; Producer is nil without the host.
 type Stacks struct {
-	Pipeline *pipeline.Stack
-	Producer *producerstack.Stack
+	Pipeline   *pipeline.Stack
+	Producer   *producerstack.Stack
+	Monitoring *monitoringstack.Stack
 }
 
 // Build adds the stacks to app and checks them with cdk-nag's AwsSolutions
@@ -37,6 +39,7 @@ func Build(app awscdk.App, cfg config.Config) (*Stacks, error) {
 		}
 		s.Producer = producerstack.New(app, cfg, s.Pipeline.IngestAPI, dir)
 	}
+	s.Monitoring = monitoringstack.New(app, cfg, s.Pipeline, s.Producer)
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return s, nil
 }
