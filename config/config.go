@@ -136,6 +136,13 @@ func Load(ctx map[string]any) (Config, error) {
 		ProducerBatchSize:    p.integer("producerBatchSize"),
 		ProducerVpcID:        p.str("producerVpcId"),
 		ProducerSubnetID:     p.str("producerSubnetId"),
+
+		AlarmEmail:                  p.str("alarmEmail"),
+		AlarmAPI5xx:                 p.integer("alarmApi5xx"),
+		AlarmWriteThrottled:         p.integer("alarmWriteThrottled"),
+		AlarmIteratorAgeMinutes:     p.integer("alarmIteratorAgeMinutes"),
+		AlarmFreshnessMarginSeconds: p.integer("alarmFreshnessMarginSeconds"),
+		AlarmDeliverySuccessPercent: p.integer("alarmDeliverySuccessPercent"),
 	}
 	if p.err != nil {
 		return Config{}, p.err

@@ -110,6 +110,9 @@ func TestSuppressionsArePinnedToTheirResources(t *testing.T) {
 			streamID, _ := s.only(t, "AWS::Kinesis::Stream")
 			want[suppression{streamID, "AwsSolutions-KDS3", ""}] = true
 		}
+		for id := range resourcesOf(s.monitoring.json, "AWS::SNS::Topic") { // alarms cannot publish to aws/sns-encrypted topics
+			want[suppression{id, "AwsSolutions-SNS2", ""}] = true
+		}
 		if s.producer != nil { // the host: disposable, and Session Manager's managed policy
 			for id := range resourcesOf(s.producer.json, "AWS::EC2::Instance") {
 				want[suppression{id, "AwsSolutions-EC29", ""}] = true

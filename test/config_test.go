@@ -68,6 +68,12 @@ func TestConfigurationErrors(t *testing.T) {
 		{map[string]any{"producerVpcId": "vpc-0123456789abcdef0"}, `producerSubnetId: invalid value ""; allowed: a subnet id (subnet-...) of producerVpcId`},
 		{map[string]any{"producerSubnetId": "subnet-0123456789abcdef0"}, `producerVpcId: invalid value ""; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{map[string]any{"producerHost": "no"}, `producerHost: invalid value "no"; allowed: true or false`},
+		{map[string]any{"alarmIteratorAgeMinutes": "1440"}, `alarmIteratorAgeMinutes: invalid value 1440; allowed: fewer minutes than the stream keeps records (retentionHours 24 = 1440 minutes)`},
+		{map[string]any{"alarmIteratorAgeMinutes": "0"}, `alarmIteratorAgeMinutes: invalid value 0; allowed: an integer from 1 to 525600`},
+		{map[string]any{"alarmDeliverySuccessPercent": "101"}, `alarmDeliverySuccessPercent: invalid value 101; allowed: an integer from 1 to 100`},
+		{map[string]any{"alarmFreshnessMarginSeconds": "10"}, `alarmFreshnessMarginSeconds: invalid value 10; allowed: an integer from 60 to 86400`},
+		{map[string]any{"alarmApi5xx": "0"}, `alarmApi5xx: invalid value 0; allowed: an integer from 1 to 1000000`},
+		{map[string]any{"alarmEmail": "ops at example"}, `alarmEmail: invalid value "ops at example"; allowed: an e-mail address`},
 		{map[string]any{"shardcount": "2"}, `unknown setting "shardcount"; did you mean "shardCount"? Settings: ` + strings.Join(config.Settings, ", ")},
 		{map[string]any{"bufferingSecond": "60"}, `unknown setting "bufferingSecond"; did you mean "bufferingSeconds"? Settings: ` + strings.Join(config.Settings, ", ")},
 	}

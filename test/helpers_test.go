@@ -40,10 +40,11 @@ type synthesized struct {
 	// The rest is the whole app's: the producer stack (nil without the host),
 	// every stack's annotations (cdk-nag findings and others), the validator's
 	// report, and the cloud assembly's directory.
-	producer *stackTemplate
-	messages []message
-	report   validationReport
-	outdir   string
+	producer   *stackTemplate
+	monitoring *stackTemplate
+	messages   []message
+	report     validationReport
+	outdir     string
 }
 
 // stackTemplate is another stack of the same app.
@@ -123,6 +124,8 @@ func synthFresh(t *testing.T, overrides map[string]any) *synthesized {
 		s.producer = &stackTemplate{name: *stacks.Producer.StackName()}
 		s.producer.template, s.producer.json = templateOf(t, stacks.Producer.Stack)
 	}
+	s.monitoring = &stackTemplate{name: *stacks.Monitoring.StackName()}
+	s.monitoring.template, s.monitoring.json = templateOf(t, stacks.Monitoring.Stack)
 	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +153,7 @@ func (s *synthesized) templates() map[string]map[string]any {
 	if s.producer != nil {
 		out[s.producer.name] = s.producer.json
 	}
+	out[s.monitoring.name] = s.monitoring.json
 	return out
 }
 

@@ -17,6 +17,8 @@ var customSettings = map[string]any{
 	"producerInstanceType": "t3.micro", "producerSource": "file", "producerFiles": "/var/log/app/events.log,/var/log/app/more.log",
 	"producerRate": "5", "producerBatchSize": "100",
 	"producerVpcId": "vpc-0123456789abcdef0", "producerSubnetId": "subnet-0123456789abcdef0",
+	"alarmEmail": "ops@example.com", "alarmApi5xx": "10", "alarmWriteThrottled": "50", "alarmIteratorAgeMinutes": "30",
+	"alarmFreshnessMarginSeconds": "600", "alarmDeliverySuccessPercent": "99",
 }
 
 func TestStackNamesFollowPrefixAndStage(t *testing.T) {
