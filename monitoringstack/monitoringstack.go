@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/constructs/monitoring"
+	"github.com/tributary/tributary/internal/stack"
 	"github.com/tributary/tributary/pipeline"
 	"github.com/tributary/tributary/producerstack"
 )
@@ -22,12 +23,7 @@ type Stack struct {
 
 // New builds the stack named cfg.MonitoringStackName(); producer may be nil.
 func New(scope constructs.Construct, cfg config.Config, p *pipeline.Stack, producer *producerstack.Stack) *Stack {
-	name := cfg.MonitoringStackName()
-	s := awscdk.NewStack(scope, jsii.String(name), &awscdk.StackProps{
-		StackName:   jsii.String(name),
-		Description: jsii.String("Tributary: the pipeline's dashboard and alarms"),
-	})
-	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
+	s := stack.New(scope, cfg.MonitoringStackName(), "Tributary: the pipeline's dashboard and alarms", nil)
 	props := cfg.MonitoringProps()
 	props.Stage, props.Stream, props.DeliveryStream = p.IngestAPI.Api.DeploymentStage(), p.Stream.Stream, p.DeliveryStream.DeliveryStream
 	props.BufferingSeconds = p.DeliveryStream.BufferingSeconds

@@ -14,6 +14,7 @@ import (
 	"github.com/tributary/tributary/constructs/ingestapi"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/internal/stack"
 )
 
 // Stack is the pipeline stack with its parts exposed for extension and tests.
@@ -28,20 +29,9 @@ type Stack struct {
 // exampleEvent is what the example request posts.
 const exampleEvent = `{"value":"30","type":"Tip 3"}`
 
-// New builds the stack named cfg.StackName(); the construct id is that name
-// too, so `cdk deploy <name>` selects it.
+// New builds the stack named cfg.StackName().
 func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps) *Stack {
-	var sp awscdk.StackProps
-	if props != nil {
-		sp = *props
-	}
-	name := cfg.StackName()
-	sp.StackName = jsii.String(name)
-	if sp.Description == nil {
-		sp.Description = jsii.String("Tributary: JSON events over HTTPS into Kinesis, delivered by Firehose to S3")
-	}
-	s := awscdk.NewStack(scope, jsii.String(name), &sp)
-	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
+	s := stack.New(scope, cfg.StackName(), "Tributary: JSON events over HTTPS into Kinesis, delivered by Firehose to S3", props)
 
 	bucket := rawbucket.New(s, "RawData", ptr(cfg.BucketProps()))
 	str := stream.New(s, "Events", ptr(cfg.StreamProps()))
@@ -63,10 +53,7 @@ func New(scope constructs.Construct, cfg config.Config, props *awscdk.StackProps
 		output(s, "ApiKeyId", api.APIKey.KeyId(), "API key for producers (x-api-key header); its value: aws apigateway get-api-key --include-value --api-key <id>")
 	}
 	output(s, "ExampleRequest", exampleRequest(api, url), "Posts one event")
-	if !cfg.Retain() {
-		// A development stage leaves nothing behind, its logs included.
-		awscdk.RemovalPolicies_Of(s).Destroy(&awscdk.RemovalPolicyProps{ApplyToResourceTypes: jsii.Strings("AWS::Logs::LogGroup")})
-	}
+	stack.Finish(s, cfg.Retain())
 	return &Stack{Stack: s, Bucket: bucket, Stream: str, DeliveryStream: delivery, IngestAPI: api}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/constructs/ingestapi"
 	"github.com/tributary/tributary/constructs/producerhost"
+	"github.com/tributary/tributary/internal/stack"
 )
 
 // Stack is the producer stack.
@@ -21,12 +22,7 @@ type Stack struct {
 // New builds the stack named cfg.ProducerStackName() for the API; binaryDir
 // holds the producer built for the host's architecture.
 func New(scope constructs.Construct, cfg config.Config, api *ingestapi.IngestAPI, binaryDir string) *Stack {
-	name := cfg.ProducerStackName()
-	s := awscdk.NewStack(scope, jsii.String(name), &awscdk.StackProps{
-		StackName:   jsii.String(name),
-		Description: jsii.String("Tributary: an EC2 host running the producer against the ingest API"),
-	})
-	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
+	s := stack.New(scope, cfg.ProducerStackName(), "Tributary: an EC2 host running the producer against the ingest API", nil)
 	p := cfg.ProducerHostProps()
 	p.URL, p.InvokeArns, p.BinaryDir = api.Api.UrlForPath(api.Events.Path()), api.InvokeArns, binaryDir
 	if api.APIKey != nil {
@@ -44,8 +40,6 @@ func New(scope constructs.Construct, cfg config.Config, api *ingestapi.IngestAPI
 	out("LogsCommand", awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="journalctl -u tributary-producer -f" --target `), id}),
 		"Follows the producer's logs on the host")
-	if !cfg.Retain() {
-		awscdk.RemovalPolicies_Of(s).Destroy(&awscdk.RemovalPolicyProps{ApplyToResourceTypes: jsii.Strings("AWS::Logs::LogGroup")})
-	}
+	stack.Finish(s, cfg.Retain())
 	return &Stack{Stack: s, Host: host}
 }

@@ -230,10 +230,17 @@ func resourcesOf(template map[string]any, typ string) map[string]map[string]any 
 	return out
 }
 
-// only returns the single resource of a type and fails if there is not exactly one.
+// only returns the pipeline stack's single resource of a type and fails if
+// there is not exactly one.
 func (s *synthesized) only(t *testing.T, typ string) (string, map[string]any) {
 	t.Helper()
-	rs := s.resources(typ)
+	return only(t, s.json, typ)
+}
+
+// only is the same for any template.
+func only(t *testing.T, tpl map[string]any, typ string) (string, map[string]any) {
+	t.Helper()
+	rs := resourcesOf(tpl, typ)
 	if len(rs) != 1 {
 		t.Fatalf("want exactly one %s, got %d", typ, len(rs))
 	}

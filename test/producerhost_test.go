@@ -243,16 +243,3 @@ func TestProducerHostIsOneSetting(t *testing.T) {
 		t.Error("the host is deployed by default, as Tributary-PROD-Producer")
 	}
 }
-
-// only is s.only for another stack's template.
-func only(t *testing.T, tpl map[string]any, typ string) (string, map[string]any) {
-	t.Helper()
-	rs := resourcesOf(tpl, typ)
-	if len(rs) != 1 {
-		t.Fatalf("want exactly one %s, got %d", typ, len(rs))
-	}
-	for id, r := range rs {
-		return id, r
-	}
-	return "", nil
-}
