@@ -135,3 +135,26 @@ func TestAppFailsSynthWithOneLine(t *testing.T) {
 		t.Errorf("synth failed with a panic instead of a message:\n%s", out)
 	}
 }
+
+// The README's configuration table names every setting the app reads.
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		for _, name := range strings.Split(cells[1], ",") {
+			table[strings.Trim(strings.TrimSpace(name), "`")] = true
+		}
+	}
+	for _, s := range config.Settings {
+		if !table[s] {
+			t.Errorf("README's configuration table lacks %s", s)
+		}
+	}
+}
