@@ -1,4 +1,8 @@
-// Package test holds the stack unit tests. One jsii kernel serves the whole
+// Package test holds the tests about the whole app: every stack as `cdk
+// synth` builds it from settings, checked by cdk-nag and the template
+// validator, for determinism, stable logical ids, least privilege across
+// stacks, the README, and the rendered mapping templates. Each construct's
+// own behaviour is tested in its package. One jsii kernel serves the whole
 // binary, and each configuration is synthesized once and shared.
 package test
 
@@ -12,13 +16,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/config"
-	tributary "github.com/tributary/tributary/internal/app"
-	"github.com/tributary/tributary/pipeline"
+	"github.com/tributary/tributary/constructs/tributary"
 )
 
 var outdirs []string
@@ -32,26 +33,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// synthesized is one configuration's stack, as the CLI would synthesize it.
-type synthesized struct {
-	stack    *pipeline.Stack
-	template assertions.Template
-	json     map[string]any // the same template, for plain-Go checks
-	// The rest is the whole app's: the producer stack (nil without the host),
-	// every stack's annotations (cdk-nag findings and others), the validator's
-	// report, and the cloud assembly's directory.
-	producer   *stackTemplate
-	monitoring *stackTemplate
-	messages   []message
-	report     validationReport
-	outdir     string
-}
+// The configurations the app-wide tests synthesize, as `cdk synth -c` passes
+// settings (strings).
+var (
+	// customSettings changes every setting: a development stage (not
+	// retained) with a customer managed key, following files in an existing VPC.
+	customSettings = map[string]any{
+		"stackNamePrefix": "Acme", "stageName": "dev",
+		"streamMode": "ON_DEMAND", "retentionHours": "168", "streamEncryption": "CUSTOMER_MANAGED",
+		"dataPrefix": "events/json/", "errorPrefix": "failed/", "bufferingSeconds": "300", "bufferingMiB": "64",
+		"compression": "GZIP", "infrequentAccessAfterDays": "30", "archiveAfterDays": "90", "expireAfterDays": "400",
+		"apiCloudWatchRole": "EXISTING", "logRetentionDays": "7",
+		"producerInstanceType": "t3.micro", "producerSource": "file", "producerFiles": "/var/log/app/events.log,/var/log/app/more.log",
+		"producerRate": "5", "producerBatchSize": "100",
+		"producerVpcId": "vpc-0123456789abcdef0", "producerSubnetId": "subnet-0123456789abcdef0",
+		"alarmEmail": "ops@example.com", "alarmApi5xx": "10", "alarmWriteThrottled": "50", "alarmIteratorAgeMinutes": "30",
+		"alarmFreshnessMarginSeconds": "600", "alarmDeliverySuccessPercent": "99",
+	}
+	// apiKeySettings: an API key with X-Ray, at the edge.
+	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE"}
+	// openSettings: no authorization and no host.
+	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false"}
+	// everySettings are all of them, the default (nil) first.
+	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings}
+)
 
-// stackTemplate is another stack of the same app.
-type stackTemplate struct {
-	name     string
-	template assertions.Template
-	json     map[string]any
+// app is one configuration's stacks, as the CLI would synthesize them.
+type app struct {
+	settings tributary.Settings
+	stacks   *tributary.Stacks
+	// templates are every stack's template by stack name, as plain JSON.
+	templates map[string]map[string]any
+	// messages are every stack's annotations: cdk-nag findings and others.
+	messages []message
+	// report is the template validator's (cdk.out/validation-report.json).
+	report validationReport
 }
 
 type message struct {
@@ -64,8 +80,7 @@ func (m message) serious() bool {
 	return m.level == cxapi.SynthesisMessageLevel_ERROR || m.level == cxapi.SynthesisMessageLevel_WARNING
 }
 
-// validationReport is cdk.out/validation-report.json: the built-in
-// CloudFormation validator's findings.
+// validationReport holds the built-in CloudFormation validator's findings.
 type validationReport struct {
 	PluginReports []struct {
 		PluginName string
@@ -75,24 +90,23 @@ type validationReport struct {
 	}
 }
 
-var synthCache = map[string]*synthesized{}
+var synthCache = map[string]*app{}
 
-// synth builds the app with cdk.json's context plus overrides (given as the
-// CLI's -c passes them: strings) and returns the pipeline stack, once per
+// synth builds the app with cdk.json's context plus overrides, once per
 // distinct set of overrides.
-func synth(t *testing.T, overrides map[string]any) *synthesized {
+func synth(t *testing.T, overrides map[string]any) *app {
 	t.Helper()
 	key := fmt.Sprint(sortedPairs(overrides))
-	if s, ok := synthCache[key]; ok {
-		return s
+	if a, ok := synthCache[key]; ok {
+		return a
 	}
-	s := synthFresh(t, overrides)
-	synthCache[key] = s
-	return s
+	a := synthFresh(t, overrides)
+	synthCache[key] = a
+	return a
 }
 
 // synthFresh synthesizes a new app every time; synth shares the result.
-func synthFresh(t *testing.T, overrides map[string]any) *synthesized {
+func synthFresh(t *testing.T, overrides map[string]any) *app {
 	t.Helper()
 	ctx := cdkJSONContext(t)
 	for k, v := range overrides {
@@ -103,64 +117,41 @@ func synthFresh(t *testing.T, overrides map[string]any) *synthesized {
 		t.Fatal(err)
 	}
 	outdirs = append(outdirs, outdir)
-	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
-	cfg, err := config.Load(ctx)
+	settings, err := tributary.LoadSettings(ctx)
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		t.Fatalf("settings: %v", err)
 	}
-	stacks, err := tributary.Build(app, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := stacks.Pipeline
-	assembly := synthOrListFindings(t, app, outdir)
-	s := &synthesized{stack: stack, outdir: outdir}
+	cdkApp := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
+	a := &app{settings: settings, stacks: tributary.NewStacks(cdkApp, settings), templates: map[string]map[string]any{}}
+	assembly := synthOrListFindings(t, cdkApp, outdir)
 	for _, st := range *assembly.Stacks() {
 		for _, msg := range *st.Messages() {
-			s.messages = append(s.messages, message{msg.Level, *msg.Id, fmt.Sprint(msg.Entry.Data)})
+			a.messages = append(a.messages, message{msg.Level, *msg.Id, fmt.Sprint(msg.Entry.Data)})
 		}
+		var tpl map[string]any
+		raw, _ := json.Marshal(st.Template())
+		if err := json.Unmarshal(raw, &tpl); err != nil {
+			t.Fatal(err)
+		}
+		a.templates[*st.StackName()] = tpl
 	}
-	if stacks.Producer != nil {
-		s.producer = &stackTemplate{name: *stacks.Producer.StackName()}
-		s.producer.template, s.producer.json = templateOf(t, stacks.Producer.Stack)
-	}
-	s.monitoring = &stackTemplate{name: *stacks.Monitoring.StackName()}
-	s.monitoring.template, s.monitoring.json = templateOf(t, stacks.Monitoring.Stack)
 	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, &s.report); err != nil {
+	if err := json.Unmarshal(raw, &a.report); err != nil {
 		t.Fatal(err)
 	}
-	s.template, s.json = templateOf(t, stack.Stack)
-	return s
+	return a
 }
 
-func templateOf(t *testing.T, stack awscdk.Stack) (assertions.Template, map[string]any) {
-	tpl := assertions.Template_FromStack(stack, nil)
-	var m map[string]any
-	raw, _ := json.Marshal(tpl.ToJSON())
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return tpl, m
-}
-
-// templates are every stack's template by stack name.
-func (s *synthesized) templates() map[string]map[string]any {
-	out := map[string]map[string]any{*s.stack.StackName(): s.json}
-	if s.producer != nil {
-		out[s.producer.name] = s.producer.json
-	}
-	out[s.monitoring.name] = s.monitoring.json
-	return out
-}
+// pipeline is the pipeline stack's template.
+func (a *app) pipeline() map[string]any { return a.templates[*a.stacks.Pipeline.StackName()] }
 
 // synthOrListFindings synthesizes app; when synthesis fails on findings
 // (unsuppressed cdk-nag errors, validator errors) it fails the test listing
 // each one from the validation report instead of panicking.
-func synthOrListFindings(t *testing.T, app awscdk.App, outdir string) (assembly cxapi.CloudAssembly) {
+func synthOrListFindings(t *testing.T, cdkApp awscdk.App, outdir string) (assembly cxapi.CloudAssembly) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -176,7 +167,7 @@ func synthOrListFindings(t *testing.T, app awscdk.App, outdir string) (assembly 
 			t.Fatalf("synth failed: %v%s", r, b.String())
 		}
 	}()
-	return app.Synth(nil)
+	return cdkApp.Synth(nil)
 }
 
 func sortedPairs(m map[string]any) []string {
@@ -203,22 +194,7 @@ func cdkJSONContext(t *testing.T) map[string]any {
 	return f.Context
 }
 
-// expect turns a failed assertions call (a jsii panic) into a test error.
-func expect(t *testing.T, what string, assertion func()) {
-	t.Helper()
-	defer func() {
-		if r := recover(); r != nil {
-			t.Errorf("%s: %v", what, r)
-		}
-	}()
-	assertion()
-}
-
-// resources returns the template's resources of one type, by logical id.
-func (s *synthesized) resources(typ string) map[string]map[string]any {
-	return resourcesOf(s.json, typ)
-}
-
+// resourcesOf returns a template's resources of one type, by logical id.
 func resourcesOf(template map[string]any, typ string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for id, r := range template["Resources"].(map[string]any) {
@@ -230,14 +206,8 @@ func resourcesOf(template map[string]any, typ string) map[string]map[string]any 
 	return out
 }
 
-// only returns the pipeline stack's single resource of a type and fails if
-// there is not exactly one.
-func (s *synthesized) only(t *testing.T, typ string) (string, map[string]any) {
-	t.Helper()
-	return only(t, s.json, typ)
-}
-
-// only is the same for any template.
+// only returns a template's single resource of a type and fails if there is
+// not exactly one.
 func only(t *testing.T, tpl map[string]any, typ string) (string, map[string]any) {
 	t.Helper()
 	rs := resourcesOf(tpl, typ)
@@ -248,12 +218,6 @@ func only(t *testing.T, tpl map[string]any, typ string) (string, map[string]any)
 		return id, r
 	}
 	return "", nil
-}
-
-// props returns a resource's Properties.
-func props(r map[string]any) map[string]any {
-	p, _ := r["Properties"].(map[string]any)
-	return p
 }
 
 // get walks a path of map keys and list indexes through a JSON value.
@@ -305,26 +269,6 @@ func joined(v any) string {
 	return string(raw)
 }
 
-// policyStatements returns every statement of the inline policies attached to a role.
-func (s *synthesized) policyStatements(roleID string) []map[string]any {
-	var out []map[string]any
-	for _, p := range s.resources("AWS::IAM::Policy") {
-		attached := false
-		for _, r := range get(p, "Properties", "Roles").([]any) {
-			if get(r, "Ref") == roleID {
-				attached = true
-			}
-		}
-		if !attached {
-			continue
-		}
-		for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
-			out = append(out, st.(map[string]any))
-		}
-	}
-	return out
-}
-
 // strs turns a string or a list of strings into a list.
 func strs(v any) []string {
 	switch x := v.(type) {
@@ -340,20 +284,4 @@ func strs(v any) []string {
 		return out
 	}
 	return nil
-}
-
-// dataBucket is the raw-data bucket's logical id (the versioned one; the
-// access-log bucket is not versioned).
-func (s *synthesized) dataBucket(t *testing.T) string {
-	t.Helper()
-	var ids []string
-	for id, r := range s.resources("AWS::S3::Bucket") {
-		if get(r, "Properties", "VersioningConfiguration") != nil {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) != 1 {
-		t.Fatalf("want one versioned (data) bucket, got %v", ids)
-	}
-	return ids[0]
 }

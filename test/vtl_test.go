@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -31,10 +32,24 @@ type vtlResult struct {
 	Status *int   `json:"status"`
 }
 
+// installTools installs the pinned Node tools (.tools/package-lock.json)
+// once when they are missing, so `go test ./...` works in a fresh clone.
+var installTools = sync.OnceValue(func() error {
+	if _, err := os.Stat("../.tools/node_modules/velocityjs"); err == nil {
+		return nil
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = "../.tools"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm ci in .tools: %v\n%s", err, out)
+	}
+	return nil
+})
+
 func renderVTL(t *testing.T, cases []vtlCase) []vtlResult {
 	t.Helper()
-	if _, err := os.Stat("../.tools/node_modules/velocityjs"); err != nil {
-		t.Fatal("velocityjs is not installed: run `make deps` (or `make test`, which does it)")
+	if err := installTools(); err != nil {
+		t.Fatal(err)
 	}
 	in, _ := json.Marshal(cases)
 	cmd := exec.Command("node", "vtl/render.js")
@@ -54,10 +69,33 @@ func renderVTL(t *testing.T, cases []vtlCase) []vtlResult {
 
 const testStreamName = "Tributary-PROD-Pipeline-EventsStream-AbC123"
 
+// postV1 returns the POST /v1 method's properties.
+func (a *app) postV1(t *testing.T) map[string]any { return a.post(t, "v1") }
+
+// postBatch returns the POST /v1/batch method's properties.
+func (a *app) postBatch(t *testing.T) map[string]any { return a.post(t, "batch") }
+
+func (a *app) post(t *testing.T, pathPart string) map[string]any {
+	t.Helper()
+	resID := ""
+	for id, r := range resourcesOf(a.pipeline(), "AWS::ApiGateway::Resource") {
+		if get(r, "Properties", "PathPart") == pathPart {
+			resID = id
+		}
+	}
+	for _, m := range resourcesOf(a.pipeline(), "AWS::ApiGateway::Method") {
+		if get(m, "Properties", "ResourceId", "Ref") == resID && get(m, "Properties", "HttpMethod") == "POST" {
+			return m["Properties"].(map[string]any)
+		}
+	}
+	t.Fatalf("no POST method on %s", pathPart)
+	return nil
+}
+
 // requestTemplate is a method's deployed request template with the stream's
 // Ref replaced by a plausible stream name.
-func requestTemplate(t *testing.T, s *synthesized, method map[string]any) string {
-	streamID, _ := s.only(t, "AWS::Kinesis::Stream")
+func requestTemplate(t *testing.T, s *app, method map[string]any) string {
+	streamID, _ := only(t, s.pipeline(), "AWS::Kinesis::Stream")
 	tpl := joined(get(method, "Integration", "RequestTemplates", "application/json"))
 	return strings.ReplaceAll(tpl, "${"+streamID+"}", testStreamName)
 }
@@ -356,5 +394,42 @@ func TestBatchResponses(t *testing.T) {
 		if got.body["failedRecordCount"] != float64(failed) {
 			t.Errorf("%s: failedRecordCount = %v, want %d", c.name, got.body["failedRecordCount"], failed)
 		}
+	}
+}
+
+// API Gateway's own errors are JSON with a message. Gateway-response
+// templates are plain substitution, emulated here: $context.error.messageString
+// is a quoted JSON string (as documented); validationErrorString is assumed to
+// arrive JSON-escaped, which no offline check can confirm.
+func TestGatewayResponsesAreJSONWithAMessage(t *testing.T) {
+	want := map[string]string{
+		"BAD_REQUEST_BODY": "400", "UNSUPPORTED_MEDIA_TYPE": "415", "REQUEST_TOO_LARGE": "413",
+		"THROTTLED": "429", "DEFAULT_4XX": "", "DEFAULT_5XX": "",
+	}
+	got := map[string]string{}
+	for id, r := range resourcesOf(synth(t, nil).pipeline(), "AWS::ApiGateway::GatewayResponse") {
+		p := r["Properties"].(map[string]any)
+		typ := p["ResponseType"].(string)
+		status, _ := p["StatusCode"].(string)
+		got[typ] = status
+		body := get(p, "ResponseTemplates", "application/json").(string)
+		body = strings.NewReplacer(
+			"$context.error.messageString", `"Missing Authentication Token"`,
+			"$context.error.validationErrorString", `[instance type (array) does not match any allowed primitive type (allowed: [\"object\"])]`,
+		).Replace(body)
+		var parsed map[string]any
+		if err := json.Unmarshal([]byte(body), &parsed); err != nil {
+			t.Errorf("%s (%s): body is not JSON: %v: %s", id, typ, err, body)
+			continue
+		}
+		if msg, _ := parsed["message"].(string); msg == "" {
+			t.Errorf("%s (%s): no message: %s", id, typ, body)
+		}
+		if typ == "BAD_REQUEST_BODY" && !strings.Contains(fmt.Sprint(parsed["validationErrors"]), "does not match") {
+			t.Errorf("400 body does not carry the validation error: %s", body)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("gateway responses = %v, want %v", got, want)
 	}
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/logretention"
-	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/nag"
 )
 
 // Defaults and limits (Firehose buffering hints: 0..900 s, 1..128 MiB).
@@ -74,7 +74,6 @@ func (p Props) Validate() error {
 func (p Props) resolve() (r resolved, err error) {
 	r = resolved{dataPrefix: DefaultDataPrefix, errorPrefix: DefaultErrorPrefix, compression: DefaultCompression,
 		seconds: DefaultBufferingSeconds, mib: DefaultBufferingMiB}
-	days := logretention.Default
 	if p.DataPrefix != "" {
 		r.dataPrefix = p.DataPrefix
 	}
@@ -89,9 +88,6 @@ func (p Props) resolve() (r resolved, err error) {
 	}
 	if p.BufferingMiB != nil {
 		r.mib = *p.BufferingMiB
-	}
-	if p.LogRetentionDays != nil {
-		days = *p.LogRetentionDays
 	}
 	if err = validPrefix("dataPrefix", r.dataPrefix); err != nil {
 		return
@@ -112,7 +108,8 @@ func (p Props) resolve() (r resolved, err error) {
 	if err = check.OneOf("compression", r.compression, Compressions...); err != nil {
 		return
 	}
-	r.logRetention, err = logretention.Of(days)
+	retention, err := logretention.OrDefault(p.LogRetentionDays)
+	r.logRetention = retention.Logs
 	return
 }
 
@@ -126,7 +123,7 @@ func validPrefix(setting, v string) error {
 // DeliveryStream wraps the Firehose delivery stream.
 type DeliveryStream struct {
 	constructs.Construct
-	DeliveryStream awskinesisfirehose.DeliveryStream
+	Firehose awskinesisfirehose.DeliveryStream
 	// LogGroup receives Firehose's delivery errors.
 	LogGroup awslogs.LogGroup
 	// Role is what Firehose assumes; Policy holds all it may do.
@@ -156,8 +153,40 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 		panic(err.Error())
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	logGroup := awslogs.NewLogGroup(c, jsii.String("Errors"), &awslogs.LogGroupProps{Retention: r.logRetention})
+	d := &DeliveryStream{Construct: c, DataPrefix: r.dataPrefix, BufferingSeconds: r.seconds}
+	d.LogGroup = awslogs.NewLogGroup(c, jsii.String("Errors"), &awslogs.LogGroupProps{Retention: r.logRetention})
+	d.Role, d.Policy = newRole(c, props, d.LogGroup)
+	// The L2 would add its broader grants to a mutable role; this view drops them.
+	fixedRole := d.Role.WithoutPolicyUpdates(nil)
 
+	d.Firehose = awskinesisfirehose.NewDeliveryStream(c, jsii.String("DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
+		Role:   fixedRole,
+		Source: awskinesisfirehose.NewKinesisStreamSource(props.Source),
+		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, &awskinesisfirehose.S3BucketProps{
+			// Each record already ends in "\n" (the ingest API adds it), so objects are
+			// newline-delimited JSON. Prefix expressions are evaluated in UTC.
+			DataOutputPrefix:  jsii.String(r.dataPrefix + hourFolders),
+			ErrorOutputPrefix: jsii.String(r.errorPrefix + errorFolders),
+			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
+			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
+			Compression:       awskinesisfirehose.Compression_Of(jsii.String(r.compression)),
+			LoggingConfig:     awskinesisfirehose.NewEnableLogging(d.LogGroup),
+			Role:              fixedRole,
+		}),
+	})
+	// Firehose checks its access when it is created: the policy must exist first.
+	d.Firehose.Node().AddDependency(d.Policy)
+	nag.Suppress(d.Firehose, "AwsSolutions-KDF1",
+		"Delivery stream server-side encryption applies only to Direct PUT sources; this stream reads from Kinesis, and the data is encrypted at rest by the Kinesis stream (KMS) and the S3 bucket (SSE-S3).")
+	// The L2 adds a region->Firehose CIDR mapping for VPC destinations; with an S3
+	// destination nothing references it and the template validator flags it (W7001).
+	awscdk.Stack_Of(c).Node().TryRemoveChild(jsii.String("@aws-cdk--aws-kinesisfirehose.CidrBlocks"))
+	return d
+}
+
+// newRole creates the role Firehose assumes and the one policy that holds
+// everything it may do.
+func newRole(c constructs.Construct, props *Props, logGroup awslogs.LogGroup) (awsiam.Role, awsiam.Policy) {
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		// sts:ExternalId is the account, as the Firehose guide shows: no other account's stream can use the role.
 		AssumedBy: awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), &awsiam.ServicePrincipalOpts{
@@ -180,33 +209,7 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 	nag.Suppress(policy, "AwsSolutions-IAM5",
 		"Firehose names each object itself (prefix, UTC date folders, random suffix), so PutObject, GetObject and AbortMultipartUpload are granted on any key of this one bucket, as the Firehose developer guide documents.",
 		"Resource::<"+nag.LogicalID(props.Bucket)+".Arn>/*")
-	// The L2 would add its broader grants to a mutable role; this view drops them.
-	fixedRole := role.WithoutPolicyUpdates(nil)
-
-	ds := awskinesisfirehose.NewDeliveryStream(c, jsii.String("DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
-		Role:   fixedRole,
-		Source: awskinesisfirehose.NewKinesisStreamSource(props.Source),
-		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, &awskinesisfirehose.S3BucketProps{
-			// Each record already ends in "\n" (the ingest API adds it), so objects are
-			// newline-delimited JSON. Prefix expressions are evaluated in UTC.
-			DataOutputPrefix:  jsii.String(r.dataPrefix + hourFolders),
-			ErrorOutputPrefix: jsii.String(r.errorPrefix + errorFolders),
-			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
-			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
-			Compression:       awskinesisfirehose.Compression_Of(jsii.String(r.compression)),
-			LoggingConfig:     awskinesisfirehose.NewEnableLogging(logGroup),
-			Role:              fixedRole,
-		}),
-	})
-	// Firehose checks its access when it is created: the policy must exist first.
-	ds.Node().AddDependency(policy)
-	nag.Suppress(ds, "AwsSolutions-KDF1",
-		"Delivery stream server-side encryption applies only to Direct PUT sources; this stream reads from Kinesis, and the data is encrypted at rest by the Kinesis stream (KMS) and the S3 bucket (SSE-S3).")
-	// The L2 adds a region->Firehose CIDR mapping for VPC destinations; with an S3
-	// destination nothing references it and the template validator flags it (W7001).
-	awscdk.Stack_Of(c).Node().TryRemoveChild(jsii.String("@aws-cdk--aws-kinesisfirehose.CidrBlocks"))
-	return &DeliveryStream{Construct: c, DeliveryStream: ds, LogGroup: logGroup, Role: role, Policy: policy,
-		DataPrefix: r.dataPrefix, BufferingSeconds: r.seconds}
+	return role, policy
 }
 
 func statement(actions []string, resource *string) awsiam.PolicyStatement {

@@ -3,6 +3,7 @@
 package ingestapi
 
 import (
+	"fmt"
 	"regexp"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -13,9 +14,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/logretention"
-	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // DefaultStageName is the API Gateway stage, and the last part of the URL's path prefix.
@@ -23,10 +25,6 @@ const DefaultStageName = "PROD"
 
 // Stage names also end up in stack names, which allow only letters, digits and hyphens.
 var stageNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
-
-// PartitionKeyHeader lets a client choose the Kinesis partition key (1 to 256
-// characters) to keep related events in order on one shard.
-const PartitionKeyHeader = "X-Partition-Key"
 
 // How the account-wide API Gateway CloudWatch Logs role, which execution
 // logging needs, is provided. It is one setting per account and Region.
@@ -39,30 +37,15 @@ const (
 	ExistingCloudWatchRole = "EXISTING"
 )
 
-// Stage throttling. The defaults fit one shard; the app derives them from the
-// stream's write capacity. API Gateway's account limits are 10,000 requests/s
-// with a burst of 5,000.
+// Stage throttling. The defaults fit one shard (the composition derives them
+// from the stream's write capacity). API Gateway's account limits are 10,000
+// requests/s with a burst of 5,000.
 const (
 	DefaultThrottleRate  = 1000
 	DefaultThrottleBurst = 1000
 	MaxThrottleRate      = 10000
 	MaxThrottleBurst     = 5000
 )
-
-// Authorization modes.
-const (
-	// AuthIAM requires SigV4 signatures (service execute-api) from principals
-	// allowed execute-api:Invoke.
-	AuthIAM = "IAM"
-	// AuthAPIKey requires an x-api-key header with a key of the API's usage plan.
-	AuthAPIKey = "API_KEY"
-	// AuthNone lets anyone who knows the URL write events; synth warns.
-	AuthNone = "NONE"
-)
-
-// MaxBatch is the most events one /v1/batch request may carry: Kinesis
-// PutRecords takes at most 500 records.
-const MaxBatch = 500
 
 // Props configures the ingest API. Empty and nil fields mean the documented default.
 type Props struct {
@@ -76,8 +59,8 @@ type Props struct {
 	// ThrottleRate and ThrottleBurst limit the stage, in requests per second;
 	// past them clients get 429. Defaults: DefaultThrottleRate, DefaultThrottleBurst.
 	ThrottleRate, ThrottleBurst *int
-	// Auth is AuthIAM, AuthAPIKey or AuthNone. Default: AuthIAM.
-	Auth string
+	// Auth is how producers authenticate. Default: ingest.AuthIAM.
+	Auth ingest.Auth
 	// Tracing turns on AWS X-Ray tracing for the stage. Default: off.
 	Tracing bool
 	// EndpointType is REGIONAL (producers in the Region) or EDGE (through
@@ -86,9 +69,10 @@ type Props struct {
 }
 
 type resolved struct {
-	stageName, cloudWatchRole, auth, endpointType string
-	logRetention                                  awslogs.RetentionDays
-	throttleRate, throttleBurst                   int
+	stageName, cloudWatchRole, endpointType string
+	auth                                    ingest.Auth
+	logRetention                            awslogs.RetentionDays
+	throttleRate, throttleBurst             int
 }
 
 // Validate reports the first setting that is not allowed.
@@ -97,19 +81,28 @@ func (p Props) Validate() error {
 	return err
 }
 
-func (p Props) resolve() (r resolved, err error) {
-	r.stageName = DefaultStageName
+// Stage is the stage name in force: StageName or the default.
+func (p Props) Stage() string {
 	if p.StageName != "" {
-		r.stageName = p.StageName
+		return p.StageName
 	}
+	return DefaultStageName
+}
+
+func (p Props) resolve() (r resolved, err error) {
+	r.stageName = p.Stage()
 	if !stageNamePattern.MatchString(r.stageName) {
 		return r, check.Invalid("stageName", r.stageName, "1 to 64 letters, digits and hyphens, starting with a letter or digit")
 	}
-	r.auth = AuthIAM
+	r.auth = ingest.AuthIAM
 	if p.Auth != "" {
 		r.auth = p.Auth
 	}
-	if err = check.OneOf("apiAuth", r.auth, AuthIAM, AuthAPIKey, AuthNone); err != nil {
+	auths := make([]string, len(ingest.Auths))
+	for i, a := range ingest.Auths {
+		auths[i] = string(a)
+	}
+	if err = check.OneOf("apiAuth", string(r.auth), auths...); err != nil {
 		return
 	}
 	r.endpointType = string(awsapigateway.EndpointType_REGIONAL)
@@ -139,34 +132,28 @@ func (p Props) resolve() (r resolved, err error) {
 	if err = check.IntRange("apiThrottleBurst", r.throttleBurst, 1, MaxThrottleBurst); err != nil {
 		return
 	}
-	days := logretention.Default
-	if p.LogRetentionDays != nil {
-		days = *p.LogRetentionDays
-	}
-	r.logRetention, err = logretention.Of(days)
+	retention, err := logretention.OrDefault(p.LogRetentionDays)
+	r.logRetention = retention.Logs
 	return
 }
 
 // IngestAPI wraps the REST API and what it writes with.
 type IngestAPI struct {
 	constructs.Construct
-	Api awsapigateway.RestApi
+	API awsapigateway.RestApi
 	// Role is what API Gateway assumes to call Kinesis: PutRecord on this stream only.
 	Role awsiam.Role
-	// Events is the /v1 resource (one event), Batch /v1/batch (up to 500).
+	// Events is the /v1 resource (one event), Batch /v1/batch (up to ingest.MaxBatch).
 	Events, Batch awsapigateway.Resource
-	// InvokeArns are the execute-api ARNs of POST /v1 and POST /v1/batch on
-	// the stage: what a producer's role may invoke.
-	InvokeArns []*string
-	// Auth is the authorization mode in force; APIKey is the usage plan's key
-	// with AuthAPIKey, else nil.
-	Auth   string
+	// APIKey is the usage plan's key with ingest.AuthAPIKey, else nil.
 	APIKey awsapigateway.IApiKey
 	// AccessLogs receives one JSON line per request.
 	AccessLogs awslogs.LogGroup
 	// ExecutionLogs is the group API Gateway writes execution errors to,
 	// created here so that it has a retention.
 	ExecutionLogs awslogs.LogGroup
+
+	auth ingest.Auth
 }
 
 // New creates the API. It panics with a one-line message if props are invalid.
@@ -179,9 +166,41 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		panic(err.Error())
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	accessLogs := awslogs.NewLogGroup(c, jsii.String("AccessLogs"), &awslogs.LogGroupProps{Retention: r.logRetention})
+	a := &IngestAPI{Construct: c, auth: r.auth}
+	a.newRestAPI(r, props.Tracing)
+	a.Role = newKinesisWriteRole(c, props.Stream)
 
-	api := awsapigateway.NewRestApi(c, jsii.String("Api"), &awsapigateway.RestApiProps{
+	validator := a.API.AddRequestValidator(jsii.String("BodyValidator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestBody:       jsii.Bool(true),
+		ValidateRequestParameters: jsii.Bool(true),
+	})
+	e := endpoints{api: a.API, role: a.Role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
+	a.Events = a.API.Root().AddResource(jsii.String("v1"), nil)
+	e.add(a.Events, "PutRecord", withStream(putRecordTemplate, e.stream), putRecordSuccessTemplate, &awsapigateway.JsonSchema{
+		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Event"),
+		Description: jsii.String("One event: a JSON object"),
+		Type:        awsapigateway.JsonSchemaType_OBJECT,
+	})
+	a.Batch = a.Events.AddResource(jsii.String("batch"), nil)
+	e.add(a.Batch, "PutRecords", withStream(putRecordsTemplate, e.stream), putRecordsSuccessTemplate, &awsapigateway.JsonSchema{
+		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
+		Description: jsii.String(fmt.Sprintf("1 to %d events, each a JSON object", ingest.MaxBatch)),
+		Type:        awsapigateway.JsonSchemaType_ARRAY,
+		MinItems:    jsii.Number(1), MaxItems: jsii.Number(ingest.MaxBatch),
+		Items: &awsapigateway.JsonSchema{Type: awsapigateway.JsonSchemaType_OBJECT},
+	})
+	addGatewayResponses(a.API)
+	a.applyAuth(r)
+	e.suppressAuthFindings()
+	return a
+}
+
+// newRestAPI creates the API, its stage (throttled, logged, optionally
+// traced) and the log groups it writes to.
+func (a *IngestAPI) newRestAPI(r resolved, tracing bool) {
+	c := a.Construct
+	a.AccessLogs = awslogs.NewLogGroup(c, jsii.String("AccessLogs"), &awslogs.LogGroupProps{Retention: r.logRetention})
+	a.API = awsapigateway.NewRestApi(c, jsii.String("Api"), &awsapigateway.RestApiProps{
 		RestApiName: jsii.String(*awscdk.Stack_Of(c).StackName() + "-ingest"),
 		Description: jsii.String("Tributary ingest API: stores posted JSON events in Kinesis"),
 		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
@@ -195,8 +214,8 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 			DataTraceEnabled:     jsii.Bool(false),
 			ThrottlingRateLimit:  jsii.Number(r.throttleRate),
 			ThrottlingBurstLimit: jsii.Number(r.throttleBurst),
-			TracingEnabled:       jsii.Bool(props.Tracing),
-			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
+			TracingEnabled:       jsii.Bool(tracing),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(a.AccessLogs),
 			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
 				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
 				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
@@ -204,85 +223,105 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 			}),
 		},
 	})
-
-	// The stack publishes the /v1 URL itself; the root URL output would only mislead.
-	api.Node().TryRemoveChild(jsii.String("Endpoint"))
+	// The composition publishes the /v1 URL itself; the root URL output would only mislead.
+	a.API.Node().TryRemoveChild(jsii.String("Endpoint"))
 
 	// API Gateway would create this group on first use, without a retention.
-	executionLogs := awslogs.NewLogGroup(c, jsii.String("ExecutionLogs"), &awslogs.LogGroupProps{
-		LogGroupName: jsii.String("API-Gateway-Execution-Logs_" + *api.RestApiId() + "/" + r.stageName),
+	a.ExecutionLogs = awslogs.NewLogGroup(c, jsii.String("ExecutionLogs"), &awslogs.LogGroupProps{
+		LogGroupName: jsii.String("API-Gateway-Execution-Logs_" + *a.API.RestApiId() + "/" + r.stageName),
 		Retention:    r.logRetention,
 	})
-	api.DeploymentStage().Node().AddDependency(executionLogs)
-	if role := api.Node().TryFindChild(jsii.String("CloudWatchRole")); role != nil {
+	a.API.DeploymentStage().Node().AddDependency(a.ExecutionLogs)
+	if role := a.API.Node().TryFindChild(jsii.String("CloudWatchRole")); role != nil {
 		nag.Suppress(role, "AwsSolutions-IAM4",
 			"The account-wide API Gateway logging role uses the AWS managed policy made for it, which lets API Gateway create and write its own log groups.",
 			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
 	}
-	nag.Suppress(api.DeploymentStage(), "AwsSolutions-APIG3",
+	nag.Suppress(a.API.DeploymentStage(), "AwsSolutions-APIG3",
 		"Every method requires SigV4 (IAM) signatures from principals of this account, which API Gateway checks before any integration runs, and stage throttling bounds the request rate; a WAF web ACL would add cost without a rule that applies.")
+}
 
+// newKinesisWriteRole is the role API Gateway assumes: put records to this
+// stream, nothing else.
+func newKinesisWriteRole(c constructs.Construct, stream awskinesis.IStream) awsiam.Role {
 	role := awsiam.NewRole(c, jsii.String("KinesisWriteRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
 		Description: jsii.String("Lets the ingest API put records to its own stream, nothing else"),
 	})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("kinesis:PutRecord", "kinesis:PutRecords"),
-		Resources: jsii.Strings(*props.Stream.StreamArn()),
+		Resources: jsii.Strings(*stream.StreamArn()),
 	}))
-	if key := props.Stream.EncryptionKey(); key != nil {
+	if key := stream.EncryptionKey(); key != nil {
 		// Writing to a stream encrypted with a customer key needs a data key from it.
 		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings("kms:GenerateDataKey"),
 			Resources: jsii.Strings(*key.KeyArn()),
 		}))
 	}
+	return role
+}
 
-	validator := api.AddRequestValidator(jsii.String("BodyValidator"), &awsapigateway.RequestValidatorOptions{
-		ValidateRequestBody:       jsii.Bool(true),
-		ValidateRequestParameters: jsii.Bool(true),
-	})
-	e := endpoints{api: api, role: role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
-	events := api.Root().AddResource(jsii.String("v1"), nil)
-	e.add(events, "PutRecord", withStream(putRecordTemplate, e.stream), putRecordSuccessTemplate, &awsapigateway.JsonSchema{
-		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Event"),
-		Description: jsii.String("One event: a JSON object"),
-		Type:        awsapigateway.JsonSchemaType_OBJECT,
-	})
-	batch := events.AddResource(jsii.String("batch"), nil)
-	e.add(batch, "PutRecords", withStream(putRecordsTemplate, e.stream), putRecordsSuccessTemplate, &awsapigateway.JsonSchema{
-		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
-		Description: jsii.String("1 to 500 events, each a JSON object"),
-		Type:        awsapigateway.JsonSchemaType_ARRAY,
-		MinItems:    jsii.Number(1), MaxItems: jsii.Number(MaxBatch),
-		Items: &awsapigateway.JsonSchema{Type: awsapigateway.JsonSchemaType_OBJECT},
-	})
-	addGatewayResponses(api)
-
-	var key awsapigateway.IApiKey
+// applyAuth adds what the authorization mode needs beyond the methods'
+// settings: a usage plan and its key with API keys, a warning with none.
+func (a *IngestAPI) applyAuth(r resolved) {
 	switch r.auth {
-	case AuthAPIKey:
-		plan := api.AddUsagePlan(jsii.String("UsagePlan"), &awsapigateway.UsagePlanProps{
+	case ingest.AuthAPIKey:
+		plan := a.API.AddUsagePlan(jsii.String("UsagePlan"), &awsapigateway.UsagePlanProps{
 			Description: jsii.String("Producers of this stage"),
 			Throttle:    &awsapigateway.ThrottleSettings{RateLimit: jsii.Number(r.throttleRate), BurstLimit: jsii.Number(r.throttleBurst)},
-			ApiStages:   &[]*awsapigateway.UsagePlanPerApiStage{{Api: api, Stage: api.DeploymentStage()}},
+			ApiStages:   &[]*awsapigateway.UsagePlanPerApiStage{{Api: a.API, Stage: a.API.DeploymentStage()}},
 		})
-		key = api.AddApiKey(jsii.String("ProducerKey"), &awsapigateway.ApiKeyOptions{
+		a.APIKey = a.API.AddApiKey(jsii.String("ProducerKey"), &awsapigateway.ApiKeyOptions{
 			Description: jsii.String("Key for producers; read its value with aws apigateway get-api-key --include-value"),
 		})
-		plan.AddApiKey(key, nil)
-	case AuthNone:
-		awscdk.Annotations_Of(api).AddWarningV2(jsii.String("tributary:apiAuthNone"),
+		plan.AddApiKey(a.APIKey, nil)
+	case ingest.AuthNone:
+		awscdk.Annotations_Of(a.API).AddWarningV2(jsii.String("tributary:apiAuthNone"),
 			jsii.String("apiAuth=NONE: anyone who knows the URL can write events to this pipeline."))
 	}
-	e.suppressAuthFindings()
+}
 
-	var invoke []*string
-	for _, res := range []awsapigateway.Resource{events, batch} {
-		invoke = append(invoke, api.ArnForExecuteApi(jsii.String("POST"), res.Path(), api.DeploymentStage().StageName()))
+// URL is the /v1 URL (one event); the batch URL is URL + "/batch".
+func (a *IngestAPI) URL() *string { return a.API.UrlForPath(jsii.String(ingest.EventPath)) }
+
+// BatchURL is the /v1/batch URL.
+func (a *IngestAPI) BatchURL() *string { return a.API.UrlForPath(jsii.String(ingest.BatchPath)) }
+
+// Auth is the authorization mode in force.
+func (a *IngestAPI) Auth() ingest.Auth { return a.auth }
+
+// GrantInvoke lets grantee call POST /v1 and POST /v1/batch on the stage
+// (execute-api:Invoke on those two methods only), as IAM authorization needs.
+func (a *IngestAPI) GrantInvoke(grantee awsiam.IGrantable) awsiam.Grant {
+	var arns []*string
+	for _, res := range []awsapigateway.Resource{a.Events, a.Batch} {
+		arns = append(arns, a.API.ArnForExecuteApi(jsii.String("POST"), res.Path(), a.API.DeploymentStage().StageName()))
 	}
-	return &IngestAPI{Construct: c, Api: api, Role: role, Events: events, Batch: batch, InvokeArns: invoke, Auth: r.auth, APIKey: key,
-		AccessLogs: accessLogs, ExecutionLogs: executionLogs}
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: grantee, Actions: jsii.Strings("execute-api:Invoke"), ResourceArns: &arns,
+	})
+}
+
+// GrantReadAPIKey lets grantee read the value of the usage plan's key
+// (apigateway:GET on that key only). It returns nil unless the mode is
+// ingest.AuthAPIKey: there is no key to read.
+func (a *IngestAPI) GrantReadAPIKey(grantee awsiam.IGrantable) awsiam.Grant {
+	if a.APIKey == nil {
+		return nil
+	}
+	arn := fmt.Sprintf("arn:%s:apigateway:%s::/apikeys/%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *a.APIKey.KeyId())
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: grantee, Actions: jsii.Strings("apigateway:GET"), ResourceArns: jsii.Strings(arn),
+	})
+}
+
+// APIKeyID is the usage plan's key id with ingest.AuthAPIKey, else nil.
+func (a *IngestAPI) APIKeyID() *string {
+	if a.APIKey == nil {
+		return nil
+	}
+	return a.APIKey.KeyId()
 }
 
 // endpoints adds POST methods that write to Kinesis.
@@ -290,7 +329,7 @@ type endpoints struct {
 	api       awsapigateway.RestApi
 	role      awsiam.IRole
 	validator awsapigateway.IRequestValidator
-	auth      string
+	auth      ingest.Auth
 	stream    string
 	methods   []awsapigateway.Method
 }
@@ -324,15 +363,15 @@ func (e *endpoints) add(resource awsapigateway.Resource, action, request, succes
 		},
 	})
 	authType := awsapigateway.AuthorizationType_IAM
-	if e.auth != AuthIAM {
+	if e.auth != ingest.AuthIAM {
 		authType = awsapigateway.AuthorizationType_NONE
 	}
 	m := resource.AddMethod(jsii.String("POST"), integration, &awsapigateway.MethodOptions{
 		AuthorizationType: authType,
-		ApiKeyRequired:    jsii.Bool(e.auth == AuthAPIKey),
+		ApiKeyRequired:    jsii.Bool(e.auth == ingest.AuthAPIKey),
 		RequestValidator:  e.validator,
 		RequestModels:     &map[string]awsapigateway.IModel{"application/json": model},
-		RequestParameters: &map[string]*bool{"method.request.header." + PartitionKeyHeader: jsii.Bool(false)},
+		RequestParameters: &map[string]*bool{"method.request.header." + ingest.PartitionKeyHeader: jsii.Bool(false)},
 		MethodResponses: &[]*awsapigateway.MethodResponse{
 			{StatusCode: jsii.String("200")}, {StatusCode: jsii.String("400")},
 			{StatusCode: jsii.String("429")}, {StatusCode: jsii.String("500")},
@@ -347,10 +386,10 @@ func (e *endpoints) suppressAuthFindings() {
 		nag.Suppress(m, "AwsSolutions-COG4",
 			"Producers are machines, not users who sign in: they authenticate with SigV4 (IAM), an API key or nothing, as apiAuth chooses; a Cognito user pool has no one to hold its tokens.")
 		switch e.auth {
-		case AuthAPIKey:
+		case ingest.AuthAPIKey:
 			nag.Suppress(m, "AwsSolutions-APIG4",
 				"apiAuth=API_KEY was chosen explicitly: producers send a key of the usage plan, which identifies and meters them; the default, IAM, authorizes with SigV4.")
-		case AuthNone:
+		case ingest.AuthNone:
 			nag.Suppress(m, "AwsSolutions-APIG4",
 				"apiAuth=NONE was chosen explicitly, and synth warns that anyone who knows the URL can write events; the default, IAM, authorizes with SigV4.")
 		}

@@ -1,6 +1,10 @@
 package ingestapi
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/tributary/tributary/internal/ingest"
+)
 
 // Request templates. $input.json() re-serialises JSON on one line, so a
 // pretty-printed event still becomes one line; the literal newline inside the
@@ -11,7 +15,7 @@ import "strings"
 
 // putRecordTemplate turns one posted JSON object into a Kinesis PutRecord request.
 const putRecordTemplate = `#set($event = $input.json('$'))
-#set($key = $input.params('X-Partition-Key'))
+#set($key = $input.params('` + ingest.PartitionKeyHeader + `'))
 #if("$!key" == "")#set($key = $context.requestId)#end
 {
   "StreamName": "STREAM_NAME",
@@ -23,7 +27,7 @@ const putRecordTemplate = `#set($event = $input.json('$'))
 // putRecordsTemplate turns a posted JSON array into a Kinesis PutRecords
 // request, one record per element. Without X-Partition-Key each record gets
 // its own key (request id and index), which spreads the batch over the shards.
-const putRecordsTemplate = `#set($key = $input.params('X-Partition-Key'))
+const putRecordsTemplate = `#set($key = $input.params('` + ingest.PartitionKeyHeader + `'))
 {
   "StreamName": "STREAM_NAME",
   "Records": [

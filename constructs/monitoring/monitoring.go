@@ -18,8 +18,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/nag"
 )
 
 // Default alarm thresholds.
@@ -33,16 +33,19 @@ const (
 
 var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-// Props configures monitoring. Stage, Stream and DeliveryStream are required;
-// Instance is the producer host, if there is one. Nil thresholds mean the defaults.
+// Props configures monitoring. Stage, Stream, DeliveryStream and
+// DashboardName are required; Instance is the producer host, if there is one.
+// Nil thresholds mean the defaults.
 type Props struct {
 	Stage          awsapigateway.Stage
 	Stream         awskinesis.IStream
 	DeliveryStream awskinesisfirehose.IDeliveryStream
-	Instance       awsec2.Instance
+	Instance       awsec2.IInstance
 	// BufferingSeconds is the delivery stream's buffering interval, which
 	// data freshness is judged against.
 	BufferingSeconds int
+	// DashboardName names the dashboard (one per pipeline, easy to find).
+	DashboardName string
 	// Email receives the alarms, after confirming the subscription.
 	Email string
 
@@ -89,7 +92,12 @@ func (p Props) resolve() (r resolved, err error) {
 			return
 		}
 	}
-	if p.Email != "" && !emailPattern.MatchString(p.Email) {
+	// Firehose buffers 0 to 900 s; freshness is judged against it.
+	if err = check.IntRange("bufferingSeconds", p.BufferingSeconds, 0, 900); err != nil {
+		return
+	}
+	// An address known only at deploy time (a token) cannot be checked here.
+	if p.Email != "" && !*awscdk.Token_IsUnresolved(p.Email) && !emailPattern.MatchString(p.Email) {
 		return r, check.Invalid("alarmEmail", p.Email, "an e-mail address")
 	}
 	return
@@ -105,11 +113,56 @@ type Monitoring struct {
 	Alarms map[string]awscloudwatch.Alarm
 }
 
-// New creates the dashboard (named dashboardName) and the alarms. It panics
-// with a one-line message if props are invalid.
-func New(scope constructs.Construct, id, dashboardName string, props *Props) *Monitoring {
-	if props == nil || props.Stage == nil || props.Stream == nil || props.DeliveryStream == nil {
-		panic("monitoring: Stage, Stream and DeliveryStream are required")
+// alarmOrder is the order of the alarms on the dashboard.
+var alarmOrder = []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "HostStatusCheck"}
+
+// metrics are every metric the alarms and the dashboard use, each defined once.
+type metrics struct {
+	apiRequests, api4xx, api5xx, apiLatencyP50, apiLatencyP99            awscloudwatch.Metric
+	incomingRecords, incomingBytes, throttledRecords, iteratorAge        awscloudwatch.Metric
+	putRecordSuccess, putRecordsSuccess                                  awscloudwatch.Metric
+	deliveredRecords, deliveredBytes, deliverySuccess, deliveryFreshness awscloudwatch.Metric
+	hostCPU, hostStatus                                                  awscloudwatch.Metric // nil without a host
+}
+
+func newMetrics(p *Props) *metrics {
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	opts := func(stat string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String(stat)}
+	}
+	stage, stream, ds := p.Stage, p.Stream, p.DeliveryStream
+	m := &metrics{
+		apiRequests: stage.MetricCount(opts("Sum")), api4xx: stage.MetricClientError(opts("Sum")), api5xx: stage.MetricServerError(opts("Sum")),
+		apiLatencyP50: stage.MetricLatency(opts("p50")), apiLatencyP99: stage.MetricLatency(opts("p99")),
+		incomingRecords: stream.MetricIncomingRecords(opts("Sum")), incomingBytes: stream.MetricIncomingBytes(opts("Sum")),
+		throttledRecords:  stream.MetricWriteProvisionedThroughputExceeded(opts("Sum")),
+		iteratorAge:       stream.MetricGetRecordsIteratorAgeMilliseconds(opts("Maximum")),
+		putRecordSuccess:  stream.MetricPutRecordSuccess(opts("Average")),
+		putRecordsSuccess: stream.MetricPutRecordsSuccess(opts("Average")),
+		deliveredRecords:  ds.Metric(jsii.String("DeliveryToS3.Records"), opts("Sum")),
+		deliveredBytes:    ds.Metric(jsii.String("DeliveryToS3.Bytes"), opts("Sum")),
+		deliverySuccess:   ds.Metric(jsii.String("DeliveryToS3.Success"), opts("Average")),
+		deliveryFreshness: ds.Metric(jsii.String("DeliveryToS3.DataFreshness"), opts("Maximum")),
+	}
+	if p.Instance != nil {
+		ec2 := func(name, stat string, period awscdk.Duration) awscloudwatch.Metric {
+			return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace: jsii.String("AWS/EC2"), MetricName: jsii.String(name),
+				DimensionsMap: &map[string]*string{"InstanceId": p.Instance.InstanceId()},
+				Period:        period, Statistic: jsii.String(stat),
+			})
+		}
+		m.hostStatus = ec2("StatusCheckFailed", "Maximum", awscdk.Duration_Minutes(jsii.Number(1)))
+		m.hostCPU = ec2("CPUUtilization", "Average", five)
+	}
+	return m
+}
+
+// New creates the dashboard and the alarms. It panics with a one-line
+// message if props are invalid.
+func New(scope constructs.Construct, id string, props *Props) *Monitoring {
+	if props == nil || props.Stage == nil || props.Stream == nil || props.DeliveryStream == nil || props.DashboardName == "" {
+		panic("monitoring: Stage, Stream, DeliveryStream and DashboardName are required")
 	}
 	r, err := props.resolve()
 	if err != nil {
@@ -126,84 +179,83 @@ func New(scope constructs.Construct, id, dashboardName string, props *Props) *Mo
 	if props.Email != "" {
 		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.Email), nil))
 	}
+	mt := newMetrics(props)
+	m.addAlarms(mt, r, props.BufferingSeconds)
+	m.addDashboard(mt, props.DashboardName)
+	return m
+}
 
-	five := awscdk.Duration_Minutes(jsii.Number(5))
-	opts := func(stat string) *awscloudwatch.MetricOptions {
-		return &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String(stat)}
-	}
-	stage, stream, ds := props.Stage, props.Stream, props.DeliveryStream
+// addAlarms creates the alarms, each notifying the topic.
+func (m *Monitoring) addAlarms(mt *metrics, r resolved, bufferingSeconds int) {
+	atLeast, above, below := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD
 	m.alarm("Api5xx", "The API answered 5xx: events were not stored (clients retry them). Look at the API's execution logs and Kinesis.",
-		stage.MetricServerError(opts("Sum")), float64(r.api5xx), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
+		mt.api5xx, float64(r.api5xx), atLeast, 1)
 	m.alarm("WriteThrottled", "Kinesis throttled writes: the stream is at capacity. Add shards (shardCount) or use ON_DEMAND.",
-		stream.MetricWriteProvisionedThroughputExceeded(opts("Sum")), float64(r.throttled), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
+		mt.throttledRecords, float64(r.throttled), atLeast, 1)
 	m.alarm("IteratorAge", "Firehose is falling behind the stream; records older than the stream's retention are lost. Check the delivery stream's errors.",
-		stream.MetricGetRecordsIteratorAgeMilliseconds(opts("Maximum")), float64(r.iteratorAge*60_000), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
+		mt.iteratorAge, float64(r.iteratorAge*60_000), atLeast, 1)
 	m.alarm("DataFreshness", "Records wait longer for delivery to S3 than the buffering explains. Check the delivery-error log group and the bucket.",
-		ds.Metric(jsii.String("DeliveryToS3.DataFreshness"), opts("Maximum")), float64(props.BufferingSeconds+r.freshness), awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, 1)
+		mt.deliveryFreshness, float64(bufferingSeconds+r.freshness), above, 1)
 	m.alarm("DeliveryFailure", "Firehose failed to deliver to S3 (it retries from the stream). Check the delivery-error log group and the bucket's permissions.",
-		ds.Metric(jsii.String("DeliveryToS3.Success"), opts("Average")), float64(r.success)/100, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 1)
-	var hostStatus awscloudwatch.Metric
-	if props.Instance != nil {
-		hostStatus = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String("AWS/EC2"), MetricName: jsii.String("StatusCheckFailed"),
-			DimensionsMap: &map[string]*string{"InstanceId": props.Instance.InstanceId()},
-			Period:        awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum"),
-		})
+		mt.deliverySuccess, float64(r.success)/100, below, 1)
+	if mt.hostStatus != nil {
 		m.alarm("HostStatusCheck", "The producer host fails its EC2 status checks. Open a session or replace it with cdk deploy.",
-			hostStatus, 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 2)
+			mt.hostStatus, 1, atLeast, 2)
 	}
+}
 
-	m.Dashboard = awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
-		DashboardName:   jsii.String(dashboardName),
+// addDashboard lays out the alarms' states and the metrics, one row per part of the path.
+func (m *Monitoring) addDashboard(mt *metrics, name string) {
+	m.Dashboard = awscloudwatch.NewDashboard(m.Construct, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DashboardName:   jsii.String(name),
 		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
 	})
-	graph := func(title string, left []awscloudwatch.IMetric, right []awscloudwatch.IMetric) awscloudwatch.IWidget {
-		g := &awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(8)}
+	type line struct {
+		metric awscloudwatch.Metric
+		label  string
+	}
+	graph := func(title string, left []line, right ...line) awscloudwatch.IWidget {
+		labelled := func(ls []line) *[]awscloudwatch.IMetric {
+			out := make([]awscloudwatch.IMetric, len(ls))
+			for i, l := range ls {
+				out[i] = l.metric.With(&awscloudwatch.MetricOptions{Label: jsii.String(l.label)})
+			}
+			return &out
+		}
+		g := &awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Left: labelled(left), Width: jsii.Number(8)}
 		if len(right) > 0 {
-			g.Right = &right
+			g.Right = labelled(right)
 		}
 		return awscloudwatch.NewGraphWidget(g)
 	}
-	label := func(metric awscloudwatch.Metric, l string) awscloudwatch.IMetric {
-		return metric.With(&awscloudwatch.MetricOptions{Label: jsii.String(l)})
-	}
-	alarmList := make([]interfacesawscloudwatch.IAlarmRef, 0, len(m.Alarms))
-	for _, name := range []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "HostStatusCheck"} {
+	alarms := make([]interfacesawscloudwatch.IAlarmRef, 0, len(m.Alarms))
+	for _, name := range alarmOrder {
 		if a, ok := m.Alarms[name]; ok {
-			alarmList = append(alarmList, a)
+			alarms = append(alarms, a)
 		}
 	}
 	m.Dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
-		Title: jsii.String("Alarms"), Alarms: &alarmList, Width: jsii.Number(24),
+		Title: jsii.String("Alarms"), Alarms: &alarms, Width: jsii.Number(24),
 	}))
 	m.Dashboard.AddWidgets(
-		graph("API requests and errors", []awscloudwatch.IMetric{label(stage.MetricCount(opts("Sum")), "requests")},
-			[]awscloudwatch.IMetric{label(stage.MetricClientError(opts("Sum")), "4xx"), label(stage.MetricServerError(opts("Sum")), "5xx")}),
-		graph("API latency (ms)", []awscloudwatch.IMetric{label(stage.MetricLatency(opts("p50")), "p50"), label(stage.MetricLatency(opts("p99")), "p99")}, nil),
-		graph("Stream: incoming", []awscloudwatch.IMetric{label(stream.MetricIncomingRecords(opts("Sum")), "records")},
-			[]awscloudwatch.IMetric{label(stream.MetricIncomingBytes(opts("Sum")), "bytes")}),
+		graph("API requests and errors", []line{{mt.apiRequests, "requests"}}, line{mt.api4xx, "4xx"}, line{mt.api5xx, "5xx"}),
+		graph("API latency (ms)", []line{{mt.apiLatencyP50, "p50"}, {mt.apiLatencyP99, "p99"}}),
+		graph("Stream: incoming", []line{{mt.incomingRecords, "records"}}, line{mt.incomingBytes, "bytes"}),
 	)
 	m.Dashboard.AddWidgets(
-		graph("Stream: write throttling and put success", []awscloudwatch.IMetric{label(stream.MetricWriteProvisionedThroughputExceeded(opts("Sum")), "throttled records")},
-			[]awscloudwatch.IMetric{label(stream.MetricPutRecordSuccess(opts("Average")), "PutRecord success"), label(stream.MetricPutRecordsSuccess(opts("Average")), "PutRecords success")}),
-		graph("Stream: iterator age (ms)", []awscloudwatch.IMetric{label(stream.MetricGetRecordsIteratorAgeMilliseconds(opts("Maximum")), "max")}, nil),
-		graph("Firehose: delivered to S3", []awscloudwatch.IMetric{label(ds.Metric(jsii.String("DeliveryToS3.Records"), opts("Sum")), "records")},
-			[]awscloudwatch.IMetric{label(ds.Metric(jsii.String("DeliveryToS3.Bytes"), opts("Sum")), "bytes")}),
+		graph("Stream: write throttling and put success", []line{{mt.throttledRecords, "throttled records"}},
+			line{mt.putRecordSuccess, "PutRecord success"}, line{mt.putRecordsSuccess, "PutRecords success"}),
+		graph("Stream: iterator age (ms)", []line{{mt.iteratorAge, "max"}}),
+		graph("Firehose: delivered to S3", []line{{mt.deliveredRecords, "records"}}, line{mt.deliveredBytes, "bytes"}),
 	)
 	row := []awscloudwatch.IWidget{
-		graph("Firehose: delivery success and data freshness (s)", []awscloudwatch.IMetric{label(ds.Metric(jsii.String("DeliveryToS3.Success"), opts("Average")), "success")},
-			[]awscloudwatch.IMetric{label(ds.Metric(jsii.String("DeliveryToS3.DataFreshness"), opts("Maximum")), "freshness")}),
+		graph("Firehose: delivery success and data freshness (s)", []line{{mt.deliverySuccess, "success"}}, line{mt.deliveryFreshness, "freshness"}),
 	}
-	if props.Instance != nil {
-		cpu := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String("AWS/EC2"), MetricName: jsii.String("CPUUtilization"),
-			DimensionsMap: &map[string]*string{"InstanceId": props.Instance.InstanceId()}, Period: five, Statistic: jsii.String("Average"),
-		})
-		row = append(row, graph("Producer host: CPU (%) and status checks", []awscloudwatch.IMetric{label(cpu, "CPU")},
-			[]awscloudwatch.IMetric{label(hostStatus, "status check failed")}))
+	if mt.hostCPU != nil {
+		row = append(row, graph("Producer host: CPU (%) and status checks", []line{{mt.hostCPU, "CPU"}}, line{mt.hostStatus, "status check failed"}))
 	}
 	m.Dashboard.AddWidgets(row...)
-	return m
 }
 
 // alarm creates an alarm that notifies the topic when it fires and when it clears.

@@ -20,10 +20,11 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/logretention"
-	"github.com/tributary/tributary/internal/nag"
-	"github.com/tributary/tributary/internal/providerlogs"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/providerlogs"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // Defaults.
@@ -46,21 +47,23 @@ var (
 	subnetIDPattern     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 )
 
+// API is what the host needs of the ingest API (constructs/ingestapi
+// provides it): where to send, how to authenticate, and the grants to do so.
+type API interface {
+	URL() *string // the /v1 URL
+	Auth() ingest.Auth
+	APIKeyID() *string // the usage plan's key with ingest.AuthAPIKey, else nil
+	GrantInvoke(grantee awsiam.IGrantable) awsiam.Grant
+	GrantReadAPIKey(grantee awsiam.IGrantable) awsiam.Grant
+}
+
 // Props configures the host. Empty and nil fields mean the documented default.
 type Props struct {
-	// URL is the API's /v1 URL; InvokeArns are the execute-api ARNs of the
-	// methods the producer may call; Auth is the API's mode (IAM, API_KEY,
-	// NONE) and APIKeyID its key with API_KEY. Required, from the API.
-	URL        *string
-	InvokeArns []*string
-	Auth       string
-	APIKeyID   *string
-	// BinaryDir holds the producer binary built for the instance's architecture (see Architecture).
-	BinaryDir string
-
-	// InstanceType: default t4g.nano (arm64).
+	// API is the ingest API the producer sends to. Required.
+	API API
+	// InstanceType: default t4g.nano (arm64). The producer is built for its architecture.
 	InstanceType string
-	// Source is synthetic or file; Files are the paths to follow with file.
+	// Source is synthetic or file; Files are the paths or glob patterns to follow with file.
 	Source string
 	Files  []string
 	// Rate is synthetic events per second (0.01 to 10,000). Default: 1.
@@ -81,6 +84,10 @@ type resolved struct {
 	batchSize            int
 	flowLogs             awslogs.RetentionDays
 }
+
+// hiddenDirs are what the service's unit hides from it (PrivateTmp=yes,
+// ProtectHome=yes): files there can never be read.
+var hiddenDirs = []string{"/tmp", "/var/tmp", "/home", "/root", "/run/user"}
 
 // Validate reports the first setting that is not allowed.
 func (p Props) Validate() error {
@@ -103,11 +110,11 @@ func (p Props) resolve() (r resolved, err error) {
 		return
 	}
 	if r.source == "file" && len(p.Files) == 0 {
-		return r, check.Invalid("producerFiles", "", "absolute paths on the host, comma-separated, when producerSource is file")
+		return r, check.Invalid("producerFiles", "", "absolute paths or glob patterns on the host, comma-separated, when producerSource is file")
 	}
 	for _, f := range p.Files {
-		if !filepath.IsAbs(f) || strings.ContainsAny(f, " '\"\\$`\n,") {
-			return r, check.Invalid("producerFiles", f, "absolute paths without spaces, quotes, $, backslashes or commas")
+		if err = validFile(f); err != nil {
+			return
 		}
 	}
 	if p.Rate != nil {
@@ -119,7 +126,7 @@ func (p Props) resolve() (r resolved, err error) {
 	if p.BatchSize != nil {
 		r.batchSize = *p.BatchSize
 	}
-	if err = check.IntRange("producerBatchSize", r.batchSize, 1, 500); err != nil {
+	if err = check.IntRange("producerBatchSize", r.batchSize, 1, ingest.MaxBatch); err != nil {
 		return
 	}
 	switch {
@@ -129,12 +136,44 @@ func (p Props) resolve() (r resolved, err error) {
 	case !subnetIDPattern.MatchString(p.SubnetID):
 		return r, check.Invalid("producerSubnetId", p.SubnetID, "a subnet id (subnet-...) of producerVpcId")
 	}
-	days := logretention.Default
-	if p.LogRetentionDays != nil {
-		days = *p.LogRetentionDays
-	}
-	r.flowLogs, err = logretention.Of(days)
+	retention, err := logretention.OrDefault(p.LogRetentionDays)
+	r.flowLogs = retention.Logs
 	return
+}
+
+// validFile accepts an absolute path or glob pattern that the service can
+// read and that the environment file carries unchanged.
+func validFile(f string) error {
+	if !filepath.IsAbs(f) || strings.ContainsAny(f, " '\"\\$`\n,") {
+		return check.Invalid("producerFiles", f, "absolute paths or glob patterns without spaces, quotes, $, backslashes or commas")
+	}
+	if _, err := filepath.Match(f, ""); err != nil {
+		return check.Invalid("producerFiles", f, "a valid glob pattern (* ? [...])")
+	}
+	clean := filepath.Clean(f)
+	for _, d := range hiddenDirs {
+		if clean == d || strings.HasPrefix(clean, d+"/") {
+			return check.Invalid("producerFiles", f, "paths outside "+strings.Join(hiddenDirs, ", ")+", which the service's systemd unit hides from it (PrivateTmp, ProtectHome)")
+		}
+	}
+	return nil
+}
+
+// MaxLaunchTemplateName is the longest name EC2 allows a launch template.
+const MaxLaunchTemplateName = 128
+
+// LaunchTemplateNameLength is the length of the name CDK gives the launch
+// template that requires IMDSv2 (@aws-cdk/aws-ec2:uniqueImdsv2TemplateName)
+// of a host with construct id hostID directly in the stack stackID: the
+// letters and digits of the construct path, then an 8-character hash.
+func LaunchTemplateNameLength(stackID, hostID string) int {
+	n := 0
+	for _, r := range stackID + hostID + "Instance" + "LaunchTemplate" {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n + 8
 }
 
 // Architecture is the Go architecture (arm64 or amd64) of an instance type.
@@ -151,7 +190,8 @@ type ProducerHost struct {
 	Instance      awsec2.Instance
 	SecurityGroup awsec2.SecurityGroup
 	Role          awsiam.Role
-	Binary        awss3assets.Asset
+	// Binary is the producer, built for the instance's architecture during synth.
+	Binary awss3assets.Asset
 	// Vpc is the host's own VPC, or nil in an existing one; FlowLogs its flow-log group.
 	Vpc      awsec2.Vpc
 	FlowLogs awslogs.LogGroup
@@ -159,20 +199,31 @@ type ProducerHost struct {
 
 // New creates the host. It panics with a one-line message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
-	if props == nil || props.URL == nil || len(props.InvokeArns) == 0 || props.BinaryDir == "" {
-		panic("producerhost: URL, InvokeArns and BinaryDir are required")
+	if props == nil || props.API == nil {
+		panic("producerhost: API is required")
 	}
 	r, err := props.resolve()
 	if err != nil {
 		panic(err.Error())
 	}
-	c := constructs.NewConstruct(scope, jsii.String(id))
-	h := &ProducerHost{Construct: c}
+	h := &ProducerHost{Construct: constructs.NewConstruct(scope, jsii.String(id))}
+	vpc, subnets := h.network(props, r)
+	h.SecurityGroup = awsec2.NewSecurityGroup(h.Construct, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              vpc,
+		Description:      jsii.String("Tributary producer host: no inbound; outbound HTTPS only (the API, Session Manager, S3)"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	h.SecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS"), nil)
+	h.role(props.API, Architecture(r.instanceType))
+	h.instance(props, r, vpc, subnets)
+	return h
+}
 
-	var vpc awsec2.IVpc
-	subnets := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC}
-	if props.VpcID == "" {
-		h.Vpc = awsec2.NewVpc(c, jsii.String("Vpc"), &awsec2.VpcProps{
+// network is the host's own one-subnet VPC with flow logs, or the subnet of
+// an existing VPC it is given.
+func (h *ProducerHost) network(p *Props, r resolved) (awsec2.IVpc, *awsec2.SubnetSelection) {
+	if p.VpcID == "" {
+		h.Vpc = awsec2.NewVpc(h.Construct, jsii.String("Vpc"), &awsec2.VpcProps{
 			IpAddresses: awsec2.IpAddresses_Cidr(jsii.String("10.42.0.0/24")),
 			MaxAzs:      jsii.Number(1),
 			// No NAT gateway (about $32 a month): the host has a public address
@@ -180,56 +231,58 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 			NatGateways:         jsii.Number(0),
 			SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{Name: jsii.String("Public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(26)}},
 		})
-		h.FlowLogs = awslogs.NewLogGroup(c, jsii.String("FlowLogs"), &awslogs.LogGroupProps{Retention: r.flowLogs})
+		h.FlowLogs = awslogs.NewLogGroup(h.Construct, jsii.String("FlowLogs"), &awslogs.LogGroupProps{Retention: r.flowLogs})
 		h.Vpc.AddFlowLog(jsii.String("FlowLog"), &awsec2.FlowLogOptions{
 			Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(h.FlowLogs, nil),
 			TrafficType: awsec2.FlowLogTrafficType_ALL,
 		})
-		providerlogs.Confine(c, "Custom::VpcRestrictDefaultSGCustomResourceProvider", r.flowLogs)
-		vpc = h.Vpc
-	} else {
-		vpc = awsec2.Vpc_FromVpcAttributes(c, jsii.String("Vpc"), &awsec2.VpcAttributes{
-			VpcId: jsii.String(props.VpcID), AvailabilityZones: &[]*string{awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil))},
-		})
-		// The L2 wants the subnet's AZ; CloudFormation takes it from the subnet
-		// (the instance's AvailabilityZone is removed below), so a placeholder does.
-		subnet := awsec2.Subnet_FromSubnetAttributes(c, jsii.String("Subnet"), &awsec2.SubnetAttributes{
-			SubnetId: jsii.String(props.SubnetID), AvailabilityZone: awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil)),
-		})
-		awscdk.Annotations_Of(subnet).AcknowledgeWarning(jsii.String("@aws-cdk/aws-ec2:noSubnetRouteTableId"),
-			jsii.String("The host only launches into the subnet; nothing reads its route table."))
-		subnets = &awsec2.SubnetSelection{Subnets: &[]awsec2.ISubnet{subnet}}
+		providerlogs.Confine(h.Construct, "Custom::VpcRestrictDefaultSGCustomResourceProvider", r.flowLogs)
+		return h.Vpc, &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC}
 	}
-
-	h.SecurityGroup = awsec2.NewSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
-		Vpc:              vpc,
-		Description:      jsii.String("Tributary producer host: no inbound; outbound HTTPS only (the API, Session Manager, S3)"),
-		AllowAllOutbound: jsii.Bool(false),
+	vpc := awsec2.Vpc_FromVpcAttributes(h.Construct, jsii.String("Vpc"), &awsec2.VpcAttributes{
+		VpcId: jsii.String(p.VpcID), AvailabilityZones: &[]*string{awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil))},
 	})
-	h.SecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS"), nil)
+	// The L2 wants the subnet's AZ; CloudFormation takes it from the subnet
+	// (the instance's AvailabilityZone is removed in instance), so a placeholder does.
+	subnet := awsec2.Subnet_FromSubnetAttributes(h.Construct, jsii.String("Subnet"), &awsec2.SubnetAttributes{
+		SubnetId: jsii.String(p.SubnetID), AvailabilityZone: awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_GetAzs(nil)),
+	})
+	awscdk.Annotations_Of(subnet).AcknowledgeWarning(jsii.String("@aws-cdk/aws-ec2:noSubnetRouteTableId"),
+		jsii.String("The host only launches into the subnet; nothing reads its route table."))
+	return vpc, &awsec2.SubnetSelection{Subnets: &[]awsec2.ISubnet{subnet}}
+}
 
-	h.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+// role is what the instance may do: invoke the API's two methods, read its
+// own binary (and the API key, with API keys), and use Session Manager.
+func (h *ProducerHost) role(api API, goarch string) {
+	h.Role = awsiam.NewRole(h.Construct, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
 		Description: jsii.String("Tributary producer host: invoke the ingest API's methods, read its own binary, Session Manager"),
 	})
-	h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("execute-api:Invoke"), Resources: &props.InvokeArns,
-	}))
-	h.Binary = awss3assets.NewAsset(c, jsii.String("Binary"), &awss3assets.AssetProps{
-		Path: jsii.String(filepath.Join(props.BinaryDir, "producer")),
+	api.GrantInvoke(h.Role)
+	h.Binary = awss3assets.NewAsset(h.Construct, jsii.String("Binary"), &awss3assets.AssetProps{
+		Path: jsii.String(packageDir(producerPackage)),
+		// The hash of the binary itself: it changes only when the code or Go does.
+		AssetHashType: awscdk.AssetHashType_OUTPUT,
+		Bundling: &awscdk.BundlingOptions{
+			// Never pulled: goBuild bundles locally and always succeeds or panics.
+			Image:      awscdk.DockerImage_FromRegistry(jsii.String("golang")),
+			Local:      &goBuild{goarch: goarch},
+			OutputType: awscdk.BundlingOutput_SINGLE_FILE,
+		},
 	})
 	h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:GetObject"),
 		Resources: jsii.Strings(*h.Binary.Bucket().ArnForObjects(h.Binary.S3ObjectKey())),
 	}))
-	if props.Auth == "API_KEY" {
-		h.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:   jsii.Strings("apigateway:GET"),
-			Resources: jsii.Strings(fmt.Sprintf("arn:%s:apigateway:%s::/apikeys/%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *props.APIKeyID)),
-		}))
-	}
+	api.GrantReadAPIKey(h.Role)
+	nag.Suppress(h.Role, "AwsSolutions-IAM4",
+		"Session Manager access (instead of SSH and inbound rules) uses AmazonSSMManagedInstanceCore, the AWS managed policy that Systems Manager keeps current for it.",
+		"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+}
 
-	instanceType := awsec2.NewInstanceType(jsii.String(r.instanceType))
+// instance is the hardened EC2 instance that runs the producer.
+func (h *ProducerHost) instance(p *Props, r resolved, vpc awsec2.IVpc, subnets *awsec2.SubnetSelection) {
 	cpu := awsec2.AmazonLinuxCpuType_X86_64
 	if Architecture(r.instanceType) == "arm64" {
 		cpu = awsec2.AmazonLinuxCpuType_ARM_64
@@ -237,7 +290,7 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 	ip := &awsec2.InstanceProps{
 		Vpc:           vpc,
 		VpcSubnets:    subnets,
-		InstanceType:  instanceType,
+		InstanceType:  awsec2.NewInstanceType(jsii.String(r.instanceType)),
 		MachineImage:  awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: cpu}),
 		SecurityGroup: h.SecurityGroup,
 		Role:          h.Role,
@@ -252,27 +305,22 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 			}),
 		}},
 		PropagateTagsToVolumeOnCreation: jsii.Bool(true),
-		UserData:                        h.userData(props, r),
+		UserData:                        h.userData(p, r),
 		// A new binary or new settings replace the instance, which starts clean with them.
 		UserDataCausesReplacement: jsii.Bool(true),
 	}
-	if props.VpcID == "" {
+	if p.VpcID == "" {
 		ip.AssociatePublicIpAddress = jsii.Bool(true) // no NAT: the public address is the way out
 	}
 	if strings.HasPrefix(r.instanceType, "t") {
 		ip.CreditSpecification = awsec2.CpuCredits_STANDARD // no surplus-credit charges
 	}
-	h.Instance = awsec2.NewInstance(c, jsii.String("Instance"), ip)
-	if props.VpcID != "" {
+	h.Instance = awsec2.NewInstance(h.Construct, jsii.String("Instance"), ip)
+	if p.VpcID != "" {
 		h.Instance.Node().DefaultChild().(awscdk.CfnResource).AddPropertyDeletionOverride(jsii.String("AvailabilityZone"))
 	}
-
 	nag.Suppress(h.Instance, "AwsSolutions-EC29",
 		"The host is disposable: cdk deploy replaces it whenever its binary or settings change, and on termination the producer delivers what is in flight within its shutdown timeout; termination protection would make those deployments and cdk destroy fail.")
-	nag.Suppress(h.Role, "AwsSolutions-IAM4",
-		"Session Manager access (instead of SSH and inbound rules) uses AmazonSSMManagedInstanceCore, the AWS managed policy that Systems Manager keeps current for it.",
-		"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
-	return h
 }
 
 // userData installs the binary and runs it as a systemd service that
@@ -282,13 +330,9 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 	ud.AddS3DownloadCommand(&awsec2.S3DownloadOptions{
 		Bucket: h.Binary.Bucket(), BucketKey: h.Binary.S3ObjectKey(), LocalFile: jsii.String(binaryPath),
 	})
-	auth := map[string]string{"IAM": "iam", "API_KEY": "api-key", "NONE": "none"}[p.Auth]
-	if auth == "" {
-		auth = "iam"
-	}
 	env := []string{
-		"TRIBUTARY_URL=" + *p.URL,
-		"TRIBUTARY_AUTH=" + auth,
+		"TRIBUTARY_URL=" + *p.API.URL(),
+		"TRIBUTARY_AUTH=" + p.API.Auth().Flag(),
 		"TRIBUTARY_SOURCE=" + r.source,
 		"TRIBUTARY_RATE=" + strconv.FormatFloat(r.rate, 'f', -1, 64),
 		"TRIBUTARY_BATCH_SIZE=" + strconv.Itoa(r.batchSize),
@@ -307,10 +351,10 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 		"umask 077",
 		"cat > /etc/"+serviceName+".env <<'EOF'\n"+strings.Join(env, "\n")+"\nEOF",
 	)
-	if p.Auth == "API_KEY" {
+	if keyID := p.API.APIKeyID(); keyID != nil {
 		add(fmt.Sprintf(
 			`echo "TRIBUTARY_API_KEY=$(aws apigateway get-api-key --api-key %s --include-value --query value --output text --region %s)" >> /etc/%s.env`,
-			*p.APIKeyID, *awscdk.Aws_REGION(), serviceName))
+			*keyID, *awscdk.Aws_REGION(), serviceName))
 	}
 	add(
 		"cat > /etc/systemd/system/"+serviceName+".service <<'EOF'\n"+unit+"EOF",

@@ -8,10 +8,11 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/logretention"
-	"github.com/tributary/tributary/internal/nag"
-	"github.com/tributary/tributary/internal/providerlogs"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/providerlogs"
+	"github.com/tributary/tributary/constructs/internal/removal"
 )
 
 // Lifecycle limits, from S3's rules for lifecycle transitions.
@@ -73,15 +74,8 @@ func (p Props) Validate() error {
 			return err
 		}
 	}
-	_, err := logretention.Of(p.logRetentionDays())
+	_, err := logretention.OrDefault(p.LogRetentionDays)
 	return err
-}
-
-func (p Props) logRetentionDays() int {
-	if p.LogRetentionDays != nil {
-		return *p.LogRetentionDays
-	}
-	return logretention.Default
 }
 
 // RawBucket wraps the data bucket and its access-log bucket.
@@ -102,18 +96,15 @@ func New(scope constructs.Construct, id string, props *Props) *RawBucket {
 	if err := p.Validate(); err != nil {
 		panic(err.Error())
 	}
+	retention, _ := logretention.OrDefault(p.LogRetentionDays) // validated above
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	removal := awscdk.RemovalPolicy_RETAIN
-	if p.DestroyWithStack {
-		removal = awscdk.RemovalPolicy_DESTROY
-	}
 	secure := func(rules ...*awss3.LifecycleRule) *awss3.BucketProps {
 		return &awss3.BucketProps{
 			Encryption:        awss3.BucketEncryption_S3_MANAGED, // server access logs cannot be delivered to SSE-KMS buckets
 			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 			EnforceSSL:        jsii.Bool(true),
 			ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-			RemovalPolicy:     removal,
+			RemovalPolicy:     removal.Policy(p.DestroyWithStack),
 			AutoDeleteObjects: jsii.Bool(p.DestroyWithStack),
 			LifecycleRules:    &rules,
 		}
@@ -125,7 +116,7 @@ func New(scope constructs.Construct, id string, props *Props) *RawBucket {
 
 	logs := awss3.NewBucket(c, jsii.String("AccessLogs"), secure(abortUploads, &awss3.LifecycleRule{
 		Id:         jsii.String("ExpireAccessLogs"),
-		Expiration: awscdk.Duration_Days(jsii.Number(p.logRetentionDays())),
+		Expiration: awscdk.Duration_Days(jsii.Number(retention.Days)),
 	}))
 	nag.Suppress(logs, "AwsSolutions-S1",
 		"This bucket receives the data bucket's server access logs; logging it as well would need a third bucket, and logging it to itself would loop.")
@@ -136,8 +127,7 @@ func New(scope constructs.Construct, id string, props *Props) *RawBucket {
 	dataProps.ServerAccessLogsPrefix = jsii.String("raw-data-bucket/")
 	b := awss3.NewBucket(c, jsii.String("Bucket"), dataProps)
 	if p.DestroyWithStack {
-		retention, _ := logretention.Of(p.logRetentionDays()) // validated above
-		providerlogs.Confine(c, "Custom::S3AutoDeleteObjectsCustomResourceProvider", retention)
+		providerlogs.Confine(c, "Custom::S3AutoDeleteObjectsCustomResourceProvider", retention.Logs)
 	}
 	return &RawBucket{Construct: c, Bucket: b, AccessLogs: logs}
 }

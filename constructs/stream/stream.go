@@ -9,8 +9,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/tributary/tributary/internal/check"
-	"github.com/tributary/tributary/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/constructs/internal/removal"
 )
 
 // Capacity modes, as Kinesis names them.
@@ -85,6 +86,14 @@ func (p Props) WriteRecordsPerSecond() int {
 	return r.shardCount * RecordsPerShard
 }
 
+// Retention is the retention in force, in hours: RetentionHours or the default.
+func (p Props) Retention() int {
+	if p.RetentionHours != nil {
+		return *p.RetentionHours
+	}
+	return DefaultRetentionHours
+}
+
 // Validate reports the first setting out of range.
 func (p Props) Validate() error {
 	_, err := p.resolve()
@@ -116,9 +125,7 @@ func (p Props) resolve() (resolved, error) {
 			return r, err
 		}
 	}
-	if p.RetentionHours != nil {
-		r.retentionHrs = *p.RetentionHours
-	}
+	r.retentionHrs = p.Retention()
 	return r, check.IntRange("retentionHours", r.retentionHrs, MinRetentionHours, MaxRetentionHours)
 }
 
@@ -135,22 +142,19 @@ func New(scope constructs.Construct, id string, props *Props) *Stream {
 	}
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	removal := awscdk.RemovalPolicy_RETAIN
-	if p.DestroyWithStack {
-		removal = awscdk.RemovalPolicy_DESTROY
-	}
+	policy := removal.Policy(p.DestroyWithStack)
 	sp := &awskinesis.StreamProps{
 		StreamMode:      awskinesis.StreamMode(r.mode),
 		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(r.retentionHrs)),
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
-		RemovalPolicy:   removal,
+		RemovalPolicy:   policy,
 	}
 	var key awskms.Key
 	if r.encryption == CustomerManagedKey {
 		key = awskms.NewKey(c, jsii.String("Key"), &awskms.KeyProps{
 			Description:       jsii.String("Encrypts the Tributary Kinesis stream " + *c.Node().Path()),
 			EnableKeyRotation: jsii.Bool(true),
-			RemovalPolicy:     removal,
+			RemovalPolicy:     policy,
 		})
 		sp.Encryption, sp.EncryptionKey = awskinesis.StreamEncryption_KMS, key
 	}

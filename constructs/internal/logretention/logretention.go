@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 
-	"github.com/tributary/tributary/internal/check"
+	"github.com/tributary/tributary/constructs/internal/check"
 )
 
 // Default keeps a month of logs: enough to investigate an incident, cheap to store.
@@ -28,15 +28,38 @@ var byDays = map[int]awslogs.RetentionDays{
 // Setting is the configuration name the value comes from.
 const Setting = "logRetentionDays"
 
-// Of returns the retention for days, or a check error listing the allowed values.
-func Of(days int) (awslogs.RetentionDays, error) {
-	if r, ok := byDays[days]; ok {
-		return r, nil
+// Retention is a number of days CloudWatch Logs supports, as a number (for
+// S3 expiry) and as the value log groups take.
+type Retention struct {
+	Days int
+	Logs awslogs.RetentionDays
+}
+
+// OrDefault resolves what every construct's LogRetentionDays prop means:
+// days, or Default when nil.
+func OrDefault(days *int) (Retention, error) {
+	d := Default
+	if days != nil {
+		d = *days
 	}
+	logs, err := Of(d)
+	return Retention{Days: d, Logs: logs}, err
+}
+
+// Allowed lists the days CloudWatch Logs supports, in order.
+func Allowed() []int {
 	allowed := make([]int, 0, len(byDays))
 	for d := range byDays {
 		allowed = append(allowed, d)
 	}
 	sort.Ints(allowed)
-	return "", check.Invalid(Setting, days, fmt.Sprintf("one of %v (days CloudWatch Logs supports)", allowed))
+	return allowed
+}
+
+// Of returns the retention for days, or a check error listing the allowed values.
+func Of(days int) (awslogs.RetentionDays, error) {
+	if r, ok := byDays[days]; ok {
+		return r, nil
+	}
+	return "", check.Invalid(Setting, days, fmt.Sprintf("one of %v (days CloudWatch Logs supports)", Allowed()))
 }

@@ -1,0 +1,371 @@
+package deliverystream_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/internal/cdktest"
+	"github.com/tributary/tributary/constructs/internal/nag"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+func ref[T any](v T) *T { return &v }
+
+const (
+	hourFolders  = "!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"
+	errorFolders = "!{firehose:error-output-type}/" + hourFolders
+)
+
+// synthesized is one configuration's delivery stream on a stack of its own,
+// beside the plain L2 Kinesis stream it reads and S3 bucket it writes.
+type synthesized struct {
+	d   *deliverystream.DeliveryStream
+	tpl assertions.Template
+	// logical ids: the source, its key ("" with aws/kinesis), the bucket,
+	// and the construct's resources, from its exported fields
+	stream, key, bucket, firehose, role, policy, group string
+}
+
+// once builds and synthesizes a configuration on first use, then shares it.
+// encryption is the source stream's; props gets the stream and the bucket.
+func once(encryption awskinesis.StreamEncryption, props deliverystream.Props) func() *synthesized {
+	var s *synthesized
+	return func() *synthesized {
+		if s != nil {
+			return s
+		}
+		stack := cdktest.NewStack()
+		source := awskinesis.NewStream(stack, jsii.String("Source"), &awskinesis.StreamProps{Encryption: encryption})
+		bucket := awss3.NewBucket(stack, jsii.String("Bucket"), nil)
+		props.Source, props.Bucket = source, bucket
+		d := deliverystream.New(stack, "Delivery", &props)
+		s = &synthesized{d: d, tpl: assertions.Template_FromStack(stack, nil),
+			stream: nag.LogicalID(source), bucket: nag.LogicalID(bucket),
+			firehose: nag.LogicalID(d.Firehose), role: nag.LogicalID(d.Role), policy: nag.LogicalID(d.Policy), group: nag.LogicalID(d.LogGroup)}
+		if key := source.EncryptionKey(); key != nil {
+			s.key = nag.LogicalID(key)
+		}
+		return s
+	}
+}
+
+var (
+	// defaults reads a stream encrypted with aws/kinesis and leaves every setting unset.
+	defaults = once(awskinesis.StreamEncryption_MANAGED, deliverystream.Props{})
+	// custom reads a stream encrypted with a customer managed key and sets everything.
+	custom = once(awskinesis.StreamEncryption_KMS, deliverystream.Props{
+		DataPrefix: "events/json/", ErrorPrefix: "failed/",
+		BufferingSeconds: ref(300), BufferingMiB: ref(64), Compression: "GZIP", LogRetentionDays: ref(7),
+	})
+)
+
+func getAtt(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
+
+func configurations() map[string]*synthesized {
+	return map[string]*synthesized{"default": defaults(), "custom": custom()}
+}
+
+// The defaults: Firehose reads the stream and writes its records unchanged to
+// the bucket under raw-data/ in UTC hour folders, failed records under
+// errors/<error type>/ likewise, buffered 60 s or 5 MiB, uncompressed.
+func TestReadsStreamWritesBucketInUTCHourFolders(t *testing.T) {
+	s := defaults()
+	cdktest.Expect(t, "one delivery stream, from the stream to the bucket, defaults", func() {
+		s.tpl.ResourceCountIs(jsii.String("AWS::KinesisFirehose::DeliveryStream"), jsii.Number(1))
+		s.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+			"DeliveryStreamType": "KinesisStreamAsSource",
+			"KinesisStreamSourceConfiguration": assertions.Match_ObjectEquals(&map[string]any{
+				"KinesisStreamARN": getAtt(s.stream), "RoleARN": getAtt(s.role),
+			}),
+			"ExtendedS3DestinationConfiguration": map[string]any{
+				"BucketARN":         getAtt(s.bucket),
+				"RoleARN":           getAtt(s.role),
+				"Prefix":            "raw-data/" + hourFolders,
+				"ErrorOutputPrefix": "errors/" + errorFolders,
+				"BufferingHints":    assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 60, "SizeInMBs": 5}),
+				"CompressionFormat": "UNCOMPRESSED",
+				// Prefix expressions are evaluated in UTC unless a time zone is set.
+				"CustomTimeZone": assertions.Match_Absent(),
+				// Records land as they are: each is one JSON line.
+				"ProcessingConfiguration":           assertions.Match_Absent(),
+				"DataFormatConversionConfiguration": assertions.Match_Absent(),
+				"DynamicPartitioningConfiguration":  assertions.Match_Absent(),
+				"FileExtension":                     assertions.Match_Absent(),
+				"S3BackupMode":                      assertions.Match_Absent(),
+			},
+			// With a Kinesis source, the stream and the bucket encrypt at rest (KDF1).
+			"DeliveryStreamEncryptionConfigurationInput": assertions.Match_Absent(),
+			// A second stage deploys beside the first.
+			"DeliveryStreamName": assertions.Match_Absent(),
+		})
+	})
+	if s.d.DataPrefix != deliverystream.DefaultDataPrefix || s.d.BufferingSeconds != 60 {
+		t.Errorf("settings in force: DataPrefix %q, BufferingSeconds %d; want %q, 60", s.d.DataPrefix, s.d.BufferingSeconds, deliverystream.DefaultDataPrefix)
+	}
+}
+
+// Every setting reaches the template: prefixes (still followed by UTC hour
+// folders), buffering, compression.
+func TestCustomSettings(t *testing.T) {
+	s := custom()
+	cdktest.Expect(t, "custom prefixes, buffering and compression", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+			"ExtendedS3DestinationConfiguration": map[string]any{
+				"Prefix":            "events/json/" + hourFolders,
+				"ErrorOutputPrefix": "failed/" + errorFolders,
+				"BufferingHints":    assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 300, "SizeInMBs": 64}),
+				"CompressionFormat": "GZIP",
+				"CustomTimeZone":    assertions.Match_Absent(),
+			},
+		})
+	})
+	if s.d.DataPrefix != "events/json/" || s.d.BufferingSeconds != 300 {
+		t.Errorf("settings in force: DataPrefix %q, BufferingSeconds %d; want events/json/, 300", s.d.DataPrefix, s.d.BufferingSeconds)
+	}
+}
+
+// Delivery errors go to the construct's own log group, which expires them
+// after logRetentionDays and has a generated name.
+func TestDeliveryErrorsLogToGroupWithRetention(t *testing.T) {
+	for name, c := range map[string]struct {
+		s    *synthesized
+		days int
+	}{"default": {defaults(), 30}, "logRetentionDays 7": {custom(), 7}} {
+		cdktest.Expect(t, name+": one log group with a retention", func() {
+			c.s.tpl.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(1))
+			c.s.tpl.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{
+				"RetentionInDays": c.days, "LogGroupName": assertions.Match_Absent(),
+			})
+		})
+		cdktest.Expect(t, name+": Firehose logs there", func() {
+			c.s.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+				"ExtendedS3DestinationConfiguration": map[string]any{"CloudWatchLoggingOptions": map[string]any{
+					"Enabled": true, "LogGroupName": map[string]any{"Ref": c.s.group},
+				}},
+			})
+		})
+	}
+}
+
+// statement is an Allow of actions (as CDK renders them: one string, or a
+// sorted list) on one resource, with nothing else.
+func statement(resource any, actions ...string) map[string]any {
+	st := map[string]any{"Effect": "Allow", "Resource": resource}
+	if len(actions) == 1 {
+		st["Action"] = actions[0]
+	} else {
+		a := make([]any, len(actions))
+		for i, x := range actions {
+			a[i] = x
+		}
+		st["Action"] = a
+	}
+	return st
+}
+
+// leastPrivilege is all Firehose may do: read this stream, list this bucket,
+// write objects to it, log to its group; nothing to delete, tag or lock
+// objects. With a customer managed key, decrypt with that key.
+func leastPrivilege(s *synthesized) map[string]map[string]any {
+	want := map[string]map[string]any{
+		"read the stream": statement(getAtt(s.stream),
+			"kinesis:DescribeStream", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"),
+		"list the bucket": statement(getAtt(s.bucket),
+			"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"),
+		"write objects": statement(map[string]any{"Fn::Join": []any{"", []any{getAtt(s.bucket), "/*"}}},
+			"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"),
+		"log delivery errors": statement(getAtt(s.group), "logs:PutLogEvents"),
+	}
+	if s.key != "" {
+		want["decrypt the stream's records"] = statement(getAtt(s.key), "kms:Decrypt")
+	}
+	return want
+}
+
+// Firehose gets one role, trusted by Firehose for this account only, used
+// for both the source and the destination, with one policy holding exactly
+// the documented actions on exactly this stream, bucket and log group.
+func TestOneLeastPrivilegeRole(t *testing.T) {
+	for name, s := range configurations() {
+		cdktest.Expect(t, name+": one role, one policy", func() {
+			s.tpl.ResourceCountIs(jsii.String("AWS::IAM::Role"), jsii.Number(1))
+			s.tpl.ResourceCountIs(jsii.String("AWS::IAM::Policy"), jsii.Number(1))
+		})
+		cdktest.Expect(t, name+": trusted by Firehose with sts:ExternalId = this account, nothing attached", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+				"AssumeRolePolicyDocument": map[string]any{"Statement": []any{assertions.Match_ObjectEquals(&map[string]any{
+					"Effect": "Allow", "Action": "sts:AssumeRole",
+					"Principal": map[string]any{"Service": "firehose.amazonaws.com"},
+					"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": map[string]any{"Ref": "AWS::AccountId"}}},
+				})}},
+				"ManagedPolicyArns": assertions.Match_Absent(),
+				"Policies":          assertions.Match_Absent(),
+				"RoleName":          assertions.Match_Absent(),
+			})
+		})
+		want := leastPrivilege(s)
+		for what, st := range want {
+			cdktest.Expect(t, name+": "+what, func() {
+				s.tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]any{
+					"Roles": []any{map[string]any{"Ref": s.role}},
+					"PolicyDocument": map[string]any{
+						"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectEquals(&st)}),
+					},
+				})
+			})
+		}
+		got := cdktest.Statements(t, s.tpl, s.role)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d statements, want %d: %v", name, len(got), len(want), got)
+		}
+		for _, a := range cdktest.Actions(got) {
+			if strings.Contains(a, "*") {
+				t.Errorf("%s: wildcard action %s", name, a)
+			}
+		}
+	}
+}
+
+// Firehose may use KMS only to read a stream encrypted with a customer
+// managed key: with aws/kinesis, the role has no KMS action at all.
+func TestKMSDecryptOnlyWithCustomerKey(t *testing.T) {
+	for _, a := range cdktest.Actions(cdktest.Statements(t, defaults().tpl, defaults().role)) {
+		if strings.HasPrefix(a, "kms:") {
+			t.Errorf("aws/kinesis source: role may %s", a)
+		}
+	}
+	s := custom()
+	var kms []string
+	for _, st := range cdktest.Statements(t, s.tpl, s.role) {
+		for _, a := range cdktest.Actions([]map[string]any{st}) {
+			if strings.HasPrefix(a, "kms:") {
+				kms = append(kms, fmt.Sprintf("%s on %v", a, st["Resource"]))
+			}
+		}
+	}
+	if want := fmt.Sprintf("kms:Decrypt on %v", getAtt(s.key)); len(kms) != 1 || kms[0] != want {
+		t.Errorf("customer key: KMS grants %v, want [%s]", kms, want)
+	}
+}
+
+// Firehose checks its access when it is created: the delivery stream waits
+// for the policy.
+func TestDeliveryStreamDependsOnPolicy(t *testing.T) {
+	for name, s := range configurations() {
+		cdktest.Expect(t, name+": DependsOn the policy", func() {
+			s.tpl.HasResource(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+				"DependsOn": assertions.Match_ArrayWith(&[]any{s.policy}),
+			})
+		})
+	}
+}
+
+// Exactly two cdk-nag suppressions, each with its reason: KDF1 on the
+// delivery stream, and IAM5 on the policy for <bucket>.Arn/* only (object
+// names are Firehose's), so any other wildcard would still be reported.
+func TestSuppressionsArePinned(t *testing.T) {
+	for name, s := range configurations() {
+		var got []string
+		for _, sup := range cdktest.Suppressions(s.tpl) {
+			got = append(got, sup.String())
+			if len(sup.Reason) < 80 {
+				t.Errorf("%s: suppression %v has no specific reason: %q", name, sup, sup.Reason)
+			}
+		}
+		want := []string{
+			s.firehose + " AwsSolutions-KDF1",
+			s.policy + " AwsSolutions-IAM5 [Resource::<" + s.bucket + ".Arn>/*]",
+		}
+		if s.firehose > s.policy {
+			want[0], want[1] = want[1], want[0]
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: suppressions %v, want %v", name, got, want)
+		}
+	}
+}
+
+// The Firehose L2's region-to-CIDR mapping (for VPC destinations) is removed:
+// nothing uses it, and the template validator flags unused mappings.
+func TestNoUnusedMapping(t *testing.T) {
+	for name, s := range configurations() {
+		cdktest.Expect(t, name+": no Mappings", func() {
+			s.tpl.TemplateMatches(assertions.Match_ObjectLike(&map[string]any{"Mappings": assertions.Match_Absent()}))
+		})
+	}
+}
+
+// Settings at the limits Firehose allows are accepted.
+func TestValidLimits(t *testing.T) {
+	long := strings.Repeat("a", 511) + "/"
+	props := []deliverystream.Props{
+		{},
+		{BufferingSeconds: ref(0), BufferingMiB: ref(1)},
+		{BufferingSeconds: ref(900), BufferingMiB: ref(128)},
+		{DataPrefix: long},
+		{DataPrefix: "a/b/", ErrorPrefix: "a/c/"},
+		{DataPrefix: "raw-data/", ErrorPrefix: "raw-data-errors/"},
+		{DataPrefix: "Az09!-_.*'()/"},
+		{LogRetentionDays: ref(1)},
+	}
+	for _, c := range deliverystream.Compressions {
+		props = append(props, deliverystream.Props{Compression: c})
+	}
+	for _, p := range props {
+		if err := p.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", p, err)
+		}
+	}
+}
+
+// Invalid props fail before anything is created, with one line naming the
+// setting, the value and what is allowed.
+func TestInvalidProps(t *testing.T) {
+	const prefixAllowed = "; allowed: 1 to 512 of A-Z a-z 0-9 ! - _ . * ' ( ) in folders each ending in /, no leading /"
+	stack := cdktest.NewStack()
+	source := awskinesis.NewStream(stack, jsii.String("Source"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), nil)
+	before := len(*stack.Node().Children())
+	for i, c := range []struct {
+		props deliverystream.Props
+		want  string
+	}{
+		{deliverystream.Props{DataPrefix: "raw-data"}, `dataPrefix: invalid value "raw-data"` + prefixAllowed},
+		{deliverystream.Props{DataPrefix: "/raw-data/"}, `dataPrefix: invalid value "/raw-data/"` + prefixAllowed},
+		{deliverystream.Props{DataPrefix: "raw data/"}, `dataPrefix: invalid value "raw data/"` + prefixAllowed},
+		{deliverystream.Props{DataPrefix: "raw//"}, `dataPrefix: invalid value "raw//"` + prefixAllowed},
+		{deliverystream.Props{DataPrefix: "raw/!{timestamp:yyyy}/"}, `dataPrefix: invalid value "raw/!{timestamp:yyyy}/"` + prefixAllowed},
+		{deliverystream.Props{DataPrefix: strings.Repeat("a", 512) + "/"}, `dataPrefix: invalid value "` + strings.Repeat("a", 512) + `/"` + prefixAllowed},
+		{deliverystream.Props{ErrorPrefix: "errors"}, `errorPrefix: invalid value "errors"` + prefixAllowed},
+		{deliverystream.Props{ErrorPrefix: "raw-data/errors/"}, `errorPrefix: invalid value "raw-data/errors/"; allowed: a folder that neither contains nor lies inside dataPrefix raw-data/`},
+		{deliverystream.Props{DataPrefix: "errors/data/"}, `errorPrefix: invalid value "errors/"; allowed: a folder that neither contains nor lies inside dataPrefix errors/data/`},
+		{deliverystream.Props{DataPrefix: "same/", ErrorPrefix: "same/"}, `errorPrefix: invalid value "same/"; allowed: a folder that neither contains nor lies inside dataPrefix same/`},
+		{deliverystream.Props{BufferingSeconds: ref(-1)}, "bufferingSeconds: invalid value -1; allowed: an integer from 0 to 900"},
+		{deliverystream.Props{BufferingSeconds: ref(901)}, "bufferingSeconds: invalid value 901; allowed: an integer from 0 to 900"},
+		{deliverystream.Props{BufferingMiB: ref(0)}, "bufferingMiB: invalid value 0; allowed: an integer from 1 to 128"},
+		{deliverystream.Props{BufferingMiB: ref(129)}, "bufferingMiB: invalid value 129; allowed: an integer from 1 to 128"},
+		{deliverystream.Props{Compression: "gzip"}, `compression: invalid value "gzip"; allowed: one of ["UNCOMPRESSED" "GZIP" "HADOOP_SNAPPY" "SNAPPY" "ZIP"]`},
+		{deliverystream.Props{LogRetentionDays: ref(10)}, "logRetentionDays: invalid value 10; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)"},
+	} {
+		if err := c.props.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("Validate(%+v) = %v, want %q", c.props, err, c.want)
+		}
+		c.props.Source, c.props.Bucket = source, bucket
+		cdktest.Panics(t, c.want, func() { deliverystream.New(stack, fmt.Sprint("Delivery", i), &c.props) })
+	}
+	const required = "deliverystream: Source and Bucket are required"
+	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoProps", nil) })
+	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoSource", &deliverystream.Props{Bucket: bucket}) })
+	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoBucket", &deliverystream.Props{Source: source}) })
+	if n := len(*stack.Node().Children()) - before; n != 0 {
+		t.Errorf("rejected props left %d constructs in the stack", n)
+	}
+}

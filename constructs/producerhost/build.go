@@ -1,0 +1,44 @@
+package producerhost
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// producerPackage is the program the host runs. It is built by import path,
+// so the host builds it in any Go module that requires this one.
+const producerPackage = "github.com/tributary/tributary/cmd/producer"
+
+// goBuild cross-compiles the producer into the asset's output directory when
+// CDK stages the asset during synth: no Docker, no toolchain on the host. The
+// build is reproducible (-trimpath, no build id), so the asset's hash changes
+// only when the code or the Go version does.
+type goBuild struct{ goarch string }
+
+// TryBundle builds the binary, or panics with go build's output: there is
+// no other way to bundle it.
+func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
+		"-o", filepath.Join(*outputDir, "producer"), producerPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+b.goarch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("producerhost: go build %s for linux/%s: %v: %s", producerPackage, b.goarch, err, strings.TrimSpace(string(out))))
+	}
+	return jsii.Bool(true)
+}
+
+// packageDir is the source directory of a Go package, which the asset names
+// as its source.
+func packageDir(pkg string) string {
+	out, err := exec.Command("go", "list", "-f", "{{.Dir}}", pkg).Output()
+	if err != nil {
+		panic(fmt.Sprintf("producerhost: go list %s: %v (the producer is built from source during synth: run synth inside a Go module that requires github.com/tributary/tributary)", pkg, err))
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,192 @@
+// Package tributary composes the constructs into the Tributary app: the
+// whole pipeline (ingest API -> Kinesis stream -> Firehose -> S3) as one
+// construct you can add to your own app, the stacks built from it (the
+// pipeline, the producer host, the monitoring), and the settings that
+// configure them, read from one table.
+package tributary
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/rawbucket"
+	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/internal/ingest"
+)
+
+// PipelineProps configure the pipeline's parts. The zero value is the
+// default pipeline; each part documents its own defaults.
+type PipelineProps struct {
+	Bucket rawbucket.Props
+	Stream stream.Props
+	// Delivery's Source and Bucket are the pipeline's stream and bucket.
+	Delivery deliverystream.Props
+	// API's Stream is the pipeline's. Unless set, its throttling follows the
+	// stream's write capacity (one record per request), within API Gateway's
+	// account limits, so that clients get API Gateway's 429 before Kinesis
+	// throttles a write.
+	API ingestapi.Props
+	// RetainData keeps the buckets, the stream and its key when the stack is
+	// deleted; otherwise they (and the log groups) go with it. It decides
+	// Bucket.DestroyWithStack and Stream.DestroyWithStack. Default: retain
+	// for a production stage, one whose name starts with "prod" in any case.
+	RetainData *bool
+}
+
+// Retain tells whether the data outlives the stack.
+func (p PipelineProps) Retain() bool {
+	if p.RetainData != nil {
+		return *p.RetainData
+	}
+	return strings.HasPrefix(strings.ToLower(p.API.Stage()), "prod")
+}
+
+// complete applies the composition's policies: retention by stage, and
+// throttling at the stream's capacity. It returns a copy.
+func (p PipelineProps) complete() PipelineProps {
+	retain := p.Retain()
+	p.Bucket.DestroyWithStack, p.Stream.DestroyWithStack = !retain, !retain
+	if p.API.ThrottleRate == nil {
+		rate := min(max(p.Stream.WriteRecordsPerSecond(), 1), ingestapi.MaxThrottleRate)
+		p.API.ThrottleRate = &rate
+	}
+	if p.API.ThrottleBurst == nil {
+		burst := min(*p.API.ThrottleRate, ingestapi.MaxThrottleBurst)
+		p.API.ThrottleBurst = &burst
+	}
+	return p
+}
+
+// Validate reports the first setting that is not allowed.
+func (p PipelineProps) Validate() error {
+	c := p.complete()
+	for _, v := range []interface{ Validate() error }{c.API, c.Stream, c.Bucket, c.Delivery} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pipeline is the whole collection path. Its parts are named after their
+// construct ids.
+type Pipeline struct {
+	constructs.Construct
+	RawData  *rawbucket.RawBucket
+	Events   *stream.Stream
+	Delivery *deliverystream.DeliveryStream
+	Ingest   *ingestapi.IngestAPI
+	// Retain is the RetainData in force.
+	Retain bool
+}
+
+// NewPipeline adds the pipeline to scope under its own construct id. It
+// panics with a one-line message if props are invalid.
+func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) *Pipeline {
+	return buildPipeline(constructs.NewConstruct(scope, jsii.String(id)), props)
+}
+
+// buildPipeline creates the parts directly in scope. The pipeline stack calls
+// it with the stack itself, so the parts' logical ids are what they have
+// always been there (RawDataBucket..., EventsStream..., ...).
+func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
+	var p PipelineProps
+	if props != nil {
+		p = *props
+	}
+	if err := p.Validate(); err != nil {
+		panic(err.Error())
+	}
+	p = p.complete()
+	pl := &Pipeline{Construct: scope, Retain: p.Retain()}
+	pl.RawData = rawbucket.New(scope, "RawData", &p.Bucket)
+	pl.Events = stream.New(scope, "Events", &p.Stream)
+	p.Delivery.Source, p.Delivery.Bucket = pl.Events.Stream, pl.RawData.Bucket
+	pl.Delivery = deliverystream.New(scope, "Delivery", &p.Delivery)
+	p.API.Stream = pl.Events.Stream
+	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
+	if !pl.Retain {
+		destroyLogGroups(scope)
+	}
+	return pl
+}
+
+// destroyLogGroups deletes the log groups under scope with their stack: a
+// development stage leaves nothing behind.
+func destroyLogGroups(scope constructs.IConstruct) {
+	awscdk.RemovalPolicies_Of(scope).Destroy(&awscdk.RemovalPolicyProps{ApplyToResourceTypes: jsii.Strings("AWS::Logs::LogGroup")})
+}
+
+// PipelineStackProps configure the pipeline stack.
+type PipelineStackProps struct {
+	awscdk.StackProps
+	Pipeline PipelineProps
+}
+
+// PipelineStack holds the pipeline and publishes what producers and users
+// need as outputs.
+type PipelineStack struct {
+	awscdk.Stack
+	Pipeline *Pipeline
+}
+
+// exampleEvent is what the example request posts.
+const exampleEvent = `{"value":"30","type":"Tip 3"}`
+
+// NewPipelineStack creates the stack named id with the pipeline in it.
+func NewPipelineStack(scope constructs.Construct, id string, props *PipelineStackProps) *PipelineStack {
+	var sp PipelineStackProps
+	if props != nil {
+		sp = *props
+	}
+	s := newStack(scope, id, "Tributary: JSON events over HTTPS into Kinesis, delivered by Firehose to S3", sp.StackProps)
+	p := buildPipeline(s, &sp.Pipeline)
+	api := p.Ingest
+	output(s, "IngestUrl", api.URL(), "POST one JSON event here")
+	output(s, "IngestBatchUrl", api.BatchURL(), fmt.Sprintf("POST a JSON array of 1 to %d events here", ingest.MaxBatch))
+	output(s, "StreamName", p.Events.Stream.StreamName(), "Kinesis data stream that buffers the events")
+	output(s, "DeliveryStreamName", p.Delivery.Firehose.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
+	output(s, "BucketName", p.RawData.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")
+	output(s, "DataPrefix", jsii.String(p.Delivery.DataPrefix), "Where events land in the bucket, followed by yyyy/MM/dd/HH/ (UTC)")
+	if id := api.APIKeyID(); id != nil {
+		output(s, "ApiKeyId", id, "API key for producers (x-api-key header); its value: aws apigateway get-api-key --include-value --api-key <id>")
+	}
+	output(s, "ExampleRequest", exampleRequest(api), "Posts one event")
+	return &PipelineStack{Stack: s, Pipeline: p}
+}
+
+// exampleRequest is a curl command that posts one event the way the API's
+// authorization mode wants it.
+func exampleRequest(api *ingestapi.IngestAPI) *string {
+	auth := ""
+	switch api.Auth() {
+	case ingest.AuthAPIKey:
+		auth = fmt.Sprintf(`-H "%s: $(aws apigateway get-api-key --include-value --query value --output text --api-key %s)" `, ingest.APIKeyHeader, *api.APIKeyID())
+	case ingest.AuthIAM:
+		// Credentials from the environment (aws configure export-credentials --format env).
+		auth = fmt.Sprintf(`--aws-sigv4 "aws:amz:%s:execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-security-token: $AWS_SESSION_TOKEN" `, *awscdk.Aws_REGION())
+	}
+	return jsii.String(fmt.Sprintf(`curl -sS --fail-with-body %s-H "Content-Type: application/json" -d '%s' %s`, auth, exampleEvent, *api.URL()))
+}
+
+// newStack creates a stack whose construct id is its name (so `cdk deploy
+// <name>` selects it), with every resource tagged with that name.
+func newStack(scope constructs.Construct, name, description string, props awscdk.StackProps) awscdk.Stack {
+	props.StackName = jsii.String(name)
+	if props.Description == nil {
+		props.Description = jsii.String(description)
+	}
+	s := awscdk.NewStack(scope, jsii.String(name), &props)
+	awscdk.Tags_Of(s).Add(jsii.String("tributary:stack"), jsii.String(name), nil)
+	return s
+}
+
+func output(s awscdk.Stack, id string, value *string, description string) {
+	awscdk.NewCfnOutput(s, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+}

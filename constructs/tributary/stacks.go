@@ -1,0 +1,172 @@
+package tributary
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/monitoring"
+	"github.com/tributary/tributary/constructs/producerhost"
+)
+
+// DefaultStackNamePrefix starts every stack name: <prefix>-<stageName>-Pipeline.
+const DefaultStackNamePrefix = "Tributary"
+
+var stackNamePrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,49}$`)
+
+// hostID is the producer host's construct id in its stack.
+const hostID = "Host"
+
+// ProducerStackProps configure the producer host stack. Host.API is required:
+// the pipeline's ingest API.
+type ProducerStackProps struct {
+	awscdk.StackProps
+	Host producerhost.Props
+	// RetainLogs keeps the host's log groups when the stack is deleted, as
+	// the pipeline keeps its data.
+	RetainLogs bool
+}
+
+// ProducerStack runs the producer on an EC2 instance.
+type ProducerStack struct {
+	awscdk.Stack
+	Host *producerhost.ProducerHost
+}
+
+// NewProducerStack creates the stack named id with the producer host in it.
+func NewProducerStack(scope constructs.Construct, id string, props *ProducerStackProps) *ProducerStack {
+	if props == nil {
+		panic("tributary: ProducerStackProps with Host.API are required")
+	}
+	s := newStack(scope, id, "Tributary: an EC2 host running the producer against the ingest API", props.StackProps)
+	host := producerhost.New(s, hostID, &props.Host)
+	instance := host.Instance.InstanceId()
+	command := func(prefix string) *string {
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(prefix), instance})
+	}
+	output(s, "InstanceId", instance, "The producer host")
+	output(s, "SessionCommand", command("aws ssm start-session --target "),
+		"Opens a shell on the host through Session Manager (needs the Session Manager plugin)")
+	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="journalctl -u tributary-producer -f" --target `),
+		"Follows the producer's logs on the host")
+	if !props.RetainLogs {
+		destroyLogGroups(s)
+	}
+	return &ProducerStack{Stack: s, Host: host}
+}
+
+// MonitoringStackProps configure the monitoring stack. Pipeline is required;
+// Host is the producer host, if there is one. Alarms holds the thresholds and
+// e-mail; the resources it watches come from Pipeline and Host.
+type MonitoringStackProps struct {
+	awscdk.StackProps
+	Pipeline *PipelineStack
+	Host     *producerhost.ProducerHost
+	Alarms   monitoring.Props
+}
+
+// MonitoringStack holds the dashboard and the alarms. It is a stack of its
+// own because it watches both the pipeline and the producer host, which
+// depends on the pipeline.
+type MonitoringStack struct {
+	awscdk.Stack
+	Monitoring *monitoring.Monitoring
+}
+
+// NewMonitoringStack creates the stack named id with the dashboard (named
+// after the pipeline stack: one per stage, easy to find) and the alarms.
+func NewMonitoringStack(scope constructs.Construct, id string, props *MonitoringStackProps) *MonitoringStack {
+	if props == nil || props.Pipeline == nil {
+		panic("tributary: MonitoringStackProps with Pipeline are required")
+	}
+	s := newStack(scope, id, "Tributary: the pipeline's dashboard and alarms", props.StackProps)
+	p := props.Pipeline.Pipeline
+	mp := props.Alarms
+	mp.Stage, mp.Stream, mp.DeliveryStream = p.Ingest.API.DeploymentStage(), p.Events.Stream, p.Delivery.Firehose
+	mp.BufferingSeconds, mp.DashboardName = p.Delivery.BufferingSeconds, *props.Pipeline.StackName()
+	if props.Host != nil {
+		mp.Instance = props.Host.Instance
+	}
+	m := monitoring.New(s, "Monitoring", &mp)
+	output(s, "DashboardUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://console.aws.amazon.com/cloudwatch/home?region="), awscdk.Aws_REGION(),
+		jsii.String("#dashboards:name="), m.Dashboard.DashboardName()}), "The pipeline's CloudWatch dashboard")
+	output(s, "AlarmTopicArn", m.Topic.TopicArn(), "SNS topic the alarms notify; subscribe to it, or set alarmEmail")
+	return &MonitoringStack{Stack: s, Monitoring: m}
+}
+
+// Stacks are the app's stacks; Producer is nil without the host.
+type Stacks struct {
+	Pipeline   *PipelineStack
+	Producer   *ProducerStack
+	Monitoring *MonitoringStack
+}
+
+// StackName is <prefix>-<stage>-<kind>, so each stage has its own stacks.
+func (s Settings) StackName(kind string) string {
+	prefix := s.StackNamePrefix
+	if prefix == "" {
+		prefix = DefaultStackNamePrefix
+	}
+	return prefix + "-" + s.Pipeline.API.Stage() + "-" + kind
+}
+
+// NewStacks adds the app's stacks to app and checks them with cdk-nag's
+// AwsSolutions pack: an unsuppressed error fails synth, a warning shows in
+// its output. It panics with a one-line message if settings are invalid.
+func NewStacks(app awscdk.App, settings Settings) *Stacks {
+	if err := settings.Validate(); err != nil {
+		panic(err.Error())
+	}
+	st := &Stacks{Pipeline: NewPipelineStack(app, settings.StackName("Pipeline"), &PipelineStackProps{Pipeline: settings.Pipeline})}
+	retain := st.Pipeline.Pipeline.Retain
+	var host *producerhost.ProducerHost
+	if !settings.NoProducerHost {
+		hp := settings.Host
+		hp.API = st.Pipeline.Pipeline.Ingest
+		st.Producer = NewProducerStack(app, settings.StackName("Producer"), &ProducerStackProps{Host: hp, RetainLogs: retain})
+		host = st.Producer.Host
+	}
+	st.Monitoring = NewMonitoringStack(app, settings.StackName("Monitoring"), &MonitoringStackProps{
+		Pipeline: st.Pipeline, Host: host, Alarms: settings.Alarms,
+	})
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return st
+}
+
+// Validate checks every setting: each construct's own rules, and the rules
+// that span several settings.
+func (s Settings) Validate() error {
+	if s.StackNamePrefix != "" && !stackNamePrefixPattern.MatchString(s.StackNamePrefix) {
+		return check.Invalid("stackNamePrefix", s.StackNamePrefix, "1 to 50 letters, digits and hyphens, starting with a letter")
+	}
+	if err := s.Pipeline.Validate(); err != nil {
+		return err
+	}
+	if !s.NoProducerHost {
+		if err := s.Host.Validate(); err != nil {
+			return err
+		}
+		// The names CDK derives from the stack name must fit EC2's limits.
+		name := s.StackName("Producer")
+		if n := producerhost.LaunchTemplateNameLength(name, hostID); n > producerhost.MaxLaunchTemplateName {
+			return check.Invalid("stackNamePrefix and stageName", name, fmt.Sprintf(
+				"a shorter prefix and stage: the producer host's launch template name would have %d characters, EC2 allows %d (or set producerHost=false)",
+				n, producerhost.MaxLaunchTemplateName))
+		}
+	}
+	if err := s.Alarms.Validate(); err != nil {
+		return err
+	}
+	// An iterator older than the retention means records were already lost.
+	retention := s.Pipeline.Stream.Retention()
+	if age := s.Alarms.IteratorAgeMinutes; age != nil && *age >= retention*60 {
+		return check.Invalid("alarmIteratorAgeMinutes", *age, fmt.Sprintf("fewer minutes than the stream keeps records (retentionHours %d = %d minutes)", retention, retention*60))
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package ingest is the contract of the Tributary ingest API, shared by the
+// construct that deploys it (constructs/ingestapi), the programs that call it
+// (cmd/producer, cmd/smoke) and its local fake (internal/fakeapi): paths,
+// limits, headers, and how callers authenticate. It is plain Go, so the
+// producer can import it without the CDK.
+package ingest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Paths of the two methods, below the stage.
+const (
+	EventPath = "/v1"       // POST one JSON object
+	BatchPath = "/v1/batch" // POST a JSON array of 1 to MaxBatch objects
+)
+
+// MaxBatch is the most events one batch request may carry: Kinesis
+// PutRecords takes at most 500 records.
+const MaxBatch = 500
+
+// Headers a client may send.
+const (
+	// PartitionKeyHeader chooses the Kinesis partition key (1 to 256
+	// characters), to keep related events in order on one shard.
+	PartitionKeyHeader = "X-Partition-Key"
+	// APIKeyHeader carries the usage plan's key with AuthAPIKey.
+	APIKeyHeader = "x-api-key"
+)
+
+// Auth is how producers authenticate to the API: the setting apiAuth, and
+// the -auth flag of both commands in lower case (Flag).
+type Auth string
+
+// Authorization modes.
+const (
+	// AuthIAM requires SigV4 signatures (service execute-api) from principals
+	// allowed execute-api:Invoke.
+	AuthIAM Auth = "IAM"
+	// AuthAPIKey requires APIKeyHeader with a key of the API's usage plan.
+	AuthAPIKey Auth = "API_KEY"
+	// AuthNone lets anyone who knows the URL write events.
+	AuthNone Auth = "NONE"
+)
+
+// Auths lists every mode, the default first.
+var Auths = []Auth{AuthIAM, AuthAPIKey, AuthNone}
+
+// Flag is the mode as the commands' -auth flag spells it: iam, api-key, none.
+func (a Auth) Flag() string { return strings.ReplaceAll(strings.ToLower(string(a)), "_", "-") }
+
+// AuthFlags lists the -auth values, for help texts and messages.
+func AuthFlags() []string {
+	out := make([]string, len(Auths))
+	for i, a := range Auths {
+		out[i] = a.Flag()
+	}
+	return out
+}
+
+// ParseAuthFlag reads an -auth value.
+func ParseAuthFlag(s string) (Auth, error) {
+	for _, a := range Auths {
+		if a.Flag() == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("-auth must be one of %s, got %q", strings.Join(AuthFlags(), ", "), s)
+}

@@ -1,0 +1,273 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// Each stack's name, and construct id (so `cdk deploy <name>` selects it), is
+// <prefix>-<stage>-<kind>; producerHost=false leaves the host's stack out.
+func TestStackNamesFollowPrefixAndStage(t *testing.T) {
+	for _, c := range []struct {
+		settings map[string]any
+		want     []string
+	}{
+		{nil, []string{"Tributary-PROD-Pipeline", "Tributary-PROD-Producer", "Tributary-PROD-Monitoring"}},
+		{customSettings, []string{"Acme-dev-Pipeline", "Acme-dev-Producer", "Acme-dev-Monitoring"}},
+		{openSettings, []string{"Tributary-PROD-Pipeline", "", "Tributary-PROD-Monitoring"}},
+	} {
+		a := synth(t, c.settings)
+		got := []string{*a.stacks.Pipeline.StackName(), "", *a.stacks.Monitoring.StackName()}
+		ids := []string{*a.stacks.Pipeline.Node().Id(), "", *a.stacks.Monitoring.Node().Id()}
+		if a.stacks.Producer != nil {
+			got[1], ids[1] = *a.stacks.Producer.StackName(), *a.stacks.Producer.Node().Id()
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || fmt.Sprint(ids) != fmt.Sprint(c.want) {
+			t.Errorf("%v: stacks %v with ids %v, want %v", c.settings, got, ids, c.want)
+		}
+		if len(a.templates) != len(strings.Fields(strings.Join(c.want, " "))) {
+			t.Errorf("%v: %d templates, want %v", c.settings, len(a.templates), c.want)
+		}
+	}
+}
+
+// The pipeline stack publishes exactly what producers and users need.
+func TestPipelineStackOutputs(t *testing.T) {
+	tpl := synth(t, nil).pipeline()
+	streamID, _ := only(t, tpl, "AWS::Kinesis::Stream")
+	dsID, _ := only(t, tpl, "AWS::KinesisFirehose::DeliveryStream")
+	apiID, _ := only(t, tpl, "AWS::ApiGateway::RestApi")
+	stageID, _ := only(t, tpl, "AWS::ApiGateway::Stage")
+	var bucketID string
+	for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {
+		if get(r, "Properties", "VersioningConfiguration") != nil {
+			bucketID = id
+		}
+	}
+	url := "https://${" + apiID + "}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${" + stageID + "}/v1"
+	outputs := tpl["Outputs"].(map[string]any)
+	want := map[string]string{
+		"IngestUrl":          url,
+		"IngestBatchUrl":     url + "/batch",
+		"StreamName":         "${" + streamID + "}",
+		"DeliveryStreamName": "${" + dsID + "}",
+		"BucketName":         "${" + bucketID + "}",
+		"DataPrefix":         "raw-data/",
+	}
+	for name, value := range want {
+		if got := joined(get(outputs, name, "Value")); got != value {
+			t.Errorf("output %s = %s, want %s", name, got, value)
+		}
+	}
+	example := joined(get(outputs, "ExampleRequest", "Value"))
+	for _, part := range []string{
+		`curl -sS --fail-with-body --aws-sigv4 "aws:amz:${AWS::Region}:execute-api"`,
+		`--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"`,
+		`-H "Content-Type: application/json"`,
+		`-d '{"value":"30","type":"Tip 3"}' ` + url,
+	} {
+		if !strings.Contains(example, part) {
+			t.Errorf("example request lacks %q:\n%s", part, example)
+		}
+	}
+	ours := 0
+	for name := range outputs {
+		if !strings.HasPrefix(name, "PublishOutputRef") { // CDK's, for the other stacks' references
+			ours++
+		}
+	}
+	if ours != len(want)+1 {
+		t.Errorf("want exactly %d outputs, got %d: %v", len(want)+1, ours, outputs)
+	}
+
+	keyed := synth(t, apiKeySettings).pipeline()
+	keyID, _ := only(t, keyed, "AWS::ApiGateway::ApiKey")
+	if got := joined(get(keyed, "Outputs", "ApiKeyId", "Value")); got != "${"+keyID+"}" {
+		t.Errorf("ApiKeyId = %s, want the key", got)
+	}
+	if ex := joined(get(keyed, "Outputs", "ExampleRequest", "Value")); !strings.Contains(ex, `-H "x-api-key: $(aws apigateway get-api-key --include-value --query value --output text --api-key ${`+keyID+`})"`) {
+		t.Errorf("API_KEY example request does not send the key: %s", ex)
+	}
+	if ex := joined(get(synth(t, openSettings).pipeline(), "Outputs", "ExampleRequest", "Value")); strings.Contains(ex, "sigv4") || strings.Contains(ex, "x-api-key") {
+		t.Errorf("NONE example request authenticates: %s", ex)
+	}
+}
+
+// The producer host is wired to this pipeline's API across stacks: it may
+// invoke exactly its two methods and runs against its /v1 URL.
+func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
+	a := synth(t, nil)
+	producer := a.templates["Tributary-PROD-Producer"]
+	var invoke []string
+	for _, p := range resourcesOf(producer, "AWS::IAM::Policy") {
+		for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
+			if fmt.Sprint(get(st, "Action")) == "execute-api:Invoke" {
+				invoke = append(invoke, strs(get(st, "Resource"))...)
+			}
+		}
+	}
+	ref := func(output string) string {
+		return "${Fn::GetStackOutput:Tributary-PROD-Pipeline/PublishOutputRef" + output
+	}
+	if len(invoke) != 2 {
+		t.Fatalf("execute-api:Invoke on %v, want the two methods", invoke)
+	}
+	for i, path := range []string{"/POST/v1", "/POST/v1/batch"} {
+		if !strings.HasPrefix(invoke[i], "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"+ref("IngestApi")) ||
+			!strings.Contains(invoke[i], ref("IngestApiDeploymentStagePROD")) || !strings.HasSuffix(invoke[i], path) {
+			t.Errorf("invoke resource %d = %s, want this pipeline's API, stage and %s", i, invoke[i], path)
+		}
+	}
+	_, instance := only(t, producer, "AWS::EC2::Instance")
+	userData := joined(get(instance, "Properties", "UserData", "Fn::Base64"))
+	if !strings.Contains(userData, "TRIBUTARY_URL=https://"+ref("IngestApi")) || !strings.Contains(userData, "/v1\n") {
+		t.Errorf("the host does not send to this pipeline's /v1 URL:\n%s", userData)
+	}
+	for _, name := range []string{"InstanceId", "SessionCommand", "LogsCommand"} {
+		if get(producer, "Outputs", name, "Value") == nil {
+			t.Errorf("producer stack lacks output %s", name)
+		}
+	}
+}
+
+// The monitoring stack watches this pipeline's stage, stream and delivery
+// stream, and the host when there is one; its dashboard is named after the
+// pipeline stack.
+func TestMonitoringStackWatchesThePipeline(t *testing.T) {
+	for _, c := range []struct {
+		settings map[string]any
+		host     bool
+	}{{nil, true}, {openSettings, false}} {
+		a := synth(t, c.settings)
+		mon := a.templates["Tributary-PROD-Monitoring"]
+		dims := map[string]string{}
+		for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
+			for _, d := range get(alarm, "Properties", "Dimensions").([]any) {
+				dims[strings.TrimPrefix(id, "Monitoring")[:6]+" "+get(d, "Name").(string)] = joined(get(d, "Value"))
+			}
+		}
+		pipelineRef := "${Fn::GetStackOutput:Tributary-PROD-Pipeline/PublishOutputRef"
+		for k, want := range map[string]string{
+			"Api5xx Stage":                     pipelineRef + "IngestApiDeploymentStagePROD",
+			"Api5xx ApiName":                   "Tributary-PROD-Pipeline-ingest",
+			"WriteT StreamName":                pipelineRef + "EventsStream",
+			"Iterat StreamName":                pipelineRef + "EventsStream",
+			"DataFr DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
+			"Delive DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
+			"HostSt InstanceId (only w/ host)": "${Fn::GetStackOutput:Tributary-PROD-Producer/PublishOutputRefHostInstance",
+		} {
+			key, hostOnly := strings.CutSuffix(k, " (only w/ host)")
+			got, ok := dims[key]
+			if hostOnly && !c.host {
+				if ok {
+					t.Errorf("%v: without a host, alarm dimension %s = %s", c.settings, key, got)
+				}
+				continue
+			}
+			if !strings.HasPrefix(got, want) {
+				t.Errorf("%v: alarm dimension %s = %q, want %s...", c.settings, key, got, want)
+			}
+		}
+		_, dash := only(t, mon, "AWS::CloudWatch::Dashboard")
+		if get(dash, "Properties", "DashboardName") != "Tributary-PROD-Pipeline" {
+			t.Errorf("dashboard name = %v, want the pipeline stack's", get(dash, "Properties", "DashboardName"))
+		}
+	}
+}
+
+// A production stage keeps its data when the stack is deleted; a development
+// stage deletes everything, log groups of every stack included, emptying the
+// buckets first.
+func TestProductionRetainsDataDevelopmentRemovesIt(t *testing.T) {
+	for _, c := range []struct {
+		settings map[string]any
+		policy   string
+		emptiers int
+	}{{nil, "Retain", 0}, {customSettings, "Delete", 2}} {
+		a := synth(t, c.settings)
+		for name, tpl := range a.templates {
+			for _, typ := range []string{"AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {
+				for id, r := range resourcesOf(tpl, typ) {
+					want := c.policy
+					if typ == "AWS::Logs::LogGroup" && strings.HasPrefix(id, "Custom") {
+						want = "Delete" // CDK's custom-resource logs: nothing to keep
+					}
+					if r["DeletionPolicy"] != want {
+						t.Errorf("%s: %s %s DeletionPolicy = %v, want %s", name, typ, id, r["DeletionPolicy"], want)
+					}
+				}
+			}
+		}
+		emptiers := resourcesOf(a.pipeline(), "Custom::S3AutoDeleteObjects")
+		if len(emptiers) != c.emptiers {
+			t.Errorf("%v: %d bucket-emptying resources, want %d", c.settings, len(emptiers), c.emptiers)
+		}
+		for id, e := range emptiers {
+			bucket, _ := get(e, "Properties", "BucketName", "Ref").(string)
+			if _, ok := resourcesOf(a.pipeline(), "AWS::S3::Bucket")[bucket]; !ok {
+				t.Errorf("emptier %s empties %v, not a bucket of this stack", id, bucket)
+			}
+		}
+	}
+}
+
+// Every setting reaches the resource it configures (customSettings changes
+// them all): the settings table says where each goes, this proves it lands.
+func TestSettingsReachTheirResources(t *testing.T) {
+	a := synth(t, customSettings)
+	pipeline, producer, mon := a.pipeline(), a.templates["Acme-dev-Producer"], a.templates["Acme-dev-Monitoring"]
+	prop := func(tpl map[string]any, typ string, path ...any) string {
+		_, r := only(t, tpl, typ)
+		return joined(get(r, append([]any{"Properties"}, path...)...))
+	}
+	for _, c := range []struct{ setting, got, want string }{
+		{"stageName", prop(pipeline, "AWS::ApiGateway::Stage", "StageName"), "dev"},
+		{"streamMode", prop(pipeline, "AWS::Kinesis::Stream", "StreamModeDetails", "StreamMode"), "ON_DEMAND"},
+		{"retentionHours", prop(pipeline, "AWS::Kinesis::Stream", "RetentionPeriodHours"), "168"},
+		{"streamEncryption", prop(pipeline, "AWS::Kinesis::Stream", "StreamEncryption", "KeyId"), "${EventsKey1BC2C457.Arn}"},
+		{"dataPrefix", prop(pipeline, "AWS::KinesisFirehose::DeliveryStream", "ExtendedS3DestinationConfiguration", "Prefix"), "events/json/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"},
+		{"errorPrefix", prop(pipeline, "AWS::KinesisFirehose::DeliveryStream", "ExtendedS3DestinationConfiguration", "ErrorOutputPrefix"), "failed/!{firehose:error-output-type}/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"},
+		{"bufferingSeconds", prop(pipeline, "AWS::KinesisFirehose::DeliveryStream", "ExtendedS3DestinationConfiguration", "BufferingHints", "IntervalInSeconds"), "300"},
+		{"bufferingMiB", prop(pipeline, "AWS::KinesisFirehose::DeliveryStream", "ExtendedS3DestinationConfiguration", "BufferingHints", "SizeInMBs"), "64"},
+		{"compression", prop(pipeline, "AWS::KinesisFirehose::DeliveryStream", "ExtendedS3DestinationConfiguration", "CompressionFormat"), "GZIP"},
+		{"apiThrottleRate (derived: ON_DEMAND)", prop(pipeline, "AWS::ApiGateway::Stage", "MethodSettings", 0, "ThrottlingRateLimit"), "4000"},
+		{"producerInstanceType", prop(producer, "AWS::EC2::Instance", "InstanceType"), "t3.micro"},
+		{"producerSubnetId", prop(producer, "AWS::EC2::Instance", "SubnetId"), "subnet-0123456789abcdef0"},
+		{"producerVpcId", prop(producer, "AWS::EC2::SecurityGroup", "VpcId"), "vpc-0123456789abcdef0"},
+		{"alarmEmail", prop(mon, "AWS::SNS::Subscription", "Endpoint"), "ops@example.com"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %s, want %s", c.setting, c.got, c.want)
+		}
+	}
+	lifecycle := ""
+	for _, r := range resourcesOf(pipeline, "AWS::S3::Bucket") {
+		lifecycle += joined(get(r, "Properties", "LifecycleConfiguration"))
+	}
+	for _, want := range []string{`"StorageClass":"STANDARD_IA","TransitionInDays":30`, `"StorageClass":"GLACIER_IR","TransitionInDays":90`,
+		`"ExpirationInDays":400`, `"ExpirationInDays":7`} { // expiry of data; of access logs (logRetentionDays)
+		if !strings.Contains(lifecycle, want) {
+			t.Errorf("bucket lifecycle lacks %s: %s", want, lifecycle)
+		}
+	}
+	_, instance := only(t, producer, "AWS::EC2::Instance")
+	userData := joined(get(instance, "Properties", "UserData", "Fn::Base64"))
+	for _, want := range []string{"TRIBUTARY_SOURCE=file", "TRIBUTARY_FILES=/var/log/app/events.log,/var/log/app/more.log",
+		"TRIBUTARY_RATE=5\n", "TRIBUTARY_BATCH_SIZE=100\n"} {
+		if !strings.Contains(userData, want) {
+			t.Errorf("host user data lacks %q", want)
+		}
+	}
+	if n := len(resourcesOf(pipeline, "AWS::ApiGateway::Account")); n != 0 {
+		t.Errorf("apiCloudWatchRole=EXISTING still sets the account's role (%d)", n)
+	}
+	thresholds := map[string]string{}
+	for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
+		thresholds[strings.TrimPrefix(id, "Monitoring")[:6]] = joined(get(alarm, "Properties", "Threshold"))
+	}
+	want := map[string]string{"Api5xx": "10", "WriteT": "50", "Iterat": "1800000", "DataFr": "900", "Delive": "0.99", "HostSt": "1"}
+	if fmt.Sprint(thresholds) != fmt.Sprint(want) {
+		t.Errorf("alarm thresholds %v, want %v", thresholds, want)
+	}
+}
