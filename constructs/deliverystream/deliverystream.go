@@ -36,8 +36,17 @@ const (
 	prefixAllowedDescription = "1 to 512 of A-Z a-z 0-9 ! - _ . * ' ( ) in folders each ending in /, no leading /"
 )
 
-// Compressions are the formats Firehose can write to S3.
+// Compressions are the formats Firehose can write to S3, as the settings
+// name them.
 var Compressions = []string{"UNCOMPRESSED", "GZIP", "HADOOP_SNAPPY", "SNAPPY", "ZIP"}
+
+// compressions map the settings' names to Firehose's, which spells one of
+// them "Snappy".
+var compressions = map[string]func() awskinesisfirehose.Compression{
+	"UNCOMPRESSED": awskinesisfirehose.Compression_UNCOMPRESSED, "GZIP": awskinesisfirehose.Compression_GZIP,
+	"HADOOP_SNAPPY": awskinesisfirehose.Compression_HADOOP_SNAPPY, "SNAPPY": awskinesisfirehose.Compression_SNAPPY,
+	"ZIP": awskinesisfirehose.Compression_ZIP,
+}
 
 var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9!_.*'()-]+/)+$`)
 
@@ -148,6 +157,10 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 	if props == nil || props.Source == nil || props.Bucket == nil {
 		panic("deliverystream: Source and Bucket are required")
 	}
+	if _, defined := props.Bucket.Node().DefaultChild().(awscdk.CfnResource); !defined {
+		// The object grant's nag suppression names the bucket's logical id.
+		panic("deliverystream: Bucket must be a bucket defined in this app, not an imported one")
+	}
 	r, err := props.resolve()
 	if err != nil {
 		panic(err.Error())
@@ -169,7 +182,7 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 			ErrorOutputPrefix: jsii.String(r.errorPrefix + errorFolders),
 			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
 			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
-			Compression:       awskinesisfirehose.Compression_Of(jsii.String(r.compression)),
+			Compression:       compressions[r.compression](),
 			LoggingConfig:     awskinesisfirehose.NewEnableLogging(d.LogGroup),
 			Role:              fixedRole,
 		}),
@@ -204,6 +217,11 @@ func newRole(c constructs.Construct, props *Props, logGroup awslogs.LogGroup) (a
 	if key := props.Source.EncryptionKey(); key != nil {
 		// Reading a stream encrypted with a customer key needs the key to decrypt.
 		statements = append(statements, statement([]string{"kms:Decrypt"}, key.KeyArn()))
+	}
+	if key := props.Bucket.EncryptionKey(); key != nil {
+		// Writing to a bucket encrypted with a KMS key needs a data key from it
+		// (and Decrypt, for multipart uploads), as the Firehose guide lists.
+		statements = append(statements, statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, key.KeyArn()))
 	}
 	policy := awsiam.NewPolicy(c, jsii.String("Policy"), &awsiam.PolicyProps{Roles: &[]awsiam.IRole{role}, Statements: &statements})
 	nag.Suppress(policy, "AwsSolutions-IAM5",

@@ -365,7 +365,58 @@ func TestInvalidProps(t *testing.T) {
 	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoProps", nil) })
 	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoSource", &deliverystream.Props{Bucket: bucket}) })
 	cdktest.Panics(t, required, func() { deliverystream.New(stack, "NoBucket", &deliverystream.Props{Source: source}) })
+	imported := awss3.Bucket_FromBucketName(stack, jsii.String("Imported"), jsii.String("elsewhere"))
+	before++ // the imported bucket's construct
+	cdktest.Panics(t, "deliverystream: Bucket must be a bucket defined in this app, not an imported one", func() {
+		deliverystream.New(stack, "ImportedBucket", &deliverystream.Props{Source: source, Bucket: imported})
+	})
 	if n := len(*stack.Node().Children()) - before; n != 0 {
 		t.Errorf("rejected props left %d constructs in the stack", n)
+	}
+}
+
+// Each compression setting becomes the value CloudFormation takes: Firehose
+// spells SNAPPY "Snappy", and "SNAPPY" would fail the deployment.
+func TestCompressionValues(t *testing.T) {
+	stack := cdktest.NewStack()
+	source := awskinesis.NewStream(stack, jsii.String("Source"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), nil)
+	want := map[string]string{"UNCOMPRESSED": "UNCOMPRESSED", "GZIP": "GZIP", "HADOOP_SNAPPY": "HADOOP_SNAPPY", "SNAPPY": "Snappy", "ZIP": "ZIP"}
+	ids := map[string]string{}
+	for _, c := range deliverystream.Compressions {
+		d := deliverystream.New(stack, "Delivery"+c, &deliverystream.Props{Source: source, Bucket: bucket, Compression: c})
+		ids[c] = nag.LogicalID(d.Firehose)
+	}
+	tpl := cdktest.JSON(assertions.Template_FromStack(stack, nil))
+	for c, id := range ids {
+		got := tpl["Resources"].(map[string]any)[id].(map[string]any)["Properties"].(map[string]any)["ExtendedS3DestinationConfiguration"].(map[string]any)["CompressionFormat"]
+		if got != want[c] {
+			t.Errorf("compression %s renders %v, want %s", c, got, want[c])
+		}
+	}
+	if len(ids) != len(want) {
+		t.Errorf("%d compressions, want %d", len(ids), len(want))
+	}
+}
+
+// Writing to a bucket encrypted with a KMS key needs that key: Firehose gets
+// kms:Decrypt and kms:GenerateDataKey on it, and nothing else of KMS.
+func TestKMSEncryptedBucket(t *testing.T) {
+	stack := cdktest.NewStack()
+	source := awskinesis.NewStream(stack, jsii.String("Source"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), &awss3.BucketProps{Encryption: awss3.BucketEncryption_KMS})
+	d := deliverystream.New(stack, "Delivery", &deliverystream.Props{Source: source, Bucket: bucket})
+	tpl := assertions.Template_FromStack(stack, nil)
+	var kms []string
+	for _, st := range cdktest.Statements(t, tpl, nag.LogicalID(d.Role)) {
+		for _, a := range cdktest.Actions([]map[string]any{st}) {
+			if strings.HasPrefix(a, "kms:") {
+				kms = append(kms, fmt.Sprintf("%s on %v", a, st["Resource"]))
+			}
+		}
+	}
+	key := getAtt(nag.LogicalID(bucket.EncryptionKey()))
+	if want := fmt.Sprintf("[kms:Decrypt on %v kms:GenerateDataKey on %v]", key, key); fmt.Sprint(kms) != want {
+		t.Errorf("KMS grants %v, want %s", kms, want)
 	}
 }
