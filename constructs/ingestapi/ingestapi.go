@@ -237,8 +237,17 @@ func (a *IngestAPI) newRestAPI(r resolved, tracing bool) {
 			"The account-wide API Gateway logging role uses the AWS managed policy made for it, which lets API Gateway create and write its own log groups.",
 			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
 	}
-	nag.Suppress(a.API.DeploymentStage(), "AwsSolutions-APIG3",
-		"Every method requires SigV4 (IAM) signatures from principals of this account, which API Gateway checks before any integration runs, and stage throttling bounds the request rate; a WAF web ACL would add cost without a rule that applies.")
+	// With no authorization a web ACL (rate or IP rules) has work to do:
+	// nag's APIG3 warning then stands.
+	if reason, ok := wafReasons[r.auth]; ok {
+		nag.Suppress(a.API.DeploymentStage(), "AwsSolutions-APIG3", reason)
+	}
+}
+
+// wafReasons say why the stage needs no WAF web ACL, per authorization mode.
+var wafReasons = map[ingest.Auth]string{
+	ingest.AuthIAM:    "Every method requires SigV4 (IAM) signatures from principals of this account, which API Gateway checks before any integration runs, and stage throttling bounds the request rate; a WAF web ACL would add cost without a rule that applies.",
+	ingest.AuthAPIKey: "Every method requires a key of this stage's usage plan, which API Gateway checks before any integration runs, and the usage plan and the stage throttle the request rate; a WAF web ACL would add cost, and restricting producers by IP is a choice the pipeline cannot make for its users.",
 }
 
 // newKinesisWriteRole is the role API Gateway assumes: put records to this

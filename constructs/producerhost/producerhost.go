@@ -112,6 +112,9 @@ func (p Props) resolve() (r resolved, err error) {
 	if r.source == "file" && len(p.Files) == 0 {
 		return r, check.Invalid("producerFiles", "", "absolute paths or glob patterns on the host, comma-separated, when producerSource is file")
 	}
+	if r.source != "file" && len(p.Files) > 0 {
+		return r, check.Invalid("producerFiles", strings.Join(p.Files, ","), "unset unless producerSource is file (the host would not read them)")
+	}
 	for _, f := range p.Files {
 		if err = validFile(f); err != nil {
 			return
@@ -147,7 +150,9 @@ func validFile(f string) error {
 	if !filepath.IsAbs(f) || strings.ContainsAny(f, " '\"\\$`\n,") {
 		return check.Invalid("producerFiles", f, "absolute paths or glob patterns without spaces, quotes, $, backslashes or commas")
 	}
-	if _, err := filepath.Match(f, ""); err != nil {
+	// Glob reports a malformed pattern anywhere in it (Match may stop early);
+	// what it finds on the synthesizing machine does not matter.
+	if _, err := filepath.Glob(f); err != nil {
 		return check.Invalid("producerFiles", f, "a valid glob pattern (* ? [...])")
 	}
 	clean := filepath.Clean(f)

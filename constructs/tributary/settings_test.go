@@ -88,6 +88,7 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"shardCount": " "}, `shardCount: invalid value " "; allowed: 1-500; only with PROVISIONED`},
 		{map[string]any{"apiAuth": ""}, `apiAuth: invalid value ""; allowed: IAM, API_KEY, NONE`},
 		{map[string]any{"producerFiles": ""}, `producerFiles: invalid value ""; allowed: absolute paths or glob patterns on the host, comma-separated; not under /tmp, /var/tmp, /home, /root, /run/user`},
+		{map[string]any{"producerFiles": "/var/log/app.log"}, `producerFiles: invalid value "/var/log/app.log"; allowed: unset unless producerSource is file (the host would not read them)`},
 		{map[string]any{"retainData": ""}, `retainData: invalid value ""; allowed: true, false`},
 		// Names built from several settings must fit AWS's limits: the host's
 		// launch template name is <prefix><stage>ProducerHostInstanceLaunchTemplate<8>.
@@ -201,6 +202,8 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 			ctx["producerSubnetId"] = "subnet-01234567"
 		case "producerSubnetId":
 			ctx["producerVpcId"] = "vpc-01234567"
+		case "producerFiles":
+			ctx["producerSource"] = "file"
 		}
 		got, err := tributary.LoadSettings(ctx)
 		if err != nil {
@@ -211,6 +214,9 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 		c.want(&want)
 		if key == "producerVpcId" || key == "producerSubnetId" {
 			want.Host.VpcID, want.Host.SubnetID = "vpc-01234567", "subnet-01234567"
+		}
+		if key == "producerFiles" {
+			want.Host.Source = "file"
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s=%v:\n got %+v\nwant %+v", key, c.value, got, want)
