@@ -31,7 +31,8 @@ var errNotObject = errors.New("not a JSON object")
 
 // enrich parses raw as one JSON object and adds event_id (from newID) and
 // event_time (now, RFC 3339 UTC) unless it has them. Values are kept as
-// written; keys come out sorted.
+// written; keys come out sorted. Anything after the object but white space
+// makes the whole line invalid: half a line is not an event.
 func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -39,8 +40,8 @@ func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id str
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, "", fmt.Errorf("%w: %v", errNotObject, describe(err))
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, "", fmt.Errorf("%w: more than one value on the line", errNotObject)
+	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
+		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
 	if err := json.Unmarshal(obj["event_id"], &id); err != nil || id == "" {
 		id = newID()
@@ -60,6 +61,16 @@ func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id str
 		return nil, id, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
 	}
 	return data, id, nil
+}
+
+// jsonSpace reports whether b holds only JSON white space.
+func jsonSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 func describe(err error) string {

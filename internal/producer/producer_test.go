@@ -347,7 +347,11 @@ func TestEnrich(t *testing.T) {
 		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"big":12345678901234567890,"event_id":"mine","event_time":"2020-01-01T00:00:00Z"}`, ""},
 		{"{\n  \"html\": \"<b>&</b>\",\n  \"u\": \"Grüße 🎉\"\n}", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","html":"<b>&</b>","u":"Grüße 🎉"}`, ""},
 		{`[1,2]`, "", "not a JSON object"},
-		{`{"a":1} {"b":2}`, "", "more than one value"},
+		{`{"a":1} {"b":2}`, "", "content after the object"},
+		{`{"n":1},{"n":2}`, "", "content after the object"},
+		{`{"n":3}xyz`, "", "content after the object"},
+		{`{"n":4}}`, "", "content after the object"},
+		{"{\"n\":5} \t\r\n", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","n":5}`, ""},
 		{`null`, "", "not a JSON object"},
 		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
 	} {
