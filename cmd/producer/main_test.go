@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary/tributary/internal/fakeapi"
 )
@@ -95,5 +98,43 @@ func TestImportsNoCDK(t *testing.T) {
 		if strings.Contains(dep, "aws-cdk-go") || strings.Contains(dep, "jsii-runtime-go") || strings.Contains(dep, "constructs-go") {
 			t.Errorf("the producer depends on %s", dep)
 		}
+	}
+}
+
+// The final stats line's rate is the events sent over the whole run: at
+// least their number over the time run took from outside, at most their
+// number over the time stdin was kept open. (The stats interval, 1 ms here,
+// has nothing to do with it.)
+func TestFinalStatsRateIsOverTheWholeRun(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := t.TempDir()
+	pr, pw := io.Pipe()
+	const n, open = 100, 300 * time.Millisecond
+	go func() {
+		for i := range n {
+			fmt.Fprintf(pw, "{\"a\":%d}\n", i)
+		}
+		time.Sleep(open)
+		pw.Close()
+	}()
+	var logs bytes.Buffer
+	start := time.Now()
+	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms",
+		"-stats-interval", "1ms", "-dead-letter", filepath.Join(dir, "dl.ndjson")}, pr, &logs)
+	took := time.Since(start)
+	var last map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "stats" {
+			last = m
+		}
+	}
+	rate, _ := last["sent_per_s"].(float64)
+	if code != 0 || last["sent"] != float64(n) {
+		t.Fatalf("exit %d, final stats %v", code, last)
+	}
+	if low, high := n/took.Seconds(), n/open.Seconds(); rate < low*0.999 || rate > high*1.001 {
+		t.Errorf("final rate %.1f events/s; the run sent %d events in between %v and %v: %.1f to %.1f", rate, n, open, took, low, high)
 	}
 }

@@ -49,6 +49,7 @@ type Config struct {
 // Run sends events until ctx ends (or stdin does), then stops reading,
 // delivers what is in flight within ShutdownTimeout, and saves the checkpoint.
 func Run(ctx context.Context, cfg Config) error {
+	start := time.Now()
 	if cfg.Stats == nil {
 		cfg.Stats = &Stats{}
 	}
@@ -123,7 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cp.save(); err != nil {
 		cfg.Log.Error("saving the checkpoint", "err", err)
 	}
-	r.stats.report(cfg.Log, cfg.StatsInterval, 0)
+	r.stats.report(cfg.Log, time.Since(start), 0)
 	if err := r.dl.close(); err != nil {
 		cfg.Log.Error("closing the dead-letter file", "err", err)
 	}

@@ -34,7 +34,9 @@ func (s *Stats) observe(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// report logs one stats line and starts a new latency window.
+// report logs one stats line and starts a new latency window: the rate is
+// of the events sent since prevSent, over since (the last report or, for the
+// final line, the start).
 func (s *Stats) report(log *slog.Logger, since time.Duration, prevSent int64) int64 {
 	s.mu.Lock()
 	l := s.latencies
