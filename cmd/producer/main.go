@@ -31,7 +31,7 @@ func main() {
 type options struct {
 	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
 	rate                                                                       float64
-	batchSize, concurrency                                                     int
+	batchSize, concurrency, queueMiB                                           int
 	linger, maxBackoff, shutdownTimeout, statsInterval, poll                   time.Duration
 }
 
@@ -53,6 +53,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
+	fs.IntVar(&o.queueMiB, "queue-mib", 32, "MiB of events read but not yet confirmed or dead-lettered (1-4096); reading waits when it is full")
 	fs.StringVar(&o.auth, "auth", "iam", "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
@@ -98,6 +99,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
 	case o.concurrency < 1 || o.concurrency > 64:
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
+	case o.queueMiB < 1 || o.queueMiB > 4096:
+		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
 	case o.auth != "iam" && o.auth != "api-key" && o.auth != "none":
 		return fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
 	case o.auth == "api-key" && o.apiKey == "":
@@ -137,11 +140,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 			files = append(files, f)
 		}
 	}
+	if f, ok := stdin.(*os.File); ok && f == os.Stdin && o.source == producer.SourceStdin {
+		var restore func()
+		stdin, restore = interruptible(f)
+		defer restore()
+	}
 	log.Info("starting", "url", o.url, "source", o.source, "batch_size", o.batchSize, "auth", o.auth)
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
-		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, Auth: auth,
+		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
 		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, Log: log,
 	})
@@ -151,6 +159,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// interruptible returns stdin so that a read blocked on a pipe or terminal
+// can be ended at shutdown, with nothing read and then dropped: the
+// descriptor is made non-blocking, which Go's poller handles with read
+// deadlines. restore makes it blocking again for whoever shares it.
+func interruptible(stdin *os.File) (r io.Reader, restore func()) {
+	fi, err := stdin.Stat()
+	if err != nil || fi.Mode().IsRegular() { // a regular file never blocks
+		return stdin, func() {}
+	}
+	if err := syscall.SetNonblock(syscall.Stdin, true); err != nil {
+		return stdin, func() {}
+	}
+	return os.NewFile(uintptr(syscall.Stdin), "/dev/stdin"), func() { _ = syscall.SetNonblock(syscall.Stdin, false) }
 }
 
 func authFor(ctx context.Context, o *options) (producer.Auth, error) {

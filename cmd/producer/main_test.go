@@ -33,6 +33,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"-url ftp://h":                      `-url must be the API's /v1 URL (http or https), got "ftp://h"`,
 		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
 		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
+		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
 		if err == nil || err.Error() != want {
@@ -50,7 +51,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
 		t.Fatalf("-help exit code %d", code)
 	}
-	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-auth", "-dead-letter", "-shutdown-timeout"} {
+	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-queue-mib", "-auth", "-dead-letter", "-shutdown-timeout"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %s", s)
 		}
@@ -83,8 +84,11 @@ func TestRunSendsStdin(t *testing.T) {
 	if stats == nil || stats["sent"] != 3.0 || stats["read"] != 3.0 || stats["dead_lettered"] != 0.0 {
 		t.Errorf("final stats line = %v", stats)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "dl.ndjson")); !os.IsNotExist(err) {
-		t.Error("a dead-letter file was written although nothing failed")
+	if dl, err := os.ReadFile(filepath.Join(dir, "dl.ndjson")); err != nil || len(dl) != 0 {
+		t.Errorf("the dead-letter file must be created at start and stay empty when nothing failed: %q, %v", dl, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cp.json")); !os.IsNotExist(err) {
+		t.Error("the stdin source wrote a checkpoint")
 	}
 }
 

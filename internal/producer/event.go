@@ -24,16 +24,17 @@ type Event struct {
 	ID   string
 	Data []byte // compact JSON object with event_id and event_time
 	pos  *position
+	cost int64 // bytes it holds of the queue
 }
 
 // errNotObject marks input that cannot be sent: it goes to the dead-letter file.
 var errNotObject = errors.New("not a JSON object")
 
-// enrich parses raw as one JSON object and adds event_id (from newID) and
-// event_time (now, RFC 3339 UTC) unless it has them. Values are kept as
-// written; keys come out sorted. Anything after the object but white space
-// makes the whole line invalid: half a line is not an event.
-func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id string, err error) {
+// enrich parses raw as one JSON object and adds event_id (id, or a random
+// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them.
+// Values are kept as written; keys come out sorted. Anything after the object
+// but white space makes the whole line invalid: half a line is not an event.
+func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var obj map[string]json.RawMessage
@@ -43,9 +44,12 @@ func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id str
 	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
 		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
-	if err := json.Unmarshal(obj["event_id"], &id); err != nil || id == "" {
-		id = newID()
-		obj["event_id"], _ = json.Marshal(id)
+	if err := json.Unmarshal(obj["event_id"], &eventID); err != nil || eventID == "" {
+		eventID = id
+		if eventID == "" {
+			eventID = randomID()
+		}
+		obj["event_id"], _ = json.Marshal(eventID)
 	}
 	if _, ok := obj["event_time"]; !ok {
 		obj["event_time"], _ = json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
@@ -58,9 +62,9 @@ func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id str
 	}
 	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(data) > MaxEventBytes {
-		return nil, id, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
+		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
 	}
-	return data, id, nil
+	return data, eventID, nil
 }
 
 // jsonSpace reports whether b holds only JSON white space.
@@ -84,6 +88,7 @@ func describe(err error) string {
 func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
 	return uuid(b)
 }
 
@@ -99,9 +104,6 @@ func positionID(file string, inode uint64, offset int64) string {
 }
 
 func uuid(b [16]byte) string {
-	if b[6]>>4 != 8 {
-		b[6] = b[6]&0x0f | 0x40
-	}
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -22,7 +22,7 @@ import (
 
 func testConfig(t testing.TB, api *fakeapi.API) Config {
 	return Config{
-		URL: api.URL, BatchSize: 50, Linger: 20 * time.Millisecond, Concurrency: 4,
+		URL: api.URL, BatchSize: 50, Linger: 20 * time.Millisecond, Concurrency: 4, QueueBytes: 8 << 20,
 		Auth: NoAuth{}, HTTPClient: &http.Client{Timeout: 5 * time.Second},
 		MaxBackoff: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, StatsInterval: time.Hour,
 		Poll: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -339,7 +339,7 @@ func waitStored(t *testing.T, api *fakeapi.API, n int) {
 
 func TestEnrich(t *testing.T) {
 	now := time.Date(2026, 11, 24, 23, 5, 6, 7_000_000, time.FixedZone("CET", 3600))
-	id := func() string { return "new-id" }
+	id := "new-id"
 	for _, c := range []struct {
 		in, want, err string
 	}{
@@ -365,9 +365,6 @@ func TestEnrich(t *testing.T) {
 		if err != nil || string(got) != c.want {
 			t.Errorf("%.40s:\n got %s (%v)\nwant %s", c.in, got, err, c.want)
 		}
-	}
-	if a, b := positionID("/f", 7, 10), positionID("/f", 7, 10); a != b || a == positionID("/f", 7, 11) || a == positionID("/f", 8, 10) {
-		t.Error("position ids must be stable per position and differ between positions")
 	}
 	if randomID() == randomID() || len(randomID()) != 36 {
 		t.Error("random ids must be unique UUIDs")
@@ -403,3 +400,85 @@ func TestSigV4AndAPIKeyAuth(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The queue holds a bounded number of bytes: a reader waits for room, one
+// item larger than the bound passes alone, and a wait ends with its context.
+func TestBudgetBoundsBytes(t *testing.T) {
+	b := newBudget(100)
+	ctx := context.Background()
+	b.acquire(ctx, 60)
+	got := make(chan bool)
+	go func() { got <- b.acquire(ctx, 60) }()
+	select {
+	case <-got:
+		t.Fatal("60 more bytes were taken with 60 of 100 in use")
+	case <-time.After(20 * time.Millisecond):
+	}
+	b.release(60)
+	if !<-got || b.inUse() != 60 {
+		t.Fatalf("after a release: in use %d, want 60", b.inUse())
+	}
+	b.release(60)
+	if !b.acquire(ctx, 500) {
+		t.Fatal("an item larger than the bound must pass when nothing else is held")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if b.acquire(cctx, 1) || b.inUse() != 500 {
+		t.Errorf("a cancelled wait took bytes: in use %d", b.inUse())
+	}
+}
+
+// stdin and SIGTERM: every line the producer read is delivered or
+// dead-lettered; what it did not read is still in the pipe. Here the API is
+// down, so each line read must be in the dead-letter file.
+func TestStdinLinesReadAtShutdownAreDeadLetteredNotDropped(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{Down: true})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.QueueBytes, cfg.ShutdownTimeout = 32<<10, 100*time.Millisecond
+	r, w, err := os.Pipe() // pollable: a blocked read ends at shutdown
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	go func() {
+		defer w.Close()
+		w.WriteString(numbered(0, n, nil))
+	}()
+	cfg.Source, cfg.Stdin = SourceStdin, r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, cfg) }()
+	waitUntil(t, func() bool { return api.Requests() > 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(r)
+	seen := map[int]int{}
+	cut := ""
+	for _, d := range readDeadLetters(t, cfg.DeadLetterPath) {
+		if strings.Contains(d.Reason, "cut off at shutdown") {
+			cut = d.Raw
+			continue
+		}
+		var e struct{ N int }
+		json.Unmarshal(d.Event, &e)
+		seen[e.N]++
+	}
+	for _, l := range strings.Split(cut+string(rest), "\n") {
+		var e struct{ N *int }
+		if json.Unmarshal([]byte(l), &e) == nil && e.N != nil {
+			seen[*e.N]++
+		}
+	}
+	for i := range n {
+		if seen[i] != 1 {
+			t.Fatalf("line %d: found %d times in the dead-letter file and the unread rest of the pipe, want once", i, seen[i])
+		}
+	}
+	if len(rest) == int(len(numbered(0, n, nil))) {
+		t.Error("the producer read nothing: the test proves nothing")
+	}
+}

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,9 +18,11 @@ import (
 // line is one line read from a source, before it is parsed.
 type line struct {
 	data    []byte
-	pos     *position     // nil for sources that cannot be read again
-	id      func() string // the id it gets unless it has one
-	tooLong bool          // data holds only the start of the line
+	pos     *position // nil for sources that cannot be read again
+	id      string    // the id it gets unless it has one; "" for a random one
+	tooLong bool      // data holds only the start of the line
+	cut     string    // why the line has no newline, when that is not the end of the input
+	cost    int64     // bytes it holds of the queue
 }
 
 // maxLineBytes bounds the memory one line may take; longer lines go to the
@@ -60,6 +63,25 @@ func (lr *lineReader) next() (data []byte, tooLong bool, err error) {
 	}
 }
 
+// lineState is the line being read: its first maxLineBytes bytes and its
+// length.
+type lineState struct {
+	buf []byte
+	n   int64
+}
+
+func (ls *lineState) start() { ls.buf, ls.n = ls.buf[:0], 0 }
+
+func (ls *lineState) add(p []byte) {
+	if room := maxLineBytes - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
+	}
+	ls.n += int64(len(p))
+}
+
+// long reports whether buf holds only the start of the line.
+func (ls *lineState) long() bool { return ls.n > int64(len(ls.buf)) }
+
 func trimEOL(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
@@ -67,61 +89,89 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// readStream sends every line of r (stdin) until it ends or ctx does. The
-// blocking reads happen in their own goroutine, so that a shutdown does not
-// wait for input that may never come; a line already read is still sent.
-func readStream(ctx context.Context, r io.Reader, out chan<- line) error {
-	type item struct {
-		l   line
-		err error // io.EOF at the end
+// deadliner is an input whose blocked Read can be ended (a pipe or terminal
+// opened non-blocking: see cmd/producer).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// readStream sends every line of r (stdin) until it ends or ctx does. When
+// ctx ends it starts no new read, and every byte already read becomes a line
+// that is delivered or dead-lettered: a read in progress is ended at once
+// when r is a deadliner, or waited for until giveUp otherwise. emit waits
+// for room in the queue (false when ctx ended); emitNow does not wait.
+func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit func(context.Context, line) bool, emitNow func(line)) error {
+	type result struct {
+		n   int
+		err error
 	}
-	items := make(chan item, 1)
-	go func() {
-		lr := &lineReader{r: bufio.NewReaderSize(r, 64<<10)}
-		for {
-			data, long, err := lr.next()
-			if errors.Is(err, io.EOF) && len(lr.partial) > 0 { // a last line without newline
-				data, long, err = trimEOL(lr.partial), lr.long, nil
-				lr.partial = nil
-			}
-			if err != nil {
-				items <- item{err: err}
-				return
-			}
-			if len(data) > 0 {
-				items <- item{l: line{data: append([]byte(nil), data...), id: randomID, tooLong: long}}
-			}
+	buf := make([]byte, 64<<10)
+	ask := make(chan struct{})
+	got := make(chan result, 1)
+	defer close(ask)
+	go func() { // reads only when asked, so nothing is read after a stop
+		for range ask {
+			n, err := r.Read(buf)
+			got <- result{n, err}
 		}
 	}()
-	forward := func(it item) error {
-		if it.err != nil {
-			if errors.Is(it.err, io.EOF) {
-				return nil
-			}
-			return it.err
+	var ls lineState
+	stopped := false
+	send := func(cut string) {
+		l := line{data: append([]byte(nil), trimEOL(ls.buf)...), tooLong: ls.long(), cut: cut}
+		ls.start()
+		if len(l.data) == 0 && !l.tooLong {
+			return
 		}
-		out <- it.l // the batcher reads until every source has returned
-		return nil
+		if stopped || !emit(ctx, l) {
+			emitNow(l)
+		}
 	}
 	for {
+		ask <- struct{}{}
+		var res result
 		select {
-		case it := <-items:
-			if err := forward(it); err != nil || it.err != nil {
-				return err
-			}
+		case res = <-got:
 		case <-ctx.Done():
-			select {
-			case it := <-items:
-				return forward(it)
-			default:
-				return nil
+			stopped = true
+			if d, ok := r.(deadliner); ok && d.SetReadDeadline(time.Now()) == nil {
+				res = <-got
+			} else {
+				select {
+				case res = <-got:
+				case <-giveUp: // a read that never returns holds nothing yet
+				}
 			}
+		}
+		for p := buf[:res.n]; len(p) > 0; {
+			i := bytes.IndexByte(p, '\n')
+			piece := p
+			if i >= 0 {
+				piece = p[:i+1]
+			}
+			ls.add(piece)
+			p = p[len(piece):]
+			if i >= 0 {
+				send("")
+			}
+		}
+		stopped = stopped || ctx.Err() != nil
+		switch {
+		case errors.Is(res.err, io.EOF):
+			send("") // a last line without newline
+			return nil
+		case stopped:
+			send("cut off at shutdown before its newline was read")
+			return nil
+		case res.err != nil && !errors.Is(res.err, os.ErrDeadlineExceeded):
+			send("cut off by a read error")
+			return res.err
 		}
 	}
 }
 
 // generate sends synthetic events at rate per second until ctx ends.
-func generate(ctx context.Context, rate float64, out chan<- line) error {
+func generate(ctx context.Context, rate float64, emit func(context.Context, line) bool) error {
 	const tick = 10 * time.Millisecond
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -134,9 +184,7 @@ func generate(ctx context.Context, rate float64, out chan<- line) error {
 			due := int(rate * now.Sub(start).Seconds())
 			for ; sent < due; sent++ {
 				data := fmt.Appendf(nil, `{"value":"%d","type":"Tip %d"}`, 1+rand.IntN(100), 1+rand.IntN(5))
-				select {
-				case out <- line{data: data, id: randomID}:
-				case <-ctx.Done():
+				if !emit(ctx, line{data: data}) {
 					return nil
 				}
 			}
@@ -160,7 +208,7 @@ func inodeOf(fi os.FileInfo) uint64 {
 }
 
 // follow reads path until ctx ends.
-func (f *follower) follow(ctx context.Context, path string, out chan<- line) error {
+func (f *follower) follow(ctx context.Context, path string, emit func(context.Context, line) bool) error {
 	offset := int64(0)
 	if m, ok := f.cp.mark(path); ok {
 		offset = m.Offset
@@ -169,7 +217,7 @@ func (f *follower) follow(ctx context.Context, path string, out chan<- line) err
 			// The file we were reading was rotated away: finish it first.
 			if old := findInode(filepath.Dir(path), m.Inode); old != "" {
 				f.log.Info("finishing rotated file", "path", old, "offset", m.Offset)
-				if err := f.read(ctx, path, old, m.Offset, true, out); err != nil || ctx.Err() != nil {
+				if err := f.read(ctx, path, old, m.Offset, true, emit); err != nil || ctx.Err() != nil {
 					return err
 				}
 			} else {
@@ -179,7 +227,7 @@ func (f *follower) follow(ctx context.Context, path string, out chan<- line) err
 		}
 	}
 	for ctx.Err() == nil {
-		if err := f.read(ctx, path, path, offset, false, out); err != nil {
+		if err := f.read(ctx, path, path, offset, false, emit); err != nil {
 			return err
 		}
 		offset = 0 // after a rotation or truncation, the new content starts at 0
@@ -190,7 +238,7 @@ func (f *follower) follow(ctx context.Context, path string, out chan<- line) err
 // read reads file (known as path in the checkpoint) from offset. With
 // drain it stops at the end of the file; otherwise it waits for more and
 // returns when the path names another file (rotation) or the file shrank.
-func (f *follower) read(ctx context.Context, path, file string, offset int64, drain bool, out chan<- line) error {
+func (f *follower) read(ctx context.Context, path, file string, offset int64, drain bool, emit func(context.Context, line) bool) error {
 	fh, err := os.Open(file)
 	for errors.Is(err, os.ErrNotExist) && !drain { // not created yet
 		select {
@@ -219,7 +267,7 @@ func (f *follower) read(ctx context.Context, path, file string, offset int64, dr
 	progress := f.cp.open(path, inode, offset)
 	lr := &lineReader{r: bufio.NewReaderSize(fh, 64<<10), read: offset}
 	for {
-		if err := f.emitAvailable(ctx, lr, path, inode, progress, out); err != nil || drain || ctx.Err() != nil {
+		if err := f.emitAvailable(ctx, lr, path, inode, progress, emit); err != nil || drain || ctx.Err() != nil {
 			return err
 		}
 		// At the end: wait, then look for rotation or truncation.
@@ -231,7 +279,7 @@ func (f *follower) read(ctx context.Context, path, file string, offset int64, dr
 		now, statErr := os.Stat(path)
 		if statErr == nil && inodeOf(now) != inode {
 			f.log.Info("file rotated; finishing the old one", "path", path)
-			return f.emitAvailable(ctx, lr, path, inode, progress, out)
+			return f.emitAvailable(ctx, lr, path, inode, progress, emit)
 		}
 		if cur, err := fh.Stat(); err == nil && cur.Size() < lr.read {
 			f.log.Warn("file truncated; reading it from the start", "path", path)
@@ -241,7 +289,7 @@ func (f *follower) read(ctx context.Context, path, file string, offset int64, dr
 }
 
 // emitAvailable sends every complete line up to the current end of the file.
-func (f *follower) emitAvailable(ctx context.Context, lr *lineReader, path string, inode uint64, progress *fileProgress, out chan<- line) error {
+func (f *follower) emitAvailable(ctx context.Context, lr *lineReader, path string, inode uint64, progress *fileProgress, emit func(context.Context, line) bool) error {
 	for {
 		start := lr.read - int64(len(lr.partial))
 		data, long, err := lr.next()
@@ -256,10 +304,7 @@ func (f *follower) emitAvailable(ctx context.Context, lr *lineReader, path strin
 			f.cp.confirm(pos) // blank line: nothing to send
 			continue
 		}
-		id := positionID(path, inode, start)
-		select {
-		case out <- line{data: append([]byte(nil), data...), pos: pos, id: func() string { return id }, tooLong: long}:
-		case <-ctx.Done():
+		if !emit(ctx, line{data: append([]byte(nil), data...), pos: pos, id: positionID(path, inode, start), tooLong: long}) {
 			return nil
 		}
 	}
