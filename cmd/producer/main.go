@@ -32,7 +32,7 @@ type options struct {
 	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
 	rate                                                                       float64
 	batchSize, concurrency, queueMiB                                           int
-	linger, maxBackoff, shutdownTimeout, statsInterval, poll                   time.Duration
+	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait       time.Duration
 }
 
 func envName(flagName string) string {
@@ -47,7 +47,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.url, "url", "", "the ingest API's /v1 URL (stack output IngestUrl); required")
 	fs.StringVar(&o.source, "source", producer.SourceSynthetic, "where events come from: synthetic, stdin, or file")
 	fs.Float64Var(&o.rate, "rate", 10, "synthetic events per second")
-	fs.StringVar(&o.files, "files", "", "comma-separated files to follow as they grow (source file)")
+	fs.StringVar(&o.files, "files", "", "comma-separated files or glob patterns to follow as they grow, e.g. '/var/log/app/*.log*' (source file)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
 	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
@@ -60,7 +60,8 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM or SIGINT, how long to deliver what is in flight")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
-	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often a followed file is checked for new lines")
+	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
+	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
@@ -105,8 +106,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
 	case o.auth == "api-key" && o.apiKey == "":
 		return errors.New("-auth api-key needs -api-key")
-	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0:
-		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval and -poll must be above 0")
+	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0 || o.rotateWait <= 0:
+		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0")
 	}
 	return nil
 }
@@ -151,7 +152,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
 		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
-		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, Log: log,
+		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log,
 	})
 	if err != nil {
 		log.Error("stopped", "err", err)

@@ -34,6 +34,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
 		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
 		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
+		"-url https://h/v1 -rotate-wait 0s": "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
 		if err == nil || err.Error() != want {
@@ -51,7 +52,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
 		t.Fatalf("-help exit code %d", code)
 	}
-	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-queue-mib", "-auth", "-dead-letter", "-shutdown-timeout"} {
+	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-queue-mib", "-rotate-wait", "-auth", "-dead-letter", "-shutdown-timeout"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %s", s)
 		}

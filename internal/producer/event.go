@@ -7,7 +7,6 @@ package producer
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,14 +91,13 @@ func randomID() string {
 	return uuid(b)
 }
 
-// positionID is a UUID derived from where a line was read (file identity and
-// offset), so that reading it again after a crash gives the same id and the
-// duplicate can be removed downstream.
-func positionID(file string, inode uint64, offset int64) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", file, inode, offset)))
+// chainID is the id of a line of a followed file: a UUID (version 8) made of
+// the file's chain hash after that line (see follow.go), so the same line
+// read again gets the same id and different lines get different ones.
+func chainID(chain [32]byte) string {
 	var b [16]byte
-	copy(b[:], sum[:])
-	b[6] = b[6]&0x0f | 0x80 // version 8: custom
+	copy(b[:], chain[:])
+	b[6] = b[6]&0x0f | 0x80
 	return uuid(b)
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -31,7 +32,7 @@ type Config struct {
 	Source          string
 	Rate            float64   // synthetic events per second
 	Stdin           io.Reader // for SourceStdin
-	Files           []string  // for SourceFile
+	Files           []string  // glob patterns, for SourceFile
 	CheckpointPath  string    // for SourceFile
 	DeadLetterPath  string
 	BatchSize       int // 1: one event per request to /v1; more: /v1/batch
@@ -43,7 +44,8 @@ type Config struct {
 	MaxBackoff      time.Duration
 	ShutdownTimeout time.Duration
 	StatsInterval   time.Duration
-	Poll            time.Duration // how often a followed file is checked at its end
+	Poll            time.Duration // how often followed files are checked for new lines
+	RotateWait      time.Duration // how long a rotated file must stay idle before it is finished
 	Log             *slog.Logger
 	Stats           *Stats // counters; Run creates them when nil
 }
@@ -60,6 +62,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile {
 		return fmt.Errorf("unknown source %q", cfg.Source)
 	}
+	for _, p := range cfg.Files {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return fmt.Errorf("file pattern %q: %w", p, err)
+		}
+	}
 	dl, err := openDeadLetters(cfg.DeadLetterPath)
 	if err != nil {
 		return err
@@ -69,9 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
 	if cfg.Source == SourceFile { // other sources neither read nor write it
-		if r.cp, err = loadCheckpoints(cfg.CheckpointPath); err != nil {
-			return err
-		}
+		r.cp = loadCheckpoints(cfg.CheckpointPath, cfg.Log)
 	}
 
 	readCtx, stopReading := context.WithCancel(ctx)
@@ -117,20 +122,8 @@ func Run(ctx context.Context, cfg Config) error {
 		case SourceStdin:
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
-			fl := &follower{cp: r.cp, poll: cfg.Poll, log: cfg.Log}
-			errs := make([]error, len(cfg.Files))
-			var files sync.WaitGroup
-			for i, path := range cfg.Files {
-				files.Add(1)
-				go func() {
-					defer files.Done()
-					if errs[i] = fl.follow(readCtx, path, emit); errs[i] != nil {
-						stopReading()
-					}
-				}()
-			}
-			files.Wait()
-			err = errors.Join(errs...)
+			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp"}
+			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, emit).run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err

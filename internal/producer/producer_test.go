@@ -25,7 +25,7 @@ func testConfig(t testing.TB, api *fakeapi.API) Config {
 		URL: api.URL, BatchSize: 50, Linger: 20 * time.Millisecond, Concurrency: 4, QueueBytes: 8 << 20,
 		Auth: NoAuth{}, HTTPClient: &http.Client{Timeout: 5 * time.Second},
 		MaxBackoff: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, StatsInterval: time.Hour,
-		Poll: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Poll: 10 * time.Millisecond, RotateWait: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DeadLetterPath: filepath.Join(t.TempDir(), "dead-letter.ndjson"), Stats: &Stats{},
 	}
 }
