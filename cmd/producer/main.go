@@ -63,6 +63,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
 	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
 		fs.PrintDefaults()

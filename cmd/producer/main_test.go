@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +53,18 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
 		t.Fatalf("-help exit code %d", code)
 	}
-	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-queue-mib", "-rotate-wait", "-auth", "-dead-letter", "-shutdown-timeout"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("help lacks %s", s)
+	if !strings.Contains(out.String(), "TRIBUTARY_<FLAG>") {
+		t.Error("help does not say how flags map to environment variables")
+	}
+	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "linger", "concurrency",
+		"queue-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
+	for _, f := range flags {
+		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
+			t.Errorf("help lacks -%s with %s", f, envName(f))
 		}
+	}
+	if n := strings.Count(out.String(), "\n  -"); n != len(flags) {
+		t.Errorf("help lists %d flags, this test knows %d: add the new ones here and to the README", n, len(flags))
 	}
 }
 
