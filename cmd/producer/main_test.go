@@ -135,7 +135,7 @@ func TestFinalStatsRateIsOverTheWholeRun(t *testing.T) {
 	var logs bytes.Buffer
 	start := time.Now()
 	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms",
-		"-stats-interval", "1ms", "-dead-letter", filepath.Join(dir, "dl.ndjson")}, pr, &logs)
+		"-stats-interval", "1ms", "-dead-letter", filepath.Join(dir, "dl.ndjson"), "-checkpoint", filepath.Join(dir, "cp.json")}, pr, &logs)
 	took := time.Since(start)
 	var last map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

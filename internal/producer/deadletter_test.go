@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -47,7 +48,8 @@ func TestDeadLetterFileRepairsAnIncompleteLastEntry(t *testing.T) {
 	d.close()
 	got, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
-	if len(lines) != 2 || lines[0]+"\n" != whole || !strings.Contains(lines[1], `"reason":"second"`) {
+	var second deadLetter
+	if len(lines) != 2 || lines[0]+"\n" != whole || json.Unmarshal([]byte(lines[1]), &second) != nil || second.Reason != "second" {
 		t.Errorf("file after repair and a write:\n%s", got)
 	}
 }

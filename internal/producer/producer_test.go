@@ -482,3 +482,32 @@ func TestStdinLinesReadAtShutdownAreDeadLetteredNotDropped(t *testing.T) {
 		t.Error("the producer read nothing: the test proves nothing")
 	}
 }
+
+// A read from stdin that is waiting when the producer stops is ended: what
+// arrives afterwards stays in the pipe, for whoever reads it next, instead
+// of being read and dropped.
+func TestStdinReadWaitingAtShutdownIsEnded(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	r, w, err := os.Pipe() // pollable, as cmd/producer makes stdin
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Source, cfg.Stdin = SourceStdin, r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, cfg) }()
+	w.WriteString(numbered(0, 10, nil))
+	waitUntil(t, func() bool { return len(api.Records()) == 10 }) // the reader now waits for more
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	late := numbered(10, 20, nil)
+	w.WriteString(late)
+	w.Close()
+	if rest, _ := io.ReadAll(r); string(rest) != late {
+		t.Errorf("the pipe holds %q after the stop, want the 10 lines written after it", rest)
+	}
+}

@@ -79,6 +79,7 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 			stopped = true
 			if d, ok := r.(deadliner); ok && d.SetReadDeadline(time.Now()) == nil {
 				res = <-got
+				_ = d.SetReadDeadline(time.Time{}) // the caller's file reads again
 			} else {
 				select {
 				case res = <-got:
