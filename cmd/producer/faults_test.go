@@ -698,6 +698,29 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 	}
 }
 
+// 7b. An idle stdin does not hold up the shutdown (the read waiting is
+// ended, not waited for until -shutdown-timeout, an hour here), and lines
+// written after the stop stay in the pipe.
+func TestFaultStdinIdleAtSIGTERM(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1h")
+	w.WriteString(s.lines(0, 100, 20))
+	s.waitAll(p)
+	code := p.stop(syscall.SIGTERM) // fails the test if it takes a minute
+	late := s.lines(100, 110, 20)
+	w.WriteString(late)
+	w.Close()
+	s.stdinRest(r)
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(false)
+	if tl := s.count(); tl.stored != 100 {
+		t.Errorf("%d stored, want the 100 lines written before the stop", tl.stored)
+	}
+}
+
 // 8. Trailing content after the JSON object dead-letters the whole line.
 func TestFaultTrailingContent(t *testing.T) {
 	s := newScenario(t, fakeapi.Faults{})
