@@ -75,9 +75,9 @@ import (
 )
 
 const (
-	fpBytes      = 256     // the first bytes that identify a file
-	readPerCycle = 1 << 20 // bytes read from one file before the others get a turn
-	maxCheckLine = 1 << 20 // a longer last line is not read back to be checked
+	fpBytes      = 256      // the first bytes that identify a file
+	readPerCycle = 1 << 20  // bytes read from one file before the others get a turn
+	maxCheckLine = 64 << 10 // a longer last line is not read back to be checked (the first bytes still are)
 )
 
 type fileID struct{ dev, ino uint64 }
@@ -107,19 +107,23 @@ func chainSeed(gen uint64) [32]byte {
 	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
 }
 
-// lineOK reports whether f still holds, before m.offset, the line read there.
-func lineOK(f *os.File, m mark) bool {
+// lineOK reports whether f still holds, before m.offset, the line read
+// there; an error when f could not be read.
+func lineOK(f *os.File, m mark) (bool, error) {
 	if m.lineLen == 0 || m.lineLen > maxCheckLine {
-		return true
+		return true, nil
 	}
 	buf := make([]byte, m.lineLen)
-	if _, err := f.ReadAt(buf, m.offset-m.lineLen); err != nil {
-		return false
+	if n, err := f.ReadAt(buf, m.offset-m.lineLen); n < len(buf) {
+		if errors.Is(err, io.EOF) {
+			return false, nil // shorter now
+		}
+		return false, err
 	}
 	h := sha256.New()
 	h.Write(m.prev[:])
 	h.Write(buf)
-	return [32]byte(h.Sum(nil)) == m.chain
+	return [32]byte(h.Sum(nil)) == m.chain, nil
 }
 
 func readHead(f *os.File, size int64) ([]byte, error) {
@@ -444,7 +448,7 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
 		})
 		for _, r := range cands {
-			if size >= r.read.offset && lineOK(f, r.read) {
+			if ok, _ := lineOK(f, r.read); ok && size >= r.read.offset { // unreadable: not a match, read from the start
 				if r.held {
 					copyOf = true
 				} else {
@@ -518,7 +522,12 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			}
 			break
 		}
-		if ok, why := fl.verify(w); !ok {
+		ok, why, err := fl.verify(w)
+		if err != nil { // not a truncation: try again at the next poll
+			fl.say(w.path, "cannot read a followed file", "err", err)
+			return false
+		}
+		if !ok {
 			fl.truncated(w, why)
 			return true
 		}
@@ -538,22 +547,26 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 
 // verify reports whether w's file still holds what was read from it: the
 // fingerprint's bytes at its start and the line before the read offset. It
-// grows the fingerprint while the file is shorter than fpBytes.
-func (fl *follower) verify(w *watcher) (bool, string) {
+// grows the fingerprint while the file is shorter than fpBytes. A read error
+// is returned as such: it is no proof of a truncation.
+func (fl *follower) verify(w *watcher) (bool, string, error) {
 	r := w.rec
-	n, _ := w.f.ReadAt(fl.head, 0)
+	n, err := w.f.ReadAt(fl.head, 0)
+	if n < len(fl.head) && err != nil && !errors.Is(err, io.EOF) {
+		return false, "", err
+	}
 	head := fl.head[:n]
 	if r.fpLen > 0 && (n < r.fpLen || fingerprint(head[:r.fpLen]) != r.fp) {
-		return false, "its first bytes changed"
+		return false, "its first bytes changed", nil
 	}
 	if n > r.fpLen {
 		fp := fingerprint(head)
 		fl.cp.update(func() { r.fp, r.fpLen = fp, n })
 	}
-	if !lineOK(w.f, r.read) {
-		return false, "the line before the read offset changed"
+	if ok, err := lineOK(w.f, r.read); err != nil || !ok {
+		return false, "the line before the read offset changed", err
 	}
-	return true, ""
+	return true, "", nil
 }
 
 // truncated starts w's file again from 0, as a new generation. The old
