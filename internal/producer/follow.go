@@ -26,21 +26,25 @@ package producer
 // producer was stopped (two rotations find both files), and the copy
 // logrotate's copytruncate makes, which is then read from where the original
 // had been read to. Two different files with the same first bytes (a common
-// header) are told apart by that line.
+// header) are told apart by that line. A file that matches a record still
+// followed is a copy of that file: it waits until that file is truncated or
+// gone. Files whose inode a record names are matched first, so a copy cannot
+// take its original's record.
 //
 // Truncation. Fluent Bit only compares the offset with the size, which misses
 // a truncation followed by a longer rewrite within one poll. Here every
 // chunk read is checked before its lines go out: the file is not shorter than
 // the offset, its first bytes still match the fingerprint, and the last line
 // before the offset is still there. When not, the chunk is dropped and the
-// file is read again from 0 as a new record whose generation is one more.
+// file is read again from 0 as a new record whose generation is one more. (A
+// read error is not taken for a truncation: the file is tried again.)
 //
 // Positions. The checkpoint (version 2) lists records: fingerprint and how
 // many bytes it covers, generation, path/device/inode hints, the confirmed
 // offset with the chain hash there and before its last line, and the last
-// size seen. A record is
-// forgotten once no file has matched it for -rotate-wait and none of its
-// lines are in flight; if bytes were left unread, that is logged as a warning.
+// size seen. A record is forgotten once no file has matched it for
+// -rotate-wait and none of its lines are in flight; if bytes were left
+// unread, that is logged as a warning.
 //
 // Ids. The chain hash starts from the generation and folds in every line:
 // chain = SHA-256(previous chain || line bytes). An event's id is made of the
