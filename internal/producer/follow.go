@@ -431,7 +431,7 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 // (nil) when the match is a record already followed: the file is its copy.
 func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64) (*record, string) {
 	var match, truncated *record
-	copyOf := false
+	copyOf, gen := false, uint64(0)
 	fl.cp.update(func() {
 		var cands []*record
 		for _, r := range fl.cp.records {
@@ -466,6 +466,11 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 				truncated = r
 				return
 			}
+			// Same first bytes as a known file: a copy made before lines
+			// that were read from the original (copytruncate), or a file
+			// with a common header. Its lines get the ids they would have
+			// had in that file, so duplicates of a copy can be removed.
+			gen = max(gen, r.gen)
 		}
 	})
 	switch {
@@ -483,7 +488,7 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
 		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start"
 	}
-	return fl.cp.newRecord(head, 0, path, id, size), "new file"
+	return fl.cp.newRecord(head, gen, path, id, size), "new file"
 }
 
 // forget drops records that no file has matched for rotateWait and whose

@@ -276,3 +276,34 @@ func TestACopyDoesNotTakeTheOriginalsRecord(t *testing.T) {
 		t.Errorf("read %q after the restart, want lines 20 to 29 of the original", got)
 	}
 }
+
+// copytruncate where lines written between the copy and the truncation were
+// read from the original: the copy, shorter than what was read, is read from
+// its start, and its lines get the ids they had in the original (here after
+// an earlier truncation), so the duplicates can be removed by event_id.
+func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.WriteFile(path, []byte(text(nLines(10, 30))), 0o644) // a first truncation: generation 1
+	tf.poll()
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data[:len(data)/2], 0o644) // the copy, then lines read from the original
+	idsBefore := tf.ids()
+	os.Truncate(path, 0)
+	appendTo(t, path, text(nLines(30, 35)))
+	got := append(tf.poll(), tf.poll()...)
+	copied := 0
+	for _, l := range tf.lines[len(tf.lines)-len(got):] {
+		if string(l.data) == idsBefore[l.id] {
+			copied++
+		} else if _, seen := idsBefore[l.id]; seen {
+			t.Errorf("line %s has the id of another line", l.data)
+		}
+	}
+	if copied == 0 || copied+5 != len(got) {
+		t.Errorf("%d lines read after the copytruncate, %d of them copies with their original ids; want all lines of the copy with their ids and the 5 new lines", len(got), copied)
+	}
+}
