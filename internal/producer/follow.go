@@ -165,6 +165,9 @@ type lineState struct {
 }
 
 func (ls *lineState) start(chain [32]byte) {
+	if cap(ls.buf) > 64<<10 {
+		ls.buf = nil // a long line's memory goes back once it is sent
+	}
 	ls.buf, ls.n, ls.prev = ls.buf[:0], 0, chain
 	if ls.h != nil {
 		ls.h.Reset()
