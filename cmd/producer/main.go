@@ -53,7 +53,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
-	fs.IntVar(&o.queueMiB, "queue-mib", 32, "MiB of events read but not yet confirmed or dead-lettered (1-4096); reading waits when it is full")
+	fs.IntVar(&o.queueMiB, "queue-mib", producer.DefaultQueueBytes>>20, "MiB of events read but not yet confirmed or dead-lettered (1-4096); reading waits when it is full")
 	fs.StringVar(&o.auth, "auth", "iam", "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")

@@ -25,6 +25,10 @@ const (
 // the 5 MiB that older PutRecords limits allow.
 const batchBytes = 4 << 20
 
+// DefaultQueueBytes bounds the queue when Config.QueueBytes is 0: it fits a
+// t4g.nano (0.5 GiB) with room to spare (see the README).
+const DefaultQueueBytes = 32 << 20
+
 // Config is everything Run needs. Zero durations and sizes are not defaults:
 // cmd/producer fills them from flags.
 type Config struct {
@@ -38,7 +42,7 @@ type Config struct {
 	BatchSize       int // 1: one event per request to /v1; more: /v1/batch
 	Linger          time.Duration
 	Concurrency     int
-	QueueBytes      int64 // bound on events read but not yet confirmed or dead-lettered
+	QueueBytes      int64 // bound on events read but not yet confirmed or dead-lettered; 0: DefaultQueueBytes
 	Auth            Auth
 	HTTPClient      *http.Client
 	MaxBackoff      time.Duration
@@ -70,6 +74,9 @@ func Run(ctx context.Context, cfg Config) error {
 	dl, err := openDeadLetters(cfg.DeadLetterPath)
 	if err != nil {
 		return err
+	}
+	if cfg.QueueBytes <= 0 { // a library caller that predates the setting (cmd/smoke)
+		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
 		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, auth: cfg.Auth, http: cfg.HTTPClient},

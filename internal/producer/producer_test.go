@@ -511,3 +511,23 @@ func TestStdinReadWaitingAtShutdownIsEnded(t *testing.T) {
 		t.Errorf("the pipe holds %q after the stop, want the 10 lines written after it", rest)
 	}
 }
+
+// A caller that does not set QueueBytes (cmd/smoke) gets the default bound,
+// not a queue of one event: with a batch of 50 and an hour of linger, 100
+// events go out as two full batches.
+func TestZeroQueueBytesMeansTheDefault(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.QueueBytes, cfg.Linger, cfg.BatchSize = 0, time.Hour, 50
+	pr, pw := io.Pipe()
+	cfg.Source, cfg.Stdin = SourceStdin, pr
+	done := make(chan error)
+	go func() { done <- Run(context.Background(), cfg) }()
+	pw.Write([]byte(numbered(0, 100, nil)))
+	waitUntil(t, func() bool { return len(api.Records()) == 100 })
+	pw.Close()
+	if err := <-done; err != nil || api.Requests() != 2 {
+		t.Errorf("Run = %v after %d requests, want 2", err, api.Requests())
+	}
+}
