@@ -14,8 +14,9 @@ synth: deps ## Synthesize every stack to cdk.out (offline)
 	./cdk synth --quiet
 	@ls cdk.out/*.template.json
 
-test: deps ## Run all unit tests (offline)
+test: deps ## Run all unit tests, then the producer's fault-injection suite (offline)
 	go test ./...
+	go test -tags faults -count=1 ./cmd/producer/
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \

@@ -31,8 +31,8 @@ func main() {
 type options struct {
 	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
 	rate                                                                       float64
-	batchSize, concurrency                                                     int
-	linger, maxBackoff, shutdownTimeout, statsInterval, poll                   time.Duration
+	batchSize, concurrency, queueMiB                                           int
+	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait       time.Duration
 }
 
 func envName(flagName string) string {
@@ -47,20 +47,23 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.url, "url", "", "the ingest API's /v1 URL (stack output IngestUrl); required")
 	fs.StringVar(&o.source, "source", producer.SourceSynthetic, "where events come from: synthetic, stdin, or file")
 	fs.Float64Var(&o.rate, "rate", 10, "synthetic events per second")
-	fs.StringVar(&o.files, "files", "", "comma-separated files to follow as they grow (source file)")
+	fs.StringVar(&o.files, "files", "", "comma-separated files or glob patterns to follow as they grow, e.g. '/var/log/app/*.log*' (source file)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
 	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
+	fs.IntVar(&o.queueMiB, "queue-mib", producer.DefaultQueueBytes>>20, "MiB of events read but not yet confirmed or dead-lettered (1-4096); reading waits when it is full")
 	fs.StringVar(&o.auth, "auth", "iam", "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM or SIGINT, how long to deliver what is in flight")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
-	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often a followed file is checked for new lines")
+	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
+	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
 		fs.PrintDefaults()
@@ -98,12 +101,14 @@ func (o *options) validate() error {
 		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
 	case o.concurrency < 1 || o.concurrency > 64:
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
+	case o.queueMiB < 1 || o.queueMiB > 4096:
+		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
 	case o.auth != "iam" && o.auth != "api-key" && o.auth != "none":
 		return fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
 	case o.auth == "api-key" && o.apiKey == "":
 		return errors.New("-auth api-key needs -api-key")
-	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0:
-		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval and -poll must be above 0")
+	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0 || o.rotateWait <= 0:
+		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0")
 	}
 	return nil
 }
@@ -137,13 +142,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 			files = append(files, f)
 		}
 	}
+	if f, ok := stdin.(*os.File); ok && f == os.Stdin && o.source == producer.SourceStdin {
+		var restore func()
+		stdin, restore = interruptible(f)
+		defer restore()
+	}
 	log.Info("starting", "url", o.url, "source", o.source, "batch_size", o.batchSize, "auth", o.auth)
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
-		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, Auth: auth,
+		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
-		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, Log: log,
+		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log,
 	})
 	if err != nil {
 		log.Error("stopped", "err", err)
@@ -151,6 +161,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// interruptible returns stdin so that a read blocked on a pipe or terminal
+// can be ended at shutdown, with nothing read and then dropped: the
+// descriptor is made non-blocking, which Go's poller handles with read
+// deadlines. restore makes it blocking again for whoever shares it.
+func interruptible(stdin *os.File) (r io.Reader, restore func()) {
+	fi, err := stdin.Stat()
+	if err != nil || fi.Mode().IsRegular() { // a regular file never blocks
+		return stdin, func() {}
+	}
+	if err := syscall.SetNonblock(syscall.Stdin, true); err != nil {
+		return stdin, func() {}
+	}
+	return os.NewFile(uintptr(syscall.Stdin), "/dev/stdin"), func() { _ = syscall.SetNonblock(syscall.Stdin, false) }
 }
 
 func authFor(ctx context.Context, o *options) (producer.Auth, error) {

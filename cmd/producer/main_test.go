@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary/tributary/internal/fakeapi"
 )
@@ -30,6 +34,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"-url ftp://h":                      `-url must be the API's /v1 URL (http or https), got "ftp://h"`,
 		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
 		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
+		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
+		"-url https://h/v1 -rotate-wait 0s": "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
 		if err == nil || err.Error() != want {
@@ -47,10 +53,18 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
 		t.Fatalf("-help exit code %d", code)
 	}
-	for _, s := range []string{"TRIBUTARY_<FLAG>", "-url", "-source", "-rate", "-files", "-batch-size", "-linger", "-concurrency", "-auth", "-dead-letter", "-shutdown-timeout"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("help lacks %s", s)
+	if !strings.Contains(out.String(), "TRIBUTARY_<FLAG>") {
+		t.Error("help does not say how flags map to environment variables")
+	}
+	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "linger", "concurrency",
+		"queue-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
+	for _, f := range flags {
+		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
+			t.Errorf("help lacks -%s with %s", f, envName(f))
 		}
+	}
+	if n := strings.Count(out.String(), "\n  -"); n != len(flags) {
+		t.Errorf("help lists %d flags, this test knows %d: add the new ones here and to the README", n, len(flags))
 	}
 }
 
@@ -80,8 +94,11 @@ func TestRunSendsStdin(t *testing.T) {
 	if stats == nil || stats["sent"] != 3.0 || stats["read"] != 3.0 || stats["dead_lettered"] != 0.0 {
 		t.Errorf("final stats line = %v", stats)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "dl.ndjson")); !os.IsNotExist(err) {
-		t.Error("a dead-letter file was written although nothing failed")
+	if dl, err := os.ReadFile(filepath.Join(dir, "dl.ndjson")); err != nil || len(dl) != 0 {
+		t.Errorf("the dead-letter file must be created at start and stay empty when nothing failed: %q, %v", dl, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cp.json")); !os.IsNotExist(err) {
+		t.Error("the stdin source wrote a checkpoint")
 	}
 }
 
@@ -95,5 +112,43 @@ func TestImportsNoCDK(t *testing.T) {
 		if strings.Contains(dep, "aws-cdk-go") || strings.Contains(dep, "jsii-runtime-go") || strings.Contains(dep, "constructs-go") {
 			t.Errorf("the producer depends on %s", dep)
 		}
+	}
+}
+
+// The final stats line's rate is the events sent over the whole run: at
+// least their number over the time run took from outside, at most their
+// number over the time stdin was kept open. (The stats interval, 1 ms here,
+// has nothing to do with it.)
+func TestFinalStatsRateIsOverTheWholeRun(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := t.TempDir()
+	pr, pw := io.Pipe()
+	const n, open = 100, 300 * time.Millisecond
+	go func() {
+		for i := range n {
+			fmt.Fprintf(pw, "{\"a\":%d}\n", i)
+		}
+		time.Sleep(open)
+		pw.Close()
+	}()
+	var logs bytes.Buffer
+	start := time.Now()
+	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms",
+		"-stats-interval", "1ms", "-dead-letter", filepath.Join(dir, "dl.ndjson"), "-checkpoint", filepath.Join(dir, "cp.json")}, pr, &logs)
+	took := time.Since(start)
+	var last map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "stats" {
+			last = m
+		}
+	}
+	rate, _ := last["sent_per_s"].(float64)
+	if code != 0 || last["sent"] != float64(n) {
+		t.Fatalf("exit %d, final stats %v", code, last)
+	}
+	if low, high := n/took.Seconds(), n/open.Seconds(); rate < low*0.999 || rate > high*1.001 {
+		t.Errorf("final rate %.1f events/s; the run sent %d events in between %v and %v: %.1f to %.1f", rate, n, open, took, low, high)
 	}
 }

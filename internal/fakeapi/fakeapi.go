@@ -1,7 +1,9 @@
 // Package fakeapi is a local stand-in for the Tributary ingest API (POST /v1
 // and /v1/batch, with the deployed API's answers) for tests and benchmarks,
-// with faults to inject: throttling, 5xx, dropped connections, partial batch
-// failures, rejected events and wrong credentials.
+// with faults to inject: throttling, 5xx, 408, answers the API does not
+// document (202, 204, 200 without the expected body), dropped connections,
+// partial batch failures, slow answers, being down, rejected events and
+// wrong credentials.
 package fakeapi
 
 import (
@@ -12,36 +14,50 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Faults says which requests fail and how. Counters are per request (1-based).
 type Faults struct {
-	ThrottleEvery    int    // 429
-	FailEvery        int    // 500
-	DropEvery        int    // store the events, then close the connection without an answer
-	PartialEvery     int    // batch answers 200 with every other record throttled (not stored)
-	RejectContaining string // a request with an event containing this answers 400 (not stored)
-	APIKey           string // when set, requests need this x-api-key (else 403)
-	RequireSigV4     bool   // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
+	ThrottleEvery    int           // 429
+	FailEvery        int           // 500
+	TimeoutEvery     int           // 408, nothing stored
+	AcceptedEvery    int           // store the events, then answer 202 (not the documented answer)
+	NoContentEvery   int           // answer 204 without storing
+	EmptyOKEvery     int           // store the events, then answer 200 with {} (no sequence numbers)
+	DropEvery        int           // store the events, then close the connection without an answer
+	PartialEvery     int           // batch answers 200 with every other record throttled (not stored)
+	RejectContaining string        // a request with an event containing this answers 400 (not stored)
+	APIKey           string        // when set, requests need this x-api-key (else 403)
+	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
+	Delay            time.Duration // wait this long before handling each request
+	Down             bool          // close every connection at once: nothing stored, no answer
 }
 
 // API is a running fake.
 type API struct {
-	URL    string // the /v1 URL
-	Faults Faults
+	URL string // the /v1 URL
 
 	srv      *httptest.Server
 	mu       sync.Mutex
+	faults   Faults
 	requests int
 	records  [][]byte
 }
 
 // Start starts a fake on loopback; Close stops it.
 func Start(f Faults) *API {
-	a := &API{Faults: f}
+	a := &API{faults: f}
 	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
 	a.URL = a.srv.URL + "/PROD/v1"
 	return a
+}
+
+// SetFaults changes the faults for the requests that arrive from now on.
+func (a *API) SetFaults(f Faults) {
+	a.mu.Lock()
+	a.faults = f
+	a.mu.Unlock()
 }
 
 // Close stops the server.
@@ -69,32 +85,59 @@ func answer(w http.ResponseWriter, status int, body any) {
 
 func msg(m string) map[string]string { return map[string]string{"message": m} }
 
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+		}
+	}
+}
+
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.requests++
 	n := a.requests
+	f := a.faults
 	a.mu.Unlock()
 	every := func(k int) bool { return k > 0 && n%k == 0 }
+	if f.Down {
+		hangUp(w)
+		return
+	}
+	if f.Delay > 0 {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 
 	batch := strings.HasSuffix(r.URL.Path, "/v1/batch")
 	switch {
 	case r.Method != http.MethodPost || (!batch && !strings.HasSuffix(r.URL.Path, "/v1")):
 		answer(w, http.StatusForbidden, msg("Missing Authentication Token"))
 		return
-	case a.Faults.APIKey != "" && r.Header.Get("x-api-key") != a.Faults.APIKey:
+	case f.APIKey != "" && r.Header.Get("x-api-key") != f.APIKey:
 		answer(w, http.StatusForbidden, msg("Forbidden"))
 		return
-	case a.Faults.RequireSigV4 && !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "):
+	case f.RequireSigV4 && !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "):
 		answer(w, http.StatusForbidden, msg("Missing Authentication Token"))
 		return
 	case r.Header.Get("Content-Type") != "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
 		answer(w, http.StatusUnsupportedMediaType, msg("Content-Type must be application/json"))
 		return
-	case every(a.Faults.ThrottleEvery):
+	case every(f.ThrottleEvery):
 		answer(w, http.StatusTooManyRequests, msg("Too many requests; retry with backoff"))
 		return
-	case every(a.Faults.FailEvery):
+	case every(f.FailEvery):
 		answer(w, http.StatusInternalServerError, msg("Nothing was stored: Kinesis is unavailable; retry with backoff."))
+		return
+	case every(f.TimeoutEvery):
+		answer(w, http.StatusRequestTimeout, msg("Request Timeout"))
+		return
+	case every(f.NoContentEvery):
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 
@@ -115,13 +158,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusBadRequest, msg("Invalid request body"))
 			return
 		}
-		if a.Faults.RejectContaining != "" && bytes.Contains(e, []byte(a.Faults.RejectContaining)) {
+		if f.RejectContaining != "" && bytes.Contains(e, []byte(f.RejectContaining)) {
 			answer(w, http.StatusBadRequest, msg("Kinesis rejected the request: 1 validation error detected"))
 			return
 		}
 	}
 
-	partial := batch && every(a.Faults.PartialEvery)
+	partial := batch && every(f.PartialEvery)
 	type result struct {
 		SequenceNumber string `json:"sequenceNumber,omitempty"`
 		ShardID        string `json:"shardId,omitempty"`
@@ -144,13 +187,16 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Unlock()
 
-	if every(a.Faults.DropEvery) {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
+	switch {
+	case every(f.DropEvery):
+		hangUp(w)
+		return
+	case every(f.AcceptedEvery):
+		answer(w, http.StatusAccepted, map[string]any{})
+		return
+	case every(f.EmptyOKEvery):
+		answer(w, http.StatusOK, map[string]any{})
+		return
 	}
 	if !batch {
 		answer(w, http.StatusOK, results[0])

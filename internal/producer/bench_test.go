@@ -3,25 +3,52 @@ package producer
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary/tributary/internal/fakeapi"
 )
 
-// BenchmarkThroughput measures events per second from stdin to a local fake
-// API over loopback, one event per request and in batches of 500.
+// BenchmarkThroughput measures events per second to a local fake API over
+// loopback: from stdin, one event per request and in batches of 500, and
+// from a followed file (fingerprints, chain hashes, checkpoint) in batches.
 func BenchmarkThroughput(b *testing.B) {
-	for _, batch := range []int{1, 500} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+	for _, c := range []struct {
+		source string
+		batch  int
+	}{{SourceStdin, 1}, {SourceStdin, 500}, {SourceFile, 500}} {
+		name := fmt.Sprintf("batch=%d", c.batch)
+		if c.source == SourceFile {
+			name = "file,batch=500"
+		}
+		b.Run(name, func(b *testing.B) {
 			api := fakeapi.Start(fakeapi.Faults{})
 			defer api.Close()
 			input := numbered(0, b.N, nil)
 			cfg := testConfig(b, api)
-			cfg.BatchSize, cfg.Source, cfg.Stdin = batch, SourceStdin, strings.NewReader(input)
-			cfg.Concurrency = 8
+			cfg.BatchSize, cfg.Source, cfg.Concurrency = c.batch, c.source, 8
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if c.source == SourceStdin {
+				cfg.Stdin = strings.NewReader(input)
+			} else {
+				dir := b.TempDir()
+				cfg.Files, cfg.CheckpointPath = []string{filepath.Join(dir, "events.log")}, filepath.Join(dir, "cp.json")
+				if err := os.WriteFile(cfg.Files[0], []byte(input), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				go func() { // a followed file has no end: stop once everything is stored
+					for len(api.Records()) < b.N {
+						time.Sleep(time.Millisecond)
+					}
+					cancel()
+				}()
+			}
 			b.ResetTimer()
-			if err := Run(context.Background(), cfg); err != nil {
+			if err := Run(ctx, cfg); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()

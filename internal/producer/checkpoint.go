@@ -1,103 +1,269 @@
 package producer
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 )
 
+// mark is a place in a followed file just after a line: its offset, the
+// chain hash of everything up to it (the ids' source), and the chain before
+// that line and its length, to check that the file still holds the line
+// (chain = SHA-256(prev || line)).
+type mark struct {
+	offset  int64
+	chain   [32]byte
+	prev    [32]byte
+	lineLen int64
+}
+
+// record is one followed file as the checkpoint knows it: its identity (the
+// first bytes' fingerprint, a generation bumped at each truncation, and
+// device, inode and path as hints) and how far its lines are read and
+// confirmed. All fields are guarded by checkpoints.mu.
+type record struct {
+	fp       [16]byte
+	fpLen    int // bytes the fingerprint covers: grows with the file up to fpBytes
+	gen      uint64
+	path     string
+	dev, ino uint64
+	size     int64 // last size seen
+	rotated  bool  // renamed, deleted or no longer matched since it was first found
+
+	read      mark // the end of the last line handed out
+	readSeq   uint64
+	doneSeq   uint64               // lines confirmed in order
+	done      map[uint64]*position // confirmed out of order
+	committed mark                 // every line before it is confirmed
+
+	held bool      // a watcher reads it
+	seen time.Time // when a scan last found its file
+}
+
 // position is where a line of a followed file ended, and its place in the
-// order the file was read.
+// order its file was read.
 type position struct {
-	file   *fileProgress
-	seq    uint64
-	offset int64
+	rec *record
+	seq uint64
+	end mark
 }
 
-// FileMark is how far a file has been confirmed: lines up to Offset are stored
-// (or dead-lettered), in the file with this inode.
-type FileMark struct {
-	Inode  uint64 `json:"inode"`
-	Offset int64  `json:"offset"`
-}
-
-// checkpoints tracks, per followed file, the offset up to which every line is
-// confirmed, although the API confirms batches in any order, and saves it.
+// checkpoints keeps the records of followed files, confirms lines although
+// the API confirms batches in any order, and saves the records atomically.
 type checkpoints struct {
-	path string // "" keeps nothing on disk
-	mu   sync.Mutex
-	// files holds the current file of each followed path; rotated ones stay
-	// until their last line is confirmed.
-	files []*fileProgress
-	saved map[string]FileMark
+	path    string // "" keeps nothing on disk
+	mu      sync.Mutex
+	records []*record
+	saved   []byte // what the last save wrote
 }
 
-type fileProgress struct {
-	path      string
-	inode     uint64
-	readSeq   uint64           // lines read
-	doneSeq   uint64           // lines confirmed in order
-	done      map[uint64]int64 // confirmed out of order: seq -> end offset
-	committed int64
-	rotated   bool // a newer file took the path; this one is finished when drained
+// savedFile is a record in the checkpoint file (format version 2).
+type savedFile struct {
+	Path             string `json:"path"`
+	Device           uint64 `json:"device"`
+	Inode            uint64 `json:"inode"`
+	Fingerprint      string `json:"fingerprint"`
+	FingerprintBytes int    `json:"fingerprint_bytes"`
+	Generation       uint64 `json:"generation"`
+	Offset           int64  `json:"offset"`
+	Chain            string `json:"chain"`
+	PreviousChain    string `json:"previous_chain"`
+	LineBytes        int64  `json:"line_bytes"`
+	Size             int64  `json:"size"`
+	Rotated          bool   `json:"rotated,omitempty"`
 }
 
-func loadCheckpoints(path string) (*checkpoints, error) {
-	c := &checkpoints{path: path, saved: map[string]FileMark{}}
+const checkpointVersion = 2
+
+// loadCheckpoints reads the checkpoint at path. It never refuses to run: a
+// damaged checkpoint is renamed aside with a warning and every file is read
+// from the start (duplicates, not a restart loop); a checkpoint of the
+// earlier format ({"files": {path: {"inode", "offset"}}}) is adopted for each
+// path whose file still has that inode.
+func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
+	c := &checkpoints{path: path}
 	if path == "" {
-		return c, nil
+		return c
 	}
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+		return c
 	}
+	if err == nil {
+		var records []*record
+		if records, err = parseCheckpoint(raw, log); err == nil {
+			c.records = records
+			c.saved = raw
+			now := time.Now()
+			for _, r := range records {
+				r.seen = now
+			}
+			return c
+		}
+	}
+	aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405.000Z"))
+	if rerr := os.Rename(path, aside); rerr != nil {
+		log.Warn("the checkpoint is damaged and cannot be set aside; every file is read from the start (duplicates, not loss)",
+			"path", path, "err", err, "rename_err", rerr)
+	} else {
+		log.Warn("the checkpoint is damaged; set aside, every file is read from the start (duplicates, not loss)",
+			"path", path, "set_aside_as", aside, "err", err)
+	}
+	return c
+}
+
+func parseCheckpoint(raw []byte, log *slog.Logger) ([]*record, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if top == nil {
+		return nil, errors.New("not a JSON object: null")
+	}
+	if _, ok := top["version"]; !ok {
+		var legacy map[string]struct {
+			Inode  uint64 `json:"inode"`
+			Offset int64  `json:"offset"`
+		}
+		if err := json.Unmarshal(top["files"], &legacy); err != nil || legacy == nil {
+			return nil, fmt.Errorf("neither a version %d checkpoint nor the earlier format: %v", checkpointVersion, err)
+		}
+		return adoptLegacy(legacy, log)
+	}
+	var st struct {
+		Version int         `json:"version"`
+		Files   []savedFile `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	if st.Version != checkpointVersion {
+		return nil, fmt.Errorf("version %d, want %d", st.Version, checkpointVersion)
+	}
+	var out []*record
+	for i, f := range st.Files {
+		r, err := f.record()
+		if err != nil {
+			return nil, fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (f savedFile) record() (*record, error) {
+	r := &record{gen: f.Generation, path: f.Path, dev: f.Device, ino: f.Inode, size: f.Size, rotated: f.Rotated, fpLen: f.FingerprintBytes}
+	switch {
+	case f.Offset < 0 || f.Size < 0:
+		return nil, fmt.Errorf("negative offset %d or size %d", f.Offset, f.Size)
+	case f.FingerprintBytes < 1 || f.FingerprintBytes > fpBytes:
+		return nil, fmt.Errorf("fingerprint_bytes %d, want 1 to %d", f.FingerprintBytes, fpBytes)
+	case f.LineBytes < 0 || f.LineBytes > f.Offset || (f.Offset > 0) != (f.LineBytes > 0):
+		return nil, fmt.Errorf("line_bytes %d does not fit offset %d", f.LineBytes, f.Offset)
+	}
+	r.committed = mark{offset: f.Offset, lineLen: f.LineBytes}
+	for _, h := range []struct {
+		name, hex string
+		dst       []byte
+	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}} {
+		if b, err := hex.DecodeString(h.hex); err != nil || len(b) != len(h.dst) {
+			return nil, fmt.Errorf("%s is not %d hex bytes", h.name, len(h.dst))
+		} else {
+			copy(h.dst, b)
+		}
+	}
+	r.read = r.committed
+	r.done = map[uint64]*position{}
+	return r, nil
+}
+
+// adoptLegacy turns entries of the earlier format into records when the file
+// at the path still has the inode and is at least as long as the offset; the
+// chain hash up to the offset is computed by reading the file. Other entries
+// are dropped with a warning: those files are read from the start.
+func adoptLegacy(entries map[string]struct {
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+}, log *slog.Logger) ([]*record, error) {
+	var out []*record
+	for _, p := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[p]
+		if e.Offset < 0 {
+			return nil, fmt.Errorf("negative offset %d for %s", e.Offset, p)
+		}
+		r, err := adoptFile(p, e.Inode, e.Offset)
+		if err != nil {
+			log.Warn("earlier checkpoint entry not adopted; the file is read from the start", "path", p, "inode", e.Inode, "offset", e.Offset, "why", err)
+			continue
+		}
+		log.Info("earlier checkpoint entry adopted", "path", p, "offset", e.Offset)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func adoptFile(path string, inode uint64, offset int64) (*record, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		Files map[string]FileMark `json:"files"`
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	id := idOf(fi)
+	switch {
+	case id.ino != inode:
+		return nil, fmt.Errorf("the file there now has inode %d", id.ino)
+	case fi.Size() < offset:
+		return nil, fmt.Errorf("the file is now %d bytes, shorter than the offset", fi.Size())
+	case fi.Size() == 0:
+		return nil, errors.New("the file is empty")
 	}
-	if f.Files != nil {
-		c.saved = f.Files
+	head, err := readHead(f, fi.Size())
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	m, err := skim(f, offset)
+	if err != nil {
+		return nil, err
+	}
+	return &record{fp: fingerprint(head), fpLen: len(head), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
+		read: m, committed: m, done: map[uint64]*position{}, seen: time.Now()}, nil
 }
 
-// mark is where reading path should resume.
-func (c *checkpoints) mark(path string) (FileMark, bool) {
+// newRecord starts a record for a file read from its start.
+func (c *checkpoints) newRecord(head []byte, gen uint64, path string, id fileID, size int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, ok := c.saved[path]
-	return m, ok
-}
-
-// open starts tracking a file read from offset.
-func (c *checkpoints) open(path string, inode uint64, offset int64) *fileProgress {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range c.files {
-		if f.path == path && f.inode != inode {
-			f.rotated = true
-		}
+	start := mark{chain: chainSeed(gen)}
+	r := &record{gen: gen, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
+		done: map[uint64]*position{}, held: true, seen: time.Now()}
+	if len(head) > 0 {
+		r.fp, r.fpLen = fingerprint(head), len(head)
 	}
-	f := &fileProgress{path: path, inode: inode, committed: offset, done: map[uint64]int64{}}
-	c.files = append(c.files, f)
-	return f
+	c.records = append(c.records, r)
+	return r
 }
 
-// read records that a line ending at offset was read.
-func (c *checkpoints) read(f *fileProgress, offset int64) *position {
+// read records that the line ending at end was handed out.
+func (c *checkpoints) read(r *record, end mark) *position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f.readSeq++
-	return &position{file: f, seq: f.readSeq, offset: offset}
+	r.readSeq++
+	r.read = end
+	return &position{rec: r, seq: r.readSeq, end: end}
 }
 
 // confirm records that the line at p is stored or dead-lettered.
@@ -107,68 +273,74 @@ func (c *checkpoints) confirm(p *position) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := p.file
-	f.done[p.seq] = p.offset
+	r := p.rec
+	r.done[p.seq] = p
 	for {
-		off, ok := f.done[f.doneSeq+1]
+		next, ok := r.done[r.doneSeq+1]
 		if !ok {
 			break
 		}
-		delete(f.done, f.doneSeq+1)
-		f.doneSeq++
-		f.committed = off
+		delete(r.done, r.doneSeq+1)
+		r.doneSeq++
+		r.committed = next.end
 	}
 }
 
-// marks is what save writes: per path, the oldest file with unconfirmed
-// lines, so that a restart finishes a rotated file before the new one.
-func (c *checkpoints) marks() map[string]FileMark {
+// update runs f on records under the lock.
+func (c *checkpoints) update(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]FileMark{}
-	for _, f := range c.files {
-		if _, taken := out[f.path]; taken {
-			continue
-		}
-		if f.rotated && f.doneSeq == f.readSeq {
-			continue // drained and confirmed: the newer file is what matters
-		}
-		out[f.path] = FileMark{Inode: f.inode, Offset: f.committed}
-	}
-	for p, m := range c.saved { // paths not opened (yet) keep their mark
-		if _, ok := out[p]; !ok {
-			out[p] = m
-		}
-	}
-	return out
+	f()
 }
 
-// save writes the checkpoint atomically: a crash leaves the old one or the new one.
+// save writes the checkpoint atomically (a crash leaves the old one or the
+// new one) when it changed.
 func (c *checkpoints) save() error {
 	if c.path == "" {
 		return nil
 	}
+	c.mu.Lock()
+	files := make([]savedFile, 0, len(c.records))
+	for _, r := range c.records {
+		if r.fpLen == 0 {
+			continue // nothing read yet
+		}
+		m := r.committed
+		files = append(files, savedFile{Path: r.path, Device: r.dev, Inode: r.ino,
+			Fingerprint: hex.EncodeToString(r.fp[:]), FingerprintBytes: r.fpLen, Generation: r.gen,
+			Offset: m.offset, Chain: hex.EncodeToString(m.chain[:]), PreviousChain: hex.EncodeToString(m.prev[:]), LineBytes: m.lineLen,
+			Size: r.size, Rotated: r.rotated})
+	}
+	c.mu.Unlock()
 	raw, _ := json.MarshalIndent(struct {
-		Files map[string]FileMark `json:"files"`
-	}{c.marks()}, "", "  ")
+		Version int         `json:"version"`
+		Files   []savedFile `json:"files"`
+	}{checkpointVersion, files}, "", "  ")
+	if bytes.Equal(raw, c.saved) {
+		return nil
+	}
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.path), ".checkpoint-*")
+	tmp := c.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
+	if _, err := f.Write(raw); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), c.path)
+	if err := os.Rename(tmp, c.path); err != nil {
+		return err
+	}
+	c.saved = raw
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,18 +23,17 @@ type Auth interface {
 }
 
 // SigV4 signs requests for execute-api with credentials from the provider
-// (the default chain: the instance role on EC2).
+// (the default chain: the instance role on EC2). Safe for concurrent use.
 type SigV4 struct {
 	Credentials aws.CredentialsProvider
 	Region      string
+	once        sync.Once
 	signer      *v4.Signer
 }
 
 // Apply signs req.
 func (s *SigV4) Apply(ctx context.Context, req *http.Request, body []byte) error {
-	if s.signer == nil {
-		s.signer = v4.NewSigner()
-	}
+	s.once.Do(func() { s.signer = v4.NewSigner() })
 	creds, err := s.Credentials.Retrieve(ctx)
 	if err != nil {
 		return fmt.Errorf("AWS credentials: %w", err)
@@ -73,13 +73,12 @@ func RegionFromURL(url string) string {
 
 // outcome is what one request achieved for its events.
 type outcome struct {
-	stored    []int  // indexes of events the API confirmed
-	retry     []int  // indexes to send again after a pause
-	split     bool   // a 400/413 for several events: send halves to find the bad one
-	dead      []int  // indexes that retrying cannot fix
-	status    int    // HTTP status, 0 for a network error
-	reason    string // why, for logs and the dead-letter file
-	throttled bool
+	stored []int  // indexes of events the API confirmed
+	retry  []int  // indexes to send again after a pause
+	split  bool   // a 400/413 for several events: send halves to find the bad one
+	dead   []int  // indexes that retrying cannot fix
+	status int    // HTTP status, 0 for a network error
+	reason string // why, for logs and the dead-letter file
 }
 
 type client struct {
@@ -118,20 +117,44 @@ func (c *client) send(ctx context.Context, events []*Event) outcome {
 	if err != nil {
 		return outcome{retry: all, status: resp.StatusCode, reason: "network: reading the answer: " + err.Error()}
 	}
-	o := outcome{status: resp.StatusCode, reason: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, message(respBody))}
+	return c.classify(resp.StatusCode, respBody, len(events))
+}
+
+// classify sorts the events of a request by its answer; the README's table
+// "What the producer does with each answer" says the same.
+func (c *client) classify(status int, body []byte, n int) outcome {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	o := outcome{status: status, reason: fmt.Sprintf("HTTP %d: %s", status, message(body))}
 	switch {
-	case resp.StatusCode == http.StatusOK && !c.batch:
+	case status == http.StatusOK && c.batch:
+		c.perRecord(&o, body, n)
+	case status == http.StatusOK && singleStored(body):
 		o.stored = all
-	case resp.StatusCode == http.StatusOK:
-		c.perRecord(&o, respBody, len(events))
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		o.retry, o.throttled = all, resp.StatusCode == http.StatusTooManyRequests
-	case (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge) && len(events) > 1:
+	case status >= 200 && status < 300:
+		// Not the documented answer: the events may or may not be stored.
+		// Sending them again risks duplicates; not sending risks loss.
+		o.retry = all
+		o.reason = fmt.Sprintf("HTTP %d without the documented answer (outcome unknown, sent again): %s", status, message(body))
+	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
+		o.retry = all
+	case (status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge) && n > 1:
 		o.split = true
-	default: // 400, 403, 413, 415 ... : retrying the same request cannot fix them
+	default: // 400, 401, 403, 404, 413, 415, other 4xx, unexpected 1xx/3xx: retrying the same request cannot fix them
 		o.dead = all
 	}
 	return o
+}
+
+// singleStored reports whether a /v1 answer is the documented one: a
+// sequence number for the stored record.
+func singleStored(body []byte) bool {
+	var r struct {
+		SequenceNumber string `json:"sequenceNumber"`
+	}
+	return json.Unmarshal(body, &r) == nil && r.SequenceNumber != ""
 }
 
 // perRecord reads a /v1/batch answer: each record stored, or to resend.
@@ -157,9 +180,8 @@ func (c *client) perRecord(o *outcome, body []byte, n int) {
 			o.stored = append(o.stored, i)
 			continue
 		}
-		o.retry = append(o.retry, i)
+		o.retry = append(o.retry, i) // throttled or failed in Kinesis, or no answer for it
 		o.reason = fmt.Sprintf("%s: %s", rec.ErrorCode, rec.ErrorMessage)
-		o.throttled = o.throttled || rec.ErrorCode == "ProvisionedThroughputExceededException"
 	}
 }
 

@@ -7,7 +7,6 @@ package producer
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,27 +23,32 @@ type Event struct {
 	ID   string
 	Data []byte // compact JSON object with event_id and event_time
 	pos  *position
+	cost int64 // bytes it holds of the queue
 }
 
 // errNotObject marks input that cannot be sent: it goes to the dead-letter file.
 var errNotObject = errors.New("not a JSON object")
 
-// enrich parses raw as one JSON object and adds event_id (from newID) and
-// event_time (now, RFC 3339 UTC) unless it has them. Values are kept as
-// written; keys come out sorted.
-func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id string, err error) {
+// enrich parses raw as one JSON object and adds event_id (id, or a random
+// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them.
+// Values are kept as written; keys come out sorted. Anything after the object
+// but white space makes the whole line invalid: half a line is not an event.
+func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var obj map[string]json.RawMessage
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, "", fmt.Errorf("%w: %v", errNotObject, describe(err))
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, "", fmt.Errorf("%w: more than one value on the line", errNotObject)
+	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
+		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
-	if err := json.Unmarshal(obj["event_id"], &id); err != nil || id == "" {
-		id = newID()
-		obj["event_id"], _ = json.Marshal(id)
+	if err := json.Unmarshal(obj["event_id"], &eventID); err != nil || eventID == "" {
+		eventID = id
+		if eventID == "" {
+			eventID = randomID()
+		}
+		obj["event_id"], _ = json.Marshal(eventID)
 	}
 	if _, ok := obj["event_time"]; !ok {
 		obj["event_time"], _ = json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
@@ -57,9 +61,19 @@ func enrich(raw []byte, newID func() string, now time.Time) (data []byte, id str
 	}
 	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(data) > MaxEventBytes {
-		return nil, id, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
+		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
 	}
-	return data, id, nil
+	return data, eventID, nil
+}
+
+// jsonSpace reports whether b holds only JSON white space.
+func jsonSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 func describe(err error) string {
@@ -73,24 +87,21 @@ func describe(err error) string {
 func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
 	return uuid(b)
 }
 
-// positionID is a UUID derived from where a line was read (file identity and
-// offset), so that reading it again after a crash gives the same id and the
-// duplicate can be removed downstream.
-func positionID(file string, inode uint64, offset int64) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", file, inode, offset)))
+// chainID is the id of a line of a followed file: a UUID (version 8) made of
+// the file's chain hash after that line (see follow.go), so the same line
+// read again gets the same id and different lines get different ones.
+func chainID(chain [32]byte) string {
 	var b [16]byte
-	copy(b[:], sum[:])
-	b[6] = b[6]&0x0f | 0x80 // version 8: custom
+	copy(b[:], chain[:])
+	b[6] = b[6]&0x0f | 0x80
 	return uuid(b)
 }
 
 func uuid(b [16]byte) string {
-	if b[6]>>4 != 8 {
-		b[6] = b[6]&0x0f | 0x40
-	}
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -3,11 +3,13 @@ package producer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -23,6 +25,10 @@ const (
 // the 5 MiB that older PutRecords limits allow.
 const batchBytes = 4 << 20
 
+// DefaultQueueBytes bounds the queue when Config.QueueBytes is 0: it fits a
+// t4g.nano (0.5 GiB) with room to spare (see the README).
+const DefaultQueueBytes = 32 << 20
+
 // Config is everything Run needs. Zero durations and sizes are not defaults:
 // cmd/producer fills them from flags.
 type Config struct {
@@ -30,34 +36,55 @@ type Config struct {
 	Source          string
 	Rate            float64   // synthetic events per second
 	Stdin           io.Reader // for SourceStdin
-	Files           []string  // for SourceFile
+	Files           []string  // glob patterns, for SourceFile
 	CheckpointPath  string    // for SourceFile
 	DeadLetterPath  string
 	BatchSize       int // 1: one event per request to /v1; more: /v1/batch
 	Linger          time.Duration
 	Concurrency     int
+	QueueBytes      int64 // bound on events read but not yet confirmed or dead-lettered; 0: DefaultQueueBytes
 	Auth            Auth
 	HTTPClient      *http.Client
 	MaxBackoff      time.Duration
 	ShutdownTimeout time.Duration
 	StatsInterval   time.Duration
-	Poll            time.Duration // how often a followed file is checked at its end
+	Poll            time.Duration // how often followed files are checked for new lines
+	RotateWait      time.Duration // how long a rotated file must stay idle before it is finished
 	Log             *slog.Logger
 	Stats           *Stats // counters; Run creates them when nil
 }
 
 // Run sends events until ctx ends (or stdin does), then stops reading,
 // delivers what is in flight within ShutdownTimeout, and saves the checkpoint.
+// It refuses to start when the dead-letter file cannot be opened, and returns
+// an error when events could not be dead-lettered.
 func Run(ctx context.Context, cfg Config) error {
+	start := time.Now()
 	if cfg.Stats == nil {
 		cfg.Stats = &Stats{}
 	}
-	cp, err := loadCheckpoints(cfg.CheckpointPath)
+	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile {
+		return fmt.Errorf("unknown source %q", cfg.Source)
+	}
+	for _, p := range cfg.Files {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return fmt.Errorf("file pattern %q: %w", p, err)
+		}
+	}
+	dl, err := openDeadLetters(cfg.DeadLetterPath)
 	if err != nil {
 		return err
 	}
-	r := &run{cfg: cfg, cp: cp, dl: &deadLetters{path: cfg.DeadLetterPath}, stats: cfg.Stats,
-		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, auth: cfg.Auth, http: cfg.HTTPClient}}
+	if cfg.QueueBytes <= 0 { // a library caller that predates the setting (cmd/smoke)
+		cfg.QueueBytes = DefaultQueueBytes
+	}
+	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
+		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, auth: cfg.Auth, http: cfg.HTTPClient},
+		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
+	r.stats.queued = r.budget.inUse
+	if cfg.Source == SourceFile { // other sources neither read nor write it
+		r.cp = loadCheckpoints(cfg.CheckpointPath, cfg.Log)
+	}
 
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
@@ -72,36 +99,45 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
-	lines := make(chan line, 4*max(cfg.BatchSize, 64))
-	var sourceErr error
-	var errOnce sync.Once
-	fail := func(err error) {
-		errOnce.Do(func() { sourceErr = err; stopReading() })
-	}
-	var sources sync.WaitGroup
-	startSource := func(f func() error) {
-		sources.Add(1)
-		go func() {
-			defer sources.Done()
-			if err := f(); err != nil {
-				fail(err)
-			}
-		}()
-	}
-	switch cfg.Source {
-	case SourceSynthetic:
-		startSource(func() error { return generate(readCtx, cfg.Rate, lines) })
-	case SourceStdin:
-		startSource(func() error { return readStream(readCtx, cfg.Stdin, lines) })
-	case SourceFile:
-		fl := &follower{cp: cp, poll: cfg.Poll, log: cfg.Log}
-		for _, path := range cfg.Files {
-			startSource(func() error { return fl.follow(readCtx, path, lines) })
+	lines := make(chan line, 1024)
+	emit := func(ctx context.Context, l line) bool {
+		l.cost = int64(len(l.data)) + eventOverhead
+		if !r.budget.acquire(ctx, l.cost) {
+			return false
 		}
-	default:
-		return fmt.Errorf("unknown source %q", cfg.Source)
+		select {
+		case lines <- l:
+			return true
+		case <-ctx.Done():
+			r.budget.release(l.cost)
+			return false
+		}
 	}
-	go func() { sources.Wait(); close(lines) }()
+	emitNow := func(l line) { // already read at shutdown: delivered or dead-lettered, never dropped
+		l.cost = int64(len(l.data)) + eventOverhead
+		r.budget.take(l.cost)
+		lines <- l // the batcher reads until every source has returned
+	}
+	var sourceErr error
+	sourceDone := make(chan struct{})
+	go func() {
+		defer close(sourceDone)
+		var err error
+		switch cfg.Source {
+		case SourceSynthetic:
+			err = generate(readCtx, cfg.Rate, emit)
+		case SourceStdin:
+			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
+		case SourceFile:
+			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp"}
+			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, emit).run(readCtx)
+		}
+		if err != nil {
+			sourceErr = err
+			stopReading()
+		}
+		close(lines)
+	}()
 
 	batches := make(chan []*Event, cfg.Concurrency)
 	go r.batch(lines, batches)
@@ -115,27 +151,46 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+	go r.deadLetterLoop(sendCtx.Done())
 
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	go func() {
+		workers.Wait()
+		close(r.dlIn)
+		<-r.dlDone
+		close(done)
+	}()
 	r.housekeep(done)
 	stopSending()
-	if err := cp.save(); err != nil {
-		cfg.Log.Error("saving the checkpoint", "err", err)
+	<-sourceDone
+	if r.cp != nil {
+		if err := r.cp.save(); err != nil {
+			cfg.Log.Error("saving the checkpoint", "err", err)
+		}
 	}
-	r.stats.report(cfg.Log, cfg.StatsInterval, 0)
+	r.stats.report(cfg.Log, time.Since(start), 0)
 	if err := r.dl.close(); err != nil {
 		cfg.Log.Error("closing the dead-letter file", "err", err)
+		r.notDeadLettered = max(r.notDeadLettered, 1)
+	}
+	if r.notDeadLettered > 0 {
+		err := fmt.Errorf("%d events could not be written to the dead-letter file %s (see the errors above)", r.notDeadLettered, cfg.DeadLetterPath)
+		return errors.Join(sourceErr, err)
 	}
 	return sourceErr
 }
 
 type run struct {
 	cfg    Config
-	cp     *checkpoints
+	cp     *checkpoints // nil unless the source is file
 	dl     *deadLetters
 	stats  *Stats
 	client *client
+	budget *budget
+
+	dlIn            chan []dlItem
+	dlDone          chan struct{}
+	notDeadLettered int // set by deadLetterLoop before dlDone closes
 }
 
 // housekeep saves the checkpoint every second and logs stats until done.
@@ -150,6 +205,9 @@ func (r *run) housekeep(done <-chan struct{}) {
 		case <-done:
 			return
 		case <-save.C:
+			if r.cp == nil {
+				continue
+			}
 			if err := r.cp.save(); err != nil {
 				r.cfg.Log.Error("saving the checkpoint", "err", err)
 			}
@@ -218,13 +276,16 @@ func (r *run) parse(l line) (*Event, bool) {
 		}
 	}
 	if reason == "" {
-		return &Event{ID: id, Data: data, pos: l.pos}, true
+		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost}, true
+	}
+	if l.cut != "" {
+		reason = "line " + l.cut + ": " + reason
 	}
 	entry := deadLetter{Reason: reason, Raw: string(l.data)}
 	if json.Valid(l.data) {
 		entry = deadLetter{Reason: reason, Event: l.data}
 	}
-	r.deadLetter([]deadLetter{entry}, []*position{l.pos})
+	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost}}
 	return nil, false
 }
 
@@ -241,17 +302,15 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		r.stats.observe(time.Since(start))
 		for _, i := range o.stored {
 			r.stats.Sent.Add(1)
-			r.cp.confirm(events[i].pos)
+			r.handled(events[i].pos, events[i].cost)
 		}
 		if len(o.dead) > 0 {
 			r.cfg.Log.Warn("events rejected; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason)
-			var entries []deadLetter
-			var positions []*position
+			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
-				entries = append(entries, deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data})
-				positions = append(positions, events[i].pos)
+				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost})
 			}
-			r.deadLetter(entries, positions)
+			r.dlIn <- items
 		}
 		if o.split { // find the event the API rejects without holding back the rest
 			half := len(events) / 2
@@ -277,43 +336,125 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 	}
 }
 
-// sleep waits a capped exponential backoff with full jitter; false if ctx ended.
-func (r *run) sleep(ctx context.Context, attempt int) bool {
+// backoff is a capped exponential backoff with full jitter.
+func (r *run) backoff(attempt int) time.Duration {
 	ceiling := min(r.cfg.MaxBackoff, 100*time.Millisecond<<min(attempt, 20))
+	return rand.N(ceiling) + time.Millisecond
+}
+
+// sleep waits a backoff; false if ctx ended.
+func (r *run) sleep(ctx context.Context, attempt int) bool {
 	select {
-	case <-time.After(rand.N(ceiling) + time.Millisecond):
+	case <-time.After(r.backoff(attempt)):
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
 
-// deadLetter writes entries and, once they are on disk, counts them handled.
-func (r *run) deadLetter(entries []deadLetter, positions []*position) {
-	if err := r.dl.write(entries); err != nil {
-		r.cfg.Log.Error("cannot write the dead-letter file; these events are not confirmed", "count", len(entries), "err", err)
-		r.stats.Abandoned.Add(int64(len(entries)))
-		return
+// handled releases what an event held once it is stored or dead-lettered,
+// and lets the checkpoint move past it.
+func (r *run) handled(pos *position, cost int64) {
+	if r.cp != nil {
+		r.cp.confirm(pos)
 	}
-	r.stats.DeadLettered.Add(int64(len(entries)))
-	for _, p := range positions {
-		r.cp.confirm(p)
-	}
+	r.budget.release(cost)
 }
 
 // abandon handles events still unconfirmed at the shutdown deadline: lines of
 // followed files stay unconfirmed and are read again on restart; anything
 // else goes to the dead-letter file, so that nothing disappears.
 func (r *run) abandon(events []*Event) {
-	var entries []deadLetter
+	var items []dlItem
 	for _, e := range events {
 		if e.pos != nil {
 			r.stats.Abandoned.Add(1)
+			r.budget.release(e.cost)
 			continue
 		}
-		entries = append(entries, deadLetter{Reason: "not confirmed by the API before the shutdown deadline", Event: e.Data})
+		items = append(items, dlItem{entry: deadLetter{Reason: "not confirmed by the API before the shutdown deadline", Event: e.Data}, cost: e.cost})
 	}
-	if len(entries) > 0 {
-		r.deadLetter(entries, nil)
+	if len(items) > 0 {
+		r.dlIn <- items
 	}
+}
+
+// dlItem is an event on its way to the dead-letter file.
+type dlItem struct {
+	entry deadLetter
+	pos   *position // nil: the source cannot be read again
+	cost  int64
+}
+
+// deadLetterLoop writes what arrives on dlIn to the dead-letter file. When
+// the file cannot be written it says so, keeps the events (unconfirmed, in
+// the queue's bytes, so reading waits when the queue is full) and tries
+// again with backoff. After stop, once dlIn is closed, it tries once more;
+// what still cannot be written is logged in full to stderr when its source
+// cannot be read again, and left unconfirmed (read again on restart) when it
+// can; Run then fails.
+func (r *run) deadLetterLoop(stop <-chan struct{}) {
+	defer close(r.dlDone)
+	in := r.dlIn
+	var pending []dlItem
+	var retry <-chan time.Time
+	failures, stopped := 0, false
+	for in != nil || len(pending) > 0 {
+		if len(pending) > 0 && retry == nil {
+			entries := make([]deadLetter, len(pending))
+			for i, it := range pending {
+				entries[i] = it.entry
+			}
+			err := r.dl.write(entries)
+			if err == nil {
+				if failures > 0 {
+					r.cfg.Log.Info("the dead-letter file can be written again", "path", r.cfg.DeadLetterPath, "written", len(pending))
+				}
+				r.stats.DeadLettered.Add(int64(len(pending)))
+				for _, it := range pending {
+					r.handled(it.pos, it.cost)
+				}
+				pending, failures = nil, 0
+				continue
+			}
+			failures++
+			r.cfg.Log.Error("CANNOT WRITE THE DEAD-LETTER FILE: these events stay unconfirmed and the write is retried; reading stops when the queue is full",
+				"path", r.cfg.DeadLetterPath, "events", len(pending), "attempt", failures, "err", err)
+			if stopped && in == nil {
+				r.cannotDeadLetter(pending)
+				return
+			}
+			retry = time.After(r.backoff(failures - 1))
+		}
+		select {
+		case items, ok := <-in:
+			if !ok {
+				in = nil
+				if stopped {
+					retry = nil
+				}
+				continue
+			}
+			pending = append(pending, items...)
+		case <-retry:
+			retry = nil
+		case <-stop:
+			stop, stopped, retry = nil, true, nil
+		}
+	}
+}
+
+// cannotDeadLetter is the last resort at shutdown for events the dead-letter
+// file did not take.
+func (r *run) cannotDeadLetter(items []dlItem) {
+	for _, it := range items {
+		r.stats.Abandoned.Add(1)
+		r.budget.release(it.cost)
+		if it.pos != nil {
+			continue
+		}
+		r.cfg.Log.Error("event neither delivered nor dead-lettered: it is written here so it is not lost", "reason", it.entry.Reason,
+			"event", it.entry.Event, "raw", it.entry.Raw)
+	}
+	r.notDeadLettered = len(items)
 }

@@ -14,6 +14,7 @@ type Stats struct {
 
 	mu        sync.Mutex
 	latencies []time.Duration // request round trips since the last report
+	queued    func() int64    // bytes held in the queue
 }
 
 // Counts is a copy of the counters.
@@ -34,7 +35,9 @@ func (s *Stats) observe(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// report logs one stats line and starts a new latency window.
+// report logs one stats line and starts a new latency window: the rate is
+// of the events sent since prevSent, over since (the last report or, for the
+// final line, the start).
 func (s *Stats) report(log *slog.Logger, since time.Duration, prevSent int64) int64 {
 	s.mu.Lock()
 	l := s.latencies
@@ -48,8 +51,12 @@ func (s *Stats) report(log *slog.Logger, since time.Duration, prevSent int64) in
 		return float64(l[int(p*float64(len(l)-1))].Microseconds()) / 1000
 	}
 	c := s.Snapshot()
+	queued := int64(0)
+	if s.queued != nil {
+		queued = s.queued()
+	}
 	log.Info("stats", "read", c.Read, "sent", c.Sent, "retried", c.Retried, "dead_lettered", c.DeadLettered,
-		"abandoned", c.Abandoned, "sent_per_s", float64(c.Sent-prevSent)/since.Seconds(),
+		"abandoned", c.Abandoned, "sent_per_s", float64(c.Sent-prevSent)/since.Seconds(), "queued_bytes", queued,
 		"requests", len(l), "latency_p50_ms", pct(0.5), "latency_p99_ms", pct(0.99))
 	return c.Sent
 }

@@ -1,0 +1,1124 @@
+//go:build faults
+
+// The fault-injection suite: it builds cmd/producer (with -race, and once
+// without for the memory figures) and runs the binary as a process against
+// the local fake API on loopback, through every way the producer has been
+// seen to lose events. Each scenario counts its lines: lost (neither stored
+// nor dead-lettered) must be 0, duplicates are logged, distinct lines must
+// have distinct ids and a line of a file read twice must keep its id. Any
+// "DATA RACE" in a producer's stderr fails the test. Everything is bounded by
+// contexts and deadlines; nothing asserts how fast anything is.
+//
+//	go test -tags faults -count=1 -v ./cmd/producer/
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tributary/tributary/internal/fakeapi"
+)
+
+var raceBin, plainBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "producer-faults-")
+	if err != nil {
+		panic(err)
+	}
+	raceBin, plainBin = filepath.Join(dir, "producer-race"), filepath.Join(dir, "producer")
+	for _, b := range []struct {
+		out  string
+		args []string
+	}{{raceBin, []string{"-race"}}, {plainBin, nil}} {
+		args := append(append([]string{"build"}, b.args...), "-o", b.out, ".")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go %v: %v\n%s", args, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// scenario is one fault run: a directory, a fake API, the lines written.
+type scenario struct {
+	t       *testing.T
+	dir     string
+	api     *fakeapi.API
+	dl, cp  string
+	bin     string
+	mu      sync.Mutex
+	written map[int]bool // n of every line written
+	peakRSS int64        // KiB, the largest of the processes run
+	stderrs []string     // logs of the processes run, kept for the checks
+	flags   []string     // per-scenario flags added to every start
+}
+
+func newScenario(t *testing.T, f fakeapi.Faults) *scenario {
+	t.Helper()
+	api := fakeapi.Start(f)
+	t.Cleanup(api.Close)
+	dir := t.TempDir()
+	return &scenario{t: t, dir: dir, api: api, dl: filepath.Join(dir, "state", "dead-letter.ndjson"),
+		cp: filepath.Join(dir, "state", "checkpoint.json"), bin: raceBin, written: map[int]bool{}}
+}
+
+func (s *scenario) path(name string) string { return filepath.Join(s.dir, name) }
+
+// proc is a running producer.
+type proc struct {
+	s      *scenario
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	cancel context.CancelFunc
+	hwm    atomic.Int64 // peak RSS in KiB
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs the producer with the scenario's defaults, then args (later
+// flags win); stdin may be nil.
+func (s *scenario) start(stdin *os.File, args ...string) *proc {
+	return s.startWith(nil, stdin, args...)
+}
+
+// startWith runs the producer under a wrapper command (such as a shell that
+// sets a limit first).
+func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *proc {
+	s.t.Helper()
+	base := []string{"-url", s.api.URL, "-source", "file", "-auth", "none", "-dead-letter", s.dl, "-checkpoint", s.cp,
+		"-poll", "20ms", "-rotate-wait", "300ms", "-linger", "10ms", "-max-backoff", "50ms",
+		"-shutdown-timeout", "2s", "-stats-interval", "1h", "-batch-size", "20", "-log-level", "debug"}
+	all := append(append(base, s.flags...), args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
+	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
+	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	cmd.Stderr = p.stderr
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		s.t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	go p.watchRSS()
+	return p
+}
+
+// watchRSS keeps the process's peak resident set size (VmHWM), read from
+// /proc until it exits. (wait4's ru_maxrss would not do: it starts from the
+// test process's own size, which the child had before exec.)
+func (p *proc) watchRSS() {
+	status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	for {
+		if raw, err := os.ReadFile(status); err == nil {
+			if m := hwmRe.FindSubmatch(raw); m != nil {
+				kib, _ := strconv.ParseInt(string(m[1]), 10, 64)
+				p.hwm.Store(max(p.hwm.Load(), kib))
+			}
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+var hwmRe = regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
+
+// stop signals the producer and waits for it; it returns the exit code.
+func (p *proc) stop(sig syscall.Signal) int {
+	p.s.t.Helper()
+	_ = p.cmd.Process.Signal(sig)
+	return p.wait()
+}
+
+// wait waits for the producer to exit (2 minutes at most) and checks its
+// stderr for data races.
+func (p *proc) wait() int {
+	p.s.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.cancel()
+		<-p.done
+		p.s.t.Errorf("the producer did not exit within a minute; stderr:\n%s", tail(p.stderr.String()))
+	}
+	p.cancel()
+	out := p.stderr.String()
+	p.s.stderrs = append(p.s.stderrs, out)
+	if strings.Contains(out, "DATA RACE") {
+		p.s.t.Errorf("the race detector reported a data race:\n%s", out)
+	}
+	p.s.peakRSS = max(p.s.peakRSS, p.hwm.Load())
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func tail(s string) string {
+	if len(s) > 6000 {
+		return "..." + s[len(s)-6000:]
+	}
+	return s
+}
+
+// logs is everything the scenario's producers wrote to stderr so far.
+func (s *scenario) logs(running ...*proc) string {
+	all := strings.Join(s.stderrs, "")
+	for _, p := range running {
+		all += p.stderr.String()
+	}
+	return all
+}
+
+// lines returns the lines n in [from, to), marking them written.
+func (s *scenario) lines(from, to, pad int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for n := from; n < to; n++ {
+		s.written[n] = true
+		fmt.Fprintf(&b, `{"n":%d,"s":%q,"pad":"%s"}`+"\n", n, s.t.Name(), strings.Repeat("x", pad))
+	}
+	return b.String()
+}
+
+func (s *scenario) appendFile(name, text string) {
+	s.t.Helper()
+	f, err := os.OpenFile(s.path(name), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// copytruncate does what logrotate's copytruncate does.
+func (s *scenario) copytruncate(name, to string) {
+	s.t.Helper()
+	data, err := os.ReadFile(s.path(name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(s.path(to), data, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Truncate(s.path(name), 0); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *scenario) rename(from, to string) {
+	s.t.Helper()
+	if err := os.Rename(s.path(from), s.path(to)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+var (
+	nRe  = regexp.MustCompile(`"n":(\d+)`)
+	idRe = regexp.MustCompile(`^\{"event_id":"([^"]+)"`)
+)
+
+// tally is what became of the lines written.
+type tally struct {
+	lost         []int
+	stored, dups int
+	dead         int
+	badDL        []string       // dead-letter lines that are not whole JSON entries
+	reasons      map[int]string // dead-letter reason per n
+	idsOf        map[int]map[string]bool
+	collisions   []string
+	extra        []string // lines accounted for elsewhere (stderr, a pipe)
+	extraHandled map[int]bool
+}
+
+func (s *scenario) count() tally {
+	tl := tally{reasons: map[int]string{}, idsOf: map[int]map[string]bool{}, extraHandled: map[int]bool{}}
+	stored := map[int]int{}
+	nOf := map[string]int{}
+	for _, rec := range s.api.Records() {
+		// Keys come out sorted (event_id, event_time, n, pad, s): the start
+		// of a record is enough, and quick with 500 KiB lines.
+		head := rec[:min(len(rec), 200)]
+		m, id := nRe.FindSubmatch(head), idRe.FindSubmatch(head)
+		if m == nil || id == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		eventID := string(id[1])
+		stored[n]++
+		tl.stored++
+		if tl.idsOf[n] == nil {
+			tl.idsOf[n] = map[string]bool{}
+		}
+		tl.idsOf[n][eventID] = true
+		if other, ok := nOf[eventID]; ok && other != n {
+			tl.collisions = append(tl.collisions, fmt.Sprintf("id %s for lines %d and %d", eventID, other, n))
+		}
+		nOf[eventID] = n
+	}
+	dead := map[int]bool{}
+	if raw, err := os.ReadFile(s.dl); err == nil {
+		for _, l := range strings.SplitAfter(string(raw), "\n") {
+			if l == "" {
+				continue
+			}
+			var d struct {
+				Reason string          `json:"reason"`
+				Event  json.RawMessage `json:"event"`
+				Raw    string          `json:"raw"`
+			}
+			if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &d) != nil {
+				tl.badDL = append(tl.badDL, l)
+				continue
+			}
+			if strings.Contains(d.Reason, "cut off at shutdown") {
+				tl.extra = append(tl.extra, d.Raw) // its n may be cut: see stdinRest
+				continue
+			}
+			if m := nRe.FindStringSubmatch(string(d.Event) + d.Raw); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				dead[n] = true
+				tl.reasons[n] = d.Reason
+			}
+		}
+	}
+	tl.dead = len(dead)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n := range s.written {
+		switch {
+		case stored[n] > 0:
+			tl.dups += stored[n] - 1
+		case dead[n]:
+		default:
+			tl.lost = append(tl.lost, n)
+		}
+	}
+	return tl
+}
+
+// waitAll waits until every line written is stored or dead-lettered.
+func (s *scenario) waitAll(running ...*proc) tally {
+	s.t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		tl := s.count()
+		if len(tl.lost) == 0 {
+			return tl
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%d lines still neither stored nor dead-lettered after 45 s (first: %v); logs:\n%s", len(tl.lost), first(tl.lost), tail(s.logs(running...)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func first(ns []int) []int { return ns[:min(len(ns), 10)] }
+
+// check is the scenario's verdict: no line lost, no id shared by two lines,
+// no half entry in the dead-letter file; a line of a file keeps its id.
+func (s *scenario) check(fileIDsStable bool) tally {
+	s.t.Helper()
+	tl := s.count()
+	if len(tl.lost) > 0 {
+		s.t.Errorf("LOST %d lines (first: %v)", len(tl.lost), first(tl.lost))
+	}
+	for _, c := range tl.collisions {
+		s.t.Errorf("distinct lines share an id: %s", c)
+	}
+	for _, b := range tl.badDL {
+		s.t.Errorf("dead-letter file holds a line that is not a whole entry: %.200q", b)
+	}
+	unstable := 0
+	for _, ids := range tl.idsOf {
+		if len(ids) > 1 {
+			unstable++
+		}
+	}
+	if fileIDsStable && unstable > 0 {
+		s.t.Errorf("%d lines were sent with more than one id: duplicates that deduplication by event_id cannot remove", unstable)
+	}
+	s.t.Logf("RESULT %-40s lines %5d  lost %d  duplicates %4d  dead-lettered %4d  peak RSS %6d KiB",
+		s.t.Name(), len(s.written), len(tl.lost), tl.dups, tl.dead, s.peakRSS)
+	return tl
+}
+
+// 1. logrotate's copytruncate, while the producer runs and while it is stopped.
+func TestFaultCopytruncateAPIUp(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 200, 40))
+	s.waitAll(p)
+	s.appendFile("app.log", s.lines(200, 300, 40))
+	s.copytruncate("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(300, 400, 40))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	// Stopped: more lines, a copytruncate, and a new content longer than the
+	// old offset (the case that used to resume in the middle of it).
+	s.appendFile("app.log", s.lines(400, 500, 40))
+	if err := os.Remove(s.path("app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	s.copytruncate("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(500, 900, 40))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 1b. copytruncate while the API is down and the queue is full: the rest of
+// the old content is read from the copy.
+func TestFaultCopytruncateAPIDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	s.flags = []string{"-files", s.path("app.log*"), "-queue-mib", "1"}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 1000, 2000)) // 2 MB: more than the queue takes
+	waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 5 })
+	s.copytruncate("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(1000, 1300, 2000))
+	time.Sleep(300 * time.Millisecond)
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 2. Truncated and rewritten, longer than before, within one poll; once with
+// a rewrite that starts with the same header as before.
+func TestFaultTruncateAndRewriteWithinOnePoll(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log"), "-poll", "500ms"}
+	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + "\"}\n"
+	p := s.start(nil)
+	s.appendFile("app.log", header+s.lines(0, 100, 40))
+	s.waitAll(p)
+	for round := 1; round <= 2; round++ {
+		from := round * 1000
+		rewrite := s.lines(from, from+200, 40)
+		if round == 2 {
+			rewrite = header + rewrite
+		}
+		if err := os.WriteFile(s.path("app.log"), []byte(rewrite), 0o644); err != nil { // truncates, then writes
+			t.Fatal(err)
+		}
+		s.waitAll(p)
+	}
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if headers := bytes.Count(bytes.Join(s.api.Records(), nil), []byte(`"header":"app started"`)); headers != 2 {
+		t.Errorf("the header line was stored %d times, want 2 (once per file content, with distinct ids)", headers)
+	}
+}
+
+// 4. Rename rotation with a writer that keeps appending to the renamed file
+// for a moment: read while the file is not matched any more, and across a
+// restart.
+func TestFaultRenameWithLaggingWriter(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-rotate-wait", "1s"}
+	p := s.start(nil, "-files", s.path("app.log")) // the rotated name is not matched
+	lag, err := os.OpenFile(s.path("app.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag.WriteString(s.lines(0, 100, 40))
+	s.waitAll(p)
+	lag.WriteString(s.lines(100, 150, 40))
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(1000, 1100, 40))
+	for i := 150; i < 300; i += 10 {
+		lag.WriteString(s.lines(i, i+10, 40))
+		time.Sleep(20 * time.Millisecond)
+	}
+	lag.Close()
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	// Across a restart, with the rotated names matched.
+	p = s.start(nil, "-files", s.path("app.log*"))
+	lag, err = os.OpenFile(s.path("app.log"), os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag.WriteString(s.lines(1100, 1200, 40))
+	s.waitAll(p)
+	s.rename("app.log", "app.log.2")
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	lag.WriteString(s.lines(1200, 1300, 40)) // while stopped, to the renamed file
+	s.appendFile("app.log", s.lines(2000, 2100, 40))
+	p = s.start(nil, "-files", s.path("app.log*"))
+	lag.WriteString(s.lines(1300, 1350, 40))
+	lag.Close()
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 5. The last line of a rotated file without a trailing newline: renamed
+// (still matched), and deleted while followed.
+func TestFaultUnterminatedLastLine(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	p := s.start(nil, "-files", s.path("app.log*")+","+s.path("other.log"))
+	s.appendFile("app.log", s.lines(0, 50, 40)+strings.TrimSuffix(s.lines(50, 51, 40), "\n"))
+	s.appendFile("other.log", s.lines(100, 110, 40)+strings.TrimSuffix(s.lines(110, 111, 40), "\n"))
+	waitFor(t, "the complete lines", func() bool { return s.api.Requests() > 0 && len(s.api.Records()) >= 60 })
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(51, 60, 40))
+	if err := os.Remove(s.path("other.log")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 6. Two rotations while the producer was stopped: the file in between is
+// found, and so is the rest of the one being read.
+func TestFaultTwoRotationsWhileStopped(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 100, 40))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.appendFile("app.log", s.lines(100, 150, 40))
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(150, 250, 40))
+	s.rename("app.log.1", "app.log.2")
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", s.lines(250, 300, 40))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 3. Inode reuse: rm + mv + create, three times across restarts and three
+// times while running; new contents as long as the old ones.
+func TestFaultInodeReuse(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log")}
+	replace := func(from int) uint64 {
+		if err := os.Remove(s.path("app.log")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.path("app.log.new"), []byte(s.lines(from, from+100, 40)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.rename("app.log.new", "app.log")
+		return inode(t, s.path("app.log"))
+	}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 100, 40))
+	s.waitAll(p)
+	reused := 0
+	for round := 1; round <= 3; round++ {
+		before := inode(t, s.path("app.log"))
+		if code := p.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("exit %d", code)
+		}
+		if replace(round*1000) == before {
+			reused++
+		}
+		p = s.start(nil)
+		s.waitAll(p)
+	}
+	for round := 4; round <= 6; round++ {
+		before := inode(t, s.path("app.log"))
+		if err := os.Remove(s.path("app.log")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // the producer closes the deleted file after -rotate-wait
+		if err := os.WriteFile(s.path("app.log.new"), []byte(s.lines(round*1000, round*1000+100, 40)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.rename("app.log.new", "app.log")
+		if inode(t, s.path("app.log")) == before {
+			reused++
+		}
+		s.waitAll(p)
+	}
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	t.Logf("the file system reused the inode %d times of 6", reused)
+	s.check(true)
+}
+
+func inode(t *testing.T, path string) uint64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stdinPipe is a blocking pipe, as a shell gives one; the test keeps the read
+// end too, to read afterwards what the producer never read.
+func stdinPipe(t *testing.T) (r, w *os.File) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	return os.NewFile(uintptr(fds[0]), "stdin-r"), os.NewFile(uintptr(fds[1]), "stdin-w")
+}
+
+// stdinRest accounts for the lines still in the pipe after the producer
+// exited (never read by it) and for a line it read part of at shutdown
+// (dead-lettered as cut off, the rest still in the pipe). The writer closes
+// its end when it has written everything.
+func (s *scenario) stdinRest(r *os.File) {
+	rest, _ := io.ReadAll(r)
+	r.Close()
+	tl := s.count()
+	text := string(rest)
+	if len(tl.extra) > 0 {
+		text = strings.Join(tl.extra, "") + text
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unread := 0
+	for _, l := range strings.Split(text, "\n") {
+		if m := nRe.FindStringSubmatch(l); m != nil && strings.HasSuffix(strings.TrimSpace(l), "}") {
+			n, _ := strconv.Atoi(m[1])
+			delete(s.written, n) // never read by the producer: not its to lose
+			unread++
+		}
+	}
+	s.t.Logf("%d lines were still in the pipe, unread (and %d cut off at shutdown)", unread, len(tl.extra))
+}
+
+// 7. stdin and SIGTERM: every line read is delivered or dead-lettered, with
+// the API down and with a slow API.
+func TestFaultStdinSIGTERM(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		faults fakeapi.Faults
+	}{{"api_down", fakeapi.Faults{Down: true}}, {"api_slow", fakeapi.Faults{Delay: 150 * time.Millisecond}}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			r, w := stdinPipe(t)
+			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-concurrency", "2", "-queue-mib", "1")
+			go func() {
+				defer w.Close()
+				for i := 0; i < 40000; i += 100 {
+					if _, err := w.WriteString(s.lines(i, i+100, 60)); err != nil {
+						t.Errorf("writing to the pipe: %v", err)
+						return
+					}
+				}
+			}()
+			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
+			time.Sleep(200 * time.Millisecond)
+			code := p.stop(syscall.SIGTERM)
+			s.stdinRest(r)
+			if code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			tl := s.check(false)
+			if tl.dead == 0 && c.faults.Down {
+				t.Error("nothing was dead-lettered although the API was down")
+			}
+		})
+	}
+}
+
+// 7b. An idle stdin does not hold up the shutdown (the read waiting is
+// ended, not waited for until -shutdown-timeout, an hour here), and lines
+// written after the stop stay in the pipe.
+func TestFaultStdinIdleAtSIGTERM(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1h")
+	w.WriteString(s.lines(0, 100, 20))
+	s.waitAll(p)
+	code := p.stop(syscall.SIGTERM) // fails the test if it takes a minute
+	late := s.lines(100, 110, 20)
+	w.WriteString(late)
+	w.Close()
+	s.stdinRest(r)
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(false)
+	if tl := s.count(); tl.stored != 100 {
+		t.Errorf("%d stored, want the 100 lines written before the stop", tl.stored)
+	}
+}
+
+// 8. Trailing content after the JSON object dead-letters the whole line.
+func TestFaultTrailingContent(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	var b strings.Builder
+	b.WriteString(s.lines(0, 10, 10))
+	bad := map[int]string{10: `{"n":10},{"n":99990}`, 11: `{"n":11}xyz`, 12: `{"n":12}}`, 13: `{"n":13} {"n":99991}`}
+	for n := 10; n < 14; n++ {
+		b.WriteString(bad[n] + "\n")
+		s.written[n] = true
+	}
+	b.WriteString(s.lines(14, 20, 10))
+	if err := os.WriteFile(s.path("app.log"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := s.start(nil, "-files", s.path("app.log"))
+	s.waitAll(p)
+	p.stop(syscall.SIGTERM)
+	tl := s.check(true)
+	for n := range bad {
+		if !strings.Contains(tl.reasons[n], "content after the object") {
+			t.Errorf("line %d: dead-letter reason %q", n, tl.reasons[n])
+		}
+		if len(tl.idsOf[n]) > 0 {
+			t.Errorf("line %d with trailing content was stored", n)
+		}
+	}
+	if bytes.Contains(bytes.Join(s.api.Records(), nil), []byte("9999")) {
+		t.Error("a value after the first object was stored")
+	}
+}
+
+// 9. The dead-letter file cannot be written.
+func TestFaultDeadLetterUnwritable(t *testing.T) {
+	t.Run("refuses_to_start", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		os.WriteFile(s.path("a-file"), nil, 0o644)
+		s.dl = filepath.Join(s.path("a-file"), "dead-letter.ndjson")
+		s.appendFile("app.log", `{"n":1}`+"\n")
+		p := s.start(nil, "-files", s.path("app.log"))
+		code := p.wait()
+		if code == 0 || !strings.Contains(s.logs(), "dead-letter file") || s.api.Requests() != 0 {
+			t.Errorf("exit %d with %d requests; want a refusal to start; logs:\n%s", code, s.api.Requests(), s.logs())
+		}
+		if _, err := os.Stat(s.cp); !os.IsNotExist(err) {
+			t.Error("a checkpoint was written by a producer that refused to start")
+		}
+	})
+
+	// A file source: /dev/full (a full disk), loud, the checkpoint stays
+	// before the events, exit 1; restarted, then fixed while running.
+	t.Run("full_disk_file_source", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		os.MkdirAll(filepath.Dir(s.dl), 0o755)
+		link := s.path("dl-link") // the producer's dead-letter path; s.dl is where it points once fixed
+		if err := os.Symlink("/dev/full", link); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		b.WriteString(s.lines(0, 50, 40))
+		for n := 50; n < 60; n++ {
+			fmt.Fprintf(&b, `{"n":%d, not json`+"\n", n)
+			s.written[n] = true
+		}
+		b.WriteString(s.lines(60, 5000, 40))
+		os.WriteFile(s.path("app.log"), []byte(b.String()), 0o644)
+		badAt := int64(strings.Index(b.String(), `{"n":50, not`))
+		s.flags = []string{"-files", s.path("app.log"), "-queue-mib", "1", "-dead-letter", link}
+		p := s.start(nil)
+		waitFor(t, "the error", func() bool { return strings.Contains(p.stderr.String(), "CANNOT WRITE THE DEAD-LETTER FILE") })
+		waitFor(t, "the lines before the bad ones", func() bool { return len(s.api.Records()) >= 50 })
+		time.Sleep(1500 * time.Millisecond) // a checkpoint save or two
+		if off := checkpointOffset(t, s.cp); off > badAt {
+			t.Errorf("the checkpoint moved to %d, past the events not yet dead-lettered (at %d)", off, badAt)
+		}
+		if code := p.stop(syscall.SIGTERM); code == 0 {
+			t.Error("exit 0 although events could not be dead-lettered")
+		}
+		p = s.start(nil) // still full: keeps retrying, then the disk is freed
+		waitFor(t, "the error again", func() bool { return strings.Contains(p.stderr.String(), "CANNOT WRITE THE DEAD-LETTER FILE") })
+		os.Symlink(s.dl, link+".new")
+		os.Rename(link+".new", link)
+		s.waitAll(p)
+		waitFor(t, "a log line saying the dead-letter file recovered", func() bool { // logged just after the write
+			return strings.Contains(p.stderr.String(), "can be written again")
+		})
+		if code := p.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("exit %d after the dead-letter file recovered", code)
+		}
+		s.check(true)
+	})
+
+	// A file size limit (RLIMIT_FSIZE, what a full disk does mid-write): the
+	// write that crosses it is partial and must be cut back.
+	t.Run("partial_write_cut_back", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		var b strings.Builder
+		for n := 0; n < 300; n++ {
+			fmt.Fprintf(&b, `{"n":%d, "not json":"%s"`+"\n", n, strings.Repeat("y", 700))
+			s.written[n] = true
+		}
+		b.WriteString(s.lines(300, 400, 40))
+		os.WriteFile(s.path("app.log"), []byte(b.String()), 0o644)
+		s.flags = []string{"-files", s.path("app.log")}
+		// dash counts ulimit -f in 512-byte blocks: 64 KiB.
+		p := s.startWith([]string{"/bin/sh", "-c", `ulimit -f 128 && exec "$0" "$@"`}, nil)
+		waitFor(t, "the error", func() bool { return strings.Contains(p.stderr.String(), "CANNOT WRITE THE DEAD-LETTER FILE") })
+		if code := p.stop(syscall.SIGTERM); code == 0 {
+			t.Error("exit 0 although events could not be dead-lettered")
+		}
+		if tl := s.count(); len(tl.badDL) > 0 {
+			t.Errorf("a partial write left %d half entries", len(tl.badDL))
+		}
+		p = s.start(nil)
+		s.waitAll(p)
+		if code := p.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("exit %d", code)
+		}
+		s.check(true)
+	})
+
+	// stdin cannot be read again: at shutdown what the file did not take is
+	// written in full to stderr, and the exit code says so.
+	t.Run("full_disk_stdin", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{}) // s.dl stays a path that is never written
+		r, w := stdinPipe(t)
+		p := s.start(r, "-source", "stdin", "-shutdown-timeout", "500ms", "-dead-letter", "/dev/full")
+		for n := 0; n < 20; n++ {
+			fmt.Fprintf(w, `{"n":%d, not json`+"\n", n)
+			s.written[n] = true
+		}
+		w.WriteString(s.lines(20, 40, 10))
+		waitFor(t, "the error", func() bool { return strings.Contains(p.stderr.String(), "CANNOT WRITE THE DEAD-LETTER FILE") })
+		waitFor(t, "the good lines", func() bool { return len(s.api.Records()) >= 20 })
+		code := p.stop(syscall.SIGTERM)
+		w.Close()
+		s.stdinRest(r)
+		if code == 0 {
+			t.Error("exit 0 although events could not be dead-lettered")
+		}
+		logs := s.logs()
+		for n := 0; n < 20; n++ {
+			if !strings.Contains(logs, fmt.Sprintf(`{\"n\":%d, not json`, n)) {
+				t.Errorf("line %d is neither in the dead-letter file nor on stderr", n)
+			}
+			delete(s.written, n) // accounted for on stderr
+		}
+		s.check(false)
+	})
+}
+
+func checkpointOffset(t *testing.T, path string) int64 {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var cp struct {
+		Files []struct {
+			Offset int64 `json:"offset"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		t.Fatalf("checkpoint: %v: %s", err, raw)
+	}
+	off := int64(0)
+	for _, f := range cp.Files {
+		off = max(off, f.Offset)
+	}
+	return off
+}
+
+// 10. A damaged checkpoint is set aside and the files read from the start;
+// a source that does not use it leaves it alone.
+func TestFaultDamagedCheckpoint(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty":                          "",
+		"truncated":                      `{"version":2,"files":[{"path":"/var/log/a`,
+		"not_an_object":                  `[1,2,3]`,
+		"negative_offset":                `{"version":2,"files":[{"path":"x","fingerprint":"00000000000000000000000000000000","fingerprint_bytes":10,"offset":-5,"chain":"` + strings.Repeat("0", 64) + `","tail":"0000000000000000","tail_bytes":0}]}`,
+		"earlier_format_negative_offset": `{"files":{"/var/log/app.log":{"inode":1,"offset":-3}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{})
+			os.MkdirAll(filepath.Dir(s.cp), 0o755)
+			os.WriteFile(s.cp, []byte(content), 0o644)
+			s.appendFile("app.log", s.lines(0, 100, 20))
+			p := s.start(nil, "-files", s.path("app.log"))
+			s.waitAll(p)
+			if code := p.stop(syscall.SIGTERM); code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			aside, _ := filepath.Glob(s.cp + ".damaged-*")
+			if len(aside) != 1 || !strings.Contains(s.logs(), "the checkpoint is damaged") {
+				t.Errorf("set aside: %v; want one copy and a warning; logs:\n%s", aside, tail(s.logs()))
+			} else if got, _ := os.ReadFile(aside[0]); string(got) != content {
+				t.Errorf("the set-aside copy is %q, want the damaged checkpoint", got)
+			}
+			s.check(true)
+		})
+	}
+	t.Run("synthetic_source_does_not_read_it", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		os.MkdirAll(filepath.Dir(s.cp), 0o755)
+		os.WriteFile(s.cp, nil, 0o644)
+		p := s.start(nil, "-source", "synthetic", "-rate", "200")
+		waitFor(t, "events", func() bool { return len(s.api.Records()) > 20 })
+		if code := p.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("exit %d; logs:\n%s", code, tail(s.logs()))
+		}
+		if got, err := os.ReadFile(s.cp); err != nil || len(got) != 0 {
+			t.Errorf("the synthetic source touched the checkpoint: %q, %v", got, err)
+		}
+		if aside, _ := filepath.Glob(s.cp + ".damaged-*"); len(aside) > 0 {
+			t.Errorf("the synthetic source set the checkpoint aside: %v", aside)
+		}
+	})
+}
+
+// 11. Answers that are not the documented ones, and partial batch failures:
+// resent, never dead-lettered, never lost.
+func TestFaultUndocumentedAnswersAndPartialFailures(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		faults fakeapi.Faults
+		batch  string
+	}{
+		{"408_202_204_200empty_batch", fakeapi.Faults{TimeoutEvery: 3, AcceptedEvery: 5, NoContentEvery: 7, EmptyOKEvery: 4}, "20"},
+		{"408_202_204_200empty_single", fakeapi.Faults{TimeoutEvery: 3, AcceptedEvery: 5, NoContentEvery: 7, EmptyOKEvery: 4}, "1"},
+		{"partial_batch_failures", fakeapi.Faults{PartialEvery: 2, ThrottleEvery: 5, FailEvery: 7, DropEvery: 11}, "20"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			s.appendFile("app.log", s.lines(0, 600, 20))
+			p := s.start(nil, "-files", s.path("app.log"), "-batch-size", c.batch)
+			s.waitAll(p)
+			if code := p.stop(syscall.SIGTERM); code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			tl := s.check(true)
+			if tl.dead > 0 {
+				t.Errorf("%d events dead-lettered: retrying fixes all of these answers", tl.dead)
+			}
+			if tl.dups == 0 && c.faults.AcceptedEvery > 0 {
+				t.Error("no duplicates although 202 answers came after storing: were they counted as stored?")
+			}
+		})
+	}
+}
+
+// 12. kill -9 at random moments, three times in a row, while a writer
+// appends and rotates.
+func TestFaultKill9ThreeTimes(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{ThrottleEvery: 5})
+	s.flags = []string{"-files", s.path("app.log*")}
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for n := 0; ; n += 20 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			s.appendFile("app.log", s.lines(n, n+20, 30))
+			if n%2000 == 1980 {
+				os.Rename(s.path("app.log.1"), s.path("app.log.2"))
+				os.Rename(s.path("app.log"), s.path("app.log.1"))
+			}
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		p := s.start(nil)
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+		p.stop(syscall.SIGKILL)
+	}
+	close(stop)
+	<-writerDone
+	p := s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// A checkpoint of the earlier format is adopted where the inode still matches.
+func TestFaultEarlierCheckpointFormat(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	first := s.lines(0, 50, 20)
+	s.appendFile("a.log", first)
+	s.mu.Lock()
+	for n := 0; n < 50; n++ {
+		delete(s.written, n) // confirmed by the earlier producer
+	}
+	s.mu.Unlock()
+	s.appendFile("a.log", s.lines(50, 100, 20))
+	s.appendFile("b.log", s.lines(100, 150, 20))
+	os.MkdirAll(filepath.Dir(s.cp), 0o755)
+	os.WriteFile(s.cp, fmt.Appendf(nil, `{"files":{%q:{"inode":%d,"offset":%d},%q:{"inode":%d,"offset":100}}}`,
+		s.path("a.log"), inode(t, s.path("a.log")), len(first), s.path("b.log"), inode(t, s.path("b.log"))+1), 0o644)
+	p := s.start(nil, "-files", s.path("*.log"))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	for n := 0; n < 50; n++ {
+		if len(tl.idsOf[n]) > 0 {
+			t.Fatalf("line %d, before the adopted offset, was sent again", n)
+		}
+	}
+	logs := s.logs()
+	if !strings.Contains(logs, "earlier checkpoint entry adopted") || !strings.Contains(logs, "earlier checkpoint entry not adopted") {
+		t.Errorf("the adoption is not logged:\n%s", tail(logs))
+	}
+}
+
+// Compressed rotated files matched by the patterns are skipped with a warning.
+func TestFaultCompressedRotatedFile(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"n":777777}` + "\n"))
+	zw.Close()
+	os.WriteFile(s.path("app.log.2.gz"), gz.Bytes(), 0o644)
+	s.appendFile("app.log", s.lines(0, 100, 20))
+	p := s.start(nil, "-files", s.path("app.log*"))
+	s.waitAll(p)
+	time.Sleep(200 * time.Millisecond)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	if tl.stored != 100 || tl.dead != 0 {
+		t.Errorf("stored %d, dead-lettered %d: want the 100 lines and nothing of the .gz file", tl.stored, tl.dead)
+	}
+	if dl, _ := os.ReadFile(s.dl); len(dl) > 0 {
+		t.Errorf("the gzip file reached the dead-letter file: %.200q", dl)
+	}
+	if !strings.Contains(s.logs(), "skipping a compressed file") {
+		t.Error("no warning about the compressed file")
+	}
+}
+
+// Memory is bounded by -queue-mib while the API is down and lines are big:
+// with a small queue and with the default one.
+func TestFaultMemoryBoundedWithBigLines(t *testing.T) {
+	for _, queueMiB := range []int64{16, 32} {
+		t.Run(fmt.Sprintf("queue_%d_MiB", queueMiB), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{Down: true})
+			s.bin = plainBin // the race detector's shadow memory would hide the figure
+			f, err := os.Create(s.path("big.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := bufio.NewWriter(f)
+			for i := 0; i < 300; i++ { // 150 MB of 500 KiB lines
+				w.WriteString(s.lines(i, i+1, 500<<10))
+			}
+			w.Flush()
+			f.Close()
+			p := s.start(nil, "-files", s.path("big.log"), "-queue-mib", fmt.Sprint(queueMiB), "-concurrency", "4", "-batch-size", "500")
+			waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 20 })
+			time.Sleep(time.Second)
+			s.api.SetFaults(fakeapi.Faults{})
+			s.waitAll(p)
+			if code := p.stop(syscall.SIGTERM); code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			s.check(true)
+			// The queue, 4 requests of up to 4 MiB with their bodies, the
+			// runtime and the garbage collector's headroom: far below the
+			// 150 MB an unbounded queue would hold.
+			if bound := 3*queueMiB<<10 + 64<<10; s.peakRSS > bound {
+				t.Errorf("peak RSS %d KiB with -queue-mib %d, above %d KiB: the queue is not bounded in bytes", s.peakRSS, queueMiB, bound)
+			}
+		})
+	}
+}
+
+// SigV4 with -concurrency 8 (the deployed mode) under the race detector.
+func TestFaultIAMAuthConcurrency8NoRace(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{RequireSigV4: true})
+	s.appendFile("app.log", s.lines(0, 2000, 20))
+	os.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	os.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	os.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	defer func() {
+		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
+			os.Unsetenv(k)
+		}
+	}()
+	p := s.start(nil, "-files", s.path("app.log"), "-auth", "iam", "-region", "eu-west-1", "-concurrency", "8", "-batch-size", "1")
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}

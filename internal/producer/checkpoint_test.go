@@ -1,0 +1,137 @@
+package producer
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// A damaged checkpoint never stops the producer: it is renamed aside, with a
+// warning, and every file is read from the start.
+func TestDamagedCheckpointIsSetAside(t *testing.T) {
+	zeros := strings.Repeat("0", 64)
+	entry := func(fp string, offset, lineBytes int) string {
+		return fmt.Sprintf(`{"version":2,"files":[{"path":"/var/log/a.log","fingerprint":%q,"fingerprint_bytes":4,"offset":%d,"chain":%q,"previous_chain":%q,"line_bytes":%d}]}`,
+			fp, offset, zeros, zeros, lineBytes)
+	}
+	path := filepath.Join(t.TempDir(), "checkpoint.json")
+	os.WriteFile(path, []byte(entry(zeros[:32], 10, 5)), 0o640)
+	if c := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(c.records) != 1 {
+		t.Fatalf("a sound checkpoint gave %d records", len(c.records))
+	}
+	for name, content := range map[string]string{
+		"empty":             "",
+		"truncated":         `{"version":2,"files":[{"pa`,
+		"not an object":     `["files"]`,
+		"null":              `null`,
+		"negative offset":   entry(zeros[:32], -1, 0),
+		"line past offset":  entry(zeros[:32], 3, 9),
+		"bad fingerprint":   entry("xyz", 0, 0),
+		"unknown version":   `{"version":3,"files":[]}`,
+		"earlier, negative": `{"files":{"/var/log/a.log":{"inode":1,"offset":-3}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "checkpoint.json")
+			os.WriteFile(path, []byte(content), 0o640)
+			var logs syncBuffer
+			c := loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+			aside, _ := filepath.Glob(path + ".damaged-*")
+			if len(c.records) != 0 || len(aside) != 1 || !strings.Contains(logs.String(), "the checkpoint is damaged") {
+				t.Fatalf("%d records, set aside as %v, logs %s", len(c.records), aside, logs.String())
+			}
+			if got, _ := os.ReadFile(aside[0]); string(got) != content {
+				t.Errorf("set aside %q, want the damaged content", got)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Error("the damaged checkpoint is still in place")
+			}
+		})
+	}
+}
+
+// What save writes, load reads back: identity, generation, offset, chain
+// and last line of each followed file.
+func TestCheckpointRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkpoint.json")
+	c := &checkpoints{path: path}
+	r := c.newRecord([]byte("first bytes"), 3, "/var/log/app.log", fileID{7, 42}, 300)
+	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64})
+	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}) // not confirmed
+	c.confirm(p)
+	if err := c.save(); err != nil {
+		t.Fatal(err)
+	}
+	got := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	if len(got.records) != 1 {
+		t.Fatalf("%d records", len(got.records))
+	}
+	g := got.records[0]
+	if g.fp != fingerprint([]byte("first bytes")) || g.fpLen != 11 || g.gen != 3 || g.path != "/var/log/app.log" ||
+		g.dev != 7 || g.ino != 42 || g.size != 300 || g.committed != p.end || g.read != p.end {
+		t.Errorf("loaded %+v, want the record with the confirmed mark %+v", g, p.end)
+	}
+}
+
+// Lines are confirmed in any order; the checkpoint moves only past lines
+// that are all confirmed.
+func TestCheckpointMovesOnlyPastConfirmedLines(t *testing.T) {
+	c := &checkpoints{}
+	r := c.newRecord([]byte("x"), 0, "f", fileID{}, 0)
+	var ps []*position
+	for i := 1; i <= 4; i++ {
+		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}))
+	}
+	c.confirm(ps[1])
+	c.confirm(ps[3])
+	if r.committed.offset != 0 {
+		t.Errorf("committed %d before the first line was confirmed", r.committed.offset)
+	}
+	c.confirm(ps[0])
+	if r.committed.offset != 20 {
+		t.Errorf("committed %d, want 20 (lines 1 and 2)", r.committed.offset)
+	}
+	c.confirm(ps[2])
+	if r.committed.offset != 40 {
+		t.Errorf("committed %d, want 40", r.committed.offset)
+	}
+}
+
+// A checkpoint of the earlier format is adopted where the file at the path
+// still has the inode, with the chain computed by reading up to the offset,
+// so ids are those a fresh read gives; elsewhere it is dropped.
+func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	os.WriteFile(a, []byte("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"), 0o644)
+	os.WriteFile(b, []byte("{\"n\":4}\n"), 0o644)
+	ino := func(p string) uint64 {
+		fi, _ := os.Stat(p)
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	path := filepath.Join(dir, "checkpoint.json")
+	os.WriteFile(path, fmt.Appendf(nil, `{"files":{%q:{"inode":%d,"offset":16},%q:{"inode":%d,"offset":8}}}`, a, ino(a), b, ino(b)+1), 0o640)
+	var logs syncBuffer
+	c := loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if len(c.records) != 1 || c.records[0].path != a || c.records[0].committed.offset != 16 {
+		t.Fatalf("records %+v; want a.log at 16 only; logs %s", c.records, logs.String())
+	}
+	if !strings.Contains(logs.String(), "earlier checkpoint entry not adopted") {
+		t.Errorf("no warning for b.log: %s", logs.String())
+	}
+	f, _ := os.Open(a)
+	defer f.Close()
+	ls := lineState{h: sha256.New()}
+	ls.start(chainSeed(0))
+	ls.add([]byte("{\"n\":1}\n"))
+	m := ls.end(0)
+	ls.start(m.chain)
+	ls.add([]byte("{\"n\":2}\n"))
+	if want := ls.end(m.offset); c.records[0].committed != want {
+		t.Errorf("adopted mark %+v, want %+v: the mark reading the lines gives", c.records[0].committed, want)
+	}
+}

@@ -1,0 +1,652 @@
+package producer
+
+// DESIGN of the file source, after Vector's file source (lib/file-source:
+// fingerprinter, file_server, checkpointer) and Fluent Bit's tail input
+// (in_tail: tail_file.c, tail_db.c).
+//
+// Finding files. Every -poll the glob patterns are expanded; each regular
+// file found is known by device and inode while it is open. An open
+// descriptor is kept for every file followed, so a renamed file is still the
+// same file, a lagging writer's lines after a rename are still read, and its
+// inode cannot be reused while it is held. A file that is no longer matched
+// (or was deleted) is read until it has stayed idle for -rotate-wait, then
+// closed. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
+// warning: `*.log*` matches app.log.2.gz, whose bytes are not events.
+//
+// Knowing a file again. Device and inode are only a hint (Vector's
+// device_and_inode is unsafe once an inode is reused; Fluent Bit keys its
+// database by inode). A file's identity is a fingerprint of its first bytes,
+// like Vector's checksum: a hash of the first fpBytes bytes, or of all of
+// them while the file is shorter (the record keeps how many it covers and
+// grows it with the file, so a short new file is followed at once, unlike
+// Vector, which waits for 256 bytes). A record also knows the last line
+// before the offset read (through the chain hash below), and checks that a
+// file still holds it. A file new to this run takes the record whose
+// fingerprint and last line it matches: that finds a file renamed while the
+// producer was stopped (two rotations find both files), and the copy
+// logrotate's copytruncate makes, which is then read from where the original
+// had been read to. Two different files with the same first bytes (a common
+// header) are told apart by that line. A file that matches a record still
+// followed is a copy of that file: it waits until that file is truncated or
+// gone. Files whose inode a record names are matched first, so a copy cannot
+// take its original's record.
+//
+// Truncation. Fluent Bit only compares the offset with the size, which misses
+// a truncation followed by a longer rewrite within one poll. Here every
+// chunk read is checked before its lines go out: the file is not shorter than
+// the offset, its first bytes still match the fingerprint, and the last line
+// before the offset is still there. When not, the chunk is dropped and the
+// file is read again from 0 as a new record whose generation is one more. (A
+// read error is not taken for a truncation: the file is tried again.)
+//
+// Positions. The checkpoint (version 2) lists records: fingerprint and how
+// many bytes it covers, generation, path/device/inode hints, the confirmed
+// offset with the chain hash there and before its last line, and the last
+// size seen. A record is forgotten once no file has matched it for
+// -rotate-wait and none of its lines are in flight; if bytes were left
+// unread, that is logged as a warning.
+//
+// Ids. The chain hash starts from the generation and folds in every line:
+// chain = SHA-256(previous chain || line bytes). An event's id is made of the
+// chain after its line, so it depends on the whole content of the file up to
+// and including that line and on the generation, never on the path or inode:
+// the same line read again (after a crash, or from a rotated name) gets the
+// same id, and a line of another file or of a rewritten file gets another.
+// The checkpoint keeps the chain at its offset, so a restart goes on without
+// reading the file from the start. Keeping the chain before the last line
+// too makes that line checkable: SHA-256(previous chain || the bytes there)
+// must give the chain.
+//
+// End of a rotated file. Its unterminated last line is sent once the file
+// is rotated away (renamed, deleted or no longer matched) and has stayed idle
+// for -rotate-wait; a line of the live file without a newline waits for it.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+)
+
+const (
+	fpBytes      = 256      // the first bytes that identify a file
+	readPerCycle = 1 << 20  // bytes read from one file before the others get a turn
+	maxCheckLine = 64 << 10 // a longer last line is not read back to be checked (the first bytes still are)
+)
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return fileID{}
+}
+
+func nlinkOf(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+func fingerprint(head []byte) (fp [16]byte) {
+	sum := sha256.Sum256(head)
+	copy(fp[:], sum[:])
+	return fp
+}
+
+// chainSeed starts the chain hash of a file's generation.
+func chainSeed(gen uint64) [32]byte {
+	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
+}
+
+// lineOK reports whether f still holds, before m.offset, the line read
+// there; an error when f could not be read.
+func lineOK(f *os.File, m mark) (bool, error) {
+	if m.lineLen == 0 || m.lineLen > maxCheckLine {
+		return true, nil
+	}
+	buf := make([]byte, m.lineLen)
+	if n, err := f.ReadAt(buf, m.offset-m.lineLen); n < len(buf) {
+		if errors.Is(err, io.EOF) {
+			return false, nil // shorter now
+		}
+		return false, err
+	}
+	h := sha256.New()
+	h.Write(m.prev[:])
+	h.Write(buf)
+	return [32]byte(h.Sum(nil)) == m.chain, nil
+}
+
+func readHead(f *os.File, size int64) ([]byte, error) {
+	head := make([]byte, min(size, fpBytes))
+	n, err := f.ReadAt(head, 0)
+	if n == len(head) {
+		err = nil
+	}
+	return head[:n], err
+}
+
+// compressed reports whether head starts like a compressed file; undecided
+// when it is too short to tell.
+func compressed(head []byte) (yes, undecided bool) {
+	for _, magic := range [][]byte{{0x1f, 0x8b}, []byte("BZh"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}} {
+		n := min(len(head), len(magic))
+		if bytes.Equal(head[:n], magic[:n]) {
+			if n < len(magic) {
+				undecided = true
+				continue
+			}
+			return true, false
+		}
+	}
+	return false, undecided
+}
+
+// lineState is the line being read: its first maxLineBytes bytes, its
+// length, and, for files, the chain before it and the hash so far.
+type lineState struct {
+	buf  []byte
+	n    int64
+	h    hash.Hash // nil for stdin
+	prev [32]byte
+}
+
+func (ls *lineState) start(chain [32]byte) {
+	if cap(ls.buf) > 64<<10 {
+		ls.buf = nil // a long line's memory goes back once it is sent
+	}
+	ls.buf, ls.n, ls.prev = ls.buf[:0], 0, chain
+	if ls.h != nil {
+		ls.h.Reset()
+		ls.h.Write(chain[:])
+	}
+}
+
+func (ls *lineState) add(p []byte) {
+	if room := maxLineBytes - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
+	}
+	ls.n += int64(len(p))
+	if ls.h != nil {
+		ls.h.Write(p)
+	}
+}
+
+// long reports whether buf holds only the start of the line.
+func (ls *lineState) long() bool { return ls.n > int64(len(ls.buf)) }
+
+// end is the mark after the line, which started at offset start.
+func (ls *lineState) end(start int64) mark {
+	m := mark{offset: start + ls.n, prev: ls.prev, lineLen: ls.n}
+	ls.h.Sum(m.chain[:0])
+	return m
+}
+
+// skim computes the mark at offset by reading f from the start, as reading
+// the lines would: for a checkpoint of the earlier format, which has no chain.
+func skim(f *os.File, offset int64) (mark, error) {
+	ls := lineState{h: sha256.New()}
+	m := mark{chain: chainSeed(0)}
+	ls.start(m.chain)
+	buf := make([]byte, 64<<10)
+	for pos := int64(0); pos < offset; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), offset-pos)], pos)
+		if n == 0 {
+			return mark{}, cmp.Or(err, io.ErrUnexpectedEOF)
+		}
+		pos += int64(n)
+		for p := buf[:n]; len(p) > 0; {
+			i := bytes.IndexByte(p, '\n')
+			piece := p
+			if i >= 0 {
+				piece = p[:i+1]
+			}
+			ls.add(piece)
+			p = p[len(piece):]
+			if i >= 0 {
+				m = ls.end(m.offset)
+				ls.start(m.chain)
+			}
+		}
+	}
+	if ls.n > 0 { // the offset is inside a line: count its start as one
+		m = ls.end(m.offset)
+	}
+	return m, nil
+}
+
+// follower reads the files its patterns match as they grow.
+type follower struct {
+	patterns   []string
+	exclude    map[string]bool // our own checkpoint and dead-letter files
+	cp         *checkpoints
+	poll       time.Duration
+	rotateWait time.Duration
+	log        *slog.Logger
+	emit       func(context.Context, line) bool // false when ctx ended
+
+	watchers []*watcher
+	passed   map[fileID]int64  // files passed over (empty or compressed), with their size then
+	said     map[string]string // per path, the last warning, to say it once
+	chunk    []byte
+	head     []byte
+}
+
+// watcher is an open followed file.
+type watcher struct {
+	f       *os.File
+	id      fileID
+	path    string // where the last scan found it
+	rec     *record
+	missing time.Time // since when no scan found it; zero when found
+	nlink   uint64
+	size    int64
+	changed time.Time // when its size last changed
+	next    int64     // the next byte to read
+	line    lineState
+}
+
+func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger, emit func(context.Context, line) bool) *follower {
+	fl := &follower{patterns: patterns, exclude: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, emit: emit,
+		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
+	for _, p := range exclude {
+		if abs, err := filepath.Abs(p); err == nil {
+			fl.exclude[abs] = true
+		}
+	}
+	return fl
+}
+
+// run follows the files until ctx ends.
+func (fl *follower) run(ctx context.Context) error {
+	defer func() {
+		for _, w := range fl.watchers {
+			w.f.Close()
+		}
+	}()
+	for ctx.Err() == nil {
+		now := time.Now()
+		fl.scan(now)
+		more := false
+		for _, w := range slices.Clone(fl.watchers) {
+			more = fl.read(ctx, w, now) || more
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+		if !more {
+			select {
+			case <-ctx.Done():
+			case <-time.After(fl.poll):
+			}
+		}
+	}
+	return nil
+}
+
+// say logs a warning about path unless it is what was said last about it.
+func (fl *follower) say(path, msg string, args ...any) {
+	if fl.said[path] == msg {
+		return
+	}
+	fl.said[path] = msg
+	fl.log.Warn(msg, append([]any{"path", path}, args...)...)
+}
+
+// scan expands the patterns, notes which followed files were renamed or are
+// gone, starts following new ones (oldest first) and forgets records no file
+// has matched for rotateWait.
+func (fl *follower) scan(now time.Time) {
+	type found struct {
+		path string
+		fi   os.FileInfo
+	}
+	seen := map[fileID]found{}
+	var fresh []fileID
+	for _, pattern := range fl.patterns {
+		matches, _ := filepath.Glob(pattern) // patterns were checked at start
+		for _, p := range matches {
+			if abs, err := filepath.Abs(p); err == nil && fl.exclude[abs] {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			id := idOf(fi)
+			if _, dup := seen[id]; !dup {
+				seen[id] = found{p, fi}
+				fresh = append(fresh, id)
+			}
+		}
+	}
+	for _, w := range fl.watchers {
+		f, ok := seen[w.id]
+		if !ok {
+			if w.missing.IsZero() {
+				w.missing = now
+			}
+			continue
+		}
+		w.missing = time.Time{}
+		if f.path != w.path {
+			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
+			w.path = f.path
+			fl.cp.update(func() { w.rec.path, w.rec.rotated = f.path, true })
+		}
+		fl.cp.update(func() { w.rec.seen = now })
+	}
+	fresh = slices.DeleteFunc(fresh, func(id fileID) bool {
+		size, passed := fl.passed[id]
+		return (passed && size == seen[id].fi.Size()) || slices.ContainsFunc(fl.watchers, func(w *watcher) bool { return w.id == id })
+	})
+	// A file whose inode a record names goes first, so that a copy of it
+	// (copytruncate, a backup) cannot take its record; then oldest first.
+	hinted := map[fileID]bool{}
+	fl.cp.update(func() {
+		for _, r := range fl.cp.records {
+			hinted[fileID{r.dev, r.ino}] = hinted[fileID{r.dev, r.ino}] || !r.held
+		}
+	})
+	slices.SortFunc(fresh, func(a, b fileID) int {
+		if hinted[a] != hinted[b] {
+			if hinted[a] {
+				return -1
+			}
+			return 1
+		}
+		return seen[a].fi.ModTime().Compare(seen[b].fi.ModTime())
+	})
+	for id := range fl.passed {
+		if _, ok := seen[id]; !ok {
+			delete(fl.passed, id)
+		}
+	}
+	for _, id := range fresh {
+		fl.discover(seen[id].path, id, now)
+	}
+	fl.forget(now)
+}
+
+// discover starts following the file at path, unless there is nothing in it
+// yet, it is compressed, or it is the copy of a file being followed.
+func (fl *follower) discover(path string, id fileID, now time.Time) {
+	f, err := os.Open(path)
+	if err != nil {
+		fl.say(path, "cannot open a matched file; it is skipped until it can be opened", "err", err)
+		return
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil || idOf(fi) != id {
+		return // replaced since the scan
+	}
+	if fi.Size() == 0 {
+		fl.passed[id] = 0 // nothing to read or identify yet
+		return
+	}
+	head, err := readHead(f, fi.Size())
+	if err != nil {
+		fl.say(path, "cannot read a matched file; it is skipped until it can be read", "err", err)
+		return
+	}
+	if yes, undecided := compressed(head); yes || undecided {
+		if yes {
+			fl.say(path, "skipping a compressed file: its bytes are not events (leave rotated logs uncompressed, with logrotate's delaycompress, or exclude them from the patterns)")
+			fl.passed[id] = fi.Size()
+		}
+		return
+	}
+	r, how := fl.claim(f, head, path, id, fi.Size())
+	if r == nil {
+		fl.say(path, "a copy of a followed file (its first bytes and its line before the read offset are the same): it is read, from where that file was read to, if that file is truncated or goes away")
+		return
+	}
+	keep = true
+	delete(fl.said, path)
+	w := &watcher{f: f, id: id, path: path, rec: r, nlink: nlinkOf(fi), size: fi.Size(), changed: now, next: r.read.offset,
+		line: lineState{h: sha256.New()}}
+	w.line.start(r.read.chain)
+	fl.watchers = append(fl.watchers, w)
+	fl.log.Info("following file", "path", path, "from_offset", r.read.offset, "how", how)
+}
+
+// claim finds the record of a file new to this run: one whose fingerprint
+// and last line it matches (inode hint first, then the one read furthest). None
+// (nil) when the match is a record already followed: the file is its copy.
+func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64) (*record, string) {
+	var match, truncated *record
+	copyOf, gen := false, uint64(0)
+	fl.cp.update(func() {
+		var cands []*record
+		for _, r := range fl.cp.records {
+			if r.fpLen > 0 && r.fpLen <= len(head) && fingerprint(head[:r.fpLen]) == r.fp {
+				cands = append(cands, r)
+			}
+		}
+		rank := func(r *record) int {
+			switch {
+			case r.held:
+				return 2
+			case r.dev == id.dev && r.ino == id.ino:
+				return 0
+			}
+			return 1
+		}
+		slices.SortStableFunc(cands, func(a, b *record) int {
+			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
+		})
+		for _, r := range cands {
+			if ok, _ := lineOK(f, r.read); ok && size >= r.read.offset { // unreadable: not a match, read from the start
+				if r.held {
+					copyOf = true
+				} else {
+					match = r
+				}
+				return
+			}
+		}
+		for _, r := range cands {
+			if rank(r) == 0 {
+				truncated = r
+				return
+			}
+			// Same first bytes as a known file: a copy made before lines
+			// that were read from the original (copytruncate), or a file
+			// with a common header. Its lines get the ids they would have
+			// had in that file, so duplicates of a copy can be removed.
+			gen = max(gen, r.gen)
+		}
+	})
+	switch {
+	case copyOf:
+		return nil, ""
+	case match != nil:
+		fl.cp.update(func() {
+			match.held, match.seen, match.size, match.dev, match.ino = true, time.Now(), size, id.dev, id.ino
+			if match.path != path {
+				match.path, match.rotated = path, true
+			}
+		})
+		return match, "resumed from the checkpoint"
+	case truncated != nil:
+		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
+		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start"
+	}
+	return fl.cp.newRecord(head, gen, path, id, size), "new file"
+}
+
+// forget drops records that no file has matched for rotateWait and whose
+// lines are all confirmed.
+func (fl *follower) forget(now time.Time) {
+	fl.cp.update(func() {
+		fl.cp.records = slices.DeleteFunc(fl.cp.records, func(r *record) bool {
+			if r.held || now.Sub(r.seen) < fl.rotateWait || r.readSeq != r.doneSeq {
+				return false
+			}
+			if r.committed.offset < r.size {
+				fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
+					"path", r.path, "read_to", r.committed.offset, "size", r.size)
+			}
+			return true
+		})
+	})
+}
+
+// read reads what was added to w's file since the last time, up to
+// readPerCycle bytes; true when there is more to read at once.
+func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
+	fi, err := w.f.Stat()
+	if err != nil {
+		fl.say(w.path, "cannot stat a followed file", "err", err)
+		return false
+	}
+	w.nlink = nlinkOf(fi)
+	if fi.Size() != w.size {
+		w.size, w.changed = fi.Size(), now
+	}
+	if fi.Size() < w.next {
+		fl.truncated(w, "the file shrank")
+	}
+	for got := 0; got < readPerCycle; {
+		n, err := w.f.ReadAt(fl.chunk, w.next)
+		if n == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				fl.say(w.path, "cannot read a followed file", "err", err)
+			}
+			break
+		}
+		ok, why, err := fl.verify(w)
+		if err != nil { // not a truncation: try again at the next poll
+			fl.say(w.path, "cannot read a followed file", "err", err)
+			return false
+		}
+		if !ok {
+			fl.truncated(w, why)
+			return true
+		}
+		w.next += int64(n)
+		if !fl.feed(ctx, w, fl.chunk[:n]) {
+			return false
+		}
+		got += n
+		if got >= readPerCycle {
+			return true
+		}
+	}
+	fl.cp.update(func() { w.rec.size = max(w.rec.size, w.size) })
+	fl.atEnd(ctx, w, now)
+	return false
+}
+
+// verify reports whether w's file still holds what was read from it: the
+// fingerprint's bytes at its start and the line before the read offset. It
+// grows the fingerprint while the file is shorter than fpBytes. A read error
+// is returned as such: it is no proof of a truncation.
+func (fl *follower) verify(w *watcher) (bool, string, error) {
+	r := w.rec
+	n, err := w.f.ReadAt(fl.head, 0)
+	if n < len(fl.head) && err != nil && !errors.Is(err, io.EOF) {
+		return false, "", err
+	}
+	head := fl.head[:n]
+	if r.fpLen > 0 && (n < r.fpLen || fingerprint(head[:r.fpLen]) != r.fp) {
+		return false, "its first bytes changed", nil
+	}
+	if n > r.fpLen {
+		fp := fingerprint(head)
+		fl.cp.update(func() { r.fp, r.fpLen = fp, n })
+	}
+	if ok, err := lineOK(w.f, r.read); err != nil || !ok {
+		return false, "the line before the read offset changed", err
+	}
+	return true, "", nil
+}
+
+// truncated starts w's file again from 0, as a new generation. The old
+// record stays for its lines in flight and for a copy of the file to claim.
+func (fl *follower) truncated(w *watcher, why string) {
+	old := w.rec
+	fl.log.Warn("file truncated or rewritten; reading it again from the start", "path", w.path, "why", why, "was_read_to", old.read.offset)
+	fl.cp.update(func() { old.held, old.seen = false, time.Now() })
+	w.rec = fl.cp.newRecord(nil, old.gen+1, w.path, w.id, 0)
+	w.next = 0
+	w.line.start(w.rec.read.chain)
+}
+
+// feed splits p into lines and hands out the complete ones; false when ctx
+// ended.
+func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		piece := p
+		if i >= 0 {
+			piece = p[:i+1]
+		}
+		w.line.add(piece)
+		p = p[len(piece):]
+		if i < 0 {
+			break
+		}
+		if !fl.emitLine(ctx, w, "") {
+			return false
+		}
+	}
+	return true
+}
+
+func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
+	end := w.line.end(w.rec.read.offset)
+	pos := fl.cp.read(w.rec, end)
+	// Leading NULs are what a writer without O_APPEND leaves after copytruncate.
+	data := bytes.TrimLeft(trimEOL(w.line.buf), "\x00")
+	long := w.line.long()
+	l := line{pos: pos, id: chainID(end.chain), tooLong: long, cut: cut}
+	if len(data) > 0 || long {
+		l.data = append([]byte(nil), data...)
+	}
+	w.line.start(end.chain)
+	if l.data == nil {
+		fl.cp.confirm(pos) // a blank line: nothing to send
+		return true
+	}
+	return fl.emit(ctx, l)
+}
+
+// atEnd handles w at the end of its file: once it is rotated away and idle
+// for rotateWait, its unterminated last line goes out; once it is also gone
+// from the patterns (or deleted), it is closed.
+func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
+	gone := (!w.missing.IsZero() && now.Sub(w.missing) >= fl.rotateWait) || w.nlink == 0
+	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.rec.rotated) {
+		return
+	}
+	if w.line.n > 0 && !fl.emitLine(ctx, w, "the last line of a rotated file, without a newline") {
+		return
+	}
+	if !gone {
+		return
+	}
+	w.f.Close()
+	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
+	fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+	fl.log.Info("stopped following a rotated file: idle and no longer matched", "path", w.path, "read_to", w.rec.read.offset)
+}

@@ -1,0 +1,309 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testFollower drives a follower by hand, one poll at a time, and keeps what
+// it hands out (confirmed at once).
+type testFollower struct {
+	t     *testing.T
+	fl    *follower
+	lines []line
+	logs  *syncBuffer
+}
+
+func newTestFollower(t *testing.T, cp *checkpoints, patterns ...string) *testFollower {
+	tf := &testFollower{t: t, logs: &syncBuffer{}}
+	tf.fl = newFollower(patterns, nil, cp, time.Hour, time.Hour, slog.New(slog.NewJSONHandler(tf.logs, nil)),
+		func(_ context.Context, l line) bool {
+			tf.lines = append(tf.lines, l)
+			cp.confirm(l.pos)
+			return true
+		})
+	return tf
+}
+
+// poll is one poll: a scan, then every file read to its end. It returns the
+// lines handed out.
+func (tf *testFollower) poll() []string {
+	start := len(tf.lines)
+	now := time.Now()
+	tf.fl.scan(now)
+	for _, w := range slices.Clone(tf.fl.watchers) {
+		for tf.fl.read(context.Background(), w, now) {
+		}
+	}
+	var out []string
+	for _, l := range tf.lines[start:] {
+		out = append(out, string(l.data))
+	}
+	return out
+}
+
+func (tf *testFollower) ids() map[string]string {
+	ids := map[string]string{}
+	for _, l := range tf.lines {
+		ids[l.id] = string(l.data)
+	}
+	return ids
+}
+
+func nLines(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf(`{"n":%d,"text":"event %d"}`, i, i))
+	}
+	return out
+}
+
+func text(lines []string) string { return strings.Join(lines, "\n") + "\n" }
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString(s)
+}
+
+// A file truncated and rewritten with more than was read, between two polls,
+// is read again from its start: by its first bytes when they change, by the
+// bytes before the read offset when a common header hides the change, by its
+// size when it shrank.
+func TestTruncationIsDetectedWithinOnePoll(t *testing.T) {
+	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
+	for _, c := range []struct {
+		name         string
+		before, next []string
+	}{
+		{"first bytes changed", nLines(0, 100), nLines(100, 300)},
+		{"same header", append([]string{header}, nLines(0, 100)...), append([]string{header}, nLines(100, 300)...)},
+		{"shorter", nLines(0, 100), nLines(100, 110)},
+		// A last line too long to read back leaves the first bytes to tell.
+		{"after a long line", append(nLines(0, 10), `{"long":"`+strings.Repeat("l", maxCheckLine)+`"}`), nLines(100, 60000)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.log")
+			os.WriteFile(path, []byte(text(c.before)), 0o644)
+			tf := newTestFollower(t, &checkpoints{}, path)
+			if got := tf.poll(); len(got) != len(c.before) {
+				t.Fatalf("first poll: %d lines", len(got))
+			}
+			os.WriteFile(path, []byte(text(c.next)), 0o644) // truncates, then writes
+			if got := tf.poll(); !slices.Equal(got, c.next) {
+				t.Errorf("after the rewrite: %d lines, want the %d of the new content (first: %.60q)", len(got), len(c.next), got[:min(len(got), 3)])
+			}
+			if !strings.Contains(tf.logs.String(), "file truncated or rewritten") {
+				t.Error("the truncation is not logged")
+			}
+			if len(tf.ids()) != len(c.before)+len(c.next) {
+				t.Errorf("%d distinct ids for %d lines: the rewritten file's lines reuse ids", len(tf.ids()), len(c.before)+len(c.next))
+			}
+		})
+	}
+}
+
+// copytruncate: the lines appended after the last read and before the copy
+// are read from the copy, from where the original was read to; the lines
+// read before are not read again.
+func TestCopytruncateReadsTheRestFromTheCopy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 50))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	appendTo(t, path, text(nLines(50, 60)))
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data, 0o644)
+	os.Truncate(path, 0)
+	appendTo(t, path, text(nLines(60, 70)))
+	got := append(tf.poll(), tf.poll()...) // the copy is claimed once the truncation is seen
+	slices.Sort(got)
+	want := append(nLines(50, 60), nLines(60, 70)...)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("read %d lines after the copytruncate, want the 20 not read before:\n%q", len(got), got)
+	}
+}
+
+// A renamed file is the same file; a new file at the old path is another.
+// A line keeps its id when the same content is read again (from another
+// name, by another run) and gets another id in another file, even when the
+// line and its offset are the same.
+func TestIdsFollowContentNotPathOrInode(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	os.WriteFile(a, []byte(text(nLines(0, 20))), 0o644)
+	first := newTestFollower(t, &checkpoints{}, a)
+	first.poll()
+	os.Rename(a, b)
+	again := newTestFollower(t, &checkpoints{}, b)
+	again.poll()
+	if got, want := again.ids(), first.ids(); len(got) != 20 || !mapsEqual(got, want) {
+		t.Errorf("the same content read from another name gave other ids")
+	}
+	other := append([]string{`{"n":-1}`}, nLines(1, 20)...) // same lines after another first line
+	os.WriteFile(a, []byte(text(other)), 0o644)
+	third := newTestFollower(t, &checkpoints{}, a)
+	third.poll()
+	for id := range third.ids() {
+		if _, shared := first.ids()[id]; shared {
+			t.Errorf("line %s has the id of a line of another file", third.ids()[id])
+		}
+	}
+	if len(third.ids()) != 20 {
+		t.Errorf("%d distinct ids for 20 lines", len(third.ids()))
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// After a restart, files are known by their first bytes: a rotation while
+// the producer was stopped finds the rest of the file being read, under its
+// new name, and the new file from its start.
+func TestRotationWhileStoppedIsFoundByFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 30))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	newTestFollower(t, cp, path+"*").poll()
+	if err := cp.save(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, text(nLines(30, 40)))
+	os.Rename(path, path+".1")
+	os.WriteFile(path, []byte(text(nLines(40, 45))), 0o644)
+	tf := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
+	got := tf.poll()
+	slices.Sort(got)
+	want := nLines(30, 45)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("after the restart: %q, want lines 30 to 44", got)
+	}
+}
+
+// The unterminated last line of a rotated file is sent once the file has
+// been idle for rotate-wait; the live file's is not.
+func TestUnterminatedLastLineOfARotatedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(`{"n":1}`+"\n"+`{"n":2}`), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.fl.rotateWait = 0
+	if got := tf.poll(); !slices.Equal(got, []string{`{"n":1}`}) {
+		t.Fatalf("live file: %q; its unterminated line must wait", got)
+	}
+	tf.poll()
+	os.Rename(path, path+".1")
+	if got := tf.poll(); !slices.Equal(got, []string{`{"n":2}`}) || tf.lines[len(tf.lines)-1].cut == "" {
+		t.Errorf("rotated file: %q, want its last line, marked as without newline", got)
+	}
+}
+
+// Compressed files are skipped with a warning.
+func TestCompressedFilesAreSkipped(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.log.2.gz"), []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, '\n'}, 0o644)
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte(`{"n":1}`+"\n"), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "app.log*"))
+	if got := tf.poll(); !slices.Equal(got, []string{`{"n":1}`}) {
+		t.Errorf("read %q", got)
+	}
+	if !strings.Contains(tf.logs.String(), "skipping a compressed file") {
+		t.Error("no warning")
+	}
+}
+
+// Two files that start with the same header are two files: after a
+// rotation while the producer was stopped, the new file (same header, longer
+// than the offset read) is read from its start, not taken for a copy of the
+// rotated one.
+func TestFilesWithACommonHeaderAreToldApart(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
+	os.WriteFile(path, []byte(text(append([]string{header}, nLines(0, 20)...))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	newTestFollower(t, cp, path+"*").poll()
+	cp.save()
+	os.Rename(path, path+".1")
+	os.WriteFile(path, []byte(text(append([]string{header}, nLines(100, 200)...))), 0o644)
+	got := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*").poll()
+	if want := append([]string{header}, nLines(100, 200)...); !slices.Equal(got, want) {
+		t.Errorf("read %d lines after the restart, want the new file's %d", len(got), len(want))
+	}
+}
+
+// A copy of a followed file (same bytes, an older modification time) does
+// not take the original's record at a restart: the original goes on from
+// its offset, and the copy waits as a copy.
+func TestACopyDoesNotTakeTheOriginalsRecord(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 20))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	newTestFollower(t, cp, path+"*").poll()
+	cp.save()
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".bak", data, 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(path+".bak", old, old)
+	appendTo(t, path, text(nLines(20, 30)))
+	tf := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
+	if got := tf.poll(); !slices.Equal(got, nLines(20, 30)) {
+		t.Errorf("read %q after the restart, want lines 20 to 29 of the original", got)
+	}
+}
+
+// copytruncate where lines written between the copy and the truncation were
+// read from the original: the copy, shorter than what was read, is read from
+// its start, and its lines get the ids they had in the original (here after
+// an earlier truncation), so the duplicates can be removed by event_id.
+func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.WriteFile(path, []byte(text(nLines(10, 30))), 0o644) // a first truncation: generation 1
+	tf.poll()
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data[:len(data)/2], 0o644) // the copy, then lines read from the original
+	idsBefore := tf.ids()
+	os.Truncate(path, 0)
+	appendTo(t, path, text(nLines(30, 35)))
+	got := append(tf.poll(), tf.poll()...)
+	copied := 0
+	for _, l := range tf.lines[len(tf.lines)-len(got):] {
+		if string(l.data) == idsBefore[l.id] {
+			copied++
+		} else if _, seen := idsBefore[l.id]; seen {
+			t.Errorf("line %s has the id of another line", l.data)
+		}
+	}
+	if copied == 0 || copied+5 != len(got) {
+		t.Errorf("%d lines read after the copytruncate, %d of them copies with their original ids; want all lines of the copy with their ids and the 5 new lines", len(got), copied)
+	}
+}
