@@ -50,8 +50,8 @@ var (
 		"alarmEmail": "ops@example.com", "alarmApi5xx": "10", "alarmWriteThrottled": "50", "alarmIteratorAgeMinutes": "30",
 		"alarmFreshnessMarginSeconds": "600", "alarmDeliverySuccessPercent": "99",
 	}
-	// apiKeySettings: an API key with X-Ray, at the edge.
-	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE"}
+	// apiKeySettings: an API key with X-Ray, at the edge, a record per event.
+	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE", "recordPacking": "PER_EVENT"}
 	// openSettings: no authorization and no host.
 	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false"}
 	// everySettings are all of them, the default (nil) first.
@@ -94,7 +94,7 @@ var synthCache = map[string]*app{}
 
 // synth builds the app with cdk.json's context plus overrides, once per
 // distinct set of overrides.
-func synth(t *testing.T, overrides map[string]any) *app {
+func synth(t testing.TB, overrides map[string]any) *app {
 	t.Helper()
 	key := fmt.Sprint(sortedPairs(overrides))
 	if a, ok := synthCache[key]; ok {
@@ -106,7 +106,7 @@ func synth(t *testing.T, overrides map[string]any) *app {
 }
 
 // synthFresh synthesizes a new app every time; synth shares the result.
-func synthFresh(t *testing.T, overrides map[string]any) *app {
+func synthFresh(t testing.TB, overrides map[string]any) *app {
 	t.Helper()
 	ctx := cdkJSONContext(t)
 	for k, v := range overrides {
@@ -151,7 +151,7 @@ func (a *app) pipeline() map[string]any { return a.templates[*a.stacks.Pipeline.
 // synthOrListFindings synthesizes app; when synthesis fails on findings
 // (unsuppressed cdk-nag errors, validator errors) it fails the test listing
 // each one from the validation report instead of panicking.
-func synthOrListFindings(t *testing.T, cdkApp awscdk.App, outdir string) (assembly cxapi.CloudAssembly) {
+func synthOrListFindings(t testing.TB, cdkApp awscdk.App, outdir string) (assembly cxapi.CloudAssembly) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -181,7 +181,7 @@ func sortedPairs(m map[string]any) []string {
 
 // cdkJSONContext is the context block of the project's cdk.json: the feature
 // flags the CLI passes to every synth.
-func cdkJSONContext(t *testing.T) map[string]any {
+func cdkJSONContext(t testing.TB) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile("../cdk.json")
 	if err != nil {
@@ -208,7 +208,7 @@ func resourcesOf(template map[string]any, typ string) map[string]map[string]any 
 
 // only returns a template's single resource of a type and fails if there is
 // not exactly one.
-func only(t *testing.T, tpl map[string]any, typ string) (string, map[string]any) {
+func only(t testing.TB, tpl map[string]any, typ string) (string, map[string]any) {
 	t.Helper()
 	rs := resourcesOf(tpl, typ)
 	if len(rs) != 1 {

@@ -66,11 +66,16 @@ type Props struct {
 	// EndpointType is REGIONAL (producers in the Region) or EDGE (through
 	// CloudFront, for producers far away). Default: REGIONAL.
 	EndpointType string
+	// RecordPacking is how /v1/batch stores a batch: ingest.Packed (one
+	// record holding one line per event) or ingest.PerEvent (a record per
+	// event, answered per record). Default: ingest.Packed.
+	RecordPacking ingest.Packing
 }
 
 type resolved struct {
 	stageName, cloudWatchRole, endpointType string
 	auth                                    ingest.Auth
+	packing                                 ingest.Packing
 	logRetention                            awslogs.RetentionDays
 	throttleRate, throttleBurst             int
 }
@@ -103,6 +108,17 @@ func (p Props) resolve() (r resolved, err error) {
 		auths[i] = string(a)
 	}
 	if err = check.OneOf("apiAuth", string(r.auth), auths...); err != nil {
+		return
+	}
+	r.packing = ingest.Packed
+	if p.RecordPacking != "" {
+		r.packing = p.RecordPacking
+	}
+	packings := make([]string, len(ingest.Packings))
+	for i, k := range ingest.Packings {
+		packings[i] = string(k)
+	}
+	if err = check.OneOf("recordPacking", string(r.packing), packings...); err != nil {
 		return
 	}
 	r.endpointType = string(awsapigateway.EndpointType_REGIONAL)
@@ -176,13 +192,17 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	})
 	e := endpoints{api: a.API, role: a.Role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
 	a.Events = a.API.Root().AddResource(jsii.String("v1"), nil)
-	e.add(a.Events, "PutRecord", withStream(putRecordTemplate, e.stream), putRecordSuccessTemplate, &awsapigateway.JsonSchema{
+	e.add(a.Events, integration{"PutRecord", putRecordTemplate, putRecordSuccessTemplate, eventTooLarge}, &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Event"),
 		Description: jsii.String("One event: a JSON object"),
 		Type:        awsapigateway.JsonSchemaType_OBJECT,
 	})
 	a.Batch = a.Events.AddResource(jsii.String("batch"), nil)
-	e.add(a.Batch, "PutRecords", withStream(putRecordsTemplate, e.stream), putRecordsSuccessTemplate, &awsapigateway.JsonSchema{
+	batch := integration{"PutRecord", packedTemplate, packedSuccessTemplate, packedTooLarge}
+	if r.packing == ingest.PerEvent {
+		batch = integration{"PutRecords", perEventTemplate, perEventSuccessTemplate, perEventTooLong}
+	}
+	e.add(a.Batch, batch, &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
 		Description: jsii.String(fmt.Sprintf("1 to %d events, each a JSON object", ingest.MaxBatch)),
 		Type:        awsapigateway.JsonSchemaType_ARRAY,
@@ -207,6 +227,10 @@ func (a *IngestAPI) newRestAPI(r resolved, tracing bool) {
 			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType(r.endpointType)},
 		},
 		CloudWatchRole: jsii.Bool(r.cloudWatchRole == CreateCloudWatchRole),
+		// 0: API Gateway decompresses every request sent with Content-Encoding
+		// gzip or deflate before the mapping templates run (and compresses
+		// answers for clients that accept it).
+		MinCompressionSize: awscdk.Size_Bytes(jsii.Number(0)),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName: jsii.String(r.stageName),
 			// Errors only, and never request or response bodies: events are the user's data.
@@ -223,6 +247,9 @@ func (a *IngestAPI) newRestAPI(r resolved, tracing bool) {
 			}),
 		},
 	})
+	// The deployment's logical id hashes the methods but not the API's own
+	// settings: without this a stage deployed before would not get compression.
+	a.API.LatestDeployment().AddToLogicalId(map[string]any{"minimumCompressionSize": 0})
 	// The composition publishes the /v1 URL itself; the root URL output would only mislead.
 	a.API.Node().TryRemoveChild(jsii.String("Endpoint"))
 
@@ -343,16 +370,22 @@ type endpoints struct {
 	methods   []awsapigateway.Method
 }
 
+// integration is a method's Kinesis action and its mapping templates.
+type integration struct {
+	action, request, success string
+	tooLarge                 string // what to do about a record over Kinesis's limit
+}
+
 // add creates POST on resource: validated against schema, then the Kinesis
 // action with the request template, answering 200 only for a 2xx from Kinesis.
-func (e *endpoints) add(resource awsapigateway.Resource, action, request, success string, schema *awsapigateway.JsonSchema) {
+func (e *endpoints) add(resource awsapigateway.Resource, in integration, schema *awsapigateway.JsonSchema) {
 	json := func(s string) *map[string]*string { return &map[string]*string{"application/json": jsii.String(s)} }
 	model := e.api.AddModel(schema.Title, &awsapigateway.ModelOptions{
 		ContentType: jsii.String("application/json"), Description: schema.Description, Schema: schema,
 	})
 	integration := awsapigateway.NewAwsIntegration(&awsapigateway.AwsIntegrationProps{
 		Service:               jsii.String("kinesis"),
-		Action:                jsii.String(action),
+		Action:                jsii.String(in.action),
 		IntegrationHttpMethod: jsii.String("POST"),
 		Options: &awsapigateway.IntegrationOptions{
 			CredentialsRole: e.role,
@@ -362,11 +395,11 @@ func (e *endpoints) add(resource awsapigateway.Resource, action, request, succes
 			RequestParameters: &map[string]*string{
 				"integration.request.header.Content-Type": jsii.String("'application/x-amz-json-1.1'"),
 			},
-			RequestTemplates: json(request),
+			RequestTemplates: json(withStream(in.request, e.stream)),
 			// Without explicit patterns every Kinesis error would reach the client as 200.
 			IntegrationResponses: &[]*awsapigateway.IntegrationResponse{
-				{StatusCode: jsii.String("200"), SelectionPattern: jsii.String(`2\d{2}`), ResponseTemplates: json(success)},
-				{StatusCode: jsii.String("400"), SelectionPattern: jsii.String(`4\d{2}`), ResponseTemplates: json(kinesisClientErrorTemplate)},
+				{StatusCode: jsii.String("200"), SelectionPattern: jsii.String(`2\d{2}`), ResponseTemplates: json(in.success)},
+				{StatusCode: jsii.String("400"), SelectionPattern: jsii.String(`4\d{2}`), ResponseTemplates: json(kinesisClientErrorTemplate(in.tooLarge))},
 				{StatusCode: jsii.String("500"), ResponseTemplates: json(backendErrorTemplate)},
 			},
 		},
@@ -382,7 +415,7 @@ func (e *endpoints) add(resource awsapigateway.Resource, action, request, succes
 		RequestModels:     &map[string]awsapigateway.IModel{"application/json": model},
 		RequestParameters: &map[string]*bool{"method.request.header." + ingest.PartitionKeyHeader: jsii.Bool(false)},
 		MethodResponses: &[]*awsapigateway.MethodResponse{
-			{StatusCode: jsii.String("200")}, {StatusCode: jsii.String("400")},
+			{StatusCode: jsii.String("200")}, {StatusCode: jsii.String("400")}, {StatusCode: jsii.String("413")},
 			{StatusCode: jsii.String("429")}, {StatusCode: jsii.String("500")},
 		},
 	})

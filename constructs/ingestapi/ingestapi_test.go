@@ -45,6 +45,7 @@ var (
 	cfgAPIKey = lazy(&ingestapi.Props{
 		Auth: ingest.AuthAPIKey, Tracing: true, EndpointType: "EDGE", CloudWatchRole: ingestapi.ExistingCloudWatchRole,
 		ThrottleRate: ref(200), ThrottleBurst: ref(50), StageName: "dev-2", LogRetentionDays: ref(7),
+		RecordPacking: ingest.PerEvent,
 	}, &awskinesis.StreamProps{Encryption: awskinesis.StreamEncryption_KMS})
 	cfgNone = lazy(&ingestapi.Props{Auth: ingest.AuthNone}, nil)
 )
@@ -370,6 +371,7 @@ func TestInvalidProps(t *testing.T) {
 		{ingestapi.Props{Auth: "COGNITO"}, `apiAuth: invalid value "COGNITO"; allowed: one of ["IAM" "API_KEY" "NONE"]`},
 		{ingestapi.Props{Auth: "iam"}, `apiAuth: invalid value "iam"; allowed: one of ["IAM" "API_KEY" "NONE"]`},
 		{ingestapi.Props{EndpointType: "PRIVATE"}, `apiEndpointType: invalid value "PRIVATE"; allowed: one of ["REGIONAL" "EDGE"]`},
+		{ingestapi.Props{RecordPacking: "BATCHED"}, `recordPacking: invalid value "BATCHED"; allowed: one of ["PACKED" "PER_EVENT"]`},
 		{ingestapi.Props{CloudWatchRole: "NONE"}, `apiCloudWatchRole: invalid value "NONE"; allowed: one of ["CREATE" "EXISTING"]`},
 		{ingestapi.Props{ThrottleRate: ref(0)}, `apiThrottleRate: invalid value 0; allowed: an integer from 1 to 10000`},
 		{ingestapi.Props{ThrottleRate: ref(10001)}, `apiThrottleRate: invalid value 10001; allowed: an integer from 1 to 10000`},

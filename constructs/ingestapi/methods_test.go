@@ -35,8 +35,8 @@ func TestOnlyTwoValidatedPostMethods(t *testing.T) {
 		if got := jsonOf(m["RequestParameters"]); got != `{"method.request.header.X-Partition-Key":false}` {
 			t.Errorf("%s: RequestParameters = %s, want only the optional X-Partition-Key header", path, got)
 		}
-		if got := jsonOf(m["MethodResponses"]); got != `[{"StatusCode":"200"},{"StatusCode":"400"},{"StatusCode":"429"},{"StatusCode":"500"}]` {
-			t.Errorf("%s: MethodResponses = %s, want 200, 400, 429, 500", path, got)
+		if got := jsonOf(m["MethodResponses"]); got != `[{"StatusCode":"200"},{"StatusCode":"400"},{"StatusCode":"413"},{"StatusCode":"429"},{"StatusCode":"500"}]` {
+			t.Errorf("%s: MethodResponses = %s, want 200, 400, 413, 429, 500", path, got)
 		}
 	}
 }
@@ -67,20 +67,30 @@ func TestRequestModels(t *testing.T) {
 	cdktest.Expect(t, "two models", func() { s.tpl.ResourceCountIs(jsii.String("AWS::ApiGateway::Model"), jsii.Number(2)) })
 }
 
-// Each method calls Kinesis directly (PutRecord for /v1, PutRecords for
-// /v1/batch) as the Kinesis write role, with Kinesis's JSON content type, a
+// Each method calls Kinesis directly (PutRecord for /v1; for /v1/batch,
+// PutRecord with recordPacking PACKED, the default, and PutRecords with
+// PER_EVENT) as the Kinesis write role, with Kinesis's JSON content type, a
 // request template for application/json only, and passthrough NEVER, so any
 // other content type gets 415 instead of reaching Kinesis raw. The request
 // template names this stream. (What the templates render is tested in test/.)
 func TestIntegrationCallsKinesis(t *testing.T) {
-	s := cfgIAM()
+	for _, c := range []struct {
+		s     *synthesized
+		batch string
+	}{{cfgIAM(), "PutRecord"}, {cfgAPIKey(), "PutRecords"}} {
+		integrationCallsKinesis(t, c.s, c.batch)
+	}
+}
+
+func integrationCallsKinesis(t *testing.T, s *synthesized, batchAction string) {
+	t.Helper()
 	roleID, _ := s.one(t, "AWS::IAM::Role", map[string]any{
 		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
 			"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": map[string]any{"Service": "apigateway.amazonaws.com"},
 		}}},
 		"ManagedPolicyArns": assertions.Match_Absent(),
 	})
-	for path, action := range map[string]string{"/v1": "PutRecord", "/v1/batch": "PutRecords"} {
+	for path, action := range map[string]string{"/v1": "PutRecord", "/v1/batch": batchAction} {
 		integ := get(s.methods(t)[path], "Integration")
 		if get(integ, "Type") != "AWS" || get(integ, "IntegrationHttpMethod") != "POST" {
 			t.Errorf("%s: integration %v %v, want AWS POST", path, get(integ, "Type"), get(integ, "IntegrationHttpMethod"))
@@ -141,9 +151,9 @@ func TestIntegrationResponsesSelectByKinesisStatus(t *testing.T) {
 				}
 			}
 		}
-		// The 400 template is the one that can override the status (to 429 or 500).
+		// The 400 template is the one that can override the status (to 413, 429 or 500).
 		clientErr, _ := get(responses[1], "ResponseTemplates", "application/json").(string)
-		for _, want := range []string{"#set($context.responseOverride.status = 429)", "#set($context.responseOverride.status = 500)"} {
+		for _, want := range []string{"#set($context.responseOverride.status = 413)", "#set($context.responseOverride.status = 429)", "#set($context.responseOverride.status = 500)"} {
 			if !strings.Contains(clientErr, want) {
 				t.Errorf("%s: 4xx response template lacks %s", path, want)
 			}
@@ -201,5 +211,15 @@ func TestGatewayResponsesAreJSON(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("gateway responses = %v\nwant %v", got, want)
+	}
+}
+
+// API Gateway decompresses requests sent with Content-Encoding gzip or
+// deflate before the templates run, for any size (MinimumCompressionSize 0).
+func TestRequestsMayBeCompressed(t *testing.T) {
+	for _, s := range []*synthesized{cfgIAM(), cfgAPIKey()} {
+		cdktest.Expect(t, "MinimumCompressionSize 0", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::RestApi"), map[string]any{"MinimumCompressionSize": 0})
+		})
 	}
 }

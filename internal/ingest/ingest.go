@@ -68,3 +68,23 @@ func ParseAuthFlag(s string) (Auth, error) {
 	}
 	return "", fmt.Errorf("-auth must be one of %s, got %q", strings.Join(AuthFlags(), ", "), s)
 }
+
+// Packing is how the batch endpoint stores a batch: the setting recordPacking.
+type Packing string
+
+// Packings.
+const (
+	// Packed stores a batch as one Kinesis record holding one line per event:
+	// one record, one Firehose billing unit, for up to MaxBatch events.
+	Packed Packing = "PACKED"
+	// PerEvent stores each event of a batch as a record of its own, and
+	// answers per record.
+	PerEvent Packing = "PER_EVENT"
+)
+
+// Packings lists the modes, the default first.
+var Packings = []Packing{Packed, PerEvent}
+
+// MaxRecordBytes is the most a Kinesis record holds (the stream's default
+// limit): its data and its partition key together.
+const MaxRecordBytes = 1 << 20

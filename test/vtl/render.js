@@ -1,7 +1,9 @@
 // Renders API Gateway mapping templates with velocityjs against emulated
 // $input, $util and $context objects, as API Gateway documents them.
-// stdin: JSON array of cases {template, body, headers, query, requestId};
-// stdout: JSON array of {output, status} (status: $context.responseOverride.status, or null).
+// stdin: JSON array of cases {template, body, headers, query, requestId, requestOverride};
+// stdout: JSON array of {output, status, requestOverride} (status:
+// $context.responseOverride.status, or null; requestOverride: what a request
+// template set, which a response case may be given to see it).
 'use strict';
 const path = require('path');
 const { render } = require(path.join(__dirname, '..', '..', '.tools', 'node_modules', 'velocityjs'));
@@ -13,6 +15,12 @@ String.prototype.contains = function (s) { return this.includes(String(s)); };
 Array.prototype.size = function () { return this.length; }; // java.util.List
 String.prototype.replaceAll = function (regex, replacement) {
   return this.replace(new RegExp(String(regex), 'g'), () => String(replacement));
+};
+// Java's String.matches: the whole string, with Java's inline (?s) flag.
+String.prototype.matches = function (regex) {
+  let re = String(regex), flags = '';
+  if (re.startsWith('(?s)')) { re = re.slice(4); flags = 's'; }
+  return new RegExp('^(?:' + re + ')$', flags).test(this);
 };
 
 // JSONPath as far as mapping templates use it: $, $.a.b, $['a'], $[0].
@@ -62,7 +70,8 @@ function renderCase(c) {
   const headers = {};
   for (const [k, v] of Object.entries(c.headers || {})) headers[k.toLowerCase()] = v;
   const query = c.query || {};
-  const context = { requestId: c.requestId || 'req-1', responseOverride: { status: null } };
+  const requestOverride = c.requestOverride || { header: {}, path: {}, querystring: {} };
+  const context = { requestId: c.requestId || 'req-1', responseOverride: { status: null }, requestOverride };
   const input = {
     body: c.body,
     json: (p) => JSON.stringify(jsonPath(parsed, p)),
@@ -75,7 +84,7 @@ function renderCase(c) {
     base64Encode: (s) => Buffer.from(String(s), 'utf8').toString('base64'),
   };
   const output = render(c.template, { input, util, context });
-  return { output, status: context.responseOverride.status };
+  return { output, status: context.responseOverride.status, requestOverride };
 }
 
 let stdin = '';
