@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tributary/tributary/internal/fakeapi"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -658,5 +660,46 @@ func TestGatewayResponsesAreJSONWithAMessage(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("gateway responses = %v, want %v", got, want)
+	}
+}
+
+// The local fake API (internal/fakeapi), which the producer's and the smoke
+// test's tests run against, stores what the rendered templates store, byte
+// for byte, for /v1 and /v1/batch in both packings.
+func TestFakeAPIStoresWhatTheTemplatesStore(t *testing.T) {
+	v1, packed, perEvent := endpoints(t)
+	trickyJSON, _ := json.Marshal(tricky)
+	pretty, _ := json.MarshalIndent([]any{tricky, map[string]any{"a": []any{1.0, "x"}}}, "", "  ")
+	singles := []string{`{"value":"30","type":"Tip 3"}`, "{\r\n  \"n\": 12345678901234567890123,\n  \"d\": 0.10\n}", string(trickyJSON)}
+	batches := []string{`[{"value":"30"},{"value":"31"}]`, string(pretty), "[" + string(trickyJSON) + "]"}
+	for _, c := range []struct {
+		e       endpoint
+		packing ingest.Packing
+		bodies  []string
+	}{{v1, ingest.Packed, singles}, {packed, ingest.Packed, batches}, {perEvent, ingest.PerEvent, batches}} {
+		api := fakeapi.Start(fakeapi.Faults{Packing: c.packing})
+		var reqs []request
+		for _, b := range c.bodies {
+			reqs = append(reqs, request{b, nil})
+			path := ""
+			if c.e.name == "batch" {
+				path = "/batch"
+			}
+			resp, err := http.Post(api.URL+path, "application/json", strings.NewReader(b))
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("fake API: %v %v", resp, err)
+			}
+			resp.Body.Close()
+		}
+		var rendered [][]byte
+		for _, s := range post(t, c.e, reqs) {
+			for _, r := range s.records {
+				rendered = append(rendered, r.Data)
+			}
+		}
+		if got := api.Records(); !reflect.DeepEqual(got, rendered) {
+			t.Errorf("%s %s: the fake stores\n%q\nthe templates\n%q", c.e.name, c.packing, got, rendered)
+		}
+		api.Close()
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/tributary/tributary/internal/ingest"
 	"github.com/tributary/tributary/internal/producer"
 )
 
@@ -32,6 +33,7 @@ type options struct {
 	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
 	rate                                                                       float64
 	batchSize, concurrency, queueMiB                                           int
+	gzip                                                                       bool
 	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait       time.Duration
 }
 
@@ -51,10 +53,11 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
 	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
+	fs.BoolVar(&o.gzip, "gzip", true, "send batches gzip-compressed (Content-Encoding: gzip; the API decompresses them)")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
 	fs.IntVar(&o.queueMiB, "queue-mib", producer.DefaultQueueBytes>>20, "MiB of events read but not yet confirmed or dead-lettered (1-4096); reading waits when it is full")
-	fs.StringVar(&o.auth, "auth", "iam", "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
+	fs.StringVar(&o.auth, "auth", ingest.AuthIAM.Flag(), "iam (SigV4, default credential chain), api-key, or none: as the API's apiAuth")
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
@@ -103,9 +106,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
 	case o.queueMiB < 1 || o.queueMiB > 4096:
 		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
-	case o.auth != "iam" && o.auth != "api-key" && o.auth != "none":
-		return fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
-	case o.auth == "api-key" && o.apiKey == "":
+	case authErr(o.auth) != nil:
+		return authErr(o.auth)
+	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
 		return errors.New("-auth api-key needs -api-key")
 	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0 || o.rotateWait <= 0:
 		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0")
@@ -151,7 +154,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
-		BatchSize: o.batchSize, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
+		BatchSize: o.batchSize, Gzip: o.gzip, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
 		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log,
 	})
@@ -178,12 +181,16 @@ func interruptible(stdin *os.File) (r io.Reader, restore func()) {
 	return os.NewFile(uintptr(syscall.Stdin), "/dev/stdin"), func() { _ = syscall.SetNonblock(syscall.Stdin, false) }
 }
 
+// authErr says why an -auth value is not one.
+func authErr(flag string) error {
+	_, err := ingest.ParseAuthFlag(flag)
+	return err
+}
+
 func authFor(ctx context.Context, o *options) (producer.Auth, error) {
-	switch o.auth {
-	case "api-key":
-		return producer.APIKey(o.apiKey), nil
-	case "none":
-		return producer.NoAuth{}, nil
+	mode, _ := ingest.ParseAuthFlag(o.auth) // validated
+	if mode != ingest.AuthIAM {
+		return producer.NewAuth(mode, o.apiKey, nil, ""), nil
 	}
 	region := o.region
 	if region == "" {
@@ -196,5 +203,5 @@ func authFor(ctx context.Context, o *options) (producer.Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &producer.SigV4{Credentials: cfg.Credentials, Region: region}, nil
+	return producer.NewAuth(mode, "", cfg.Credentials, region), nil
 }

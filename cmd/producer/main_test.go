@@ -56,7 +56,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if !strings.Contains(out.String(), "TRIBUTARY_<FLAG>") {
 		t.Error("help does not say how flags map to environment variables")
 	}
-	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "linger", "concurrency",
+	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "gzip", "linger", "concurrency",
 		"queue-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
 	for _, f := range flags {
 		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
@@ -78,8 +78,8 @@ func TestRunSendsStdin(t *testing.T) {
 	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms",
 		"-max-backoff", "20ms", "-dead-letter", filepath.Join(dir, "dl.ndjson"), "-checkpoint", filepath.Join(dir, "cp.json")},
 		strings.NewReader("{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}"), &logs)
-	if code != 0 || len(api.Records()) != 3 {
-		t.Fatalf("exit %d, %d stored; logs:\n%s", code, len(api.Records()), logs.String())
+	if code != 0 || len(api.Events()) != 3 {
+		t.Fatalf("exit %d, %d stored; logs:\n%s", code, len(api.Events()), logs.String())
 	}
 	var stats map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/tributary/tributary/internal/ingest"
 	"github.com/tributary/tributary/internal/producer"
 )
 
@@ -56,7 +57,7 @@ func parse(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.count, "count", 20, "test events to send (1-10000)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "how long to wait for the events in S3 (Firehose buffers up to bufferingSeconds)")
 	fs.DurationVar(&o.poll, "poll", 15*time.Second, "how often to look in S3")
-	fs.StringVar(&o.auth, "auth", "iam", "iam, api-key or none, as the API's apiAuth")
+	fs.StringVar(&o.auth, "auth", ingest.AuthIAM.Flag(), "iam, api-key or none, as the API's apiAuth")
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region; default: read from the API URL")
 	fs.StringVar(&o.endpointURL, "s3-endpoint-url", "", "S3 endpoint (an S3-compatible or local one); default: AWS's")
@@ -66,9 +67,9 @@ func parse(args []string, out io.Writer) (*options, error) {
 	switch {
 	case o.count < 1 || o.count > 10000:
 		return nil, fmt.Errorf("-count must be 1 to 10000, got %d", o.count)
-	case o.auth != "iam" && o.auth != "api-key" && o.auth != "none":
-		return nil, fmt.Errorf("-auth must be iam, api-key or none, got %q", o.auth)
-	case o.auth == "api-key" && o.apiKey == "":
+	case authErr(o.auth) != nil:
+		return nil, authErr(o.auth)
+	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
 		return nil, errors.New("-auth api-key needs -api-key")
 	case o.timeout <= 0 || o.poll <= 0:
 		return nil, errors.New("-timeout and -poll must be above 0")
@@ -134,13 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "smoke: AWS configuration:", err)
 		return 1
 	}
-	var auth producer.Auth = producer.NoAuth{}
-	switch o.auth {
-	case "iam":
-		auth = &producer.SigV4{Credentials: awsCfg.Credentials, Region: region}
-	case "api-key":
-		auth = producer.APIKey(o.apiKey)
-	}
+	mode, _ := ingest.ParseAuthFlag(o.auth) // validated
+	auth := producer.NewAuth(mode, o.apiKey, awsCfg.Credentials, region)
 	s3c := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
 		so.DisableLogOutputChecksumValidationSkipped = true
 		if o.endpointURL != "" {
@@ -304,4 +300,10 @@ func readObject(ctx context.Context, s3c *s3.Client, bucket, key string, latency
 		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// authErr says why an -auth value is not one.
+func authErr(flag string) error {
+	_, err := ingest.ParseAuthFlag(flag)
+	return err
 }

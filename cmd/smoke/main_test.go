@@ -27,7 +27,7 @@ func firehose(ctx context.Context, api *fakeapi.API, store *fakes3.S3, drop, dup
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
-		recs := api.Records()
+		recs := api.Events()
 		if len(recs) == delivered {
 			continue
 		}

@@ -1,20 +1,27 @@
 // Package fakeapi is a local stand-in for the Tributary ingest API (POST /v1
-// and /v1/batch, with the deployed API's answers) for tests and benchmarks,
-// with faults to inject: throttling, 5xx, 408, answers the API does not
-// document (202, 204, 200 without the expected body), dropped connections,
-// partial batch failures, slow answers, being down, rejected events and
-// wrong credentials.
+// and /v1/batch, with the deployed API's answers) for tests and benchmarks.
+// It stores what the mapping templates store, in either record packing, and
+// decompresses request bodies as API Gateway does; faults can be injected:
+// throttling, 5xx, 408, answers the API does not document (202, 204, 200
+// without the expected body), dropped connections, partial batch failures,
+// slow answers, being down, rejected events and wrong credentials.
 package fakeapi
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // Faults says which requests fail and how. Counters are per request (1-based).
@@ -26,12 +33,19 @@ type Faults struct {
 	NoContentEvery   int           // answer 204 without storing
 	EmptyOKEvery     int           // store the events, then answer 200 with {} (no sequence numbers)
 	DropEvery        int           // store the events, then close the connection without an answer
-	PartialEvery     int           // batch answers 200 with every other record throttled (not stored)
+	PartialEvery     int           // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
 	RejectContaining string        // a request with an event containing this answers 400 (not stored)
 	APIKey           string        // when set, requests need this x-api-key (else 403)
 	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
 	Delay            time.Duration // wait this long before handling each request
 	Down             bool          // close every connection at once: nothing stored, no answer
+	// Packing is how /v1/batch stores a batch, as the setting recordPacking
+	// (not a fault). Default: ingest.Packed.
+	Packing ingest.Packing
+	// RecordLimit lowers Kinesis's record limit (data and partition key),
+	// to make the API refuse batches a client thinks fit. Default:
+	// ingest.MaxRecordBytes.
+	RecordLimit int
 }
 
 // API is a running fake.
@@ -63,11 +77,26 @@ func (a *API) SetFaults(f Faults) {
 // Close stops the server.
 func (a *API) Close() { a.srv.Close() }
 
-// Records returns a copy of every stored record (event JSON plus newline).
+// Records returns a copy of every stored Kinesis record: newline-terminated
+// lines, one per event (several in a packed batch's record).
 func (a *API) Records() [][]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([][]byte(nil), a.records...)
+}
+
+// Events returns every stored event, one line each with its newline, in the
+// order they were stored: what Firehose writes to S3.
+func (a *API) Events() [][]byte {
+	var out [][]byte
+	for _, r := range a.Records() {
+		for len(r) > 0 {
+			i := bytes.IndexByte(r, '\n')
+			out = append(out, r[:i+1])
+			r = r[i+1:]
+		}
+	}
+	return out
 }
 
 // Requests is how many requests arrived.
@@ -141,16 +170,19 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var body bytes.Buffer
-	_, _ = body.ReadFrom(r.Body)
+	body, err := decoded(r)
+	if err != nil {
+		answer(w, http.StatusUnsupportedMediaType, msg("Unsupported Media Type: "+err.Error()))
+		return
+	}
 	var events []json.RawMessage
 	if batch {
-		if err := json.Unmarshal(body.Bytes(), &events); err != nil || len(events) < 1 || len(events) > 500 {
+		if err := json.Unmarshal(body, &events); err != nil || len(events) < 1 || len(events) > ingest.MaxBatch {
 			answer(w, http.StatusBadRequest, msg("Invalid request body"))
 			return
 		}
 	} else {
-		events = []json.RawMessage{body.Bytes()}
+		events = []json.RawMessage{body}
 	}
 	for _, e := range events {
 		var obj map[string]any
@@ -164,25 +196,59 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	partial := batch && every(f.PartialEvery)
+	// What the request templates make of the events: the records, each with
+	// its partition key.
+	key := r.Header.Get(ingest.PartitionKeyHeader)
+	requestID := fmt.Sprintf("req-%d", n)
+	packed := batch && f.Packing != ingest.PerEvent
+	var records []record
+	switch {
+	case !batch: // as sent, without CR and LF
+		line := strings.NewReplacer("\r", "", "\n", "").Replace(string(body))
+		records = []record{{key: or(key, requestID), data: []byte(line + "\n")}}
+	case packed: // re-serialised, one record of lines
+		var data []byte
+		for _, e := range events {
+			data = append(data, compact(e)...)
+		}
+		records = []record{{key: or(key, requestID), data: data}}
+	default: // re-serialised, a record each
+		for i, e := range events {
+			records = append(records, record{key: or(key, fmt.Sprintf("%s-%d", requestID, i)), data: compact(e)})
+		}
+	}
+	limit := ingest.MaxRecordBytes
+	if f.RecordLimit > 0 {
+		limit = f.RecordLimit
+	}
+	for _, rec := range records {
+		if len(rec.data)+len(rec.key) > limit {
+			answer(w, http.StatusRequestEntityTooLarge, msg("Over Kinesis's record limit of 1 MiB: split the batch (an event alone cannot be stored)."))
+			return
+		}
+	}
+	if packed && every(f.PartialEvery) { // all or nothing
+		answer(w, http.StatusTooManyRequests, msg("Kinesis is throttling writes; retry with backoff."))
+		return
+	}
+
 	type result struct {
 		SequenceNumber string `json:"sequenceNumber,omitempty"`
 		ShardID        string `json:"shardId,omitempty"`
 		ErrorCode      string `json:"errorCode,omitempty"`
 		ErrorMessage   string `json:"errorMessage,omitempty"`
 	}
-	results := make([]result, len(events))
+	results := make([]result, len(records))
 	failed := 0
+	partial := batch && !packed && every(f.PartialEvery)
 	a.mu.Lock()
-	for i, e := range events {
+	for i, rec := range records {
 		if partial && i%2 == 1 {
 			results[i] = result{ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for shard shardId-000000000000"}
 			failed++
 			continue
 		}
-		var compact bytes.Buffer
-		_ = json.Compact(&compact, e)
-		a.records = append(a.records, append(compact.Bytes(), '\n'))
+		a.records = append(a.records, rec.data)
 		results[i] = result{SequenceNumber: fmt.Sprint(len(a.records)), ShardID: "shardId-000000000000"}
 	}
 	a.mu.Unlock()
@@ -190,17 +256,129 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case every(f.DropEvery):
 		hangUp(w)
-		return
 	case every(f.AcceptedEvery):
 		answer(w, http.StatusAccepted, map[string]any{})
-		return
 	case every(f.EmptyOKEvery):
 		answer(w, http.StatusOK, map[string]any{})
-		return
-	}
-	if !batch {
+	case !batch:
 		answer(w, http.StatusOK, results[0])
-		return
+	case packed:
+		answer(w, http.StatusOK, map[string]any{"sequenceNumber": results[0].SequenceNumber, "shardId": results[0].ShardID, "events": len(events)})
+	default:
+		answer(w, http.StatusOK, map[string]any{"failedRecordCount": failed, "records": results})
 	}
-	answer(w, http.StatusOK, map[string]any{"failedRecordCount": failed, "records": results})
+}
+
+// record is a Kinesis record the templates would write.
+type record struct {
+	key  string
+	data []byte
+}
+
+func or(v, otherwise string) string {
+	if v != "" {
+		return v
+	}
+	return otherwise
+}
+
+// compact is an event re-serialised on one line, as the request templates'
+// $input.json does (as the tests' Velocity emulation renders it: strings
+// with only the escapes JSON needs, numbers as written, keys in order), with
+// its newline.
+func compact(e json.RawMessage) []byte {
+	dec := json.NewDecoder(bytes.NewReader(e))
+	dec.UseNumber()
+	var b []byte
+	type level struct{ object, keyNext bool } // keyNext: the next token is an object key
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break // the end (the event was checked to be an object)
+		}
+		if n := len(stack); n > 0 && b[len(b)-1] != '{' && b[len(b)-1] != '[' {
+			if _, closing := tok.(json.Delim); !closing || (tok != json.Delim('}') && tok != json.Delim(']')) {
+				if stack[n-1].object && !stack[n-1].keyNext {
+					b = append(b, ':')
+				} else {
+					b = append(b, ',')
+				}
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			b = append(b, byte(t))
+			switch t {
+			case '{', '[':
+				stack = append(stack, level{object: t == '{', keyNext: true})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			b = appendString(b, t)
+		case json.Number:
+			b = append(b, t...)
+		case bool:
+			b = fmt.Appendf(b, "%t", t)
+		case nil:
+			b = append(b, "null"...)
+		}
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].keyNext = !stack[n-1].keyNext
+		}
+	}
+	return append(b, '\n')
+}
+
+// appendString writes s as a JSON string with only the escapes JSON needs.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\b':
+			b = append(b, `\b`...)
+		case r == '\f':
+			b = append(b, `\f`...)
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case r < 0x20:
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
+}
+
+// decoded is the request body as the templates see it: API Gateway
+// decompresses gzip and deflate, and refuses any other coding, or a body
+// that is not what the header says, with 415.
+func decoded(r *http.Request) ([]byte, error) {
+	var rd io.Reader = r.Body
+	switch coding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); coding {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("the body is not gzip: %v", err)
+		}
+		rd = zr
+	case "deflate":
+		rd = flate.NewReader(r.Body)
+	default:
+		return nil, fmt.Errorf("unknown Content-Encoding %q", coding)
+	}
+	body, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("the body is not what Content-Encoding says: %v", err)
+	}
+	return body, nil
 }

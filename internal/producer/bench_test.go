@@ -41,7 +41,7 @@ func BenchmarkThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 				go func() { // a followed file has no end: stop once everything is stored
-					for len(api.Records()) < b.N {
+					for len(api.Events()) < b.N {
 						time.Sleep(time.Millisecond)
 					}
 					cancel()
@@ -52,7 +52,7 @@ func BenchmarkThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			if got := len(api.Records()); got != b.N {
+			if got := len(api.Events()); got != b.N {
 				b.Fatalf("stored %d of %d", got, b.N)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // Auth adds credentials to a request, as the API's authorization mode wants.
@@ -42,12 +45,25 @@ func (s *SigV4) Apply(ctx context.Context, req *http.Request, body []byte) error
 	return s.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", s.Region, time.Now())
 }
 
+// NewAuth is the Auth of an authorization mode: SigV4 with creds in region
+// for ingest.AuthIAM, the key for ingest.AuthAPIKey, nothing for
+// ingest.AuthNone.
+func NewAuth(mode ingest.Auth, apiKey string, creds aws.CredentialsProvider, region string) Auth {
+	switch mode {
+	case ingest.AuthAPIKey:
+		return APIKey(apiKey)
+	case ingest.AuthNone:
+		return NoAuth{}
+	}
+	return &SigV4{Credentials: creds, Region: region}
+}
+
 // APIKey sends the usage plan's key.
 type APIKey string
 
 // Apply sets x-api-key.
 func (k APIKey) Apply(_ context.Context, req *http.Request, _ []byte) error {
-	req.Header.Set("x-api-key", string(k))
+	req.Header.Set(ingest.APIKeyHeader, string(k))
 	return nil
 }
 
@@ -84,6 +100,7 @@ type outcome struct {
 type client struct {
 	url   string // the /v1 URL
 	batch bool   // send to /v1/batch
+	gzip  bool   // compress batches: API Gateway decompresses them before its templates run
 	auth  Auth
 	http  *http.Client
 }
@@ -95,16 +112,22 @@ func (c *client) send(ctx context.Context, events []*Event) outcome {
 	for i := range all {
 		all[i] = i
 	}
-	url, body := c.url, events[0].Data
+	url, body, encoding := c.url, events[0].Data, ""
 	if c.batch {
 		url = strings.TrimSuffix(c.url, "/") + "/batch"
 		body = batchBody(events)
+		if c.gzip {
+			body, encoding = gzipped(body), "gzip"
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return outcome{dead: all, reason: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
 	if err := c.auth.Apply(ctx, req, body); err != nil {
 		return outcome{retry: all, reason: err.Error()}
 	}
@@ -130,7 +153,7 @@ func (c *client) classify(status int, body []byte, n int) outcome {
 	o := outcome{status: status, reason: fmt.Sprintf("HTTP %d: %s", status, message(body))}
 	switch {
 	case status == http.StatusOK && c.batch:
-		c.perRecord(&o, body, n)
+		c.batchAnswer(&o, body, n)
 	case status == http.StatusOK && singleStored(body):
 		o.stored = all
 	case status >= 200 && status < 300:
@@ -157,16 +180,27 @@ func singleStored(body []byte) bool {
 	return json.Unmarshal(body, &r) == nil && r.SequenceNumber != ""
 }
 
-// perRecord reads a /v1/batch answer: each record stored, or to resend.
-func (c *client) perRecord(o *outcome, body []byte, n int) {
+// batchAnswer reads a 200 from /v1/batch. A packed batch (recordPacking
+// PACKED) is stored whole in one record: its sequence number confirms every
+// event. Otherwise (PER_EVENT) each record is stored, or to resend.
+func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 	var r struct {
-		Records []struct {
+		SequenceNumber string `json:"sequenceNumber"`
+		Records        []struct {
 			SequenceNumber string `json:"sequenceNumber"`
 			ErrorCode      string `json:"errorCode"`
 			ErrorMessage   string `json:"errorMessage"`
 		} `json:"records"`
 	}
-	if err := json.Unmarshal(body, &r); err != nil || len(r.Records) != n {
+	err := json.Unmarshal(body, &r)
+	if err == nil && r.Records == nil && r.SequenceNumber != "" {
+		o.stored = make([]int, n)
+		for i := range o.stored {
+			o.stored[i] = i
+		}
+		return
+	}
+	if err != nil || len(r.Records) != n {
 		// Cannot tell what was stored: send all again (duplicates, not loss).
 		o.retry = make([]int, n)
 		for i := range o.retry {
@@ -183,6 +217,15 @@ func (c *client) perRecord(o *outcome, body []byte, n int) {
 		o.retry = append(o.retry, i) // throttled or failed in Kinesis, or no answer for it
 		o.reason = fmt.Sprintf("%s: %s", rec.ErrorCode, rec.ErrorMessage)
 	}
+}
+
+// gzipped compresses a request body.
+func gzipped(body []byte) []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // JSON shrinks several times even so; a small host keeps its CPU
+	_, _ = zw.Write(body)                            // writes to memory do not fail
+	_ = zw.Close()
+	return b.Bytes()
 }
 
 func batchBody(events []*Event) []byte {

@@ -30,6 +30,10 @@ func TestClassifyAnswers(t *testing.T) {
 		{true, 2, 200, `{"records":[{"sequenceNumber":"1"}]}`, "retry"},
 		{true, 2, 200, `{"records":[{"sequenceNumber":"1"},{}]}`, "stored [0], retry [1]"},
 		{true, 2, 200, `{}`, "retry"},
+		{true, 2, 200, `{"sequenceNumber":"1","shardId":"shardId-000000000000","events":2}`, "stored"}, // packed
+		{true, 2, 200, `{"sequenceNumber":"1","shardId":"shardId-000000000000","events":null}`, "stored"},
+		{true, 2, 200, `{"sequenceNumber":"","events":2}`, "retry"},
+		{true, 2, 200, `{"events":2}`, "retry"},
 		{false, 1, 408, `{"message":"Request Timeout"}`, "retry"},
 		{false, 1, 429, `{"message":"slow down"}`, "retry"},
 		{false, 1, 500, `{}`, "retry"},

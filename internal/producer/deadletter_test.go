@@ -75,7 +75,7 @@ func TestDeadLetterWritesAreRetriedUntilTheyWork(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- Run(context.Background(), cfg) }()
 	waitUntil(t, func() bool { return strings.Contains(logs.String(), "CANNOT WRITE THE DEAD-LETTER FILE") })
-	waitUntil(t, func() bool { return len(api.Records()) == 90 })
+	waitUntil(t, func() bool { return len(api.Events()) == 90 })
 	if c := cfg.Stats.Snapshot(); c.DeadLettered != 0 {
 		t.Errorf("%d events counted dead-lettered while the file could not be written", c.DeadLettered)
 	}
@@ -108,7 +108,7 @@ func TestEventsTheDeadLetterFileRefusesGoToTheLogAtShutdown(t *testing.T) {
 	go func() { done <- Run(ctx, cfg) }()
 	pw.Write([]byte("{\"n\":1} trailing\n{\"n\":2}\n"))
 	waitUntil(t, func() bool {
-		return strings.Contains(logs.String(), "CANNOT WRITE THE DEAD-LETTER FILE") && len(api.Records()) == 1
+		return strings.Contains(logs.String(), "CANNOT WRITE THE DEAD-LETTER FILE") && len(api.Events()) == 1
 	})
 	cancel()
 	err := <-done

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // Sources.
@@ -21,9 +23,12 @@ const (
 	SourceFile      = "file"
 )
 
-// batchBytes keeps a batch's body well under API Gateway's 10 MB payload and
-// the 5 MiB that older PutRecords limits allow.
-const batchBytes = 4 << 20
+// batchBytes bounds a batch's events and newlines so that a packed batch
+// fits one Kinesis record (ingest.MaxRecordBytes with its partition key),
+// leaving room for what re-serialising the events may add (numbers beyond a
+// double's precision can come back longer); a batch the API still finds too
+// large (413) is split.
+const batchBytes = ingest.MaxRecordBytes - 64<<10
 
 // DefaultQueueBytes bounds the queue when Config.QueueBytes is 0: it fits a
 // t4g.nano (0.5 GiB) with room to spare (see the README).
@@ -39,7 +44,8 @@ type Config struct {
 	Files           []string  // glob patterns, for SourceFile
 	CheckpointPath  string    // for SourceFile
 	DeadLetterPath  string
-	BatchSize       int // 1: one event per request to /v1; more: /v1/batch
+	BatchSize       int  // 1: one event per request to /v1; more: /v1/batch
+	Gzip            bool // compress batches (Content-Encoding: gzip)
 	Linger          time.Duration
 	Concurrency     int
 	QueueBytes      int64 // bound on events read but not yet confirmed or dead-lettered; 0: DefaultQueueBytes
@@ -79,7 +85,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
-		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, auth: cfg.Auth, http: cfg.HTTPClient},
+		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: cfg.HTTPClient},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
 	if cfg.Source == SourceFile { // other sources neither read nor write it

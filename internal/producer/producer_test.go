@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/tributary/tributary/internal/fakeapi"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 func testConfig(t testing.TB, api *fakeapi.API) Config {
@@ -48,7 +49,7 @@ func numbered(from, to int, bad func(i int) bool) string {
 func storedByN(t *testing.T, api *fakeapi.API) (map[int]int, map[string]int) {
 	t.Helper()
 	byN, byID := map[int]int{}, map[string]int{}
-	for _, rec := range api.Records() {
+	for _, rec := range api.Events() {
 		var e struct {
 			N         int    `json:"n"`
 			EventID   string `json:"event_id"`
@@ -93,9 +94,13 @@ func readDeadLetters(t *testing.T, path string) []deadLetter {
 // event; duplicates come only from requests whose answer was lost after the
 // API stored them (dropped connections).
 func TestNoEventLostUnderFaults(t *testing.T) {
-	for _, batchSize := range []int{1, 50} {
-		t.Run(fmt.Sprintf("batch=%d", batchSize), func(t *testing.T) {
-			api := fakeapi.Start(fakeapi.Faults{ThrottleEvery: 7, FailEvery: 11, DropEvery: 13, PartialEvery: 5})
+	for _, c := range []struct {
+		batchSize int
+		packing   ingest.Packing
+	}{{1, ingest.Packed}, {50, ingest.Packed}, {50, ingest.PerEvent}} {
+		batchSize := c.batchSize
+		t.Run(fmt.Sprintf("batch=%d,%s", batchSize, c.packing), func(t *testing.T) {
+			api := fakeapi.Start(fakeapi.Faults{ThrottleEvery: 7, FailEvery: 11, DropEvery: 13, PartialEvery: 5, Packing: c.packing})
 			defer api.Close()
 			cfg := testConfig(t, api)
 			cfg.BatchSize, cfg.Source = batchSize, SourceStdin
@@ -178,8 +183,8 @@ func TestWrongCredentialsAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := readDeadLetters(t, cfg.DeadLetterPath)
-	if len(dead) != 10 || dead[0].Status != 403 || len(api.Records()) != 0 {
-		t.Errorf("want 10 dead letters with status 403 and nothing stored, got %d (%+v), %d stored", len(dead), dead, len(api.Records()))
+	if len(dead) != 10 || dead[0].Status != 403 || len(api.Events()) != 0 {
+		t.Errorf("want 10 dead letters with status 403 and nothing stored, got %d (%+v), %d stored", len(dead), dead, len(api.Events()))
 	}
 }
 
@@ -240,7 +245,7 @@ func TestRestartMidFileResumesFromCheckpoint(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := len(api.Records()); n >= 1000 || n == 0 {
+	if n := len(api.Events()); n >= 1000 || n == 0 {
 		t.Fatalf("first run stored %d records; the test needs a stop part-way", n)
 	}
 
@@ -329,9 +334,9 @@ func TestFollowsRotation(t *testing.T) {
 func waitStored(t *testing.T, api *fakeapi.API, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(api.Records()) < n {
+	for len(api.Events()) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d records stored", len(api.Records()), n)
+			t.Fatalf("only %d of %d records stored", len(api.Events()), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -388,8 +393,8 @@ func TestSigV4AndAPIKeyAuth(t *testing.T) {
 	}
 	auth := seen.Header.Get("Authorization")
 	if !strings.Contains(auth, "Credential=AKIDEXAMPLE/") || !strings.Contains(auth, "/eu-west-1/execute-api/aws4_request") ||
-		seen.Header.Get("X-Amz-Security-Token") != "token" || len(api.Records()) != 3 {
-		t.Errorf("Authorization %q, token %q, %d stored", auth, seen.Header.Get("X-Amz-Security-Token"), len(api.Records()))
+		seen.Header.Get("X-Amz-Security-Token") != "token" || len(api.Events()) != 3 {
+		t.Errorf("Authorization %q, token %q, %d stored", auth, seen.Header.Get("X-Amz-Security-Token"), len(api.Events()))
 	}
 	if got := RegionFromURL("https://abc123.execute-api.ap-southeast-2.amazonaws.com/PROD/v1"); got != "ap-southeast-2" {
 		t.Errorf("RegionFromURL = %q", got)
@@ -499,7 +504,7 @@ func TestStdinReadWaitingAtShutdownIsEnded(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- Run(ctx, cfg) }()
 	w.WriteString(numbered(0, 10, nil))
-	waitUntil(t, func() bool { return len(api.Records()) == 10 }) // the reader now waits for more
+	waitUntil(t, func() bool { return len(api.Events()) == 10 }) // the reader now waits for more
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -525,7 +530,7 @@ func TestZeroQueueBytesMeansTheDefault(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- Run(context.Background(), cfg) }()
 	pw.Write([]byte(numbered(0, 100, nil)))
-	waitUntil(t, func() bool { return len(api.Records()) == 100 })
+	waitUntil(t, func() bool { return len(api.Events()) == 100 })
 	pw.Close()
 	if err := <-done; err != nil || api.Requests() != 2 {
 		t.Errorf("Run = %v after %d requests, want 2", err, api.Requests())
