@@ -97,7 +97,9 @@ func (l Layout) JQ() map[string]string {
 	}
 	out := map[string]string{}
 	for _, f := range fields {
-		out[f.key] = fmt.Sprintf(`.%s | if type == "string" and length >= 20 and endswith("Z") then (.[0:19] + "Z" | fromdateiso8601 | strftime(%q)) else error("no valid %s") end`,
+		// Parenthesized: the CDK writes the query as {"key":<expression>,...},
+		// where jq takes no bare pipe or if as an object value.
+		out[f.key] = fmt.Sprintf(`(.%s | if type == "string" and length >= 20 and endswith("Z") then (.[0:19] + "Z" | fromdateiso8601 | strftime(%q)) else error("no valid %s") end)`,
 			EventTimeField, f.strftime, EventTimeField)
 	}
 	return out

@@ -43,8 +43,8 @@ func renderAthena(l layout.Layout, t time.Time) string {
 }
 
 // JQ runs the real jq (Firehose documents jq 1.6 only) on one record with
-// the delivery stream's metadata extraction query: the same object of
-// key: expression pairs that the CDK renders.
+// the delivery stream's metadata extraction query, written as the CDK
+// writes it: {"key":expression,...}, keys sorted.
 func JQ(t *testing.T, query map[string]string, record string) (map[string]string, error) {
 	t.Helper()
 	version, err := exec.Command("jq", "--version").Output()
@@ -52,10 +52,10 @@ func JQ(t *testing.T, query map[string]string, record string) (map[string]string
 		t.Fatalf("need jq 1.6 on PATH, as Firehose runs it (Debian 12: apt-get install jq): %q %v", version, err)
 	}
 	var parts []string
-	for _, k := range []string{"year", "month", "day", "hour"} {
-		parts = append(parts, k+": ("+query[k]+")")
+	for _, k := range []string{"day", "hour", "month", "year"} {
+		parts = append(parts, fmt.Sprintf("%q:%s", k, query[k]))
 	}
-	cmd := exec.Command("jq", "-c", "{"+strings.Join(parts, ", ")+"}")
+	cmd := exec.Command("jq", "-c", "{"+strings.Join(parts, ",")+"}")
 	cmd.Stdin = strings.NewReader(record)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -134,8 +134,9 @@ func TestEventTimeWithoutUTCTimeFails(t *testing.T) {
 		`{"event_time":"garbage garbage garbageZ"}`,
 		`{"event_time":"2026-13-45T15:08:10Z"}`,
 	} {
-		if keys, err := JQ(t, query, record); err == nil {
-			t.Errorf("%s: extracted %v, want a failure (error prefix)", record, keys)
+		keys, err := JQ(t, query, record)
+		if err == nil || !strings.Contains(err.Error(), "jq: error (at <stdin>") {
+			t.Errorf("%s: extracted %v (%v), want jq to fail on this record (error prefix)", record, keys, err)
 		}
 	}
 }
