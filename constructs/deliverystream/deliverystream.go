@@ -102,6 +102,17 @@ func (p Props) Validate() error {
 	return err
 }
 
+// Layout is where the delivery stream will write events (valid props only).
+func (p Props) Layout() layout.Layout {
+	r, _ := p.resolve()
+	return r.layout
+}
+
+// Unreadable tells whether Athena cannot read the objects the compression
+// setting gives: it reads no ZIP, and Firehose's SNAPPY is the snappy-java
+// framing, not the Hadoop one Athena reads.
+func (p Props) Unreadable() bool { return p.Compression == "ZIP" || p.Compression == "SNAPPY" }
+
 func (p Props) resolve() (r resolved, err error) {
 	r = resolved{dataPrefix: DefaultDataPrefix, errorPrefix: DefaultErrorPrefix, compression: DefaultCompression,
 		format: JSON, seconds: DefaultBufferingSeconds, mib: DefaultBufferingMiB}
