@@ -54,8 +54,13 @@ var (
 	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE"}
 	// openSettings: no authorization and no host.
 	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false"}
+	// eventTimeSettings: an event schema (JSON: both tables) and hour
+	// folders by event_time, a delivery stream of its own.
+	eventTimeSettings = map[string]any{"eventSchema": "../examples/event-schema.json", "partitioning": "EVENT_TIME"}
+	// parquetSettings: Parquet converted with the typed table.
+	parquetSettings = map[string]any{"eventSchema": "../examples/event-schema.json", "outputFormat": "PARQUET", "producerHost": "false"}
 	// everySettings are all of them, the default (nil) first.
-	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings}
+	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings, eventTimeSettings, parquetSettings}
 )
 
 // app is one configuration's stacks, as the CLI would synthesize them.
