@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/tributary/tributary/internal/layout"
 	"github.com/tributary/tributary/internal/producer"
 )
 
@@ -262,7 +263,7 @@ func smoke(ctx context.Context, o *options, outs stackOutputs, auth producer.Aut
 // after the start, and Firehose received it later still.
 func scan(ctx context.Context, s3c *s3.Client, outs stackOutputs, start time.Time, runID string, ids map[string]int, read map[string]bool, rep *report) error {
 	for hour := start.UTC().Add(-time.Minute).Truncate(time.Hour); !hour.After(time.Now().UTC()); hour = hour.Add(time.Hour) {
-		prefix := outs.DataPrefix + hour.Format("2006/01/02/15/")
+		prefix := layout.Layout{DataPrefix: outs.DataPrefix}.Folder(hour)
 		pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(outs.BucketName), Prefix: aws.String(prefix)})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
