@@ -183,7 +183,7 @@ func Queries(table string, columns []string) []Query {
 			fmt.Sprintf("SELECT dt, count(*) AS events\nFROM %s\nWHERE %s\nGROUP BY dt\nORDER BY dt", table, since(24))},
 		{"LatestEvents", "Latest events", "The 100 latest events (by event_time) of the last hour folders", latest},
 		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 hours (delivery is at least once)",
-			fmt.Sprintf("SELECT event_id, count(*) AS copies, min(dt) AS first_hour, max(dt) AS last_hour\nFROM (SELECT %s AS event_id, dt FROM %s WHERE %s)\nGROUP BY event_id\nHAVING count(*) > 1\nORDER BY copies DESC, event_id\nLIMIT 100", id, table, since(24))},
+			fmt.Sprintf("SELECT event_id, count(*) AS copies, min(dt) AS first_hour, max(dt) AS last_hour\nFROM (SELECT %s AS event_id, dt FROM %s WHERE %s)\nWHERE event_id IS NOT NULL\nGROUP BY event_id\nHAVING count(*) > 1\nORDER BY copies DESC, event_id\nLIMIT 100", id, table, since(24))},
 		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder; query it with a dt filter", view},
 	}
 }
