@@ -39,11 +39,20 @@ func TestPipelineStackOutputs(t *testing.T) {
 	dsID, _ := only(t, tpl, "AWS::KinesisFirehose::DeliveryStream")
 	apiID, _ := only(t, tpl, "AWS::ApiGateway::RestApi")
 	stageID, _ := only(t, tpl, "AWS::ApiGateway::Stage")
-	var bucketID string
+	dbID, db := only(t, tpl, "AWS::Glue::Database")
+	rawID, _ := only(t, tpl, "AWS::Glue::Table")
+	wgID, _ := only(t, tpl, "AWS::Athena::WorkGroup")
+	var bucketID, resultsID string
 	for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {
 		if get(r, "Properties", "VersioningConfiguration") != nil {
 			bucketID = id
 		}
+		if strings.Contains(fmt.Sprint(get(r, "Properties", "LoggingConfiguration")), "query-results-bucket/") {
+			resultsID = id
+		}
+	}
+	if get(db, "Properties", "DatabaseInput", "Name") != "tributary_prod" {
+		t.Errorf("Glue database %v, want tributary_prod (prefix and stage)", get(db, "Properties", "DatabaseInput", "Name"))
 	}
 	url := "https://${" + apiID + "}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${" + stageID + "}/v1"
 	outputs := tpl["Outputs"].(map[string]any)
@@ -54,6 +63,11 @@ func TestPipelineStackOutputs(t *testing.T) {
 		"DeliveryStreamName": "${" + dsID + "}",
 		"BucketName":         "${" + bucketID + "}",
 		"DataPrefix":         "raw-data/",
+		"GlueDatabase":       "${" + dbID + "}",
+		"RawTable":           "${" + rawID + "}",
+		"AthenaWorkGroup":    "${" + wgID + "}",
+		"QueryResultsBucket": "${" + resultsID + "}",
+		"AthenaConsoleUrl":   "https://${AWS::Region}.console.aws.amazon.com/athena/home?region=${AWS::Region}#/query-editor",
 	}
 	for name, value := range want {
 		if got := joined(get(outputs, name, "Value")); got != value {
@@ -79,6 +93,22 @@ func TestPipelineStackOutputs(t *testing.T) {
 	}
 	if ours != len(want)+1 {
 		t.Errorf("want exactly %d outputs, got %d: %v", len(want)+1, ours, outputs)
+	}
+
+	typed := synth(t, eventTimeSettings).pipeline()
+	for name, want := range map[string]string{"RawTable": "events_raw", "EventsTable": "events"} {
+		id := ""
+		for tid, r := range resourcesOf(typed, "AWS::Glue::Table") {
+			if get(r, "Properties", "TableInput", "Name") == want {
+				id = tid
+			}
+		}
+		if got := joined(get(typed, "Outputs", name, "Value")); got != "${"+id+"}" {
+			t.Errorf("with a schema, output %s = %s, want the table %s", name, got, want)
+		}
+	}
+	if get(synth(t, openSettings).pipeline(), "Outputs", "RawTable") != nil { // Parquet
+		t.Error("with Parquet, the output RawTable names a table that cannot read the objects")
 	}
 
 	keyed := synth(t, apiKeySettings).pipeline()
@@ -184,7 +214,7 @@ func TestProductionRetainsDataDevelopmentRemovesIt(t *testing.T) {
 		settings map[string]any
 		policy   string
 		emptiers int
-	}{{nil, "Retain", 0}, {customSettings, "Delete", 2}} {
+	}{{nil, "Retain", 0}, {customSettings, "Delete", 3}} {
 		a := synth(t, c.settings)
 		for name, tpl := range a.templates {
 			for _, typ := range []string{"AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {

@@ -52,10 +52,15 @@ var (
 	}
 	// apiKeySettings: an API key with X-Ray, at the edge, a record per event.
 	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE", "recordPacking": "PER_EVENT"}
-	// openSettings: no authorization and no host.
-	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false"}
+	// openSettings: no authorization and no host; events checked against an
+	// event schema and converted to Parquet with the typed table.
+	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false",
+		"eventSchema": "testdata/event-schema.json", "outputFormat": "PARQUET"}
+	// eventTimeSettings: an event schema (JSON: both tables) and hour
+	// folders by event_time, a delivery stream of its own.
+	eventTimeSettings = map[string]any{"eventSchema": "testdata/event-schema.json", "partitioning": "EVENT_TIME"}
 	// everySettings are all of them, the default (nil) first.
-	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings}
+	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings, eventTimeSettings}
 )
 
 // app is one configuration's stacks, as the CLI would synthesize them.

@@ -2,13 +2,13 @@
 // outputs (the file `cdk deploy --outputs-file` writes), posts N test events
 // with unique ids, waits until Firehose has written them to S3, finds every
 // one under the data prefix, and reports found, missing and duplicated events
-// and the end-to-end latency. It exits 1 if any event is missing.
+// and the end-to-end latency. It exits 1 if any event is missing. It reads
+// every format Firehose writes (uncompressed, GZIP, ZIP, SNAPPY,
+// HADOOP_SNAPPY, Parquet), told apart by their bytes, in either layout.
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 	"github.com/tributary/tributary/internal/producer"
 )
 
@@ -39,6 +40,7 @@ func main() {
 
 type options struct {
 	outputs, stack, auth, apiKey, region, endpointURL string
+	event                                             map[string]json.RawMessage
 	count                                             int
 	timeout, poll                                     time.Duration
 }
@@ -61,8 +63,12 @@ func parse(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region; default: read from the API URL")
 	fs.StringVar(&o.endpointURL, "s3-endpoint-url", "", "S3 endpoint (an S3-compatible or local one); default: AWS's")
+	event := fs.String("event", `{"value":"30","type":"smoke test"}`, "the test event, a JSON object your eventSchema accepts; each copy gets its own event_id")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(*event), &o.event); err != nil || o.event == nil {
+		return nil, fmt.Errorf("-event must be a JSON object, got %q", *event)
 	}
 	switch {
 	case o.count < 1 || o.count > 10000:
@@ -167,12 +173,16 @@ func smoke(ctx context.Context, o *options, outs stackOutputs, auth producer.Aut
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
 	runID := fmt.Sprintf("smoke-%s-%s", time.Now().UTC().Format("20060102T150405Z"), hex.EncodeToString(suffix[:]))
+	// The run is told by its event ids alone: a schema may refuse other
+	// attributes, and Parquet keeps only the typed table's columns.
 	var input bytes.Buffer
 	ids := map[string]int{}
 	for i := range o.count {
 		id := fmt.Sprintf("%s-%05d", runID, i)
 		ids[id] = 0
-		fmt.Fprintf(&input, `{"event_id":%q,"smoke_run":%q,"seq":%d}`+"\n", id, runID, i)
+		o.event["event_id"], _ = json.Marshal(id)
+		line, _ := json.Marshal(o.event)
+		input.Write(append(line, '\n'))
 	}
 
 	start := time.Now()
@@ -244,10 +254,12 @@ func smoke(ctx context.Context, o *options, outs stackOutputs, auth producer.Aut
 }
 
 // scan reads the objects written since the test started, in the UTC hour
-// folders from then to now, and counts the test run's events.
+// folders from then to now, and counts the test run's events. That holds
+// in both layouts: an event's event_time is when the producer read it,
+// after the start, and Firehose received it later still.
 func scan(ctx context.Context, s3c *s3.Client, outs stackOutputs, start time.Time, runID string, ids map[string]int, read map[string]bool, rep *report) error {
 	for hour := start.UTC().Add(-time.Minute).Truncate(time.Hour); !hour.After(time.Now().UTC()); hour = hour.Add(time.Hour) {
-		prefix := outs.DataPrefix + hour.Format("2006/01/02/15/")
+		prefix := layout.Layout{DataPrefix: outs.DataPrefix}.Folder(hour)
 		pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(outs.BucketName), Prefix: aws.String(prefix)})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
@@ -275,29 +287,19 @@ func readObject(ctx context.Context, s3c *s3.Client, bucket, key string, latency
 		return fmt.Errorf("reading s3://%s/%s: %w", bucket, key, err)
 	}
 	defer got.Body.Close()
-	var body io.Reader = got.Body
-	if strings.HasSuffix(key, ".gz") {
-		if body, err = gzip.NewReader(got.Body); err != nil {
-			return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
-		}
+	body, err := io.ReadAll(got.Body)
+	if err != nil {
+		return fmt.Errorf("reading s3://%s/%s: %w", bucket, key, err)
 	}
-	sc := bufio.NewScanner(body)
-	sc.Buffer(nil, 2<<20)
-	for sc.Scan() {
-		var e struct {
-			EventID  string `json:"event_id"`
-			SmokeRun string `json:"smoke_run"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.SmokeRun != runID {
-			continue
-		}
-		if _, ours := ids[e.EventID]; ours {
-			ids[e.EventID]++
+	found, err := eventIDs(body)
+	if err != nil {
+		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
+	}
+	for _, id := range found {
+		if _, ours := ids[id]; ours && strings.HasPrefix(id, runID) {
+			ids[id]++
 			rep.Latencies = append(rep.Latencies, latency)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
 }

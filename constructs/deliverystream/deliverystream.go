@@ -3,10 +3,12 @@
 package deliverystream
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
@@ -18,22 +20,28 @@ import (
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/internal/logretention"
 	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 // Defaults and limits (Firehose buffering hints: 0..900 s, 1..128 MiB).
 const (
-	DefaultDataPrefix        = "raw-data/"
-	DefaultErrorPrefix       = "errors/"
-	DefaultBufferingSeconds  = 60 // data shows up within a minute; Firehose's own default is 300
-	MaxBufferingSeconds      = 900
-	DefaultBufferingMiB      = 5
-	MinBufferingMiB          = 1
-	MaxBufferingMiB          = 128
-	DefaultCompression       = "UNCOMPRESSED"
-	maxPrefixLength          = 512 // leaves room in Firehose's 1,024 characters for the time folders we append
-	hourFolders              = "!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"
-	errorFolders             = "!{firehose:error-output-type}/" + hourFolders
-	prefixAllowedDescription = "1 to 512 of A-Z a-z 0-9 ! - _ . * ' ( ) in folders each ending in /, no leading /"
+	DefaultDataPrefix       = "raw-data/"
+	DefaultErrorPrefix      = "errors/"
+	DefaultBufferingSeconds = 60 // data shows up within a minute; Firehose's own default is 300
+	MaxBufferingSeconds     = 900
+	DefaultBufferingMiB     = 5
+	MinBufferingMiB         = 1
+	MaxBufferingMiB         = 128
+	DefaultCompression      = "UNCOMPRESSED"
+	// MinLargeBufferingMiB is Firehose's smallest buffer with dynamic
+	// partitioning or record format conversion, and the default then.
+	MinLargeBufferingMiB = 64
+	// MinEventTimeBufferingSeconds is Firehose's shortest interval with dynamic partitioning.
+	MinEventTimeBufferingSeconds = 60
+	JSON                         = "JSON"
+	Parquet                      = "PARQUET"
+	maxPrefixLength              = 512 // leaves room in Firehose's 1,024 characters for the time folders we append
+	prefixAllowedDescription     = "1 to 512 of A-Z a-z 0-9 ! - _ . * ' ( ) in folders each ending in /, no leading /"
 )
 
 // Compressions are the formats Firehose can write to S3, as the settings
@@ -64,14 +72,28 @@ type Props struct {
 	BufferingMiB *int
 	// Compression is one of Compressions. Default: UNCOMPRESSED.
 	Compression string
+	// Partitioning chooses the hour folders: layout.ArrivalTime (default)
+	// or layout.EventTime (dynamic partitioning on event_time, which needs
+	// BufferingMiB of at least 64, the default then, and BufferingSeconds
+	// of at least 60). Dynamic partitioning can only be chosen when a
+	// delivery stream is created: EventTime is a new delivery stream.
+	Partitioning layout.Partitioning
+	// Format is JSON (default: each record as it is) or PARQUET (record
+	// format conversion with Table's columns; BufferingMiB at least 64, the
+	// default then, and Compression UNCOMPRESSED, as Parquet compresses itself).
+	Format string
+	// Table is the typed Glue table PARQUET converts with (required then).
+	// Firehose may read its schema, nothing else of the catalog.
+	Table awsglue.S3Table
 	// LogRetentionDays for the delivery-error log group. Default: logretention.Default.
 	LogRetentionDays *int
 }
 
 type resolved struct {
-	dataPrefix, errorPrefix, compression string
-	seconds, mib                         int
-	logRetention                         awslogs.RetentionDays
+	dataPrefix, errorPrefix, compression, format string
+	layout                                       layout.Layout
+	seconds, mib                                 int
+	logRetention                                 awslogs.RetentionDays
 }
 
 // Validate reports the first setting that is not allowed.
@@ -80,9 +102,31 @@ func (p Props) Validate() error {
 	return err
 }
 
+// Layout is where the delivery stream will write events (valid props only).
+func (p Props) Layout() layout.Layout {
+	r, _ := p.resolve()
+	return r.layout
+}
+
+// Unreadable tells whether Athena cannot read the objects the compression
+// setting gives: it reads no ZIP, and Firehose's SNAPPY is the snappy-java
+// framing, not the Hadoop one Athena reads.
+func (p Props) Unreadable() bool { return p.Compression == "ZIP" || p.Compression == "SNAPPY" }
+
 func (p Props) resolve() (r resolved, err error) {
 	r = resolved{dataPrefix: DefaultDataPrefix, errorPrefix: DefaultErrorPrefix, compression: DefaultCompression,
-		seconds: DefaultBufferingSeconds, mib: DefaultBufferingMiB}
+		format: JSON, seconds: DefaultBufferingSeconds, mib: DefaultBufferingMiB}
+	r.layout.By = layout.ArrivalTime
+	if p.Partitioning != "" {
+		r.layout.By = p.Partitioning
+	}
+	if p.Format != "" {
+		r.format = p.Format
+	}
+	large := r.layout.By == layout.EventTime || r.format == Parquet
+	if large {
+		r.mib = MinLargeBufferingMiB
+	}
 	if p.DataPrefix != "" {
 		r.dataPrefix = p.DataPrefix
 	}
@@ -117,6 +161,24 @@ func (p Props) resolve() (r resolved, err error) {
 	if err = check.OneOf("compression", r.compression, Compressions...); err != nil {
 		return
 	}
+	if err = check.OneOf("partitioning", string(r.layout.By), string(layout.ArrivalTime), string(layout.EventTime)); err != nil {
+		return
+	}
+	if err = check.OneOf("outputFormat", r.format, JSON, Parquet); err != nil {
+		return
+	}
+	if large && r.mib < MinLargeBufferingMiB {
+		return r, check.Invalid("bufferingMiB", r.mib, fmt.Sprintf("%d to %d with partitioning=%s or outputFormat=%s: Firehose's minimum for dynamic partitioning and format conversion",
+			MinLargeBufferingMiB, MaxBufferingMiB, layout.EventTime, Parquet))
+	}
+	if r.layout.By == layout.EventTime && r.seconds < MinEventTimeBufferingSeconds {
+		return r, check.Invalid("bufferingSeconds", r.seconds, fmt.Sprintf("%d to %d with partitioning=%s: Firehose's minimum for dynamic partitioning",
+			MinEventTimeBufferingSeconds, MaxBufferingSeconds, layout.EventTime))
+	}
+	if r.format == Parquet && r.compression != "UNCOMPRESSED" {
+		return r, check.Invalid("compression", r.compression, "UNCOMPRESSED with outputFormat=PARQUET: Parquet compresses its own pages (Snappy), and Firehose disables S3 compression with format conversion")
+	}
+	r.layout.DataPrefix = r.dataPrefix
 	retention, err := logretention.OrDefault(p.LogRetentionDays)
 	r.logRetention = retention.Logs
 	return
@@ -138,9 +200,11 @@ type DeliveryStream struct {
 	// Role is what Firehose assumes; Policy holds all it may do.
 	Role   awsiam.Role
 	Policy awsiam.Policy
-	// DataPrefix and BufferingSeconds are the settings in force.
+	// DataPrefix and BufferingSeconds are the settings in force, and
+	// Layout the hour folders it writes.
 	DataPrefix       string
 	BufferingSeconds int
+	Layout           layout.Layout
 }
 
 // The actions Firehose documents for reading a Kinesis stream and writing to
@@ -166,26 +230,59 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 		panic(err.Error())
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	d := &DeliveryStream{Construct: c, DataPrefix: r.dataPrefix, BufferingSeconds: r.seconds}
+	if r.format == Parquet && props.Table == nil {
+		panic("deliverystream: Table is required with outputFormat=PARQUET")
+	}
+	d := &DeliveryStream{Construct: c, DataPrefix: r.dataPrefix, BufferingSeconds: r.seconds, Layout: r.layout}
 	d.LogGroup = awslogs.NewLogGroup(c, jsii.String("Errors"), &awslogs.LogGroupProps{Retention: r.logRetention})
 	d.Role, d.Policy = newRole(c, props, d.LogGroup)
 	// The L2 would add its broader grants to a mutable role; this view drops them.
 	fixedRole := d.Role.WithoutPolicyUpdates(nil)
 
-	d.Firehose = awskinesisfirehose.NewDeliveryStream(c, jsii.String("DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
-		Role:   fixedRole,
-		Source: awskinesisfirehose.NewKinesisStreamSource(props.Source),
-		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, &awskinesisfirehose.S3BucketProps{
-			// Each record already ends in "\n" (the ingest API adds it), so objects are
-			// newline-delimited JSON. Prefix expressions are evaluated in UTC.
-			DataOutputPrefix:  jsii.String(r.dataPrefix + hourFolders),
-			ErrorOutputPrefix: jsii.String(r.errorPrefix + errorFolders),
-			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
-			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
-			Compression:       compressions[r.compression](),
-			LoggingConfig:     awskinesisfirehose.NewEnableLogging(d.LogGroup),
-			Role:              fixedRole,
-		}),
+	destination := &awskinesisfirehose.S3BucketProps{
+		// Each record already ends in "\n" (the ingest API adds it), so objects are
+		// newline-delimited JSON. Prefix expressions are evaluated in UTC.
+		DataOutputPrefix:  jsii.String(r.layout.FirehosePrefix()),
+		ErrorOutputPrefix: jsii.String(r.errorPrefix + layout.ErrorFolders()),
+		BufferingInterval: awscdk.Duration_Seconds(jsii.Number(r.seconds)),
+		BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(r.mib)),
+		LoggingConfig:     awskinesisfirehose.NewEnableLogging(d.LogGroup),
+		Role:              fixedRole,
+	}
+	if r.format == JSON { // Parquet compresses itself; the L2 refuses both
+		destination.Compression = compressions[r.compression]()
+	}
+	// Dynamic partitioning can only be enabled when a delivery stream is
+	// created: the event-time layout is another delivery stream (another id).
+	streamID := "DeliveryStream"
+	if r.layout.By == layout.EventTime {
+		streamID = "DeliveryStreamByEventTime"
+		query := map[string]*string{}
+		for k, v := range r.layout.JQ() {
+			query[k] = jsii.String(v)
+		}
+		destination.DynamicPartitioning = &awskinesisfirehose.DynamicPartitioningProps{Enabled: jsii.Bool(true)}
+		destination.Processors = &[]awskinesisfirehose.IDataProcessor{
+			// A record may hold several events, one JSON object per line (JSON
+			// de-aggregation reads JSON Lines; a delimiter split would leave an
+			// empty record after each record's final newline).
+			awskinesisfirehose.RecordDeAggregationProcessor_Json(),
+			awskinesisfirehose.MetadataExtractionProcessor_Jq16(&query),
+			// De-aggregated events lose their newline: put it back.
+			awskinesisfirehose.NewAppendDelimiterToRecordProcessor(),
+		}
+	}
+	if r.format == Parquet {
+		destination.DataFormatConversion = &awskinesisfirehose.DataFormatConversionProps{
+			InputFormat:         awskinesisfirehose.InputFormat_OPENX_JSON(),
+			OutputFormat:        awskinesisfirehose.OutputFormat_PARQUET(),
+			SchemaConfiguration: awskinesisfirehose.SchemaConfiguration_FromCfnTable(props.Table.TableResource(), nil),
+		}
+	}
+	d.Firehose = awskinesisfirehose.NewDeliveryStream(c, jsii.String(streamID), &awskinesisfirehose.DeliveryStreamProps{
+		Role:        fixedRole,
+		Source:      awskinesisfirehose.NewKinesisStreamSource(props.Source),
+		Destination: awskinesisfirehose.NewS3Bucket(props.Bucket, destination),
 	})
 	// Firehose checks its access when it is created: the policy must exist first.
 	d.Firehose.Node().AddDependency(d.Policy)
@@ -217,6 +314,17 @@ func newRole(c constructs.Construct, props *Props, logGroup awslogs.LogGroup) (a
 	if key := props.Source.EncryptionKey(); key != nil {
 		// Reading a stream encrypted with a customer key needs the key to decrypt.
 		statements = append(statements, statement([]string{"kms:Decrypt"}, key.KeyArn()))
+	}
+	if t := props.Table; t != nil {
+		// Format conversion reads the typed table's schema: Glue authorizes a
+		// table read on the catalog, the database and the table.
+		db := t.Database()
+		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"),
+			Resources: &[]*string{awscdk.Stack_Of(c).FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("glue"), Resource: jsii.String("catalog"), ArnFormat: awscdk.ArnFormat_NO_RESOURCE_NAME,
+			}), db.DatabaseArn(), t.TableArn()},
+		}))
 	}
 	if key := props.Bucket.EncryptionKey(); key != nil {
 		// Writing to a bucket encrypted with a KMS key needs a data key from it

@@ -1,7 +1,9 @@
 package deliverystream_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,9 +12,12 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/tributary/tributary/constructs/catalog"
 	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/internal/cdktest"
 	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
@@ -419,4 +424,177 @@ func TestKMSEncryptedBucket(t *testing.T) {
 	if want := fmt.Sprintf("[kms:Decrypt on %v kms:GenerateDataKey on %v]", key, key); fmt.Sprint(kms) != want {
 		t.Errorf("KMS grants %v, want %s", kms, want)
 	}
+}
+
+// options is a delivery stream in the event-time layout writing Parquet
+// with a typed table of the catalog, beside the plain (JSON) event-time one.
+type options struct {
+	tpl                                    assertions.Template
+	eventTime, parquet                     *deliverystream.DeliveryStream
+	bucket, db, table, parquetRole, policy string
+}
+
+var withOptions = func() func(t *testing.T) *options {
+	var o *options
+	return func(t *testing.T) *options {
+		if o != nil {
+			return o
+		}
+		raw, err := os.ReadFile("../../test/testdata/event-schema.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema, err := eventschema.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stack := cdktest.NewStack()
+		source := awskinesis.NewStream(stack, jsii.String("Source"), nil)
+		bucket := awss3.NewBucket(stack, jsii.String("Bucket"), nil)
+		cat := catalog.New(stack, "Catalog", &catalog.Props{Bucket: bucket, Layout: layout.Layout{DataPrefix: "raw-data/"}, Schema: schema, Format: catalog.Parquet})
+		o = &options{bucket: nag.LogicalID(bucket), db: nag.LogicalID(cat.Database), table: nag.LogicalID(cat.Events)}
+		o.eventTime = deliverystream.New(stack, "EventTime", &deliverystream.Props{Source: source, Bucket: bucket, Partitioning: layout.EventTime})
+		o.parquet = deliverystream.New(stack, "Parquet", &deliverystream.Props{Source: source, Bucket: bucket, Format: deliverystream.Parquet, Table: cat.Events})
+		o.parquetRole, o.policy = nag.LogicalID(o.parquet.Role), nag.LogicalID(o.parquet.Policy)
+		o.tpl = assertions.Template_FromStack(stack, nil)
+		return o
+	}
+}()
+
+// EVENT_TIME is dynamic partitioning in a delivery stream of its own
+// (another construct id: it cannot be turned on in place): events are
+// de-aggregated from JSON Lines, their hour extracted from event_time with
+// the layout's jq 1.6 queries (evaluated by the real jq in internal/layout
+// and test/), and each gets its newline back; the buffer defaults to 64 MiB.
+func TestEventTimePartitioning(t *testing.T) {
+	o := withOptions(t)
+	if id := nag.LogicalID(o.eventTime.Firehose); id != "EventTimeDeliveryStreamByEventTime320A6E5D" {
+		t.Errorf("event-time delivery stream id %s", id)
+	}
+	// The CDK writes {"key":expression,...}, keys sorted.
+	jq := o.eventTime.Layout.JQ()
+	var pairs []string
+	for _, k := range []string{"day", "hour", "month", "year"} {
+		pairs = append(pairs, fmt.Sprintf("%q:%s", k, jq[k]))
+	}
+	query := "{" + strings.Join(pairs, ",") + "}"
+	cdktest.Expect(t, "dynamic partitioning", func() {
+		o.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+			"ExtendedS3DestinationConfiguration": map[string]any{
+				"Prefix":                           "raw-data/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
+				"ErrorOutputPrefix":                "errors/" + errorFolders,
+				"BufferingHints":                   assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 60, "SizeInMBs": 64}),
+				"CompressionFormat":                "UNCOMPRESSED",
+				"DynamicPartitioningConfiguration": assertions.Match_ObjectEquals(&map[string]any{"Enabled": true}),
+				"ProcessingConfiguration": assertions.Match_ObjectEquals(&map[string]any{"Enabled": true, "Processors": []any{
+					map[string]any{"Type": "RecordDeAggregation", "Parameters": []any{map[string]any{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}}},
+					map[string]any{"Type": "MetadataExtraction", "Parameters": []any{
+						map[string]any{"ParameterName": "MetadataExtractionQuery", "ParameterValue": query},
+						map[string]any{"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+					}},
+					map[string]any{"Type": "AppendDelimiterToRecord", "Parameters": []any{}},
+				}}),
+				"DataFormatConversionConfiguration": assertions.Match_Absent(),
+			},
+		})
+	})
+	if !strings.Contains(query, `fromdateiso8601`) || len(jq) != 4 {
+		t.Errorf("query %s", query)
+	}
+}
+
+// PARQUET converts with the typed table's schema (OpenX JSON in, Parquet
+// out, Snappy inside the file, no S3 compression), and Firehose may read
+// only that table's definition: GetTable* on the catalog, the database and
+// the table, no glue:GetSchemaVersion on *, which the L2 would add.
+func TestParquetConversionReadsOnlyItsTable(t *testing.T) {
+	o := withOptions(t)
+	if id := nag.LogicalID(o.parquet.Firehose); id != "ParquetDeliveryStream92BE95B7" {
+		t.Errorf("Parquet in the arrival-time layout is the same kind of delivery stream: id %s", id)
+	}
+	role := getAtt(o.parquetRole)
+	cdktest.Expect(t, "format conversion", func() {
+		o.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+			"ExtendedS3DestinationConfiguration": map[string]any{
+				"Prefix":            "raw-data/" + hourFolders,
+				"BufferingHints":    assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 60, "SizeInMBs": 64}),
+				"CompressionFormat": assertions.Match_Absent(),
+				"DataFormatConversionConfiguration": assertions.Match_ObjectEquals(&map[string]any{
+					"Enabled":                   true,
+					"InputFormatConfiguration":  map[string]any{"Deserializer": map[string]any{"OpenXJsonSerDe": map[string]any{}}},
+					"OutputFormatConfiguration": map[string]any{"Serializer": map[string]any{"ParquetSerDe": map[string]any{}}},
+					"SchemaConfiguration": assertions.Match_ObjectEquals(&map[string]any{
+						"CatalogId": map[string]any{"Ref": "AWS::AccountId"}, "Region": map[string]any{"Ref": "AWS::Region"},
+						"DatabaseName": map[string]any{"Ref": o.db}, "TableName": map[string]any{"Ref": o.table},
+						"RoleARN": role, "VersionId": "LATEST",
+					}),
+				}),
+				"DynamicPartitioningConfiguration": assertions.Match_Absent(),
+				"ProcessingConfiguration":          assertions.Match_Absent(),
+			},
+		})
+	})
+	arn := func(resource ...any) map[string]any {
+		return map[string]any{"Fn::Join": []any{"", append([]any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":glue:",
+			map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}}, resource...)}}
+	}
+	want := map[string]any{"Effect": "Allow", "Action": []any{"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"},
+		"Resource": []any{arn(":catalog"), arn(":database/", map[string]any{"Ref": o.db}),
+			arn(":table/", map[string]any{"Ref": o.db}, "/", map[string]any{"Ref": o.table})}}
+	var glue []string
+	statements := cdktest.Statements(t, o.tpl, o.parquetRole)
+	for _, st := range statements {
+		for _, a := range cdktest.Actions([]map[string]any{st}) {
+			if strings.HasPrefix(a, "glue:") {
+				glue = append(glue, a)
+			}
+		}
+		if fmt.Sprint(st["Action"]) == fmt.Sprint(want["Action"]) {
+			if got, _ := json.Marshal(st); string(got) != string(must(json.Marshal(want))) {
+				t.Errorf("Glue statement\n got %s\nwant %s", got, must(json.Marshal(want)))
+			}
+		}
+	}
+	if fmt.Sprint(glue) != "[glue:GetTable glue:GetTableVersion glue:GetTableVersions]" || len(statements) != 5 {
+		t.Errorf("Glue actions %v in %d statements, want GetTable* once beside the 4 others", glue, len(statements))
+	}
+	// The event-time stream reads no schema: no Glue at all.
+	for _, a := range cdktest.Actions(cdktest.Statements(t, o.tpl, nag.LogicalID(o.eventTime.Role))) {
+		if strings.HasPrefix(a, "glue:") {
+			t.Errorf("JSON delivery stream may %s", a)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// The options' invalid combinations fail with one line naming the setting,
+// the value and what is allowed.
+func TestInvalidOptions(t *testing.T) {
+	for _, c := range []struct {
+		props deliverystream.Props
+		want  string
+	}{
+		{deliverystream.Props{Partitioning: layout.EventTime, BufferingMiB: ref(5)}, "bufferingMiB: invalid value 5; allowed: 64 to 128 with partitioning=EVENT_TIME or outputFormat=PARQUET: Firehose's minimum for dynamic partitioning and format conversion"},
+		{deliverystream.Props{Format: deliverystream.Parquet, BufferingMiB: ref(63)}, "bufferingMiB: invalid value 63; allowed: 64 to 128 with partitioning=EVENT_TIME or outputFormat=PARQUET"},
+		{deliverystream.Props{Partitioning: layout.EventTime, BufferingSeconds: ref(59)}, "bufferingSeconds: invalid value 59; allowed: 60 to 900 with partitioning=EVENT_TIME: Firehose's minimum for dynamic partitioning"},
+		{deliverystream.Props{Format: deliverystream.Parquet, Compression: "GZIP"}, `compression: invalid value "GZIP"; allowed: UNCOMPRESSED with outputFormat=PARQUET`},
+		{deliverystream.Props{Partitioning: "EVENT"}, `partitioning: invalid value "EVENT"; allowed: one of ["ARRIVAL_TIME" "EVENT_TIME"]`},
+		{deliverystream.Props{Format: "ORC"}, `outputFormat: invalid value "ORC"; allowed: one of ["JSON" "PARQUET"]`},
+	} {
+		if err := c.props.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.props, err, c.want)
+		}
+	}
+	stack := cdktest.NewStack()
+	source := awskinesis.NewStream(stack, jsii.String("Source"), nil)
+	bucket := awss3.NewBucket(stack, jsii.String("Bucket"), nil)
+	cdktest.Panics(t, "deliverystream: Table is required with outputFormat=PARQUET", func() {
+		deliverystream.New(stack, "NoTable", &deliverystream.Props{Source: source, Bucket: bucket, Format: deliverystream.Parquet})
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/internal/logretention"
 	"github.com/tributary/tributary/constructs/internal/nag"
@@ -70,6 +71,10 @@ type Props struct {
 	// record holding one line per event) or ingest.PerEvent (a record per
 	// event, answered per record). Default: ingest.Packed.
 	RecordPacking ingest.Packing
+	// Schema, when set, is what each event must match (the request model
+	// of both methods, with the producer's event_id and event_time): a
+	// mismatch answers 400 with the reason. Default: any JSON object.
+	Schema *eventschema.Schema
 }
 
 type resolved struct {
@@ -192,27 +197,59 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	})
 	e := endpoints{api: a.API, role: a.Role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
 	a.Events = a.API.Root().AddResource(jsii.String("v1"), nil)
-	e.add(a.Events, integration{"PutRecord", putRecordTemplate, putRecordSuccessTemplate, eventTooLarge}, &awsapigateway.JsonSchema{
+	event, batch := anyObject(), anyObjects()
+	if props.Schema != nil {
+		event, batch = schemaModels(props.Schema)
+	}
+	e.add(a.Events, integration{"PutRecord", putRecordTemplate, putRecordSuccessTemplate, eventTooLarge}, event)
+	a.Batch = a.Events.AddResource(jsii.String("batch"), nil)
+	packing := integration{"PutRecord", packedTemplate, packedSuccessTemplate, packedTooLarge}
+	if r.packing == ingest.PerEvent {
+		packing = integration{"PutRecords", perEventTemplate, perEventSuccessTemplate, perEventTooLong}
+	}
+	e.add(a.Batch, packing, batch)
+	addGatewayResponses(a.API)
+	a.applyAuth(r)
+	e.suppressAuthFindings()
+	return a
+}
+
+// anyObject is /v1's model without an event schema: any JSON object.
+func anyObject() *awsapigateway.JsonSchema {
+	return &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Event"),
 		Description: jsii.String("One event: a JSON object"),
 		Type:        awsapigateway.JsonSchemaType_OBJECT,
-	})
-	a.Batch = a.Events.AddResource(jsii.String("batch"), nil)
-	batch := integration{"PutRecord", packedTemplate, packedSuccessTemplate, packedTooLarge}
-	if r.packing == ingest.PerEvent {
-		batch = integration{"PutRecords", perEventTemplate, perEventSuccessTemplate, perEventTooLong}
 	}
-	e.add(a.Batch, batch, &awsapigateway.JsonSchema{
+}
+
+// anyObjects is /v1/batch's model without an event schema.
+func anyObjects() *awsapigateway.JsonSchema {
+	return &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
 		Description: jsii.String(fmt.Sprintf("1 to %d events, each a JSON object", ingest.MaxBatch)),
 		Type:        awsapigateway.JsonSchemaType_ARRAY,
 		MinItems:    jsii.Number(1), MaxItems: jsii.Number(ingest.MaxBatch),
 		Items: &awsapigateway.JsonSchema{Type: awsapigateway.JsonSchemaType_OBJECT},
-	})
-	addGatewayResponses(a.API)
-	a.applyAuth(r)
-	e.suppressAuthFindings()
-	return a
+	}
+}
+
+// schemaModels are both models with an event schema: one event, and 1 to
+// ingest.MaxBatch of them.
+func schemaModels(s *eventschema.Schema) (event, batch *awsapigateway.JsonSchema) {
+	event = eventModel(s.Root)
+	event.Schema, event.Title = awsapigateway.JsonSchemaVersion_DRAFT4, jsii.String("Event")
+	if event.Description == nil {
+		event.Description = jsii.String("One event, as the event schema describes it")
+	}
+	batch = &awsapigateway.JsonSchema{
+		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
+		Description: jsii.String(fmt.Sprintf("1 to %d events, each as the event schema describes it", ingest.MaxBatch)),
+		Type:        awsapigateway.JsonSchemaType_ARRAY,
+		MinItems:    jsii.Number(1), MaxItems: jsii.Number(ingest.MaxBatch),
+		Items: eventModel(s.Root),
+	}
+	return event, batch
 }
 
 // newRestAPI creates the API, its stage (throttled, logged, optionally

@@ -13,10 +13,13 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/tributary/tributary/constructs/catalog"
 	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/ingestapi"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/constructs/workgroup"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -32,6 +35,14 @@ type PipelineProps struct {
 	// account limits, so that clients get API Gateway's 429 before Kinesis
 	// throttles a write.
 	API ingestapi.Props
+	// EventSchema, when set, is what events must match: the API's request
+	// model, and the typed table's columns (API.Schema and Catalog.Schema).
+	EventSchema *eventschema.Schema
+	// Catalog's Bucket, Layout, Schema and Format follow the other parts:
+	// the data bucket, the delivery stream's layout and output format.
+	Catalog catalog.Props
+	// Queries' tables, access-log bucket and retention follow the others.
+	Queries workgroup.Props
 	// RetainData keeps the buckets, the stream and its key when the stack is
 	// deleted; otherwise they (and the log groups) go with it. It decides
 	// Bucket.DestroyWithStack and Stream.DestroyWithStack. Default: retain
@@ -51,7 +62,12 @@ func (p PipelineProps) Retain() bool {
 // throttling at the stream's capacity. It returns a copy.
 func (p PipelineProps) complete() PipelineProps {
 	retain := p.Retain()
-	p.Bucket.DestroyWithStack, p.Stream.DestroyWithStack = !retain, !retain
+	p.Bucket.DestroyWithStack, p.Stream.DestroyWithStack, p.Queries.DestroyWithStack = !retain, !retain, !retain
+	p.API.Schema, p.Catalog.Schema = p.EventSchema, p.EventSchema
+	p.Catalog.Format = p.Delivery.Format
+	if p.Delivery.Validate() == nil {
+		p.Catalog.Layout = p.Delivery.Layout()
+	}
 	if p.API.ThrottleRate == nil {
 		rate := min(max(p.Stream.WriteRecordsPerSecond(), 1), ingestapi.MaxThrottleRate)
 		p.API.ThrottleRate = &rate
@@ -66,7 +82,7 @@ func (p PipelineProps) complete() PipelineProps {
 // Validate reports the first setting that is not allowed.
 func (p PipelineProps) Validate() error {
 	c := p.complete()
-	for _, v := range []interface{ Validate() error }{c.API, c.Stream, c.Bucket, c.Delivery} {
+	for _, v := range []interface{ Validate() error }{c.API, c.Stream, c.Bucket, c.Delivery, c.Catalog, c.Queries} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
@@ -82,6 +98,8 @@ type Pipeline struct {
 	Events   *stream.Stream
 	Delivery *deliverystream.DeliveryStream
 	Ingest   *ingestapi.IngestAPI
+	Catalog  *catalog.Catalog
+	Queries  *workgroup.WorkGroup
 	// Retain is the RetainData in force.
 	Retain bool
 }
@@ -107,10 +125,25 @@ func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
 	pl := &Pipeline{Construct: scope, Retain: p.Retain()}
 	pl.RawData = rawbucket.New(scope, "RawData", &p.Bucket)
 	pl.Events = stream.New(scope, "Events", &p.Stream)
-	p.Delivery.Source, p.Delivery.Bucket = pl.Events.Stream, pl.RawData.Bucket
+	p.Catalog.Bucket = pl.RawData.Bucket
+	pl.Catalog = catalog.New(scope, "Catalog", &p.Catalog)
+	if p.Delivery.Unreadable() {
+		awscdk.Annotations_Of(pl.Catalog.Construct).AddWarningV2(jsii.String("tributary:compressionUnreadable"), jsii.String(fmt.Sprintf(
+			"compression=%s: Athena cannot read these objects, so the tables will find no events; choose GZIP or HADOOP_SNAPPY to query them.", p.Delivery.Compression)))
+	}
+	p.Delivery.Source, p.Delivery.Bucket, p.Delivery.Table = pl.Events.Stream, pl.RawData.Bucket, pl.Catalog.Events
 	pl.Delivery = deliverystream.New(scope, "Delivery", &p.Delivery)
 	p.API.Stream = pl.Events.Stream
 	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
+	p.Queries.Database, p.Queries.AccessLogs = pl.Catalog.Database, pl.RawData.AccessLogs
+	p.Queries.Table = catalog.RawTable
+	if pl.Catalog.Events != nil { // typed: columns, cheaper to scan
+		p.Queries.Table, p.Queries.Columns = catalog.TypedTable, nil
+		for _, c := range p.EventSchema.Columns() {
+			p.Queries.Columns = append(p.Queries.Columns, c.Name)
+		}
+	}
+	pl.Queries = workgroup.New(scope, "Queries", &p.Queries)
 	if !pl.Retain {
 		destroyLogGroups(scope)
 	}
@@ -154,6 +187,19 @@ func NewPipelineStack(scope constructs.Construct, id string, props *PipelineStac
 	output(s, "DeliveryStreamName", p.Delivery.Firehose.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
 	output(s, "BucketName", p.RawData.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")
 	output(s, "DataPrefix", jsii.String(p.Delivery.DataPrefix), "Where events land in the bucket, followed by yyyy/MM/dd/HH/ (UTC)")
+	output(s, "GlueDatabase", p.Catalog.Database.DatabaseName(), "Glue database of the events; choose it in Athena")
+	if t := p.Catalog.Raw; t != nil {
+		output(s, "RawTable", t.TableName(), "Every event as one JSON line (column line), partitioned by dt, the UTC hour folder")
+	}
+	if t := p.Catalog.Events; t != nil {
+		output(s, "EventsTable", t.TableName(), "The events, a column per property of the event schema, partitioned by dt")
+	}
+	output(s, "AthenaWorkGroup", p.Queries.WorkGroup.Ref(), "Athena workgroup to query in: its settings are enforced and its named queries are saved there")
+	output(s, "QueryResultsBucket", p.Queries.Results.BucketName(), "Where Athena writes query results (expire after 30 days)")
+	output(s, "AthenaConsoleUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), awscdk.Aws_REGION(), jsii.String(".console.aws.amazon.com/athena/home?region="), awscdk.Aws_REGION(),
+		jsii.String("#/query-editor"),
+	}), "Athena's query editor; choose the workgroup AthenaWorkGroup, then its saved queries")
 	if id := api.APIKeyID(); id != nil {
 		output(s, "ApiKeyId", id, "API key for producers (x-api-key header); its value: aws apigateway get-api-key --include-value --api-key <id>")
 	}

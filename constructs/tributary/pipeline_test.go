@@ -36,7 +36,7 @@ func TestPipelineIsAConstructOfItsOwn(t *testing.T) {
 			t.Errorf("%s logical id %s, want it under the construct (%s...)", typ, id, prefix)
 		}
 	}
-	cdktest.Expect(t, "two buckets: data and access logs", func() { tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(2)) })
+	cdktest.Expect(t, "three buckets: data, access logs, query results", func() { tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(3)) })
 	if p.RawData == nil || p.Events == nil || p.Delivery == nil || p.Ingest == nil || !p.Retain {
 		t.Errorf("parts not exposed, or a PROD pipeline not retained: %+v", p)
 	}
@@ -90,8 +90,8 @@ func TestDevelopmentStageDestroysEverything(t *testing.T) {
 			}
 		}
 	}
-	cdktest.Expect(t, "both buckets emptied on deletion", func() {
-		tpl.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(2))
+	cdktest.Expect(t, "every bucket emptied on deletion", func() {
+		tpl.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(3))
 	})
 }
 

@@ -3,18 +3,23 @@ package tributary
 import (
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/tributary/tributary/constructs/catalog"
 	"github.com/tributary/tributary/constructs/deliverystream"
+	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/ingestapi"
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/internal/logretention"
 	"github.com/tributary/tributary/constructs/monitoring"
 	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/constructs/workgroup"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 // Settings are every setting of the app, already placed in the props of the
@@ -115,6 +120,26 @@ func boolean(key, def, does string, set func(*Settings, bool)) setting {
 	}, func(s *Settings, v any) { set(s, v.(bool)) }}
 }
 
+// schemaFile reads the path of a JSON Schema file (relative to the folder
+// the app runs in, the project's) and parses it: the constructs get the
+// schema, not the path.
+func schemaFile(key, def, allowed, does string, set func(*Settings, *eventschema.Schema)) setting {
+	return setting{key, def, allowed, does, func(raw any) (any, error) {
+		path, ok := raw.(string)
+		if !ok {
+			return nil, check.Invalid(key, raw, stripCode(allowed))
+		}
+		data, err := os.ReadFile(path)
+		if err == nil {
+			var schema *eventschema.Schema
+			if schema, err = eventschema.Parse(data); err == nil {
+				return schema, nil
+			}
+		}
+		return nil, fmt.Errorf("%s: invalid value %q: %v; allowed: %s", key, path, err, stripCode(allowed))
+	}, func(s *Settings, v any) { set(s, v.(*eventschema.Schema)) }}
+}
+
 // list reads a comma-separated string or a JSON array of strings.
 func list(key, def, allowed, does string, set func(*Settings, []string)) setting {
 	return setting{key, def, allowed, does, func(raw any) (any, error) {
@@ -173,11 +198,26 @@ var table = []setting{
 	integer("bufferingSeconds", code(deliverystream.DefaultBufferingSeconds), fmt.Sprintf("0-%d", deliverystream.MaxBufferingSeconds),
 		"Firehose writes an object after this long...",
 		func(s *Settings, v int) { s.Pipeline.Delivery.BufferingSeconds = &v }),
-	integer("bufferingMiB", code(deliverystream.DefaultBufferingMiB), fmt.Sprintf("%d-%d", deliverystream.MinBufferingMiB, deliverystream.MaxBufferingMiB),
+	integer("bufferingMiB", fmt.Sprintf("`%d`; `%d` with `%s` or `%s`", deliverystream.DefaultBufferingMiB, deliverystream.MinLargeBufferingMiB, layout.EventTime, deliverystream.Parquet),
+		fmt.Sprintf("%d-%d; %d-%d with `%s` or `%s`", deliverystream.MinBufferingMiB, deliverystream.MaxBufferingMiB,
+			deliverystream.MinLargeBufferingMiB, deliverystream.MaxBufferingMiB, layout.EventTime, deliverystream.Parquet),
 		"...or once this much data has arrived, whichever comes first",
 		func(s *Settings, v int) { s.Pipeline.Delivery.BufferingMiB = &v }),
-	text("compression", code(deliverystream.DefaultCompression), codes(deliverystream.Compressions...), "compression of the S3 objects",
+	text("compression", code(deliverystream.DefaultCompression), codes(deliverystream.Compressions...)+"; `UNCOMPRESSED` with `PARQUET`",
+		"compression of the S3 objects; Athena cannot read `SNAPPY` (snappy-java framing) or `ZIP` objects: synth warns",
 		func(s *Settings, v string) { s.Pipeline.Delivery.Compression = v }),
+	schemaFile("eventSchema", "none", "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](#query-your-events))",
+		"what every event must match (else `400`), and the columns of the typed table `events`",
+		func(s *Settings, v *eventschema.Schema) { s.Pipeline.EventSchema = v }),
+	text("partitioning", code(layout.ArrivalTime), codes(layout.Partitionings...),
+		"hour folders by the time Firehose received the event, or by its `event_time` (another delivery stream: see [Options for larger installations](#options-for-larger-installations))",
+		func(s *Settings, v string) { s.Pipeline.Delivery.Partitioning = layout.Partitioning(v) }),
+	text("outputFormat", code(catalog.JSON), codes(catalog.Formats...)+"; `PARQUET` needs `eventSchema`",
+		"objects as newline-delimited JSON, or Parquet converted by Firehose with the typed table's columns",
+		func(s *Settings, v string) { s.Pipeline.Delivery.Format = v }),
+	integer("queryScanLimitMiB", code(workgroup.DefaultScanLimitMiB), fmt.Sprintf("%d-%d", workgroup.MinScanLimitMiB, workgroup.MaxScanLimitMiB),
+		"Athena cancels a query of the workgroup once it has scanned this much (billed $5 per TB, at least 10 MB a query)",
+		func(s *Settings, v int) { s.Pipeline.Queries.ScanLimitMiB = &v }),
 	integer("infrequentAccessAfterDays", "never", "30-36500", "move objects to S3 Standard-IA (S3 skips objects under 128 KB)",
 		func(s *Settings, v int) { s.Pipeline.Bucket.InfrequentAccessAfterDays = &v }),
 	integer("archiveAfterDays", "never", "1-36500, and at least 30 after `infrequentAccessAfterDays`",
@@ -237,7 +277,7 @@ var table = []setting{
 		"retention of every log group of the stack, and expiry of the S3 server access logs",
 		func(s *Settings, v int) {
 			s.Pipeline.Bucket.LogRetentionDays, s.Pipeline.Delivery.LogRetentionDays = &v, &v
-			s.Pipeline.API.LogRetentionDays, s.Host.LogRetentionDays = &v, &v
+			s.Pipeline.API.LogRetentionDays, s.Host.LogRetentionDays, s.Pipeline.Queries.LogRetentionDays = &v, &v, &v
 		}),
 }
 

@@ -1,13 +1,16 @@
 package tributary_test
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/internal/cdktest"
 	"github.com/tributary/tributary/constructs/tributary"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 func TestMain(m *testing.M) { cdktest.Main(m) }
@@ -19,6 +22,7 @@ func ref[T any](v T) *T { return &v }
 // them, or JSON types as cdk.json does.
 func TestSettingErrors(t *testing.T) {
 	keys := strings.Join(tributary.Keys(), ", ")
+	const schemaAllowed = "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](#query-your-events))"
 	cases := []struct {
 		ctx  map[string]any
 		want string
@@ -82,6 +86,18 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"alarmFreshnessMarginSeconds": "10"}, `alarmFreshnessMarginSeconds: invalid value 10; allowed: an integer from 60 to 86400`},
 		{map[string]any{"alarmApi5xx": "0"}, `alarmApi5xx: invalid value 0; allowed: an integer from 1 to 1000000`},
 		{map[string]any{"alarmEmail": "ops at example"}, `alarmEmail: invalid value "ops at example"; allowed: an e-mail address`},
+		// The event schema and the options it enables.
+		{map[string]any{"eventSchema": "testdata/missing.json"}, `eventSchema: invalid value "testdata/missing.json": open testdata/missing.json: no such file or directory; allowed: ` + schemaAllowed},
+		{map[string]any{"eventSchema": "testdata/oneof.json"}, `eventSchema: invalid value "testdata/oneof.json": (root).properties.tags: unsupported keyword "oneOf" (supported: ` + strings.Join(eventschema.Supported, ", ") + `); allowed: ` + schemaAllowed},
+		{map[string]any{"eventSchema": 3.0}, `eventSchema: invalid value 3; allowed: ` + schemaAllowed},
+		{map[string]any{"partitioning": "PROCESSING_TIME"}, `partitioning: invalid value "PROCESSING_TIME"; allowed: one of ["ARRIVAL_TIME" "EVENT_TIME"]`},
+		{map[string]any{"partitioning": "EVENT_TIME", "bufferingMiB": "5"}, `bufferingMiB: invalid value 5; allowed: 64 to 128 with partitioning=EVENT_TIME or outputFormat=PARQUET: Firehose's minimum for dynamic partitioning and format conversion`},
+		{map[string]any{"partitioning": "EVENT_TIME", "bufferingSeconds": "30"}, `bufferingSeconds: invalid value 30; allowed: 60 to 900 with partitioning=EVENT_TIME: Firehose's minimum for dynamic partitioning`},
+		{map[string]any{"outputFormat": "ORC"}, `outputFormat: invalid value "ORC"; allowed: one of ["JSON" "PARQUET"]`},
+		{map[string]any{"outputFormat": "PARQUET"}, `outputFormat: invalid value "PARQUET"; allowed: PARQUET only with eventSchema: Firehose converts to Parquet with the typed table's columns`},
+		{map[string]any{"outputFormat": "PARQUET", "eventSchema": "../../test/testdata/event-schema.json", "bufferingMiB": "32"}, `bufferingMiB: invalid value 32; allowed: 64 to 128 with partitioning=EVENT_TIME or outputFormat=PARQUET: Firehose's minimum for dynamic partitioning and format conversion`},
+		{map[string]any{"outputFormat": "PARQUET", "eventSchema": "../../test/testdata/event-schema.json", "compression": "GZIP"}, `compression: invalid value "GZIP"; allowed: UNCOMPRESSED with outputFormat=PARQUET: Parquet compresses its own pages (Snappy), and Firehose disables S3 compression with format conversion`},
+		{map[string]any{"queryScanLimitMiB": "9"}, `queryScanLimitMiB: invalid value 9; allowed: an integer from 10 to 1048576`},
 		{map[string]any{"shardcount": "2"}, `unknown setting "shardcount"; did you mean "shardCount"? Settings: ` + keys},
 		{map[string]any{"bufferingSecond": "60"}, `unknown setting "bufferingSecond"; did you mean "bufferingSeconds"? Settings: ` + keys},
 		// -c key= is a forgotten value, not the default.
@@ -145,8 +161,17 @@ func TestSettingsAcceptValidValues(t *testing.T) {
 }
 
 // Each setting goes where the table says: reading it changes exactly the
-// prop it configures (and logRetentionDays every log retention).
+// prop it configures (and logRetentionDays every log retention); the event
+// schema arrives parsed.
 func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
+	raw, err := os.ReadFile("../../test/testdata/event-schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := eventschema.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]struct {
 		value any
 		want  func(s *tributary.Settings)
@@ -187,9 +212,13 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 		"alarmIteratorAgeMinutes":     {"13", func(s *tributary.Settings) { s.Alarms.IteratorAgeMinutes = ref(13) }},
 		"alarmFreshnessMarginSeconds": {"140", func(s *tributary.Settings) { s.Alarms.FreshnessMarginSeconds = ref(140) }},
 		"alarmDeliverySuccessPercent": {"15", func(s *tributary.Settings) { s.Alarms.DeliverySuccessPercent = ref(15) }},
+		"eventSchema":                 {"../../test/testdata/event-schema.json", func(s *tributary.Settings) { s.Pipeline.EventSchema = example }},
+		"partitioning":                {"EVENT_TIME", func(s *tributary.Settings) { s.Pipeline.Delivery.Partitioning = layout.EventTime }},
+		"outputFormat":                {"PARQUET", func(s *tributary.Settings) { s.Pipeline.Delivery.Format = "PARQUET" }},
+		"queryScanLimitMiB":           {"100", func(s *tributary.Settings) { s.Pipeline.Queries.ScanLimitMiB = ref(100) }},
 		"logRetentionDays": {"7", func(s *tributary.Settings) {
 			s.Pipeline.Bucket.LogRetentionDays, s.Pipeline.Delivery.LogRetentionDays = ref(7), ref(7)
-			s.Pipeline.API.LogRetentionDays, s.Host.LogRetentionDays = ref(7), ref(7)
+			s.Pipeline.API.LogRetentionDays, s.Host.LogRetentionDays, s.Pipeline.Queries.LogRetentionDays = ref(7), ref(7), ref(7)
 		}},
 	}
 	for _, key := range tributary.Keys() {
@@ -206,6 +235,8 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 			ctx["producerVpcId"] = "vpc-01234567"
 		case "producerFiles":
 			ctx["producerSource"] = "file"
+		case "outputFormat":
+			ctx["eventSchema"] = "../../test/testdata/event-schema.json"
 		}
 		got, err := tributary.LoadSettings(ctx)
 		if err != nil {
@@ -219,6 +250,9 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 		}
 		if key == "producerFiles" {
 			want.Host.Source = "file"
+		}
+		if key == "outputFormat" {
+			want.Pipeline.EventSchema = example
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s=%v:\n got %+v\nwant %+v", key, c.value, got, want)
@@ -242,7 +276,8 @@ func TestConfigurationTableRows(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"| `shardCount` | `1` | 1-500; only with `PROVISIONED` |", "| `apiAuth` | `IAM` | `IAM`, `API_KEY`, `NONE` |",
-		"| `compression` | `UNCOMPRESSED` | `UNCOMPRESSED`, `GZIP`, `HADOOP_SNAPPY`, `SNAPPY`, `ZIP` |"} {
+		"| `compression` | `UNCOMPRESSED` | `UNCOMPRESSED`, `GZIP`, `HADOOP_SNAPPY`, `SNAPPY`, `ZIP`; `UNCOMPRESSED` with `PARQUET` |",
+		"| `partitioning` | `ARRIVAL_TIME` | `ARRIVAL_TIME`, `EVENT_TIME` |", "| `queryScanLimitMiB` | `10240` | 10-1048576 |"} {
 		if !strings.Contains(tributary.ConfigurationTable(), want) {
 			t.Errorf("table lacks %s", want)
 		}

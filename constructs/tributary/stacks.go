@@ -3,12 +3,14 @@ package tributary
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/tributary/tributary/constructs/catalog"
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/monitoring"
 	"github.com/tributary/tributary/constructs/producerhost"
@@ -123,7 +125,11 @@ func NewStacks(app awscdk.App, settings Settings) *Stacks {
 	if err := settings.Validate(); err != nil {
 		panic(err.Error())
 	}
-	st := &Stacks{Pipeline: NewPipelineStack(app, settings.StackName("Pipeline"), &PipelineStackProps{Pipeline: settings.Pipeline})}
+	pipeline := settings.Pipeline
+	if pipeline.Catalog.DatabaseName == "" { // one per stage: tributary_prod
+		pipeline.Catalog.DatabaseName = catalog.DatabaseNameFor(strings.TrimSuffix(settings.StackName(""), "-"))
+	}
+	st := &Stacks{Pipeline: NewPipelineStack(app, settings.StackName("Pipeline"), &PipelineStackProps{Pipeline: pipeline})}
 	retain := st.Pipeline.Pipeline.Retain
 	var host *producerhost.ProducerHost
 	if !settings.NoProducerHost {

@@ -1,0 +1,189 @@
+// Package workgroup is the Athena workgroup users query the events in: its
+// configuration enforced (results encrypted in a bucket of the stack, a
+// per-query bytes-scanned limit, CloudWatch metrics) and named queries to
+// run first.
+package workgroup
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/constructs/internal/check"
+	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/providerlogs"
+	"github.com/tributary/tributary/constructs/internal/removal"
+)
+
+// Defaults and limits.
+const (
+	// DefaultScanLimitMiB stops a query after 10 GiB scanned (about $0.05 at
+	// $5 per TB): enough for weeks of hours asked for with dt, while a query
+	// that forgot its dt filter on a large table stops early.
+	DefaultScanLimitMiB = 10240
+	// MinScanLimitMiB: Athena's minimum cutoff is 10,000,000 bytes.
+	MinScanLimitMiB = 10
+	// MaxScanLimitMiB is 1 TiB, about $5.50 a query.
+	MaxScanLimitMiB = 1 << 20
+	// ResultDays: query results expire after a month; the console's
+	// history links to them, and any can be run again.
+	ResultDays = 30
+	// EngineVersion is named, not AUTO, so the SQL dialect of the named
+	// queries does not change under them.
+	EngineVersion = "Athena engine version 3"
+	// View is the name of the view the named query creates.
+	View = "events_dedup"
+)
+
+// Props configures the workgroup.
+type Props struct {
+	// Database and Table are what the named queries read (required).
+	Database awsglue.IDatabase
+	Table    string
+	// Columns are Table's columns when it has event_id and event_time
+	// (a typed table); nil means the schema-free table's one line column.
+	Columns []string
+	// AccessLogs receives the results bucket's server access logs (required).
+	AccessLogs awss3.IBucket
+	// Name of the workgroup. Default: the stack's name.
+	Name string
+	// ScanLimitMiB cancels a query past this many MiB scanned. Default: DefaultScanLimitMiB.
+	ScanLimitMiB *int
+	// DestroyWithStack empties and deletes the results bucket with the stack.
+	DestroyWithStack bool
+	// LogRetentionDays for the bucket-emptying function's logs. Default: logretention.Default.
+	LogRetentionDays *int
+}
+
+type resolved struct {
+	scanMiB   int
+	retention logretention.Retention
+}
+
+// Validate reports the first setting that is not allowed.
+func (p Props) Validate() error {
+	_, err := p.resolve()
+	return err
+}
+
+func (p Props) resolve() (r resolved, err error) {
+	r.scanMiB = DefaultScanLimitMiB
+	if p.ScanLimitMiB != nil {
+		r.scanMiB = *p.ScanLimitMiB
+	}
+	if err = check.IntRange("queryScanLimitMiB", r.scanMiB, MinScanLimitMiB, MaxScanLimitMiB); err != nil {
+		return
+	}
+	r.retention, err = logretention.OrDefault(p.LogRetentionDays)
+	return
+}
+
+// WorkGroup wraps the workgroup, its results bucket and the named queries.
+type WorkGroup struct {
+	constructs.Construct
+	WorkGroup awsathena.CfnWorkGroup
+	Results   awss3.Bucket
+	// Queries are the named queries, in Queries' order.
+	Queries []awsathena.CfnNamedQuery
+}
+
+// New creates the workgroup. It panics with a one-line message if props are invalid.
+func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
+	if props == nil || props.Database == nil || props.Table == "" || props.AccessLogs == nil {
+		panic("workgroup: Database, Table and AccessLogs are required")
+	}
+	r, err := props.resolve()
+	if err != nil {
+		panic(err.Error())
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	name := props.Name
+	if name == "" {
+		name = *awscdk.Stack_Of(c).StackName()
+	}
+	w := &WorkGroup{Construct: c}
+	w.Results = awss3.NewBucket(c, jsii.String("Results"), &awss3.BucketProps{
+		Encryption:             awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:             jsii.Bool(true),
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket: props.AccessLogs,
+		ServerAccessLogsPrefix: jsii.String("query-results-bucket/"),
+		RemovalPolicy:          removal.Policy(props.DestroyWithStack),
+		AutoDeleteObjects:      jsii.Bool(props.DestroyWithStack),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:                                  jsii.String("ExpireResults"),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(ResultDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+		}},
+	})
+	if props.DestroyWithStack {
+		providerlogs.Confine(c, "Custom::S3AutoDeleteObjectsCustomResourceProvider", r.retention.Logs)
+	}
+	w.WorkGroup = awsathena.NewCfnWorkGroup(c, jsii.String("WorkGroup"), &awsathena.CfnWorkGroupProps{
+		Name:        jsii.String(name),
+		Description: jsii.String("Tributary: query the events of " + *awscdk.Stack_Of(c).StackName()),
+		State:       jsii.String("ENABLED"),
+		// Deleting the workgroup removes its query history and named queries,
+		// never data; without this a used workgroup blocks deleting the stack.
+		RecursiveDeleteOption: jsii.Bool(true),
+		WorkGroupConfiguration: &awsathena.CfnWorkGroup_WorkGroupConfigurationProperty{
+			EnforceWorkGroupConfiguration:   jsii.Bool(true),
+			BytesScannedCutoffPerQuery:      jsii.Number(float64(r.scanMiB) * 1024 * 1024),
+			PublishCloudWatchMetricsEnabled: jsii.Bool(true),
+			EngineVersion:                   &awsathena.CfnWorkGroup_EngineVersionProperty{SelectedEngineVersion: jsii.String(EngineVersion)},
+			ResultConfiguration: &awsathena.CfnWorkGroup_ResultConfigurationProperty{
+				OutputLocation:          awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), w.Results.BucketName(), jsii.String("/")}),
+				EncryptionConfiguration: &awsathena.CfnWorkGroup_EncryptionConfigurationProperty{EncryptionOption: jsii.String("SSE_S3")},
+				ExpectedBucketOwner:     awscdk.Aws_ACCOUNT_ID(),
+			},
+		},
+	})
+	for _, q := range Queries(props.Table, props.Columns) {
+		w.Queries = append(w.Queries, awsathena.NewCfnNamedQuery(c, jsii.String(q.ID), &awsathena.CfnNamedQueryProps{
+			Name: jsii.String(q.Name), Description: jsii.String(q.Description), QueryString: jsii.String(q.SQL),
+			Database: props.Database.DatabaseName(), WorkGroup: w.WorkGroup.Ref(),
+		}))
+	}
+	return w
+}
+
+// Query is a named query.
+type Query struct {
+	ID, Name, Description, SQL string
+}
+
+// Queries are the named queries over table: with columns (a typed table
+// with event_id and event_time), read as columns; without, from the JSON line.
+func Queries(table string, columns []string) []Query {
+	id, tm := "event_id", "event_time"
+	if columns == nil {
+		id, tm = "json_extract_scalar(line, '$.event_id')", "json_extract_scalar(line, '$.event_time')"
+	}
+	// dt is the UTC hour folder: filtering on it reads only those hours.
+	since := func(hours int) string {
+		return fmt.Sprintf("dt >= date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
+	}
+	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", table, since(1))
+	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, event_id ORDER BY event_time) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR event_id IS NULL",
+		View, strings.Join(columns, ", "), table)
+	if columns == nil {
+		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", id, tm, table, since(1))
+		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",
+			View, id, tm, id, tm, table)
+	}
+	return []Query{
+		{"EventsPerHour", "Events per hour", "Events in each UTC hour folder of the last 24 hours",
+			fmt.Sprintf("SELECT dt, count(*) AS events\nFROM %s\nWHERE %s\nGROUP BY dt\nORDER BY dt", table, since(24))},
+		{"LatestEvents", "Latest events", "The 100 latest events (by event_time) of the last hour folders", latest},
+		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 hours (delivery is at least once)",
+			fmt.Sprintf("SELECT event_id, count(*) AS copies, min(dt) AS first_hour, max(dt) AS last_hour\nFROM (SELECT %s AS event_id, dt FROM %s WHERE %s)\nWHERE event_id IS NOT NULL\nGROUP BY event_id\nHAVING count(*) > 1\nORDER BY copies DESC, event_id\nLIMIT 100", id, table, since(24))},
+		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder; query it with a dt filter", view},
+	}
+}

@@ -1,0 +1,198 @@
+package workgroup_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tributary/tributary/constructs/internal/cdktest"
+	"github.com/tributary/tributary/constructs/internal/nag"
+	"github.com/tributary/tributary/constructs/workgroup"
+)
+
+func TestMain(m *testing.M) { cdktest.Main(m) }
+
+func ref[T any](v T) *T { return &v }
+
+type synthesized struct {
+	w                           *workgroup.WorkGroup
+	tpl                         assertions.Template
+	logs, db, results, wg, role string
+}
+
+func once(props workgroup.Props) func() *synthesized {
+	var s *synthesized
+	return func() *synthesized {
+		if s != nil {
+			return s
+		}
+		stack := cdktest.NewStack()
+		logs := awss3.NewBucket(stack, jsii.String("AccessLogs"), nil)
+		db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("tributary_prod")})
+		props.AccessLogs, props.Database = logs, db
+		w := workgroup.New(stack, "Queries", &props)
+		s = &synthesized{w: w, tpl: assertions.Template_FromStack(stack, nil), logs: nag.LogicalID(logs), db: nag.LogicalID(db),
+			results: nag.LogicalID(w.Results), wg: stack.Resolve(stack.GetLogicalId(w.WorkGroup)).(string)}
+		return s
+	}
+}
+
+var (
+	// defaults reads the schema-free table and keeps its results bucket.
+	defaults = once(workgroup.Props{Table: "events_raw"})
+	// custom reads a typed table, named, limited to 10 MiB, deleted with the stack.
+	custom = once(workgroup.Props{Table: "events", Columns: []string{"value", "event_id", "event_time"}, Name: "acme-dev",
+		ScanLimitMiB: ref(10), DestroyWithStack: true, LogRetentionDays: ref(7)})
+)
+
+// Results land in a bucket of the stack that is encrypted, private, TLS
+// only, logged to the access-log bucket, and expires them; production keeps
+// it, a development stage empties and deletes it.
+func TestResultsBucket(t *testing.T) {
+	autoDelete := []any{map[string]any{"Key": "aws-cdk:auto-delete-objects", "Value": "true"}}
+	for name, c := range map[string]struct {
+		s      *synthesized
+		policy string
+		tags   any
+	}{"default": {defaults(), "Retain", assertions.Match_Absent()}, "custom": {custom(), "Delete", autoDelete}} {
+		cdktest.Expect(t, name+": results bucket", func() {
+			c.s.tpl.HasResource(jsii.String("AWS::S3::Bucket"), map[string]any{
+				"DeletionPolicy": c.policy, "UpdateReplacePolicy": c.policy,
+				"Properties": assertions.Match_ObjectEquals(&map[string]any{
+					"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{
+						map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}},
+					"PublicAccessBlockConfiguration": map[string]any{"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true},
+					"OwnershipControls":              map[string]any{"Rules": []any{map[string]any{"ObjectOwnership": "BucketOwnerEnforced"}}},
+					"LoggingConfiguration":           map[string]any{"DestinationBucketName": map[string]any{"Ref": c.s.logs}, "LogFilePrefix": "query-results-bucket/"},
+					"LifecycleConfiguration": map[string]any{"Rules": []any{map[string]any{
+						"Id": "ExpireResults", "Status": "Enabled", "ExpirationInDays": 30,
+						"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 7},
+					}}},
+					"Tags": c.tags, "BucketName": assertions.Match_Absent(),
+				}),
+			})
+		})
+		cdktest.Expect(t, name+": TLS only", func() {
+			c.s.tpl.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]any{
+				"Bucket": map[string]any{"Ref": c.s.results},
+				"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Effect": "Deny", "Action": "s3:*", "Principal": map[string]any{"AWS": "*"},
+					"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+				})})},
+			})
+		})
+	}
+	cdktest.Expect(t, "no bucket emptier when the bucket is kept", func() {
+		defaults().tpl.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(0))
+		custom().tpl.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(1))
+	})
+}
+
+// The workgroup enforces its configuration: results encrypted (SSE-S3) in
+// the results bucket of this account, the bytes-scanned cutoff, CloudWatch
+// metrics, a named engine version.
+func TestWorkGroupEnforcesItsConfiguration(t *testing.T) {
+	for name, c := range map[string]struct {
+		s         *synthesized
+		wgName    string
+		cutoffMiB int
+	}{"default": {defaults(), "Test", 10240}, "custom": {custom(), "acme-dev", 10}} {
+		cdktest.Expect(t, name, func() {
+			c.s.tpl.HasResourceProperties(jsii.String("AWS::Athena::WorkGroup"), assertions.Match_ObjectEquals(&map[string]any{
+				"Name": c.wgName, "State": "ENABLED", "RecursiveDeleteOption": true,
+				"Description": "Tributary: query the events of Test",
+				"WorkGroupConfiguration": assertions.Match_ObjectEquals(&map[string]any{
+					"EnforceWorkGroupConfiguration":   true,
+					"BytesScannedCutoffPerQuery":      c.cutoffMiB * 1024 * 1024,
+					"PublishCloudWatchMetricsEnabled": true,
+					"EngineVersion":                   map[string]any{"SelectedEngineVersion": "Athena engine version 3"},
+					"ResultConfiguration": assertions.Match_ObjectEquals(&map[string]any{
+						"OutputLocation":          map[string]any{"Fn::Join": []any{"", []any{"s3://", map[string]any{"Ref": c.s.results}, "/"}}},
+						"EncryptionConfiguration": map[string]any{"EncryptionOption": "SSE_S3"},
+						"ExpectedBucketOwner":     map[string]any{"Ref": "AWS::AccountId"},
+					}),
+				}),
+			}))
+		})
+	}
+}
+
+// Four named queries in the workgroup, on the database: events per hour,
+// the latest events, duplicates by event_id, and the view without them;
+// each reading the table's event_id as the table holds it, and the three
+// SELECTs reading only the hours they need (a dt filter).
+func TestNamedQueries(t *testing.T) {
+	for name, c := range map[string]struct {
+		s       *synthesized
+		table   string
+		eventID string
+	}{"default": {defaults(), "events_raw", "json_extract_scalar(line, '$.event_id')"}, "custom": {custom(), "events", "event_id"}} {
+		found := *c.s.tpl.FindResources(jsii.String("AWS::Athena::NamedQuery"), nil)
+		var names []string
+		for id, q := range found {
+			p := (*q)["Properties"].(map[string]any)
+			names = append(names, p["Name"].(string))
+			if fmt.Sprint(p["Database"]) != fmt.Sprint(map[string]any{"Ref": c.s.db}) || fmt.Sprint(p["WorkGroup"]) != fmt.Sprint(map[string]any{"Ref": c.s.wg}) {
+				t.Errorf("%s: %s in database %v, workgroup %v", name, id, p["Database"], p["WorkGroup"])
+			}
+			sql := p["QueryString"].(string)
+			byID := p["Name"] == "Duplicates by event_id" || p["Name"] == "Create the view without duplicates"
+			if !strings.Contains(sql, "FROM "+c.table) || byID && !strings.Contains(sql, c.eventID) {
+				t.Errorf("%s: %s does not read %s's event ids:\n%s", name, id, c.table, sql)
+			}
+			if strings.HasPrefix(sql, "SELECT") && !strings.Contains(sql, "WHERE dt >= date_format(current_timestamp - INTERVAL") {
+				t.Errorf("%s: %s reads every hour:\n%s", name, id, sql)
+			}
+		}
+		if got := fmt.Sprint(names); len(names) != 4 || !strings.Contains(got, "Events per hour") || !strings.Contains(got, "Latest events") ||
+			!strings.Contains(got, "Duplicates by event_id") || !strings.Contains(got, "Create the view without duplicates") {
+			t.Errorf("%s: named queries %s", name, got)
+		}
+	}
+	if sql := workgroup.Queries("events", []string{"a", "event_id"})[3].SQL; !strings.HasPrefix(sql, "CREATE OR REPLACE VIEW events_dedup AS\nSELECT a, event_id, dt FROM (") {
+		t.Errorf("typed view selects:\n%s", sql)
+	}
+}
+
+// Nothing may act for anyone: no role or policy, but the bucket emptier's
+// when the bucket goes with the stack.
+func TestNoRoles(t *testing.T) {
+	cdktest.Expect(t, "no IAM", func() {
+		defaults().tpl.ResourceCountIs(jsii.String("AWS::IAM::Role"), jsii.Number(0))
+		defaults().tpl.ResourceCountIs(jsii.String("AWS::IAM::Policy"), jsii.Number(0))
+	})
+}
+
+// Invalid props fail before anything is created, with one line naming the
+// setting, the value and what is allowed.
+func TestInvalidProps(t *testing.T) {
+	stack := cdktest.NewStack()
+	logs := awss3.NewBucket(stack, jsii.String("Logs"), nil)
+	db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("d")})
+	before := len(*stack.Node().Children())
+	for i, c := range []struct {
+		props workgroup.Props
+		want  string
+	}{
+		{workgroup.Props{ScanLimitMiB: ref(9)}, "queryScanLimitMiB: invalid value 9; allowed: an integer from 10 to 1048576"},
+		{workgroup.Props{ScanLimitMiB: ref(1048577)}, "queryScanLimitMiB: invalid value 1048577; allowed: an integer from 10 to 1048576"},
+		{workgroup.Props{LogRetentionDays: ref(2)}, "logRetentionDays: invalid value 2"},
+	} {
+		if err := c.props.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.props, err, c.want)
+		}
+		c.props.AccessLogs, c.props.Database, c.props.Table = logs, db, "events_raw"
+		cdktest.Panics(t, c.want, func() { workgroup.New(stack, fmt.Sprint("Queries", i), &c.props) })
+	}
+	const required = "workgroup: Database, Table and AccessLogs are required"
+	cdktest.Panics(t, required, func() { workgroup.New(stack, "NoProps", nil) })
+	cdktest.Panics(t, required, func() { workgroup.New(stack, "NoTable", &workgroup.Props{AccessLogs: logs, Database: db}) })
+	if n := len(*stack.Node().Children()) - before; n != 0 {
+		t.Errorf("rejected props left %d constructs in the stack", n)
+	}
+}

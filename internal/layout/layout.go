@@ -1,0 +1,130 @@
+// Package layout is the one definition of where events land in the bucket:
+// UTC hour folders yyyy/MM/dd/HH/ under the data prefix, keyed by the time
+// Firehose received an event (ArrivalTime) or by the event's own event_time
+// (EventTime). The Firehose prefix, the jq that extracts the keys, the Glue
+// tables' partition projection and the folders the smoke test lists are all
+// derived from the fields below, so they cannot drift. Plain Go, no CDK.
+package layout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Partitioning is what decides an event's hour folder.
+type Partitioning string
+
+const (
+	// ArrivalTime: the hour Firehose received the record (Firehose's
+	// !{timestamp:...}, in UTC). The default.
+	ArrivalTime Partitioning = "ARRIVAL_TIME"
+	// EventTime: the hour of the event's event_time (Firehose dynamic
+	// partitioning with keys extracted by jq 1.6).
+	EventTime Partitioning = "EVENT_TIME"
+)
+
+// Partitionings lists both, the default first.
+var Partitionings = []Partitioning{ArrivalTime, EventTime}
+
+// EventTimeField is the event's attribute EventTime reads: RFC 3339 in UTC
+// ("Z"), with or without fractional seconds, as the producer writes it.
+const EventTimeField = "event_time"
+
+// Column is the partition column of the Glue tables: the hour folder as a
+// string, such as 2026/11/25/15.
+const Column = "dt"
+
+// field is one level of the hour folders: its Firehose partition key, its
+// pattern (Java DateTimeFormatter letters, which Firehose's !{timestamp:}
+// and Athena's date projection both take), its strftime conversion (jq) and
+// its Go layout.
+type field struct{ key, java, strftime, goLayout string }
+
+var fields = []field{
+	{"year", "yyyy", "%Y", "2006"},
+	{"month", "MM", "%m", "01"},
+	{"day", "dd", "%d", "02"},
+	{"hour", "HH", "%H", "15"},
+}
+
+func join(f func(field) string) string {
+	parts := make([]string, len(fields))
+	for i, x := range fields {
+		parts[i] = f(x)
+	}
+	return strings.Join(parts, "/")
+}
+
+// HourFormat is the folder's pattern, yyyy/MM/dd/HH: Athena's
+// projection.dt.format.
+var HourFormat = join(func(f field) string { return f.java })
+
+// goHourLayout is HourFormat for time.Format.
+var goHourLayout = join(func(f field) string { return f.goLayout })
+
+// Layout places events under DataPrefix (which ends in "/").
+type Layout struct {
+	DataPrefix string
+	By         Partitioning
+}
+
+// FirehosePrefix is the delivery stream's S3 prefix.
+func (l Layout) FirehosePrefix() string {
+	return l.DataPrefix + join(func(f field) string {
+		if l.By == EventTime {
+			return "!{partitionKeyFromQuery:" + f.key + "}"
+		}
+		return "!{timestamp:" + f.java + "}"
+	}) + "/"
+}
+
+// ErrorFolders follow the error prefix: error type, then the arrival hour
+// (Firehose allows no partitionKeyFromQuery there).
+func ErrorFolders() string {
+	return "!{firehose:error-output-type}/" + join(func(f field) string { return "!{timestamp:" + f.java + "}" }) + "/"
+}
+
+// JQ is the jq 1.6 expression of each partition key with EventTime (nil
+// with ArrivalTime). Each takes the first 19 characters of an event_time in
+// UTC (dropping fractional seconds, which jq 1.6's fromdateiso8601 refuses)
+// and fails on anything else (no event_time, not a string, an offset other
+// than Z), which sends the event to the error prefix. Regex-free: whether
+// Firehose's jq has oniguruma is not documented.
+func (l Layout) JQ() map[string]string {
+	if l.By != EventTime {
+		return nil
+	}
+	out := map[string]string{}
+	for _, f := range fields {
+		// Parenthesized: the CDK writes the query as {"key":<expression>,...},
+		// where jq takes no bare pipe or if as an object value.
+		out[f.key] = fmt.Sprintf(`(.%s | if type == "string" and length >= 20 and endswith("Z") then (.[0:19] + "Z" | fromdateiso8601 | strftime(%q)) else error("no valid %s") end)`,
+			EventTimeField, f.strftime, EventTimeField)
+	}
+	return out
+}
+
+// Folder is the folder of hour t (in UTC), with the data prefix.
+func (l Layout) Folder(t time.Time) string {
+	return l.DataPrefix + t.UTC().Format(goHourLayout) + "/"
+}
+
+// LocationTemplate is the Glue tables' storage.location.template after
+// "s3://<bucket>/": Athena puts the dt value where ${dt} stands.
+func (l Layout) LocationTemplate() string { return l.DataPrefix + "${" + Column + "}/" }
+
+// Lookback is how far back the projection goes: folders older than this are
+// not queried. Relative to the query's time, so synthesis stays
+// deterministic.
+const Lookback = "NOW-10YEARS"
+
+// ProjectionRange is Athena's projection.dt.range. Arrival hours are never
+// in the future; event times may run ahead of Athena's clock (a producer's
+// clock), so with EventTime the range reaches a day ahead.
+func (l Layout) ProjectionRange() (min, max string) {
+	if l.By == EventTime {
+		return Lookback, "NOW+1DAYS"
+	}
+	return Lookback, "NOW"
+}

@@ -1,0 +1,199 @@
+package test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// installDuckDB installs the pinned tools (.tools/package-lock.json) when
+// DuckDB is missing.
+var installDuckDB = sync.OnceValue(func() error {
+	if _, err := os.Stat("../.tools/node_modules/@duckdb/node-api"); err == nil {
+		return nil
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = "../.tools"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm ci in .tools: %v\n%s", err, out)
+	}
+	return nil
+})
+
+// duckdb runs statements in dir and returns each one's rows.
+func duckdb(t *testing.T, dir string, statements []string) [][]map[string]any {
+	t.Helper()
+	if err := installDuckDB(); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := json.Marshal(map[string]any{"dir": dir, "statements": statements})
+	cmd := exec.Command("node", "sql/run.js")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("duckdb: %v\n%s", err, stderr.String())
+	}
+	var results [][]map[string]any
+	if err := json.Unmarshal(out, &results); err != nil {
+		t.Fatalf("duckdb output: %v\n%s", err, out)
+	}
+	return results
+}
+
+// athenaMacros stand in for the Athena (Trino) functions the named queries
+// use that DuckDB spells differently. Everything else in them is SQL both
+// engines run alike.
+var athenaMacros = []string{
+	// Athena's json_extract_scalar returns a JSON value as varchar.
+	`CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)`,
+	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
+	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
+}
+
+// duckType maps the Glue (Hive) types of the example schema's columns.
+var duckType = map[string]string{"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
+
+// tableViews are DuckDB views standing in for the synthesized Glue tables:
+// the same columns, reading the files under the table's location, with dt
+// taken from each file's folder as the projection's location template and
+// format say.
+func tableViews(t *testing.T, tpl map[string]any) []string {
+	var views []string
+	for _, table := range resourcesOf(tpl, "AWS::Glue::Table") {
+		in := get(table, "Properties", "TableInput")
+		params := get(in, "Parameters")
+		// s3://${Bucket}/raw-data/${dt}/ -> raw-data/(\d{4}/\d{2}/\d{2}/\d{2})/
+		location := regexp.MustCompile(`^s3://\$\{\w+\}/`).ReplaceAllString(joined(get(params, "storage.location.template")), "")
+		folder := strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`).Replace(get(params, "projection.dt.format").(string))
+		dt := fmt.Sprintf(`regexp_extract(filename, '%s', 1) AS dt`, strings.Replace(regexp.QuoteMeta(location), `\$\{dt\}`, "("+folder+")", 1))
+		files := strings.Replace(location, "${dt}", "*/*/*/*", 1) + "*"
+		var columns []string
+		for _, c := range get(in, "StorageDescriptor", "Columns").([]any) {
+			typ, ok := duckType[get(c, "Type").(string)]
+			if !ok {
+				t.Fatalf("no DuckDB type for %v", c)
+			}
+			columns = append(columns, fmt.Sprintf("'%s': '%s'", get(c, "Name"), typ))
+		}
+		name := get(in, "Name").(string)
+		switch get(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary") {
+		case "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe": // one column, split on field.delim, which no line holds
+			delim := get(in, "StorageDescriptor", "SerdeInfo", "Parameters", "field.delim").(string)
+			views = append(views, fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true)`,
+				name, dt, files, strings.Join(columns, ", "), delim[0]))
+		case "org.openx.data.jsonserde.JsonSerDe":
+			views = append(views, fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_ndjson('%s', columns = {%s}, filename = true)`,
+				name, dt, files, strings.Join(columns, ", ")))
+		default:
+			t.Fatalf("table %s: no stand-in for %v", name, get(in, "StorageDescriptor", "SerdeInfo"))
+		}
+	}
+	return views
+}
+
+// namedQueries are the workgroup's named queries by name.
+func namedQueries(tpl map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, q := range resourcesOf(tpl, "AWS::Athena::NamedQuery") {
+		out[get(q, "Properties", "Name").(string)] = get(q, "Properties", "QueryString").(string)
+	}
+	return out
+}
+
+// landEvents writes events as Firehose lays them out: one object per hour
+// under raw-data/yyyy/MM/dd/HH/, named as Firehose names them, plain or
+// gzipped (.gz). Each event's event_time is in its hour.
+func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
+	for hour, ids := range hours {
+		var lines bytes.Buffer
+		for i, id := range ids {
+			e := map[string]any{"value": "30", "type": "Tip 3", "event_time": hour.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")}
+			if id != "" {
+				e["event_id"] = id
+			}
+			line, _ := json.Marshal(e)
+			lines.Write(append(line, '\n'))
+		}
+		body, name := lines.Bytes(), "Tributary-PROD-Delivery-1-"+hour.Format("2006-01-02-15-04-05")+"-8c1e0f4a-2b3d-4e5f-9a6b-7c8d9e0f1a2b"
+		if gzipped[hour] {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(body)
+			zw.Close()
+			body, name = b.Bytes(), name+".gz"
+		}
+		folder := filepath.Join(dir, "raw-data", hour.Format("2006/01/02/15"))
+		if err := os.MkdirAll(folder, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(folder, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The named queries, as synthesized, run on files laid out as Firehose
+// writes them (plain and gzipped), through stand-ins of the synthesized
+// tables: for the schema-free table and for the typed one, each query
+// returns what the README says it does. DuckDB runs them; the few Athena
+// functions it lacks are macros (athenaMacros).
+func TestNamedQueriesOnLandedEvents(t *testing.T) {
+	now := time.Now().UTC()
+	if left := now.Truncate(time.Hour).Add(time.Hour).Sub(now); left < 10*time.Second {
+		time.Sleep(left + time.Second) // the queries' windows move on the hour
+		now = time.Now().UTC()
+	}
+	h0 := now.Truncate(time.Hour)
+	h1, h2, old := h0.Add(-time.Hour), h0.Add(-2*time.Hour), h0.Add(-30*time.Hour)
+	dir := t.TempDir()
+	landEvents(t, dir, map[time.Time][]string{
+		h2:  {"e1", "e2", "e3", "e3"},   // e3 twice in one hour
+		h1:  {"e4", "e5", "e1", "", ""}, // e1 again an hour later; two events without an id
+		h0:  {"e6"},
+		old: {"e7", "e8"}, // before the last 24 hours
+	}, map[time.Time]bool{h1: true, old: true})
+	dt := func(t time.Time) string { return t.Format("2006/01/02/15") }
+
+	for _, settings := range []map[string]any{nil, eventTimeSettings} {
+		tpl := synth(t, settings).pipeline()
+		queries := namedQueries(tpl)
+		if len(queries) != 4 {
+			t.Fatalf("%v: %d named queries", settings, len(queries))
+		}
+		statements := append(append(append([]string{}, athenaMacros...), tableViews(t, tpl)...),
+			queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"],
+			queries["Create the view without duplicates"],
+			fmt.Sprintf("SELECT count(*) AS events, count(DISTINCT event_id) AS ids FROM events_dedup WHERE dt >= '%s'", dt(h2)),
+			"SELECT count(*) AS events FROM events_dedup")
+		results := duckdb(t, dir, statements)[len(statements)-6:]
+		check := func(what string, got any, want string) {
+			t.Helper()
+			raw, _ := json.Marshal(got)
+			if string(raw) != want {
+				t.Errorf("%v: %s\n got %s\nwant %s", settings, what, raw, want)
+			}
+		}
+		check("events per hour", results[0], fmt.Sprintf(`[{"dt":"%s","events":"4"},{"dt":"%s","events":"5"},{"dt":"%s","events":"1"}]`, dt(h2), dt(h1), dt(h0)))
+		var latest []string
+		for _, r := range results[1] {
+			latest = append(latest, fmt.Sprint(r["dt"], " ", r["event_id"]))
+		}
+		check("latest events (the last hour folders, newest first)", latest,
+			fmt.Sprintf(`["%[1]s e6","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4"]`, dt(h0), dt(h1)))
+		check("duplicates", results[2], fmt.Sprintf(`[{"copies":"2","event_id":"e1","first_hour":"%s","last_hour":"%s"},{"copies":"2","event_id":"e3","first_hour":"%[1]s","last_hour":"%[1]s"}]`, dt(h2), dt(h1)))
+		// One row per event_id and hour: e3's copy goes, e1 stays in both hours, events without an id stay.
+		check("the view, with a dt filter", results[4], `[{"events":"9","ids":"6"}]`)
+		check("the view, every hour", results[5], `[{"events":"11"}]`)
+	}
+}
