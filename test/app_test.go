@@ -95,7 +95,7 @@ func TestPipelineStackOutputs(t *testing.T) {
 		t.Errorf("want exactly %d outputs, got %d: %v", len(want)+1, ours, outputs)
 	}
 
-	typed := synth(t, eventTimeSettings).pipeline()
+	typed := synth(t, apiKeySettings).pipeline()
 	for name, want := range map[string]string{"RawTable": "events_raw", "EventsTable": "events"} {
 		id := ""
 		for tid, r := range resourcesOf(typed, "AWS::Glue::Table") {

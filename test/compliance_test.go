@@ -319,7 +319,7 @@ func TestStatefulLogicalIDsAreStable(t *testing.T) {
 		}},
 		// Hour folders by event_time: another delivery stream (dynamic
 		// partitioning cannot be turned on in place), and the typed table.
-		{eventTimeSettings, map[string][]string{
+		{apiKeySettings, map[string][]string{
 			"Pipeline": {"CatalogDatabase44483CA3", "CatalogEventsTable8DAE52AA", "CatalogRawTable1845CD91", "DeliveryDeliveryStreamByEventTime080216F1",
 				"DeliveryErrors72580D98", "EventsStreamA348795C", "IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E",
 				"QueriesResultsB9A74B2C", "QueriesWorkGroup8009DE2E", "RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},

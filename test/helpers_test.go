@@ -50,17 +50,17 @@ var (
 		"alarmEmail": "ops@example.com", "alarmApi5xx": "10", "alarmWriteThrottled": "50", "alarmIteratorAgeMinutes": "30",
 		"alarmFreshnessMarginSeconds": "600", "alarmDeliverySuccessPercent": "99",
 	}
-	// apiKeySettings: an API key with X-Ray, at the edge, a record per event.
-	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE", "recordPacking": "PER_EVENT"}
+	// apiKeySettings: an API key with X-Ray, at the edge, a record per event;
+	// an event schema (JSON: both tables) and hour folders by event_time, a
+	// delivery stream of its own.
+	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE", "recordPacking": "PER_EVENT",
+		"eventSchema": "testdata/event-schema.json", "partitioning": "EVENT_TIME"}
 	// openSettings: no authorization and no host; events checked against an
 	// event schema and converted to Parquet with the typed table.
 	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false",
 		"eventSchema": "testdata/event-schema.json", "outputFormat": "PARQUET"}
-	// eventTimeSettings: an event schema (JSON: both tables) and hour
-	// folders by event_time, a delivery stream of its own.
-	eventTimeSettings = map[string]any{"eventSchema": "testdata/event-schema.json", "partitioning": "EVENT_TIME"}
 	// everySettings are all of them, the default (nil) first.
-	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings, eventTimeSettings}
+	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings}
 )
 
 // app is one configuration's stacks, as the CLI would synthesize them.
@@ -126,7 +126,7 @@ func synthFresh(t testing.TB, overrides map[string]any) *app {
 	if err != nil {
 		t.Fatalf("settings: %v", err)
 	}
-	cdkApp := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
+	cdkApp := tributary.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)}) // as app.go makes it
 	a := &app{settings: settings, stacks: tributary.NewStacks(cdkApp, settings), templates: map[string]map[string]any{}}
 	assembly := synthOrListFindings(t, cdkApp, outdir)
 	for _, st := range *assembly.Stacks() {

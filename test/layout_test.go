@@ -78,7 +78,7 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 		{"2026-12-31T23:59:59.999999Z", "2026/12/31/23"},
 		{"2027-01-01T00:00:00Z", "2027/01/01/00"},
 	}
-	for _, settings := range []map[string]any{nil, eventTimeSettings, customSettings} {
+	for _, settings := range []map[string]any{nil, apiKeySettings, customSettings} {
 		tpl := synth(t, settings).pipeline()
 		_, stream := only(t, tpl, "AWS::KinesisFirehose::DeliveryStream")
 		destination := get(stream, "Properties", "ExtendedS3DestinationConfiguration").(map[string]any)

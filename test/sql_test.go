@@ -165,7 +165,7 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	}, map[time.Time]bool{h1: true, old: true})
 	dt := func(t time.Time) string { return t.Format("2006/01/02/15") }
 
-	for _, settings := range []map[string]any{nil, eventTimeSettings} {
+	for _, settings := range []map[string]any{nil, apiKeySettings} {
 		tpl := synth(t, settings).pipeline()
 		queries := namedQueries(tpl)
 		if len(queries) != 4 {

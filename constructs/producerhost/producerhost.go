@@ -266,7 +266,7 @@ func (h *ProducerHost) role(api API, goarch string) {
 	})
 	api.GrantInvoke(h.Role)
 	h.Binary = awss3assets.NewAsset(h.Construct, jsii.String("Binary"), &awss3assets.AssetProps{
-		Path: jsii.String(packageDir(producerPackage)),
+		Path: jsii.String(producerDir()),
 		// The hash of the binary itself: it changes only when the code or Go does.
 		AssetHashType: awscdk.AssetHashType_OUTPUT,
 		Bundling: &awscdk.BundlingOptions{

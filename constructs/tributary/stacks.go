@@ -118,6 +118,28 @@ func (s Settings) StackName(kind string) string {
 	return prefix + "-" + s.Pipeline.API.Stage() + "-" + kind
 }
 
+// NewApp is a CDK app for the stacks. It bundles the assets of every stack,
+// even when the CLI selects only some (`cdk deploy <stack>`): the producer
+// host's instance is replaced when its binary changes (its logical id hashes
+// the binary's asset hash), and the monitoring stack refers to that logical
+// id. A skipped build would give a stand-in hash, and the monitoring stack
+// would point at an instance that does not exist.
+func NewApp(props *awscdk.AppProps) awscdk.App {
+	var p awscdk.AppProps
+	if props != nil {
+		p = *props
+	}
+	post := map[string]any{}
+	if p.PostCliContext != nil {
+		for k, v := range *p.PostCliContext {
+			post[k] = v
+		}
+	}
+	post["aws:cdk:bundling-stacks"] = []string{"**"}
+	p.PostCliContext = &post
+	return awscdk.NewApp(&p)
+}
+
 // NewStacks adds the app's stacks to app and checks them with cdk-nag's
 // AwsSolutions pack: an unsuppressed error fails synth, a warning shows in
 // its output. It panics with a one-line message if settings are invalid.
