@@ -1122,3 +1122,27 @@ func TestFaultIAMAuthConcurrency8NoRace(t *testing.T) {
 	}
 	s.check(true)
 }
+
+// 13. Files are found while reading waits: the API is down, the queue full,
+// and the live file is renamed over app.log.1 (deleting the one before) every
+// second, as logrotate's create with rotate 1 does. Each file must be opened
+// before the rename that deletes it.
+func TestFaultFilesFoundWhileTheAPIIsDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	p := s.start(nil, "-files", s.path("app.log*"), "-queue-mib", "1")
+	n := 0
+	for i := 0; i < 40; i++ { // 4 files of 2,000 lines: far more than 1 MiB and the 1,024 lines in the channel
+		s.appendFile("app.log", s.lines(n, n+200, 100))
+		n += 200
+		time.Sleep(100 * time.Millisecond)
+		if i%10 == 9 {
+			s.rename("app.log", "app.log.1")
+		}
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}

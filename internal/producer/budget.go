@@ -50,6 +50,18 @@ func (b *budget) acquire(ctx context.Context, n int64) bool {
 	}
 }
 
+// tryAcquire takes n bytes if they fit now (as acquire would without
+// waiting).
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used == 0 || b.used+n <= b.limit {
+		b.used += n
+		return true
+	}
+	return false
+}
+
 // take takes n bytes without waiting: for lines already read when the
 // producer stops, which must be delivered or dead-lettered, not dropped.
 func (b *budget) take(n int64) {

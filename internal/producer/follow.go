@@ -11,7 +11,10 @@ package producer
 // inode cannot be reused while it is held. A file that is no longer matched
 // (or was deleted) is read until it has stayed idle for -rotate-wait, then
 // closed. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
-// warning: `*.log*` matches app.log.2.gz, whose bytes are not events.
+// warning: `*.log*` matches app.log.2.gz, whose bytes are not events. While
+// reading waits for room in the queue, the patterns are still expanded every
+// poll (send): only a file opened before it is deleted or renamed over can
+// still be read, and opening one costs no queue memory.
 //
 // Knowing a file again. Device and inode are only a hint (Vector's
 // device_and_inode is unsafe once an inode is reused; Fluent Bit keys its
@@ -70,6 +73,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -236,7 +240,8 @@ type follower struct {
 	poll       time.Duration
 	rotateWait time.Duration
 	log        *slog.Logger
-	emit       func(context.Context, line) bool // false when ctx ended
+	tryEmit    func(line) bool                  // hands a line to the queue if it has room now
+	emit       func(context.Context, line) bool // waits for room; false when ctx ended
 
 	watchers []*watcher
 	passed   map[fileID]int64  // files passed over (empty or compressed), with their size then
@@ -259,8 +264,9 @@ type watcher struct {
 	line    lineState
 }
 
-func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger, emit func(context.Context, line) bool) *follower {
-	fl := &follower{patterns: patterns, exclude: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, emit: emit,
+func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
+	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
+	fl := &follower{patterns: patterns, exclude: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
 		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
 	for _, p := range exclude {
 		if abs, err := filepath.Abs(p); err == nil {
@@ -323,6 +329,9 @@ func (fl *follower) scan(now time.Time) {
 				continue
 			}
 			fi, err := os.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				fl.say(p, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
+			}
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
@@ -385,6 +394,10 @@ func (fl *follower) scan(now time.Time) {
 // yet, it is compressed, or it is the copy of a file being followed.
 func (fl *follower) discover(path string, id fileID, now time.Time) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fl.say(path, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
+		return
+	}
 	if err != nil {
 		fl.say(path, "cannot open a matched file; it is skipped until it can be opened", "err", err)
 		return
@@ -628,7 +641,29 @@ func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 		fl.cp.confirm(pos) // a blank line: nothing to send
 		return true
 	}
-	return fl.emit(ctx, l)
+	return fl.send(ctx, l)
+}
+
+// send hands l to the queue, waiting for room. While it waits (the API down
+// or slow), the patterns are still expanded every poll: a file is kept only
+// if it is open before it is deleted or rotated away, and opening one takes
+// no room in the queue.
+func (fl *follower) send(ctx context.Context, l line) bool {
+	if fl.tryEmit(l) {
+		return true
+	}
+	for {
+		wait, cancel := context.WithTimeout(ctx, fl.poll)
+		ok := fl.emit(wait, l)
+		cancel()
+		if ok {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		fl.scan(time.Now())
+	}
 }
 
 // atEnd handles w at the end of its file: once it is rotated away and idle

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,12 +24,13 @@ type testFollower struct {
 
 func newTestFollower(t *testing.T, cp *checkpoints, patterns ...string) *testFollower {
 	tf := &testFollower{t: t, logs: &syncBuffer{}}
+	take := func(l line) bool {
+		tf.lines = append(tf.lines, l)
+		cp.confirm(l.pos)
+		return true
+	}
 	tf.fl = newFollower(patterns, nil, cp, time.Hour, time.Hour, slog.New(slog.NewJSONHandler(tf.logs, nil)),
-		func(_ context.Context, l line) bool {
-			tf.lines = append(tf.lines, l)
-			cp.confirm(l.pos)
-			return true
-		})
+		take, func(_ context.Context, l line) bool { return take(l) })
 	return tf
 }
 
@@ -305,5 +307,90 @@ func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
 	}
 	if copied == 0 || copied+5 != len(got) {
 		t.Errorf("%d lines read after the copytruncate, %d of them copies with their original ids; want all lines of the copy with their ids and the 5 new lines", len(got), copied)
+	}
+}
+
+// blockingQueue stands for the queue to the API: while blocked, nothing is
+// taken (reading waits, as when the API is down); then every line is taken
+// and confirmed.
+type blockingQueue struct {
+	cp      *checkpoints
+	open    chan struct{}
+	mu      sync.Mutex
+	lines   []string
+	waiting bool // a line waited for room
+}
+
+func (q *blockingQueue) tryPut(l line) bool {
+	select {
+	case <-q.open:
+		return q.put(context.Background(), l)
+	default:
+		return false
+	}
+}
+
+func (q *blockingQueue) put(ctx context.Context, l line) bool {
+	q.mu.Lock()
+	q.waiting = true
+	q.mu.Unlock()
+	select {
+	case <-q.open:
+	case <-ctx.Done():
+		return false
+	}
+	q.mu.Lock()
+	q.lines = append(q.lines, string(l.data))
+	q.mu.Unlock()
+	q.cp.confirm(l.pos)
+	return true
+}
+
+func (q *blockingQueue) got() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.lines)
+}
+
+// While reading waits for room in the queue (the API down or slow), new
+// files are still found and opened, so a file created and then deleted (or
+// rotated away) in that time is read once the queue has room.
+func TestFilesAreFoundWhileReadingWaits(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
+	cp := &checkpoints{}
+	q := &blockingQueue{cp: cp, open: make(chan struct{})}
+	logs := &syncBuffer{}
+	fl := newFollower([]string{filepath.Join(dir, "*.log")}, nil, cp, 5*time.Millisecond, time.Hour,
+		slog.New(slog.NewJSONHandler(logs, nil)), q.tryPut, q.put)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- fl.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.waiting })
+	os.WriteFile(b, []byte(text(nLines(10, 20))), 0o644)
+	waitFor(t, "b.log to be opened while reading waits", func() bool { return strings.Contains(logs.String(), `"path":"`+b+`"`) })
+	os.Remove(b) // gone before a line of it was read: only the open descriptor has it
+	close(q.open)
+	waitUntil(t, func() bool { return len(q.got()) >= 20 })
+	got := q.got()
+	slices.Sort(got)
+	want := nLines(0, 20)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("read %q, want lines 0 to 19", got)
+	}
+}
+
+// waitFor waits until cond holds; it fails the test with what after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -119,6 +119,19 @@ func Run(ctx context.Context, cfg Config) error {
 			return false
 		}
 	}
+	tryEmit := func(l line) bool { // for the file source, which finds files while it waits
+		l.cost = int64(len(l.data)) + eventOverhead
+		if !r.budget.tryAcquire(l.cost) {
+			return false
+		}
+		select {
+		case lines <- l:
+			return true
+		default:
+			r.budget.release(l.cost)
+			return false
+		}
+	}
 	emitNow := func(l line) { // already read at shutdown: delivered or dead-lettered, never dropped
 		l.cost = int64(len(l.data)) + eventOverhead
 		r.budget.take(l.cost)
@@ -136,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
 			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp"}
-			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, emit).run(readCtx)
+			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit).run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
