@@ -1146,3 +1146,30 @@ func TestFaultFilesFoundWhileTheAPIIsDown(t *testing.T) {
 	}
 	s.check(true)
 }
+
+// 14. copytruncate with a writer that does not append (no O_APPEND): its
+// next line lands at its old offset, after a hole of NULs larger than the
+// 4 MiB a line may take. The line after the hole must be read.
+func TestFaultCopytruncateWriterWithoutAppend(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	w, err := os.OpenFile(s.path("app.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644) // no O_APPEND
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p := s.start(nil, "-files", s.path("app.log*"), "-batch-size", "500")
+	for n := 0; n < 26000; n += 1000 { // 5 MiB
+		w.WriteString(s.lines(n, n+1000, 160))
+	}
+	s.waitAll(p)
+	s.copytruncate("app.log", "app.log.1")
+	w.WriteString(s.lines(100000, 100050, 20))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if fi, err := os.Stat(s.path("app.log")); err != nil || fi.Size() < 5<<20 {
+		t.Errorf("app.log should hold a hole of more than 5 MiB before its lines: %v, %v", fi.Size(), err)
+	}
+}

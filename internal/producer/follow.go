@@ -162,17 +162,19 @@ func compressed(head []byte) (yes, undecided bool) {
 // lineState is the line being read: its first maxLineBytes bytes, its
 // length, and, for files, the chain before it and the hash so far.
 type lineState struct {
-	buf  []byte
-	n    int64
-	h    hash.Hash // nil for stdin
-	prev [32]byte
+	buf     []byte
+	n       int64
+	h       hash.Hash // nil for stdin
+	prev    [32]byte
+	skipNUL bool  // files: leading NULs are not kept in buf
+	nuls    int64 // leading NULs skipped
 }
 
 func (ls *lineState) start(chain [32]byte) {
 	if cap(ls.buf) > 64<<10 {
 		ls.buf = nil // a long line's memory goes back once it is sent
 	}
-	ls.buf, ls.n, ls.prev = ls.buf[:0], 0, chain
+	ls.buf, ls.n, ls.nuls, ls.prev = ls.buf[:0], 0, 0, chain
 	if ls.h != nil {
 		ls.h.Reset()
 		ls.h.Write(chain[:])
@@ -180,17 +182,28 @@ func (ls *lineState) start(chain [32]byte) {
 }
 
 func (ls *lineState) add(p []byte) {
-	if room := maxLineBytes - len(ls.buf); room > 0 {
-		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
-	}
 	ls.n += int64(len(p))
 	if ls.h != nil {
-		ls.h.Write(p)
+		ls.h.Write(p) // the id covers every byte, NULs included
+	}
+	if ls.skipNUL && len(ls.buf) == 0 {
+		// The hole a writer without O_APPEND leaves after a copytruncate
+		// can be larger than maxLineBytes: kept, it would push the line
+		// after it out of buf.
+		i := 0
+		for i < len(p) && p[i] == 0 {
+			i++
+		}
+		ls.nuls += int64(i)
+		p = p[i:]
+	}
+	if room := maxLineBytes - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
 	}
 }
 
 // long reports whether buf holds only the start of the line.
-func (ls *lineState) long() bool { return ls.n > int64(len(ls.buf)) }
+func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
 
 // end is the mark after the line, which started at offset start.
 func (ls *lineState) end(start int64) mark {
@@ -436,7 +449,7 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 	keep = true
 	delete(fl.said, path)
 	w := &watcher{f: f, id: id, path: path, rec: r, nlink: nlinkOf(fi), size: fi.Size(), changed: now, next: r.read.offset,
-		line: lineState{h: sha256.New()}}
+		line: lineState{h: sha256.New(), skipNUL: true}}
 	w.line.start(r.read.chain)
 	fl.watchers = append(fl.watchers, w)
 	fl.log.Info("following file", "path", path, "from_offset", r.read.offset, "how", how)
@@ -629,15 +642,11 @@ func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
 func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	end := w.line.end(w.rec.read.offset)
 	pos := fl.cp.read(w.rec, end)
-	// Leading NULs are what a writer without O_APPEND leaves after copytruncate.
-	data := bytes.TrimLeft(trimEOL(w.line.buf), "\x00")
+	data := trimEOL(w.line.buf) // without its leading NULs (lineState.skipNUL)
 	long := w.line.long()
-	l := line{pos: pos, id: chainID(end.chain), tooLong: long, cut: cut}
-	if len(data) > 0 || long {
-		l.data = append([]byte(nil), data...)
-	}
+	l := line{pos: pos, id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...)}
 	w.line.start(end.chain)
-	if l.data == nil {
+	if len(data) == 0 && !long {
 		fl.cp.confirm(pos) // a blank line: nothing to send
 		return true
 	}

@@ -394,3 +394,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A writer without O_APPEND leaves a hole of NULs after a copytruncate,
+// before its next line: however long the hole, that line is read whole (the
+// NULs take no room in the line's buffer), and a hole ended by a newline is
+// a blank line.
+func TestLineAfterALongRunOfNULsIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	hole := strings.Repeat("\x00", maxLineBytes+1<<20)
+	os.WriteFile(path, []byte(hole+`{"n":1}`+"\n"+hole+"\n"+`{"n":2}`+"\n"), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	got := tf.poll()
+	if want := []string{`{"n":1}`, `{"n":2}`}; !slices.Equal(got, want) {
+		t.Errorf("read %.80q, want %q", got, want)
+	}
+	for _, l := range tf.lines {
+		if l.tooLong {
+			t.Errorf("line %.40q is marked too long", l.data)
+		}
+	}
+}
