@@ -1173,3 +1173,27 @@ func TestFaultCopytruncateWriterWithoutAppend(t *testing.T) {
 		t.Errorf("app.log should hold a hole of more than 5 MiB before its lines: %v, %v", fi.Size(), err)
 	}
 }
+
+// 15. Blank lines count in the memory bound: one event, then 4 MiB of empty
+// lines (4 million lines), then another, read while the API is down and the
+// first event cannot be confirmed.
+func TestFaultBlankLinesWhileTheAPIIsDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	s.bin = plainBin // the race detector's shadow memory would hide the figure
+	content := s.lines(0, 1, 10) + strings.Repeat("\n", 4<<20) + s.lines(1, 2, 10)
+	s.appendFile("app.log", content)
+	p := s.start(nil, "-files", s.path("app.log"), "-queue-mib", "1", "-stats-interval", "50ms")
+	waitFor(t, "both events to be read", func() bool { return strings.Contains(p.stderr.String(), `"read":2,`) })
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if bound := int64(64 << 10); s.peakRSS > bound { // the plain binary's baseline is about 20 MiB
+		t.Errorf("peak RSS %d KiB with -queue-mib 1 and blank lines, above %d KiB: blank lines are held outside the queue's bound", s.peakRSS, bound)
+	}
+	if cp := checkpointOffset(t, s.cp); cp != int64(len(content)) {
+		t.Errorf("the checkpoint is at %d, not at the end of the file", cp)
+	}
+}

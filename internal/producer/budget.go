@@ -9,6 +9,11 @@ import (
 // and position structs, the id and time enrich adds, slice headers.
 const eventOverhead = 512
 
+// positionOverhead is the part of eventOverhead a line of a followed file
+// holds until the checkpoint moves past it, which can be long after it is
+// confirmed: its position waits in record.done for the lines before it.
+const positionOverhead = 256
+
 // budget bounds the bytes of everything read but not yet confirmed or
 // dead-lettered (queued, in flight, waiting for a retry or for the
 // dead-letter file). Readers wait for room: backpressure instead of growth.

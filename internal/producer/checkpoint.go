@@ -40,8 +40,9 @@ type record struct {
 	size     int64 // last size seen
 	rotated  bool  // renamed, deleted or no longer matched since it was first found
 
-	read      mark // the end of the last line handed out
+	read      mark // the end of the last line handed out (or blank line skipped)
 	readSeq   uint64
+	last      *position            // the last line handed out
 	doneSeq   uint64               // lines confirmed in order
 	done      map[uint64]*position // confirmed out of order
 	committed mark                 // every line before it is confirmed
@@ -263,18 +264,37 @@ func (c *checkpoints) read(r *record, end mark) *position {
 	defer c.mu.Unlock()
 	r.readSeq++
 	r.read = end
-	return &position{rec: r, seq: r.readSeq, end: end}
+	r.last = &position{rec: r, seq: r.readSeq, end: end}
+	return r.last
 }
 
-// confirm records that the line at p is stored or dead-lettered.
-func (c *checkpoints) confirm(p *position) {
+// skip records a blank line ending at end. It gets no position, which would
+// wait in done (memory no queue bound counts) while a line before it is
+// unconfirmed: the last line handed out ends after it instead, or, when
+// every line is confirmed, the checkpoint moves past it at once.
+func (c *checkpoints) skip(r *record, end mark) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.read = end
+	if r.last != nil && r.last.seq > r.doneSeq {
+		r.last.end = end
+	} else {
+		r.committed = end
+	}
+}
+
+// confirm records that the line at p is stored or dead-lettered; it returns
+// how many lines the checkpoint moved past (0 when one before p is still
+// unconfirmed).
+func (c *checkpoints) confirm(p *position) int {
 	if p == nil {
-		return
+		return 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := p.rec
 	r.done[p.seq] = p
+	moved := 0
 	for {
 		next, ok := r.done[r.doneSeq+1]
 		if !ok {
@@ -283,7 +303,9 @@ func (c *checkpoints) confirm(p *position) {
 		delete(r.done, r.doneSeq+1)
 		r.doneSeq++
 		r.committed = next.end
+		moved++
 	}
+	return moved
 }
 
 // update runs f on records under the lock.

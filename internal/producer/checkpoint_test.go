@@ -135,3 +135,27 @@ func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
 		t.Errorf("adopted mark %+v, want %+v: the mark reading the lines gives", c.records[0].committed, want)
 	}
 }
+
+// A line confirmed out of order keeps a position until the checkpoint moves
+// past it: that memory stays counted in the queue's bytes, so a line that
+// stays unconfirmed (retried for a long time) cannot let them grow unbounded.
+func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
+	c := &checkpoints{}
+	r := &run{cp: c, budget: newBudget(1 << 20)}
+	rec := c.newRecord([]byte("x"), 0, "f", fileID{}, 0)
+	const cost = 1000
+	var ps []*position
+	for i := 1; i <= 3; i++ {
+		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}))
+		r.budget.take(cost)
+	}
+	r.handled(ps[1], cost)
+	r.handled(ps[2], cost)
+	if got, want := r.budget.inUse(), int64(cost+2*positionOverhead); got != want {
+		t.Errorf("in use %d with one line unconfirmed and two confirmed after it, want %d", got, want)
+	}
+	r.handled(ps[0], cost)
+	if got := r.budget.inUse(); got != 0 {
+		t.Errorf("in use %d once every line is confirmed, want 0", got)
+	}
+}

@@ -641,15 +641,14 @@ func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
 
 func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	end := w.line.end(w.rec.read.offset)
-	pos := fl.cp.read(w.rec, end)
 	data := trimEOL(w.line.buf) // without its leading NULs (lineState.skipNUL)
 	long := w.line.long()
-	l := line{pos: pos, id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...)}
 	w.line.start(end.chain)
 	if len(data) == 0 && !long {
-		fl.cp.confirm(pos) // a blank line: nothing to send
+		fl.cp.skip(w.rec, end) // a blank line: nothing to send
 		return true
 	}
+	l := line{pos: fl.cp.read(w.rec, end), id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...)}
 	return fl.send(ctx, l)
 }
 

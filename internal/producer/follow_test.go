@@ -414,3 +414,38 @@ func TestLineAfterALongRunOfNULsIsRead(t *testing.T) {
 		}
 	}
 }
+
+// Blank lines hold nothing while an earlier line is unconfirmed (the API
+// down): no position each, however many, and the checkpoint moves past them
+// once the lines around them are confirmed.
+func TestBlankLinesHoldNoMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	content := `{"n":1}` + "\n" + strings.Repeat("\n", 100000) + `{"n":2}` + "\n" + strings.Repeat("\r\n", 1000)
+	os.WriteFile(path, []byte(content), 0o644)
+	cp := &checkpoints{}
+	var held []line
+	fl := newFollower([]string{path}, nil, cp, time.Hour, time.Hour, slog.New(slog.DiscardHandler),
+		func(l line) bool { held = append(held, l); return true }, nil)
+	now := time.Now()
+	fl.scan(now)
+	for fl.read(context.Background(), fl.watchers[0], now) {
+	}
+	r := fl.watchers[0].rec
+	if len(held) != 2 {
+		t.Fatalf("handed out %d lines, want 2", len(held))
+	}
+	if n := len(r.done); n != 0 {
+		t.Errorf("%d positions held for blank lines while the first line is unconfirmed", n)
+	}
+	cp.confirm(held[0].pos)
+	if want := int64(len(`{"n":1}`) + 1 + 100000); r.committed.offset != want {
+		t.Errorf("after the first line: committed %d, want %d (past the blank lines after it)", r.committed.offset, want)
+	}
+	cp.confirm(held[1].pos)
+	if r.committed.offset != int64(len(content)) {
+		t.Errorf("after both lines: committed %d, want the end, %d", r.committed.offset, len(content))
+	}
+	if ok, err := lineOK(fl.watchers[0].f, r.committed); !ok || err != nil {
+		t.Errorf("the committed mark after blank lines is not one the file holds: %v", err)
+	}
+}

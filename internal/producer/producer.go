@@ -372,10 +372,11 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 }
 
 // handled releases what an event held once it is stored or dead-lettered,
-// and lets the checkpoint move past it.
+// and lets the checkpoint move past it. A line of a followed file keeps
+// positionOverhead of its cost until the checkpoint has moved past it.
 func (r *run) handled(pos *position, cost int64) {
-	if r.cp != nil {
-		r.cp.confirm(pos)
+	if r.cp != nil && pos != nil {
+		cost += int64(r.cp.confirm(pos)-1) * positionOverhead
 	}
 	r.budget.release(cost)
 }
