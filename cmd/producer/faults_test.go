@@ -1197,3 +1197,27 @@ func TestFaultBlankLinesWhileTheAPIIsDown(t *testing.T) {
 		t.Errorf("the checkpoint is at %d, not at the end of the file", cp)
 	}
 }
+
+// 16. A file read to its end is rewritten, within one poll, with other lines
+// of the same byte length: no new bytes, yet every new line must be sent;
+// then it is rotated to a name the patterns do not match.
+func TestFaultRewriteOfTheSameLength(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log"), "-poll", "300ms"}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(100, 200, 20))
+	s.waitAll(p)
+	rewrite := s.lines(300, 400, 20) // as long, line for line
+	if err := os.WriteFile(s.path("app.log"), []byte(rewrite), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAll(p)
+	s.rename("app.log", "app.log.1")
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if !strings.Contains(s.logs(), "file truncated or rewritten") {
+		t.Error("the rewrite is not logged")
+	}
+}

@@ -36,7 +36,11 @@ package producer
 //
 // Truncation. Fluent Bit only compares the offset with the size, which misses
 // a truncation followed by a longer rewrite within one poll. Here every
-// chunk read is checked before its lines go out: the file is not shorter than
+// chunk read is checked before its lines go out, and so is a file whose
+// change time moved with no new bytes (a rewrite of the same length; checked
+// again at the next poll while that time is less than a second older than
+// the check, as a later change in the same clock tick keeps it): the file is
+// not shorter than
 // the offset, its first bytes still match the fingerprint, and the last line
 // before the offset is still there. When not, the chunk is dropped and the
 // file is read again from 0 as a new record whose generation is one more. (A
@@ -95,6 +99,15 @@ func idOf(fi os.FileInfo) fileID {
 		return fileID{uint64(st.Dev), uint64(st.Ino)}
 	}
 	return fileID{}
+}
+
+// ctimeOf is the file's change time, which every write and truncation
+// sets and nothing can set back (unlike the modification time).
+func ctimeOf(fi os.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Unix())
+	}
+	return fi.ModTime()
 }
 
 func nlinkOf(fi os.FileInfo) uint64 {
@@ -275,6 +288,10 @@ type watcher struct {
 	changed time.Time // when its size last changed
 	next    int64     // the next byte to read
 	line    lineState
+	checked time.Time // the change time (ctime) of the file when verify last passed
+	// when that was: a change less than a second before it may carry the
+	// same change time as a later one
+	checkedAt time.Time
 }
 
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
@@ -552,22 +569,29 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	if fi.Size() < w.next {
 		fl.truncated(w, "the file shrank")
 	}
+	ctime := ctimeOf(fi)
 	for got := 0; got < readPerCycle; {
 		n, err := w.f.ReadAt(fl.chunk, w.next)
-		if n == 0 {
-			if err != nil && !errors.Is(err, io.EOF) {
-				fl.say(w.path, "cannot read a followed file", "err", err)
-			}
+		if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+			fl.say(w.path, "cannot read a followed file", "err", err)
 			break
 		}
-		ok, why, err := fl.verify(w)
-		if err != nil { // not a truncation: try again at the next poll
-			fl.say(w.path, "cannot read a followed file", "err", err)
-			return false
+		// New bytes, or a change that added none (a rewrite of the same
+		// length): the file must still hold what was read from it.
+		if n > 0 || !ctime.Equal(w.checked) || !ctime.Before(w.checkedAt.Add(-time.Second)) {
+			ok, why, err := fl.verify(w)
+			if err != nil { // not a truncation: try again at the next poll
+				fl.say(w.path, "cannot read a followed file", "err", err)
+				return false
+			}
+			if !ok {
+				fl.truncated(w, why)
+				return true
+			}
+			w.checked, w.checkedAt = ctime, now
 		}
-		if !ok {
-			fl.truncated(w, why)
-			return true
+		if n == 0 {
+			break
 		}
 		w.next += int64(n)
 		if !fl.feed(ctx, w, fl.chunk[:n]) {

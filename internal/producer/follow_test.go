@@ -449,3 +449,43 @@ func TestBlankLinesHoldNoMemory(t *testing.T) {
 		t.Errorf("the committed mark after blank lines is not one the file holds: %v", err)
 	}
 }
+
+// A file rewritten with other content of the same length, after it was read
+// to its end, is read again: no new bytes, but its first bytes changed.
+func TestRewriteOfTheSameLengthIsDetected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	before, after := nLines(100, 200), nLines(300, 400) // as long, line for line
+	os.WriteFile(path, []byte(text(before)), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	tf.poll()
+	// As if the last check were more than a second after the file's last
+	// change: only its change time can tell the rewrite.
+	tf.fl.watchers[0].checkedAt = time.Now().Add(2 * time.Second)
+	os.WriteFile(path, []byte(text(after)), 0o644)
+	if fi, _ := os.Stat(path); fi.Size() != int64(len(text(before))) {
+		t.Fatal("the rewrite must be as long as the file was")
+	}
+	if got := tf.poll(); !slices.Equal(got, after) {
+		t.Errorf("after the rewrite: %d lines, want the %d of the new content", len(got), len(after))
+	}
+	if !strings.Contains(tf.logs.String(), "file truncated or rewritten") {
+		t.Error("the rewrite is not logged")
+	}
+}
+
+// A change made when the file's change time could not tell it from the
+// last check (the same clock tick) is still found: a file changed less
+// than a second before it was checked is checked again at the next poll.
+func TestRewriteInTheSameClockTickIsDetected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	os.WriteFile(path, []byte(text(nLines(100, 200))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	tf.poll()
+	w := tf.fl.watchers[0]
+	os.WriteFile(path, []byte(text(nLines(300, 400))), 0o644)
+	fi, _ := os.Stat(path)
+	w.checked, w.checkedAt = ctimeOf(fi), time.Now() // as if checked in the tick the rewrite happened in
+	if got := tf.poll(); !slices.Equal(got, nLines(300, 400)) {
+		t.Errorf("after the rewrite: %d lines, want the 100 of the new content", len(got))
+	}
+}
