@@ -1221,3 +1221,49 @@ func TestFaultRewriteOfTheSameLength(t *testing.T) {
 		t.Error("the rewrite is not logged")
 	}
 }
+
+// 17. The patterns match the producer's own checkpoint and dead-letter file
+// through another path (a symlinked directory): they must not be read as
+// events, which would send them and dead-letter the dead-letter entries
+// again, without end.
+func TestFaultOwnFilesThroughASymlinkedDirectory(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{RejectContaining: "poison"})
+	os.Mkdir(s.path("real"), 0o755)
+	if err := os.Symlink("real", s.path("link")); err != nil {
+		t.Fatal(err)
+	}
+	s.dl, s.cp = s.path("link/dead-letter.ndjson"), s.path("link/checkpoint.json")
+	s.appendFile("real/app.log", s.lines(0, 50, 10)+"not json at all\n"+`{"n":50,"poison":true}`+"\n")
+	s.written[50] = true
+	p := s.start(nil, "-files", s.path("real/*"))
+	s.waitAll(p)
+	waitFor(t, "a checkpoint", func() bool { _, err := os.Stat(s.cp); return err == nil })
+	// Once this line is stored, every file the patterns matched before it
+	// was written has been read: what was read of them is delivered by the
+	// SIGTERM.
+	s.appendFile("real/app.log", s.lines(51, 52, 10))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	if events := s.api.Events(); len(events) != 51 {
+		t.Errorf("%d events stored, want the 51 lines of app.log that are events; the first ones not of app.log:\n%s", len(events), notOf(events))
+	}
+	if raw, _ := os.ReadFile(s.dl); bytes.Count(raw, []byte("\n")) != 2 || tl.dead != 1 {
+		t.Errorf("the dead-letter file holds %d entries, want the line that is not JSON and the poison event:\n%.600s", bytes.Count(raw, []byte("\n")), raw)
+	}
+}
+
+var lineRe = regexp.MustCompile(`^\{"event_id":"[^"]+","event_time":"[^"]+","n":`)
+
+// notOf lists stored events that are not lines the scenarios write.
+func notOf(events [][]byte) string {
+	var b strings.Builder
+	for _, e := range events {
+		if !lineRe.Match(e) && b.Len() < 600 {
+			b.Write(e)
+		}
+	}
+	return b.String()
+}

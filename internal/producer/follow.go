@@ -261,7 +261,8 @@ func skim(f *os.File, offset int64) (mark, error) {
 // follower reads the files its patterns match as they grow.
 type follower struct {
 	patterns   []string
-	exclude    map[string]bool // our own checkpoint and dead-letter files
+	exclude    []string        // our own files: checkpoint (and its temporary file), dead-letter file
+	excludeAbs map[string]bool // the same, absolute
 	cp         *checkpoints
 	poll       time.Duration
 	rotateWait time.Duration
@@ -296,11 +297,11 @@ type watcher struct {
 
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
 	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
-	fl := &follower{patterns: patterns, exclude: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
+	fl := &follower{patterns: patterns, exclude: exclude, excludeAbs: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
 		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
 	for _, p := range exclude {
 		if abs, err := filepath.Abs(p); err == nil {
-			fl.exclude[abs] = true
+			fl.excludeAbs[abs] = true
 		}
 	}
 	return fl
@@ -333,6 +334,21 @@ func (fl *follower) run(ctx context.Context) error {
 	return nil
 }
 
+// ownPath reports whether path names one of our own files, also through
+// symlinked directories; for a file that is gone, whose inode is unknown.
+func (fl *follower) ownPath(path string) bool {
+	canon := func(p string) string {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+		if err != nil {
+			return ""
+		}
+		abs, _ := filepath.Abs(filepath.Join(dir, filepath.Base(p)))
+		return abs
+	}
+	c := canon(path)
+	return c != "" && slices.ContainsFunc(fl.exclude, func(p string) bool { return canon(p) == c })
+}
+
 // say logs a warning about path unless it is what was said last about it.
 func (fl *follower) say(path, msg string, args ...any) {
 	if fl.said[path] == msg {
@@ -355,11 +371,11 @@ func (fl *follower) scan(now time.Time) {
 	for _, pattern := range fl.patterns {
 		matches, _ := filepath.Glob(pattern) // patterns were checked at start
 		for _, p := range matches {
-			if abs, err := filepath.Abs(p); err == nil && fl.exclude[abs] {
+			if abs, err := filepath.Abs(p); err == nil && fl.excludeAbs[abs] {
 				continue
 			}
 			fi, err := os.Stat(p)
-			if errors.Is(err, fs.ErrNotExist) {
+			if errors.Is(err, fs.ErrNotExist) && !fl.ownPath(p) {
 				fl.say(p, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
 			}
 			if err != nil || !fi.Mode().IsRegular() {
@@ -372,6 +388,15 @@ func (fl *follower) scan(now time.Time) {
 			}
 		}
 	}
+	// Our own files are known by device and inode: a symlinked directory or
+	// a link gives them another path. They are stat'ed after the matches, so
+	// that a checkpoint renamed into place since is known by its new name.
+	for _, p := range fl.exclude {
+		if fi, err := os.Stat(p); err == nil {
+			delete(seen, idOf(fi))
+		}
+	}
+	fresh = slices.DeleteFunc(fresh, func(id fileID) bool { _, ok := seen[id]; return !ok })
 	for _, w := range fl.watchers {
 		f, ok := seen[w.id]
 		if !ok {

@@ -489,3 +489,25 @@ func TestRewriteInTheSameClockTickIsDetected(t *testing.T) {
 		t.Errorf("after the rewrite: %d lines, want the 100 of the new content", len(got))
 	}
 }
+
+// The producer's own files are never followed, also when a pattern reaches
+// them by another path than the one it was given (a symlinked directory, a
+// symlink to the file): they are told by device and inode.
+func TestOwnFilesAreExcludedByInode(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+	os.Mkdir(real, 0o755)
+	os.Symlink("real", link)
+	os.WriteFile(filepath.Join(real, "app.log"), []byte(text(nLines(0, 3))), 0o644)
+	own := []string{filepath.Join(link, "dead-letter.ndjson"), filepath.Join(link, "checkpoint.json"), filepath.Join(dir, "other.ndjson")}
+	for _, p := range own[:2] {
+		os.WriteFile(p, []byte(`{"not":"an event of app.log"}`+"\n"), 0o644)
+	}
+	os.WriteFile(filepath.Join(real, "target.ndjson"), []byte(`{"not":"an event of app.log either"}`+"\n"), 0o644)
+	os.Symlink(filepath.Join(real, "target.ndjson"), own[2])
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(real, "*"))
+	tf.fl = newFollower(tf.fl.patterns, own, tf.fl.cp, time.Hour, time.Hour, tf.fl.log, tf.fl.tryEmit, tf.fl.emit)
+	if got := tf.poll(); !slices.Equal(got, nLines(0, 3)) {
+		t.Errorf("read %q, want only app.log's lines", got)
+	}
+}
