@@ -1267,3 +1267,70 @@ func notOf(events [][]byte) string {
 	}
 	return b.String()
 }
+
+// 18. A truncation is seen, the same content is written again, the producer
+// is killed (kill -9) part-way through it, with the record from before the
+// truncation still in the checkpoint (-rotate-wait 1m keeps it). The
+// restart must resume the new content where it was, not where the old
+// record says: every line must end up stored twice, with two ids.
+func TestFaultKill9AfterATruncationAndTheSameContent(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log"), "-rotate-wait", "1m", "-concurrency", "1"}
+	content := s.lines(0, 2000, 20)
+	s.appendFile("app.log", content)
+	p := s.start(nil)
+	s.waitAll(p)
+	s.api.SetFaults(fakeapi.Faults{Delay: 50 * time.Millisecond}) // 400 lines a second
+	if err := os.Truncate(s.path("app.log"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the truncation to be seen", func() bool { return strings.Contains(p.stderr.String(), "file truncated or rewritten") })
+	s.appendFile("app.log", content)
+	waitFor(t, "a checkpoint part-way through the new content", func() bool {
+		gens := checkpointGenerations(t, s.cp)
+		return gens[0] == int64(len(content)) && gens[1] > 0 && gens[1] < int64(len(content))
+	})
+	p.stop(syscall.SIGKILL)
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil)
+	waitFor(t, "every line to be stored twice", func() bool {
+		tl := s.count()
+		for n := range s.written {
+			if len(tl.idsOf[n]) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(false)
+	for n := range s.written {
+		if len(tl.idsOf[n]) != 2 {
+			t.Fatalf("line %d was stored with %d ids, want 2 (one per time it was written)", n, len(tl.idsOf[n]))
+		}
+	}
+}
+
+// checkpointGenerations is the offset of each generation in the checkpoint.
+func checkpointGenerations(t *testing.T, path string) map[uint64]int64 {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var cp struct {
+		Files []struct {
+			Generation uint64 `json:"generation"`
+			Offset     int64  `json:"offset"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		t.Fatalf("checkpoint: %v: %s", err, raw)
+	}
+	out := map[uint64]int64{}
+	for _, f := range cp.Files {
+		out[f.Generation] = f.Offset
+	}
+	return out
+}

@@ -557,6 +557,7 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 		return match, "resumed from the checkpoint"
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
+		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
 		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start"
 	}
 	return fl.cp.newRecord(head, gen, path, id, size), "new file"
@@ -661,7 +662,10 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 func (fl *follower) truncated(w *watcher, why string) {
 	old := w.rec
 	fl.log.Warn("file truncated or rewritten; reading it again from the start", "path", w.path, "why", why, "was_read_to", old.read.offset)
-	fl.cp.update(func() { old.held, old.seen = false, time.Now() })
+	// The old record no longer describes this inode: without its hint, a
+	// restart cannot resume it here, past the new generation's lines, when
+	// the file was rewritten with the same content.
+	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
 	w.rec = fl.cp.newRecord(nil, old.gen+1, w.path, w.id, 0)
 	w.next = 0
 	w.line.start(w.rec.read.chain)
@@ -739,6 +743,11 @@ func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	}
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
-	fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+	fl.cp.update(func() {
+		w.rec.held, w.rec.seen = false, now
+		if w.nlink == 0 { // deleted: its inode may be reused by another file
+			w.rec.dev, w.rec.ino = 0, 0
+		}
+	})
 	fl.log.Info("stopped following a rotated file: idle and no longer matched", "path", w.path, "read_to", w.rec.read.offset)
 }

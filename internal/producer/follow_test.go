@@ -511,3 +511,54 @@ func TestOwnFilesAreExcludedByInode(t *testing.T) {
 		t.Errorf("read %q, want only app.log's lines", got)
 	}
 }
+
+// A truncation seen while running leaves the record from before it for
+// lines in flight and for a copy, but that record no longer names the
+// file's inode: at a restart the file resumes from the new generation's
+// offset, even when it was rewritten with the same content, which the old
+// record also matches, further on.
+func TestRestartAfterATruncationResumesTheNewGeneration(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	content := text(nLines(0, 100))
+	os.WriteFile(path, []byte(content), 0o644)
+	cp := &checkpoints{path: cpPath}
+	tf := newTestFollower(t, cp, path)
+	tf.poll()
+	os.Truncate(path, 0)
+	tf.poll()
+	half := len(text(nLines(0, 50)))
+	appendTo(t, path, content[:half]) // the same content again, half of it read before the stop
+	if got := tf.poll(); !slices.Equal(got, nLines(0, 50)) {
+		t.Fatalf("after the truncation: %d lines, want 50", len(got))
+	}
+	if err := cp.save(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, content[half:])
+	if got := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path).poll(); !slices.Equal(got, nLines(50, 100)) {
+		t.Errorf("after the restart: %d lines (%.60q), want lines 50 to 99", len(got), got)
+	}
+}
+
+// A file deleted while followed is closed, and its record then names no
+// inode: a new file that reuses the inode is not taken for it.
+func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	tf := newTestFollower(t, cp, path)
+	tf.fl.rotateWait = 0
+	tf.poll()
+	os.Remove(path)
+	tf.poll()
+	if len(tf.fl.watchers) != 0 {
+		t.Fatal("the deleted file is still followed")
+	}
+	cp.save()
+	raw, _ := os.ReadFile(cpPath)
+	if !strings.Contains(string(raw), `"inode": 0,`) {
+		t.Errorf("the deleted file's record still names its inode:\n%s", raw)
+	}
+}
