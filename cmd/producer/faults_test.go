@@ -1334,3 +1334,45 @@ func checkpointGenerations(t *testing.T, path string) map[uint64]int64 {
 	}
 	return out
 }
+
+// 19. Files that start like an idle followed file: worker logs that begin
+// with the same banner line (one worker idle), and a file that begins with
+// the same 300-byte header as an idle one and is deleted soon after it was
+// written. Both must be read, banner and header included.
+func TestFaultFilesStartingLikeAnIdleFile(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	banner := `{"msg":"worker started","version":"1.2.3"}` + "\n"
+	header := `{"msg":"app started","pad":"` + strings.Repeat("h", 300) + `"}` + "\n"
+	s.appendFile("w1.log", banner)
+	s.appendFile("h1.log", header)
+	p := s.start(nil, "-files", s.path("w*.log")+","+s.path("h*.log"))
+	waitFor(t, "the banner and the header", func() bool { return len(s.api.Events()) == 2 })
+	s.appendFile("w2.log", banner+s.lines(0, 50, 20))
+	s.appendFile("h2.log", header+s.lines(50, 100, 20))
+	waitFor(t, "the producer to open h2.log", func() bool { return p.holds(s.path("h2.log")) })
+	if err := os.Remove(s.path("h2.log")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAll(p)
+	waitFor(t, "both banners and both headers", func() bool { return len(s.api.Events()) == 104 })
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	all := bytes.Join(s.api.Events(), nil)
+	if b, h := bytes.Count(all, []byte("worker started")), bytes.Count(all, []byte(`"app started"`)); b != 2 || h != 2 {
+		t.Errorf("stored %d banners and %d headers, want 2 of each (one per file)", b, h)
+	}
+}
+
+// holds reports whether the producer has path open.
+func (p *proc) holds(path string) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
+}

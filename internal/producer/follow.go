@@ -29,10 +29,16 @@ package producer
 // producer was stopped (two rotations find both files), and the copy
 // logrotate's copytruncate makes, which is then read from where the original
 // had been read to. Two different files with the same first bytes (a common
-// header) are told apart by that line. A file that matches a record still
-// followed is a copy of that file: it waits until that file is truncated or
-// gone. Files whose inode a record names are matched first, so a copy cannot
-// take its original's record.
+// header) are told apart by that line. A fingerprint shorter than fpBytes
+// (a short file) identifies only its own inode: a file that starts with the
+// whole of a short one (a common banner line) is another file. A file that
+// may be the copy of a file still followed (its fingerprint and its line
+// before the read offset match, or it is shorter than that offset: a copy
+// still being written) is held open, unread, until that file is truncated
+// or gone (it then takes that file's record), or until it has stayed idle
+// for rotateWait (it is then read from its start): never longer, since it may
+// be another file with the same start. Files whose inode a record names are
+// matched first, so a copy cannot take its original's record.
 //
 // Truncation. Fluent Bit only compares the offset with the size, which misses
 // a truncation followed by a longer rewrite within one poll. Here every
@@ -281,14 +287,15 @@ type follower struct {
 type watcher struct {
 	f       *os.File
 	id      fileID
-	path    string // where the last scan found it
-	rec     *record
+	path    string    // where the last scan found it
+	rec     *record   // nil while it may be a copy of a followed file (see settle)
 	missing time.Time // since when no scan found it; zero when found
 	nlink   uint64
 	size    int64
 	changed time.Time // when its size last changed
 	next    int64     // the next byte to read
 	line    lineState
+	copyOf  *record   // while rec is nil: the followed file's record it may be a copy of
 	checked time.Time // the change time (ctime) of the file when verify last passed
 	// when that was: a change less than a second before it may carry the
 	// same change time as a later one
@@ -406,6 +413,10 @@ func (fl *follower) scan(now time.Time) {
 			continue
 		}
 		w.missing = time.Time{}
+		if w.rec == nil {
+			w.path = f.path
+			continue
+		}
 		if f.path != w.path {
 			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
 			w.path = f.path
@@ -483,30 +494,87 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 		}
 		return
 	}
-	r, how := fl.claim(f, head, path, id, fi.Size())
+	keep = true
+	w := &watcher{f: f, id: id, path: path, nlink: nlinkOf(fi), size: fi.Size(), changed: now,
+		line: lineState{h: sha256.New(), skipNUL: true}}
+	fl.watchers = append(fl.watchers, w)
+	r, how, copyOf := fl.claim(f, head, path, id, fi.Size(), false)
 	if r == nil {
-		fl.say(path, "a copy of a followed file (its first bytes and its line before the read offset are the same): it is read, from where that file was read to, if that file is truncated or goes away")
+		w.copyOf = copyOf
+		fl.say(path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
+			"copy_of", copyOf.path)
 		return
 	}
-	keep = true
-	delete(fl.said, path)
-	w := &watcher{f: f, id: id, path: path, rec: r, nlink: nlinkOf(fi), size: fi.Size(), changed: now, next: r.read.offset,
-		line: lineState{h: sha256.New(), skipNUL: true}}
-	w.line.start(r.read.chain)
-	fl.watchers = append(fl.watchers, w)
-	fl.log.Info("following file", "path", path, "from_offset", r.read.offset, "how", how)
+	fl.follow(w, r, how)
 }
 
-// claim finds the record of a file new to this run: one whose fingerprint
-// and last line it matches (inode hint first, then the one read furthest). None
-// (nil) when the match is a record already followed: the file is its copy.
-func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64) (*record, string) {
-	var match, truncated *record
-	copyOf, gen := false, uint64(0)
+// follow starts reading w's file as r says.
+func (fl *follower) follow(w *watcher, r *record, how string) {
+	delete(fl.said, w.path)
+	w.rec, w.copyOf, w.next = r, nil, r.read.offset
+	w.line.start(r.read.chain)
+	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
+}
+
+// settle decides about a possible copy once the file it may be a copy of
+// is no longer followed (truncated or gone: it then takes that file's
+// record, as it would at a restart) or it has stayed idle for rotateWait
+// (it is then read from its start); true when it is followed now.
+func (fl *follower) settle(w *watcher, now time.Time) bool {
+	fi, err := w.f.Stat()
+	if err != nil {
+		fl.say(w.path, "cannot stat a matched file", "err", err)
+		return false
+	}
+	w.nlink = nlinkOf(fi)
+	if fi.Size() != w.size {
+		w.size, w.changed = fi.Size(), now
+	}
+	held := false
+	fl.cp.update(func() { held = w.copyOf.held })
+	idle := now.Sub(w.changed) >= fl.rotateWait
+	if held && !idle {
+		return false
+	}
+	head, err := readHead(w.f, fi.Size())
+	if err != nil {
+		fl.say(w.path, "cannot read a matched file", "err", err)
+		return false
+	}
+	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, fi.Size(), idle)
+	if r == nil {
+		w.copyOf = copyOf // another followed file it may be a copy of
+		return false
+	}
+	fl.follow(w, r, how)
+	return true
+}
+
+// claim finds the record of a file new to this run among those whose
+// fingerprint it matches. A fingerprint of fewer than fpBytes bytes (a
+// short file) identifies only its own inode: a file that merely starts
+// with all of a short file is another file. In order:
+//   - a record not followed whose line before its offset the file holds:
+//     the same file (renamed, or a copy), resumed (inode hint first, then
+//     the one read furthest);
+//   - the record of this inode, which the file no longer matches: truncated
+//     or replaced while the producer was stopped; read from the start as a
+//     new generation;
+//   - a followed file's record that the file matches, or is shorter than:
+//     the file may be its copy (copytruncate, possibly still being
+//     written): none (nil), and that record, so that the file waits; unless
+//     idle, then it is read from its start as such a copy;
+//   - a record not followed the file is shorter than: a copy made before
+//     lines that were read from the original; read from its start with the
+//     ids the original gave those lines, so that duplicates can be removed;
+//   - otherwise a new file.
+func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
+	var match, truncated, copyOf, kin *record
 	fl.cp.update(func() {
 		var cands []*record
 		for _, r := range fl.cp.records {
-			if r.fpLen > 0 && r.fpLen <= len(head) && fingerprint(head[:r.fpLen]) == r.fp {
+			own := r.dev == id.dev && r.ino == id.ino
+			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fingerprint(head[:r.fpLen]) == r.fp {
 				cands = append(cands, r)
 			}
 		}
@@ -523,30 +591,22 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
 		})
 		for _, r := range cands {
-			if ok, _ := lineOK(f, r.read); ok && size >= r.read.offset { // unreadable: not a match, read from the start
-				if r.held {
-					copyOf = true
-				} else {
-					match = r
-				}
+			ok, _ := lineOK(f, r.read) // unreadable: not a match
+			fits := ok && size >= r.read.offset
+			switch {
+			case fits && !r.held:
+				match = r
 				return
-			}
-		}
-		for _, r := range cands {
-			if rank(r) == 0 {
+			case rank(r) == 0 && truncated == nil:
 				truncated = r
-				return
+			case r.held && (fits || size < r.read.offset) && copyOf == nil:
+				copyOf = r
+			case !r.held && size < r.read.offset && kin == nil:
+				kin = r
 			}
-			// Same first bytes as a known file: a copy made before lines
-			// that were read from the original (copytruncate), or a file
-			// with a common header. Its lines get the ids they would have
-			// had in that file, so duplicates of a copy can be removed.
-			gen = max(gen, r.gen)
 		}
 	})
 	switch {
-	case copyOf:
-		return nil, ""
 	case match != nil:
 		fl.cp.update(func() {
 			match.held, match.seen, match.size, match.dev, match.ino = true, time.Now(), size, id.dev, id.ino
@@ -554,13 +614,20 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 				match.path, match.rotated = path, true
 			}
 		})
-		return match, "resumed from the checkpoint"
+		return match, "resumed from the checkpoint", nil
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
 		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
-		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start"
+		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start", nil
+	case copyOf != nil && !idle:
+		return nil, "", copyOf
+	case copyOf != nil:
+		kin = copyOf
 	}
-	return fl.cp.newRecord(head, gen, path, id, size), "new file"
+	if kin != nil {
+		return fl.cp.newRecord(head, kin.gen, path, id, size), "a copy of " + kin.path + ": from the start", nil
+	}
+	return fl.cp.newRecord(head, 0, path, id, size), "new file", nil
 }
 
 // forget drops records that no file has matched for rotateWait and whose
@@ -583,6 +650,9 @@ func (fl *follower) forget(now time.Time) {
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
 func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
+	if w.rec == nil && !fl.settle(w, now) {
+		return false
+	}
 	fi, err := w.f.Stat()
 	if err != nil {
 		fl.say(w.path, "cannot stat a followed file", "err", err)

@@ -562,3 +562,70 @@ func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
 		t.Errorf("the deleted file's record still names its inode:\n%s", raw)
 	}
 }
+
+// A file that starts with the whole of a short followed file (the same
+// banner line, that file idle) is another file: it is read at once, banner
+// included. A fingerprint of fewer than fpBytes bytes identifies only its
+// own inode.
+func TestAFileStartingLikeAShortIdleFileIsReadAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	banner := `{"msg":"worker started","version":"1.2.3"}`
+	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(banner+"\n"), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	if got := tf.poll(); !slices.Equal(got, []string{banner}) {
+		t.Fatalf("w1.log: %q", got)
+	}
+	w2 := append([]string{banner}, nLines(0, 50)...)
+	os.WriteFile(filepath.Join(dir, "w2.log"), []byte(text(w2)), 0o644)
+	if got := tf.poll(); !slices.Equal(got, w2) {
+		t.Errorf("w2.log: %d lines, want its %d, banner first", len(got), len(w2))
+	}
+}
+
+// A file whose first fpBytes bytes are those of a followed file may be its
+// copy (copytruncate makes one just before it truncates the original): it is
+// held open, and read once the original is truncated or gone, or once it
+// has been idle for rotate-wait while the original goes on. Deleted
+// meanwhile, it is still read.
+func TestAPossibleCopyOfAFollowedFileIsHeldThenRead(t *testing.T) {
+	dir := t.TempDir()
+	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
+	first := append([]string{header}, nLines(0, 1)...)
+	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(text(first)), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	tf.poll()
+	w2 := append(slices.Clone(first), nLines(1, 50)...)
+	os.WriteFile(filepath.Join(dir, "w2.log"), []byte(text(w2)), 0o644)
+	if got := tf.poll(); len(got) != 0 {
+		t.Fatalf("read %d lines of the possible copy while it is new", len(got))
+	}
+	os.Remove(filepath.Join(dir, "w2.log"))
+	tf.fl.rotateWait = 0
+	if got := tf.poll(); !slices.Equal(got, w2) {
+		t.Errorf("once idle: %d lines, want the %d of w2.log", len(got), len(w2))
+	}
+}
+
+// copytruncate of a large file: the copy is seen while logrotate is still
+// writing it (shorter than what was read of the original). It waits for the
+// truncation, then goes on from where the original was read to: nothing is
+// sent twice.
+func TestACopyInProgressWaitsForTheTruncation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	content := text(nLines(0, 100))
+	os.WriteFile(path, []byte(content), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.WriteFile(path+".1", []byte(content[:len(content)/2]), 0o644) // the copy, part-way
+	if got := tf.poll(); len(got) != 0 {
+		t.Fatalf("read %d lines of the copy in progress", len(got))
+	}
+	appendTo(t, path+".1", content[len(content)/2:])
+	os.Truncate(path, 0)
+	appendTo(t, path, text(nLines(100, 110)))
+	got := append(tf.poll(), tf.poll()...)
+	if !slices.Equal(got, nLines(100, 110)) {
+		t.Errorf("after the copytruncate: %d lines (%.60q), want only the 10 new ones", len(got), got)
+	}
+}
