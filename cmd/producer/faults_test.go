@@ -1376,3 +1376,35 @@ func (p *proc) holds(path string) bool {
 	}
 	return false
 }
+
+// 20. Each new log starts with the same banner line: two events, which must
+// get two ids (deduplication by event_id would delete one), across a
+// rotation and a kill -9.
+func TestFaultTheSameBannerInEachNewFile(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	banner := `{"msg":"app started"}` + "\n"
+	p := s.start(nil)
+	s.appendFile("app.log", banner+s.lines(0, 100, 20))
+	s.waitAll(p)
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", banner+s.lines(100, 200, 20))
+	s.waitAll(p)
+	p.stop(syscall.SIGKILL)
+	s.appendFile("app.log", s.lines(200, 300, 20))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	ids := map[string]bool{}
+	for _, e := range s.api.Events() {
+		if bytes.Contains(e, []byte(`"app started"`)) {
+			ids[string(idRe.FindSubmatch(e)[1])] = true
+		}
+	}
+	if len(ids) != 2 {
+		t.Errorf("the two banners were stored with %d distinct ids, want 2", len(ids))
+	}
+}

@@ -35,6 +35,7 @@ type record struct {
 	fp       [16]byte
 	fpLen    int // bytes the fingerprint covers: grows with the file up to fpBytes
 	gen      uint64
+	seed     [32]byte // the chain before the file's first line (see follow.go, Ids)
 	path     string
 	dev, ino uint64
 	size     int64 // last size seen
@@ -47,8 +48,9 @@ type record struct {
 	done      map[uint64]*position // confirmed out of order
 	committed mark                 // every line before it is confirmed
 
-	held bool      // a watcher reads it
-	seen time.Time // when a scan last found its file
+	held   bool      // a watcher reads it
+	seen   time.Time // when a scan last found its file
+	onDisk bool      // a save wrote it, with its seed
 }
 
 // position is where a line of a followed file ended, and its place in the
@@ -65,7 +67,8 @@ type checkpoints struct {
 	path    string // "" keeps nothing on disk
 	mu      sync.Mutex
 	records []*record
-	saved   []byte // what the last save wrote
+	saving  sync.Mutex // one save at a time: the follower saves too (onDisk)
+	saved   []byte     // what the last save wrote
 }
 
 // savedFile is a record in the checkpoint file (format version 2).
@@ -76,6 +79,7 @@ type savedFile struct {
 	Fingerprint      string `json:"fingerprint"`
 	FingerprintBytes int    `json:"fingerprint_bytes"`
 	Generation       uint64 `json:"generation"`
+	Seed             string `json:"seed,omitempty"` // absent in checkpoints written before seeds were random
 	Offset           int64  `json:"offset"`
 	Chain            string `json:"chain"`
 	PreviousChain    string `json:"previous_chain"`
@@ -107,7 +111,7 @@ func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
 			c.saved = raw
 			now := time.Now()
 			for _, r := range records {
-				r.seen = now
+				r.seen, r.onDisk = now, true
 			}
 			return c
 		}
@@ -173,10 +177,18 @@ func (f savedFile) record() (*record, error) {
 		return nil, fmt.Errorf("line_bytes %d does not fit offset %d", f.LineBytes, f.Offset)
 	}
 	r.committed = mark{offset: f.Offset, lineLen: f.LineBytes}
-	for _, h := range []struct {
+	r.seed = chainSeed(f.Generation) // what the chain started from before seeds were random
+	hexes := []struct {
 		name, hex string
 		dst       []byte
-	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}} {
+	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}}
+	if f.Seed != "" {
+		hexes = append(hexes, struct {
+			name, hex string
+			dst       []byte
+		}{"seed", f.Seed, r.seed[:]})
+	}
+	for _, h := range hexes {
 		if b, err := hex.DecodeString(h.hex); err != nil || len(b) != len(h.dst) {
 			return nil, fmt.Errorf("%s is not %d hex bytes", h.name, len(h.dst))
 		} else {
@@ -240,16 +252,17 @@ func adoptFile(path string, inode uint64, offset int64) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &record{fp: fingerprint(head), fpLen: len(head), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
+	return &record{fp: fingerprint(head), fpLen: len(head), seed: chainSeed(0), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
 		read: m, committed: m, done: map[uint64]*position{}, seen: time.Now()}, nil
 }
 
-// newRecord starts a record for a file read from its start.
-func (c *checkpoints) newRecord(head []byte, gen uint64, path string, id fileID, size int64) *record {
+// newRecord starts a record for a file read from its start, its chain from
+// seed.
+func (c *checkpoints) newRecord(head []byte, gen uint64, seed [32]byte, path string, id fileID, size int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	start := mark{chain: chainSeed(gen)}
-	r := &record{gen: gen, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
+	start := mark{chain: seed}
+	r := &record{gen: gen, seed: seed, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
 		done: map[uint64]*position{}, held: true, seen: time.Now()}
 	if len(head) > 0 {
 		r.fp, r.fpLen = fingerprint(head), len(head)
@@ -308,6 +321,14 @@ func (c *checkpoints) confirm(p *position) int {
 	return moved
 }
 
+// onDisk reports whether r, with its seed, is in the checkpoint file (or
+// there is none): then a crash cannot make its lines' ids change.
+func (c *checkpoints) onDisk(r *record) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.path == "" || r.onDisk
+}
+
 // update runs f on records under the lock.
 func (c *checkpoints) update(f func()) {
 	c.mu.Lock()
@@ -321,15 +342,19 @@ func (c *checkpoints) save() error {
 	if c.path == "" {
 		return nil
 	}
+	c.saving.Lock()
+	defer c.saving.Unlock()
 	c.mu.Lock()
 	files := make([]savedFile, 0, len(c.records))
+	var written []*record
 	for _, r := range c.records {
 		if r.fpLen == 0 {
 			continue // nothing read yet
 		}
+		written = append(written, r)
 		m := r.committed
 		files = append(files, savedFile{Path: r.path, Device: r.dev, Inode: r.ino,
-			Fingerprint: hex.EncodeToString(r.fp[:]), FingerprintBytes: r.fpLen, Generation: r.gen,
+			Fingerprint: hex.EncodeToString(r.fp[:]), FingerprintBytes: r.fpLen, Generation: r.gen, Seed: hex.EncodeToString(r.seed[:]),
 			Offset: m.offset, Chain: hex.EncodeToString(m.chain[:]), PreviousChain: hex.EncodeToString(m.prev[:]), LineBytes: m.lineLen,
 			Size: r.size, Rotated: r.rotated})
 	}
@@ -338,6 +363,15 @@ func (c *checkpoints) save() error {
 		Version int         `json:"version"`
 		Files   []savedFile `json:"files"`
 	}{checkpointVersion, files}, "", "  ")
+	defer func() {
+		if bytes.Equal(raw, c.saved) {
+			c.update(func() {
+				for _, r := range written {
+					r.onDisk = true
+				}
+			})
+		}
+	}()
 	if bytes.Equal(raw, c.saved) {
 		return nil
 	}

@@ -59,16 +59,24 @@ package producer
 // -rotate-wait and none of its lines are in flight; if bytes were left
 // unread, that is logged as a warning.
 //
-// Ids. The chain hash starts from the generation and folds in every line:
+// Ids. The chain hash starts from the record's seed and folds in every line:
 // chain = SHA-256(previous chain || line bytes). An event's id is made of the
-// chain after its line, so it depends on the whole content of the file up to
-// and including that line and on the generation, never on the path or inode:
-// the same line read again (after a crash, or from a rotated name) gets the
-// same id, and a line of another file or of a rewritten file gets another.
-// The checkpoint keeps the chain at its offset, so a restart goes on without
-// reading the file from the start. Keeping the chain before the last line
-// too makes that line checkable: SHA-256(previous chain || the bytes there)
-// must give the chain.
+// chain after its line, so it depends on the seed and on the whole content
+// of the file up to and including that line, never on the path or inode.
+// The seed of a file read from its start (new, or truncated: a new
+// generation) is random: two files never share ids, not even for the same
+// first lines (the banner every new log of an application starts with),
+// which deduplication by event_id would otherwise merge into one event. A
+// file read from its start as the copy of a known one (claim) takes that
+// one's seed instead, so the duplicates a copy causes keep their ids. The
+// seed is in the checkpoint before the file's first line goes out (read), so
+// the same line read again (after a crash, from a rotated name, from a
+// copytruncate copy) gets the same id while the checkpoint knows its file;
+// lines read from the start again because the checkpoint was lost get new
+// ones. The checkpoint keeps the chain at its offset, so a restart goes on
+// without reading the file from the start. Keeping the chain before the last
+// line too makes that line checkable: SHA-256(previous chain || the bytes
+// there) must give the chain.
 //
 // End of a rotated file. Its unterminated last line is sent once the file
 // is rotated away (renamed, deleted or no longer matched) and has stayed idle
@@ -78,6 +86,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -129,7 +138,16 @@ func fingerprint(head []byte) (fp [16]byte) {
 	return fp
 }
 
-// chainSeed starts the chain hash of a file's generation.
+// newSeed starts the chain of a file read from its start: random, so that
+// two files, or a file before and after a truncation, never share ids.
+func newSeed() (seed [32]byte) {
+	_, _ = rand.Read(seed[:])
+	return seed
+}
+
+// chainSeed is what the chain of a file's generation started from before
+// seeds were random: for records of earlier checkpoints, which do not keep
+// their seed.
 func chainSeed(gen uint64) [32]byte {
 	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
 }
@@ -618,16 +636,16 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
 		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
-		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start", nil
+		return fl.cp.newRecord(head, truncated.gen+1, newSeed(), path, id, size), "truncated: from the start", nil
 	case copyOf != nil && !idle:
 		return nil, "", copyOf
 	case copyOf != nil:
 		kin = copyOf
 	}
 	if kin != nil {
-		return fl.cp.newRecord(head, kin.gen, path, id, size), "a copy of " + kin.path + ": from the start", nil
+		return fl.cp.newRecord(head, kin.gen, kin.seed, path, id, size), "a copy of " + kin.path + ": from the start", nil
 	}
-	return fl.cp.newRecord(head, 0, path, id, size), "new file", nil
+	return fl.cp.newRecord(head, 0, newSeed(), path, id, size), "new file", nil
 }
 
 // forget drops records that no file has matched for rotateWait and whose
@@ -689,6 +707,14 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 		if n == 0 {
 			break
 		}
+		if !fl.cp.onDisk(w.rec) {
+			// The seed of a file read from its start goes to disk before
+			// an id made from it leaves: after a crash, the lines read
+			// again get the ids they had.
+			if err := fl.cp.save(); err != nil {
+				fl.say(w.path, "cannot save the checkpoint before sending a new file's first lines: if the producer crashes before a save works, they are sent again with other ids", "err", err)
+			}
+		}
 		w.next += int64(n)
 		if !fl.feed(ctx, w, fl.chunk[:n]) {
 			return false
@@ -736,7 +762,7 @@ func (fl *follower) truncated(w *watcher, why string) {
 	// restart cannot resume it here, past the new generation's lines, when
 	// the file was rewritten with the same content.
 	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
-	w.rec = fl.cp.newRecord(nil, old.gen+1, w.path, w.id, 0)
+	w.rec = fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0)
 	w.next = 0
 	w.line.start(w.rec.read.chain)
 }

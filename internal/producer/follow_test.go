@@ -140,20 +140,28 @@ func TestCopytruncateReadsTheRestFromTheCopy(t *testing.T) {
 }
 
 // A renamed file is the same file; a new file at the old path is another.
-// A line keeps its id when the same content is read again (from another
-// name, by another run) and gets another id in another file, even when the
-// line and its offset are the same.
+// A line keeps its id when it is read again (after a crash, under another
+// name) and gets another id in another file, even when the line and its
+// offset are the same.
 func TestIdsFollowContentNotPathOrInode(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-	os.WriteFile(a, []byte(text(nLines(0, 20))), 0o644)
-	first := newTestFollower(t, &checkpoints{}, a)
+	a, b, cpPath := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	first := newTestFollower(t, cp, a)
 	first.poll()
+	cp.save()
+	appendTo(t, a, text(nLines(10, 20)))
+	first.poll() // then a crash: the checkpoint is still at line 10
 	os.Rename(a, b)
-	again := newTestFollower(t, &checkpoints{}, b)
-	again.poll()
-	if got, want := again.ids(), first.ids(); len(got) != 20 || !mapsEqual(got, want) {
-		t.Errorf("the same content read from another name gave other ids")
+	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), b)
+	if got := again.poll(); !slices.Equal(got, nLines(10, 20)) {
+		t.Fatalf("after the crash: %q, want lines 10 to 19 again", got)
+	}
+	for id, l := range again.ids() {
+		if first.ids()[id] != l {
+			t.Errorf("line %s read again under another name got another id", l)
+		}
 	}
 	other := append([]string{`{"n":-1}`}, nLines(1, 20)...) // same lines after another first line
 	os.WriteFile(a, []byte(text(other)), 0o644)
@@ -627,5 +635,49 @@ func TestACopyInProgressWaitsForTheTruncation(t *testing.T) {
 	got := append(tf.poll(), tf.poll()...)
 	if !slices.Equal(got, nLines(100, 110)) {
 		t.Errorf("after the copytruncate: %d lines (%.60q), want only the 10 new ones", len(got), got)
+	}
+}
+
+// The same first line in two files (the banner an application writes to
+// each new log) is two events: each gets its own id, so that keeping one
+// record per event_id downstream keeps both.
+func TestTheSameFirstLineOfTwoFilesGetsTwoIds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	banner := `{"msg":"app started"}`
+	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(0, 20)...))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.Rename(path, path+".1")
+	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(20, 40)...))), 0o644)
+	tf.poll()
+	var ids []string
+	for _, l := range tf.lines {
+		if string(l.data) == banner {
+			ids = append(ids, l.id)
+		}
+	}
+	if len(ids) != 2 || ids[0] == ids[1] {
+		t.Errorf("banner ids %q: want two, distinct", ids)
+	}
+	if len(tf.ids()) != 42 {
+		t.Errorf("%d distinct ids for 42 lines", len(tf.ids()))
+	}
+}
+
+// A new file's seed is on disk before its first line goes out: after a
+// crash before any periodic save, the lines read again keep their ids.
+func TestANewFilesLinesKeepTheirIdsAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
+	first := newTestFollower(t, &checkpoints{path: cpPath}, path)
+	first.poll() // then a crash: no save but the follower's own
+	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path)
+	if got := again.poll(); !slices.Equal(got, nLines(0, 10)) {
+		t.Fatalf("after the crash: %q, want the 10 lines again", got)
+	}
+	if !mapsEqual(again.ids(), first.ids()) {
+		t.Error("lines read again after a crash got other ids")
 	}
 }
