@@ -1408,3 +1408,29 @@ func TestFaultTheSameBannerInEachNewFile(t *testing.T) {
 		t.Errorf("the two banners were stored with %d distinct ids, want 2", len(ids))
 	}
 }
+
+// 21. A second producer started on the same checkpoint (a second systemd
+// unit, a manual run) refuses to start, saying why, instead of sending every
+// line again; the first goes on. Once the first is killed (kill -9), its
+// lock is gone and a new one starts.
+func TestFaultSecondProducerOnTheSameCheckpoint(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	s.appendFile("app.log", s.lines(0, 100, 20))
+	p := s.start(nil)
+	s.waitAll(p)
+	second := s.start(nil)
+	if code := second.wait(); code == 0 || !strings.Contains(second.stderr.String(), "another producer is running with the checkpoint") {
+		t.Errorf("second producer: exit %d; want a refusal:\n%s", code, tail(second.stderr.String()))
+	}
+	s.appendFile("app.log", s.lines(100, 200, 20))
+	s.waitAll(p)
+	p.stop(syscall.SIGKILL)
+	s.appendFile("app.log", s.lines(200, 300, 20))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}

@@ -57,6 +57,16 @@ func (d *deadLetters) open() error {
 	}
 	d.f, d.regular = f, fi.Mode().IsRegular()
 	if d.regular {
+		// Before the repair, which would cut off another producer's
+		// entry being written.
+		if err := flock(f); err != nil {
+			f.Close()
+			d.f = nil
+			if errors.Is(err, errLocked) {
+				return errors.New("another producer writes to it (it is locked); give each producer its own -dead-letter")
+			}
+			return fmt.Errorf("locking it: %w", err)
+		}
 		if err := d.repair(fi.Size()); err != nil {
 			f.Close()
 			d.f = nil

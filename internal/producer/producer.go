@@ -77,6 +77,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("file pattern %q: %w", p, err)
 		}
 	}
+	if cfg.Source == SourceFile && cfg.CheckpointPath != "" {
+		lock, err := lockCheckpoint(cfg.CheckpointPath)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	dl, err := openDeadLetters(cfg.DeadLetterPath)
 	if err != nil {
 		return err
@@ -148,7 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case SourceStdin:
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
-			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp"}
+			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
 			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit).run(readCtx)
 		}
 		if err != nil {
