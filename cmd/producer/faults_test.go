@@ -305,14 +305,16 @@ func (s *scenario) count() tally {
 				continue
 			}
 			var d struct {
-				Reason string          `json:"reason"`
-				Event  json.RawMessage `json:"event"`
-				Raw    string          `json:"raw"`
+				Reason    string          `json:"reason"`
+				Event     json.RawMessage `json:"event"`
+				Raw       string          `json:"raw"`
+				RawBase64 []byte          `json:"raw_base64"`
 			}
 			if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &d) != nil {
 				tl.badDL = append(tl.badDL, l)
 				continue
 			}
+			d.Raw += string(d.RawBase64)
 			if strings.Contains(d.Reason, "cut off at shutdown") {
 				tl.extra = append(tl.extra, d.Raw) // its n may be cut: see stdinRest
 				continue
@@ -1433,4 +1435,49 @@ func TestFaultSecondProducerOnTheSameCheckpoint(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	s.check(true)
+}
+
+// 22. Lines that are not valid UTF-8 (a key, a value, a line that is not
+// JSON): JSON text must be UTF-8, so each is dead-lettered with the reason
+// and its exact bytes (raw_base64), never sent with bytes replaced or a
+// field merged away.
+func TestFaultLinesNotValidUTF8(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	bad := map[int]string{
+		10: "{\"n\":10,\"\xffkey\":1,\"\xfekey\":2}",
+		11: "{\"n\":11,\"v\":\"caf\xe9 \xff\xfe\"}",
+		12: "\"n\":12 \xff\xfe latin-1 caf\xe9",
+	}
+	text := s.lines(0, 10, 10)
+	for n := 10; n < 13; n++ {
+		text += bad[n] + "\n"
+		s.written[n] = true
+	}
+	s.appendFile("app.log", text+s.lines(13, 20, 10))
+	p := s.start(nil, "-files", s.path("app.log"))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	for n := range bad {
+		if len(tl.idsOf[n]) > 0 || !strings.Contains(tl.reasons[n], "UTF-8") {
+			t.Errorf("line %d: stored %d times, dead-letter reason %q; want it dead-lettered as not UTF-8", n, len(tl.idsOf[n]), tl.reasons[n])
+		}
+	}
+	raw, _ := os.ReadFile(s.dl)
+	for n, line := range bad {
+		var found bool
+		for _, l := range strings.Split(string(raw), "\n") {
+			var d struct {
+				RawBase64 []byte `json:"raw_base64"`
+			}
+			if json.Unmarshal([]byte(l), &d) == nil && string(d.RawBase64) == line {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("line %d is not in the dead-letter file byte for byte", n)
+		}
+	}
 }

@@ -29,6 +29,8 @@ type deadLetter struct {
 	Status int             `json:"status,omitempty"`
 	Event  json.RawMessage `json:"event,omitempty"` // the event, when it is JSON
 	Raw    string          `json:"raw,omitempty"`   // the input, when it is not
+	// The input, when it is not valid UTF-8: JSON cannot hold its bytes.
+	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 // openDeadLetters opens path for append, creating it and its directory: the

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tributary/tributary/internal/ingest"
 )
@@ -307,9 +309,14 @@ func (r *run) parse(l line) (*Event, bool) {
 	if l.cut != "" {
 		reason = "line " + l.cut + ": " + reason
 	}
-	entry := deadLetter{Reason: reason, Raw: string(l.data)}
-	if json.Valid(l.data) {
-		entry = deadLetter{Reason: reason, Event: l.data}
+	entry := deadLetter{Reason: reason}
+	switch {
+	case !utf8.Valid(l.data): // a JSON string would hold U+FFFD, not these bytes
+		entry.RawBase64 = base64.StdEncoding.EncodeToString(l.data)
+	case json.Valid(l.data):
+		entry.Event = l.data
+	default:
+		entry.Raw = string(l.data)
 	}
 	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost}}
 	return nil, false
@@ -481,7 +488,7 @@ func (r *run) cannotDeadLetter(items []dlItem) {
 			continue
 		}
 		r.cfg.Log.Error("event neither delivered nor dead-lettered: it is written here so it is not lost", "reason", it.entry.Reason,
-			"event", it.entry.Event, "raw", it.entry.Raw)
+			"event", it.entry.Event, "raw", it.entry.Raw, "raw_base64", it.entry.RawBase64)
 	}
 	r.notDeadLettered = len(items)
 }
