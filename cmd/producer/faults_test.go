@@ -1481,3 +1481,28 @@ func TestFaultLinesNotValidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// 23. Lines at the 4 MiB a line may hold: one of exactly 4 MiB is
+// dead-lettered as too large an event (what it is), one over it as longer
+// than 4 MiB (kept truncated); the lines around them are sent.
+func TestFaultLinesAtTheLineLimit(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	exact := func(n, size int) string { // {"n":..,"pad":"yyy"} of size bytes, newline not counted
+		head := fmt.Sprintf(`{"n":%d,"pad":"`, n)
+		s.written[n] = true
+		return head + strings.Repeat("y", size-len(head)-2) + `"}` + "\n"
+	}
+	s.appendFile("app.log", s.lines(0, 5, 10)+exact(5, 4<<20)+exact(6, 4<<20+3)+s.lines(7, 12, 10))
+	p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "500")
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	if r := tl.reasons[5]; !strings.Contains(r, "event is") || strings.Contains(r, "longer than") {
+		t.Errorf("a line of exactly 4 MiB: reason %q, want the event's size, not longer than 4 MiB", r)
+	}
+	if r := tl.reasons[6]; !strings.Contains(r, "line longer than 4194304 bytes") {
+		t.Errorf("a line over 4 MiB: reason %q", r)
+	}
+}

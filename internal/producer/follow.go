@@ -196,8 +196,9 @@ func compressed(head []byte) (yes, undecided bool) {
 	return false, undecided
 }
 
-// lineState is the line being read: its first maxLineBytes bytes, its
-// length, and, for files, the chain before it and the hash so far.
+// lineState is the line being read: its first maxLineBytes bytes (and two
+// for its end of line), its length, and, for files, the chain before it and
+// the hash so far.
 type lineState struct {
 	buf     []byte
 	n       int64
@@ -234,7 +235,9 @@ func (ls *lineState) add(p []byte) {
 		ls.nuls += int64(i)
 		p = p[i:]
 	}
-	if room := maxLineBytes - len(ls.buf); room > 0 {
+	// Room for the end of line too, so that a line of exactly maxLineBytes
+	// is whole: long then means longer than maxLineBytes, as parse says.
+	if room := maxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
 		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
 	}
 }

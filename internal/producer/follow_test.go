@@ -681,3 +681,21 @@ func TestANewFilesLinesKeepTheirIdsAfterACrash(t *testing.T) {
 		t.Error("lines read again after a crash got other ids")
 	}
 }
+
+// A line of exactly maxLineBytes is not "longer than" that: its end of line
+// does not count.
+func TestALineOfExactlyTheLimitIsNotTooLong(t *testing.T) {
+	for _, c := range []struct {
+		content int
+		eol     string
+		long    bool
+	}{{maxLineBytes, "\n", false}, {maxLineBytes, "\r\n", false}, {maxLineBytes + 3, "\n", true}} {
+		var ls lineState
+		ls.start([32]byte{})
+		ls.add([]byte(strings.Repeat("y", c.content)))
+		ls.add([]byte(c.eol))
+		if ls.long() != c.long {
+			t.Errorf("a line of %d bytes and %q: long %v, want %v", c.content, c.eol, ls.long(), c.long)
+		}
+	}
+}
