@@ -478,7 +478,8 @@ func (fl *follower) scan(now time.Time) {
 }
 
 // discover starts following the file at path, unless there is nothing in it
-// yet, it is compressed, or it is the copy of a file being followed.
+// yet or it is compressed; a possible copy of a followed file is held open,
+// unread, until settle decides.
 func (fl *follower) discover(path string, id fileID, now time.Time) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
