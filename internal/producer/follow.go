@@ -53,11 +53,16 @@ package producer
 // read error is not taken for a truncation: the file is tried again.)
 //
 // Positions. The checkpoint (version 2) lists records: fingerprint and how
-// many bytes it covers, generation, path/device/inode hints, the confirmed
-// offset with the chain hash there and before its last line, and the last
-// size seen. A record is forgotten once no file has matched it for
-// -rotate-wait and none of its lines are in flight; if bytes were left
-// unread, that is logged as a warning.
+// many bytes it covers, generation, the seed of its ids, path/device/inode
+// hints (device and inode dropped once the inode no longer holds the
+// record's lines: truncated or deleted), the confirmed offset with the chain
+// hash there and before its last line, and the last size seen. Blank lines
+// get no position: the line before them ends after them (checkpoints.skip).
+// A line confirmed before an earlier one keeps its position, and
+// positionOverhead of the queue's bytes, until the checkpoint moves past it.
+// A record is forgotten once no file has matched it for -rotate-wait and
+// none of its lines are in flight; if bytes were left unread, that is logged
+// as a warning. A producer holds <checkpoint>.lock while it runs.
 //
 // Ids. The chain hash starts from the record's seed and folds in every line:
 // chain = SHA-256(previous chain || line bytes). An event's id is made of the
