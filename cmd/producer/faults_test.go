@@ -140,6 +140,11 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	go p.watchRSS()
+	s.t.Cleanup(func() { // a scenario that fails half-way leaves no producer running
+		_ = cmd.Process.Kill()
+		<-p.done
+		cancel()
+	})
 	return p
 }
 
