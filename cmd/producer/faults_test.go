@@ -140,6 +140,11 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	go p.watchRSS()
+	s.t.Cleanup(func() { // a scenario that fails half-way leaves no producer running
+		_ = cmd.Process.Kill()
+		<-p.done
+		cancel()
+	})
 	return p
 }
 
@@ -305,14 +310,16 @@ func (s *scenario) count() tally {
 				continue
 			}
 			var d struct {
-				Reason string          `json:"reason"`
-				Event  json.RawMessage `json:"event"`
-				Raw    string          `json:"raw"`
+				Reason    string          `json:"reason"`
+				Event     json.RawMessage `json:"event"`
+				Raw       string          `json:"raw"`
+				RawBase64 []byte          `json:"raw_base64"`
 			}
 			if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &d) != nil {
 				tl.badDL = append(tl.badDL, l)
 				continue
 			}
+			d.Raw += string(d.RawBase64)
 			if strings.Contains(d.Reason, "cut off at shutdown") {
 				tl.extra = append(tl.extra, d.Raw) // its n may be cut: see stdinRest
 				continue
@@ -1121,4 +1128,386 @@ func TestFaultIAMAuthConcurrency8NoRace(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	s.check(true)
+}
+
+// 13. Files are found while reading waits: the API is down, the queue full,
+// and the live file is renamed over app.log.1 (deleting the one before) every
+// second, as logrotate's create with rotate 1 does. Each file must be opened
+// before the rename that deletes it.
+func TestFaultFilesFoundWhileTheAPIIsDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	p := s.start(nil, "-files", s.path("app.log*"), "-queue-mib", "1")
+	n := 0
+	for i := 0; i < 40; i++ { // 4 files of 2,000 lines: far more than 1 MiB and the 1,024 lines in the channel
+		s.appendFile("app.log", s.lines(n, n+200, 100))
+		n += 200
+		time.Sleep(100 * time.Millisecond)
+		if i%10 == 9 {
+			s.rename("app.log", "app.log.1")
+		}
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 14. copytruncate with a writer that does not append (no O_APPEND): its
+// next line lands at its old offset, after a hole of NULs larger than the
+// 4 MiB a line may take. The line after the hole must be read.
+func TestFaultCopytruncateWriterWithoutAppend(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	w, err := os.OpenFile(s.path("app.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644) // no O_APPEND
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	p := s.start(nil, "-files", s.path("app.log*"), "-batch-size", "500")
+	for n := 0; n < 2200; n += 100 { // 4.5 MB, more than the 4 MiB a line may hold
+		w.WriteString(s.lines(n, n+100, 2000))
+	}
+	s.waitAll(p)
+	s.copytruncate("app.log", "app.log.1")
+	w.WriteString(s.lines(100000, 100050, 20))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if fi, err := os.Stat(s.path("app.log")); err != nil || fi.Size() < 4<<20+100 {
+		t.Errorf("app.log should hold a hole of more than 4 MiB before its lines: %v, %v", fi.Size(), err)
+	}
+}
+
+// 15. Blank lines count in the memory bound: one event, then 4 MiB of empty
+// lines (4 million lines), then another, read while the API is down and the
+// first event cannot be confirmed.
+func TestFaultBlankLinesWhileTheAPIIsDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	s.bin = plainBin // the race detector's shadow memory would hide the figure
+	content := s.lines(0, 1, 10) + strings.Repeat("\n", 4<<20) + s.lines(1, 2, 10)
+	s.appendFile("app.log", content)
+	p := s.start(nil, "-files", s.path("app.log"), "-queue-mib", "1", "-stats-interval", "50ms")
+	waitFor(t, "both events to be read", func() bool { return strings.Contains(p.stderr.String(), `"read":2,`) })
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if bound := int64(64 << 10); s.peakRSS > bound { // the plain binary's baseline is about 20 MiB
+		t.Errorf("peak RSS %d KiB with -queue-mib 1 and blank lines, above %d KiB: blank lines are held outside the queue's bound", s.peakRSS, bound)
+	}
+	if cp := checkpointOffset(t, s.cp); cp != int64(len(content)) {
+		t.Errorf("the checkpoint is at %d, not at the end of the file", cp)
+	}
+}
+
+// 16. A file read to its end is rewritten, within one poll, with other lines
+// of the same byte length: no new bytes, yet every new line must be sent;
+// then it is rotated to a name the patterns do not match.
+func TestFaultRewriteOfTheSameLength(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log"), "-poll", "300ms"}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(100, 200, 20))
+	s.waitAll(p)
+	rewrite := s.lines(300, 400, 20) // as long, line for line
+	if err := os.WriteFile(s.path("app.log"), []byte(rewrite), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAll(p)
+	s.rename("app.log", "app.log.1")
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	if !strings.Contains(s.logs(), "file truncated or rewritten") {
+		t.Error("the rewrite is not logged")
+	}
+}
+
+// 17. The patterns match the producer's own checkpoint and dead-letter file
+// through another path (a symlinked directory): they must not be read as
+// events, which would send them and dead-letter the dead-letter entries
+// again, without end.
+func TestFaultOwnFilesThroughASymlinkedDirectory(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{RejectContaining: "poison"})
+	os.Mkdir(s.path("real"), 0o755)
+	if err := os.Symlink("real", s.path("link")); err != nil {
+		t.Fatal(err)
+	}
+	s.dl, s.cp = s.path("link/dead-letter.ndjson"), s.path("link/checkpoint.json")
+	s.appendFile("real/app.log", s.lines(0, 50, 10)+"not json at all\n"+`{"n":50,"poison":true}`+"\n")
+	s.written[50] = true
+	p := s.start(nil, "-files", s.path("real/*"))
+	s.waitAll(p)
+	waitFor(t, "a checkpoint", func() bool { _, err := os.Stat(s.cp); return err == nil })
+	// Once this line is stored, every file the patterns matched before it
+	// was written has been read: what was read of them is delivered by the
+	// SIGTERM.
+	s.appendFile("real/app.log", s.lines(51, 52, 10))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	if events := s.api.Events(); len(events) != 51 {
+		t.Errorf("%d events stored, want the 51 lines of app.log that are events; the first ones not of app.log:\n%s", len(events), notOf(events))
+	}
+	if raw, _ := os.ReadFile(s.dl); bytes.Count(raw, []byte("\n")) != 2 || tl.dead != 1 {
+		t.Errorf("the dead-letter file holds %d entries, want the line that is not JSON and the poison event:\n%.600s", bytes.Count(raw, []byte("\n")), raw)
+	}
+}
+
+var lineRe = regexp.MustCompile(`^\{"event_id":"[^"]+","event_time":"[^"]+","n":`)
+
+// notOf lists stored events that are not lines the scenarios write.
+func notOf(events [][]byte) string {
+	var b strings.Builder
+	for _, e := range events {
+		if !lineRe.Match(e) && b.Len() < 600 {
+			b.Write(e)
+		}
+	}
+	return b.String()
+}
+
+// 18. A truncation is seen, the same content is written again, the producer
+// is killed (kill -9) part-way through it, with the record from before the
+// truncation still in the checkpoint (-rotate-wait 1m keeps it). The
+// restart must resume the new content where it was, not where the old
+// record says: every line must end up stored twice, with two ids.
+func TestFaultKill9AfterATruncationAndTheSameContent(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log"), "-rotate-wait", "1m", "-concurrency", "1"}
+	content := s.lines(0, 2000, 20)
+	s.appendFile("app.log", content)
+	p := s.start(nil)
+	s.waitAll(p)
+	s.api.SetFaults(fakeapi.Faults{Delay: 50 * time.Millisecond}) // 400 lines a second
+	if err := os.Truncate(s.path("app.log"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the truncation to be seen", func() bool { return strings.Contains(p.stderr.String(), "file truncated or rewritten") })
+	s.appendFile("app.log", content)
+	waitFor(t, "a checkpoint part-way through the new content", func() bool {
+		gens := checkpointGenerations(t, s.cp)
+		return gens[0] == int64(len(content)) && gens[1] > 0 && gens[1] < int64(len(content))
+	})
+	p.stop(syscall.SIGKILL)
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil)
+	waitFor(t, "every line to be stored twice", func() bool {
+		tl := s.count()
+		for n := range s.written {
+			if len(tl.idsOf[n]) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(false)
+	for n := range s.written {
+		if len(tl.idsOf[n]) != 2 {
+			t.Fatalf("line %d was stored with %d ids, want 2 (one per time it was written)", n, len(tl.idsOf[n]))
+		}
+	}
+}
+
+// checkpointGenerations is the offset of each generation in the checkpoint.
+func checkpointGenerations(t *testing.T, path string) map[uint64]int64 {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var cp struct {
+		Files []struct {
+			Generation uint64 `json:"generation"`
+			Offset     int64  `json:"offset"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		t.Fatalf("checkpoint: %v: %s", err, raw)
+	}
+	out := map[uint64]int64{}
+	for _, f := range cp.Files {
+		out[f.Generation] = f.Offset
+	}
+	return out
+}
+
+// 19. Files that start like an idle followed file: worker logs that begin
+// with the same banner line (one worker idle), and a file that begins with
+// the same 300-byte header as an idle one and is deleted soon after it was
+// written. Both must be read, banner and header included.
+func TestFaultFilesStartingLikeAnIdleFile(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	banner := `{"msg":"worker started","version":"1.2.3"}` + "\n"
+	header := `{"msg":"app started","pad":"` + strings.Repeat("h", 300) + `"}` + "\n"
+	s.appendFile("w1.log", banner)
+	s.appendFile("h1.log", header)
+	p := s.start(nil, "-files", s.path("w*.log")+","+s.path("h*.log"))
+	waitFor(t, "the banner and the header", func() bool { return len(s.api.Events()) == 2 })
+	s.appendFile("w2.log", banner+s.lines(0, 50, 20))
+	s.appendFile("h2.log", header+s.lines(50, 100, 20))
+	waitFor(t, "the producer to open h2.log", func() bool { return p.holds(s.path("h2.log")) })
+	if err := os.Remove(s.path("h2.log")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAll(p)
+	waitFor(t, "both banners and both headers", func() bool { return len(s.api.Events()) == 104 })
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	all := bytes.Join(s.api.Events(), nil)
+	if b, h := bytes.Count(all, []byte("worker started")), bytes.Count(all, []byte(`"app started"`)); b != 2 || h != 2 {
+		t.Errorf("stored %d banners and %d headers, want 2 of each (one per file)", b, h)
+	}
+}
+
+// holds reports whether the producer has path open.
+func (p *proc) holds(path string) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
+}
+
+// 20. Each new log starts with the same banner line: two events, which must
+// get two ids (deduplication by event_id would delete one), across a
+// rotation and a kill -9.
+func TestFaultTheSameBannerInEachNewFile(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	banner := `{"msg":"app started"}` + "\n"
+	p := s.start(nil)
+	s.appendFile("app.log", banner+s.lines(0, 100, 20))
+	s.waitAll(p)
+	s.rename("app.log", "app.log.1")
+	s.appendFile("app.log", banner+s.lines(100, 200, 20))
+	s.waitAll(p)
+	p.stop(syscall.SIGKILL)
+	s.appendFile("app.log", s.lines(200, 300, 20))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+	ids := map[string]bool{}
+	for _, e := range s.api.Events() {
+		if bytes.Contains(e, []byte(`"app started"`)) {
+			ids[string(idRe.FindSubmatch(e)[1])] = true
+		}
+	}
+	if len(ids) != 2 {
+		t.Errorf("the two banners were stored with %d distinct ids, want 2", len(ids))
+	}
+}
+
+// 21. A second producer started on the same checkpoint (a second systemd
+// unit, a manual run) refuses to start, saying why, instead of sending every
+// line again; the first goes on. Once the first is killed (kill -9), its
+// lock is gone and a new one starts.
+func TestFaultSecondProducerOnTheSameCheckpoint(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app.log*")}
+	s.appendFile("app.log", s.lines(0, 100, 20))
+	p := s.start(nil)
+	s.waitAll(p)
+	second := s.start(nil)
+	if code := second.wait(); code == 0 || !strings.Contains(second.stderr.String(), "another producer is running with the checkpoint") {
+		t.Errorf("second producer: exit %d; want a refusal:\n%s", code, tail(second.stderr.String()))
+	}
+	s.appendFile("app.log", s.lines(100, 200, 20))
+	s.waitAll(p)
+	p.stop(syscall.SIGKILL)
+	s.appendFile("app.log", s.lines(200, 300, 20))
+	p = s.start(nil)
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	s.check(true)
+}
+
+// 22. Lines that are not valid UTF-8 (a key, a value, a line that is not
+// JSON): JSON text must be UTF-8, so each is dead-lettered with the reason
+// and its exact bytes (raw_base64), never sent with bytes replaced or a
+// field merged away.
+func TestFaultLinesNotValidUTF8(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	bad := map[int]string{
+		10: "{\"n\":10,\"\xffkey\":1,\"\xfekey\":2}",
+		11: "{\"n\":11,\"v\":\"caf\xe9 \xff\xfe\"}",
+		12: "\"n\":12 \xff\xfe latin-1 caf\xe9",
+	}
+	text := s.lines(0, 10, 10)
+	for n := 10; n < 13; n++ {
+		text += bad[n] + "\n"
+		s.written[n] = true
+	}
+	s.appendFile("app.log", text+s.lines(13, 20, 10))
+	p := s.start(nil, "-files", s.path("app.log"))
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	for n := range bad {
+		if len(tl.idsOf[n]) > 0 || !strings.Contains(tl.reasons[n], "UTF-8") {
+			t.Errorf("line %d: stored %d times, dead-letter reason %q; want it dead-lettered as not UTF-8", n, len(tl.idsOf[n]), tl.reasons[n])
+		}
+	}
+	raw, _ := os.ReadFile(s.dl)
+	for n, line := range bad {
+		var found bool
+		for _, l := range strings.Split(string(raw), "\n") {
+			var d struct {
+				RawBase64 []byte `json:"raw_base64"`
+			}
+			if json.Unmarshal([]byte(l), &d) == nil && string(d.RawBase64) == line {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("line %d is not in the dead-letter file byte for byte", n)
+		}
+	}
+}
+
+// 23. Lines at the 4 MiB a line may hold: one of exactly 4 MiB is
+// dead-lettered as too large an event (what it is), one over it as longer
+// than 4 MiB (kept truncated); the lines around them are sent.
+func TestFaultLinesAtTheLineLimit(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	exact := func(n, size int) string { // {"n":..,"pad":"yyy"} of size bytes, newline not counted
+		head := fmt.Sprintf(`{"n":%d,"pad":"`, n)
+		s.written[n] = true
+		return head + strings.Repeat("y", size-len(head)-2) + `"}` + "\n"
+	}
+	s.appendFile("app.log", s.lines(0, 5, 10)+exact(5, 4<<20)+exact(6, 4<<20+3)+s.lines(7, 12, 10))
+	p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "500")
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	tl := s.check(true)
+	if r := tl.reasons[5]; !strings.Contains(r, "event is") || strings.Contains(r, "longer than") {
+		t.Errorf("a line of exactly 4 MiB: reason %q, want the event's size, not longer than 4 MiB", r)
+	}
+	if r := tl.reasons[6]; !strings.Contains(r, "line longer than 4194304 bytes") {
+		t.Errorf("a line over 4 MiB: reason %q", r)
+	}
 }

@@ -9,6 +9,11 @@ import (
 // and position structs, the id and time enrich adds, slice headers.
 const eventOverhead = 512
 
+// positionOverhead is the part of eventOverhead a line of a followed file
+// holds until the checkpoint moves past it, which can be long after it is
+// confirmed: its position waits in record.done for the lines before it.
+const positionOverhead = 256
+
 // budget bounds the bytes of everything read but not yet confirmed or
 // dead-lettered (queued, in flight, waiting for a retry or for the
 // dead-letter file). Readers wait for room: backpressure instead of growth.
@@ -48,6 +53,18 @@ func (b *budget) acquire(ctx context.Context, n int64) bool {
 			return false
 		}
 	}
+}
+
+// tryAcquire takes n bytes if they fit now (as acquire would without
+// waiting).
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used == 0 || b.used+n <= b.limit {
+		b.used += n
+		return true
+	}
+	return false
 }
 
 // take takes n bytes without waiting: for lines already read when the

@@ -35,19 +35,22 @@ type record struct {
 	fp       [16]byte
 	fpLen    int // bytes the fingerprint covers: grows with the file up to fpBytes
 	gen      uint64
+	seed     [32]byte // the chain before the file's first line (see follow.go, Ids)
 	path     string
 	dev, ino uint64
 	size     int64 // last size seen
 	rotated  bool  // renamed, deleted or no longer matched since it was first found
 
-	read      mark // the end of the last line handed out
+	read      mark // the end of the last line handed out (or blank line skipped)
 	readSeq   uint64
+	last      *position            // the last line handed out
 	doneSeq   uint64               // lines confirmed in order
 	done      map[uint64]*position // confirmed out of order
 	committed mark                 // every line before it is confirmed
 
-	held bool      // a watcher reads it
-	seen time.Time // when a scan last found its file
+	held   bool      // a watcher reads it
+	seen   time.Time // when a scan last found its file
+	onDisk bool      // a save wrote it, with its seed
 }
 
 // position is where a line of a followed file ended, and its place in the
@@ -64,7 +67,8 @@ type checkpoints struct {
 	path    string // "" keeps nothing on disk
 	mu      sync.Mutex
 	records []*record
-	saved   []byte // what the last save wrote
+	saving  sync.Mutex // one save at a time: the follower saves too (onDisk)
+	saved   []byte     // what the last save wrote
 }
 
 // savedFile is a record in the checkpoint file (format version 2).
@@ -75,6 +79,7 @@ type savedFile struct {
 	Fingerprint      string `json:"fingerprint"`
 	FingerprintBytes int    `json:"fingerprint_bytes"`
 	Generation       uint64 `json:"generation"`
+	Seed             string `json:"seed,omitempty"` // absent in checkpoints written before seeds were random
 	Offset           int64  `json:"offset"`
 	Chain            string `json:"chain"`
 	PreviousChain    string `json:"previous_chain"`
@@ -106,7 +111,7 @@ func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
 			c.saved = raw
 			now := time.Now()
 			for _, r := range records {
-				r.seen = now
+				r.seen, r.onDisk = now, true
 			}
 			return c
 		}
@@ -172,10 +177,18 @@ func (f savedFile) record() (*record, error) {
 		return nil, fmt.Errorf("line_bytes %d does not fit offset %d", f.LineBytes, f.Offset)
 	}
 	r.committed = mark{offset: f.Offset, lineLen: f.LineBytes}
-	for _, h := range []struct {
+	r.seed = chainSeed(f.Generation) // what the chain started from before seeds were random
+	hexes := []struct {
 		name, hex string
 		dst       []byte
-	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}} {
+	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}}
+	if f.Seed != "" {
+		hexes = append(hexes, struct {
+			name, hex string
+			dst       []byte
+		}{"seed", f.Seed, r.seed[:]})
+	}
+	for _, h := range hexes {
 		if b, err := hex.DecodeString(h.hex); err != nil || len(b) != len(h.dst) {
 			return nil, fmt.Errorf("%s is not %d hex bytes", h.name, len(h.dst))
 		} else {
@@ -239,16 +252,17 @@ func adoptFile(path string, inode uint64, offset int64) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &record{fp: fingerprint(head), fpLen: len(head), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
+	return &record{fp: fingerprint(head), fpLen: len(head), seed: chainSeed(0), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
 		read: m, committed: m, done: map[uint64]*position{}, seen: time.Now()}, nil
 }
 
-// newRecord starts a record for a file read from its start.
-func (c *checkpoints) newRecord(head []byte, gen uint64, path string, id fileID, size int64) *record {
+// newRecord starts a record for a file read from its start, its chain from
+// seed.
+func (c *checkpoints) newRecord(head []byte, gen uint64, seed [32]byte, path string, id fileID, size int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	start := mark{chain: chainSeed(gen)}
-	r := &record{gen: gen, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
+	start := mark{chain: seed}
+	r := &record{gen: gen, seed: seed, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
 		done: map[uint64]*position{}, held: true, seen: time.Now()}
 	if len(head) > 0 {
 		r.fp, r.fpLen = fingerprint(head), len(head)
@@ -263,18 +277,37 @@ func (c *checkpoints) read(r *record, end mark) *position {
 	defer c.mu.Unlock()
 	r.readSeq++
 	r.read = end
-	return &position{rec: r, seq: r.readSeq, end: end}
+	r.last = &position{rec: r, seq: r.readSeq, end: end}
+	return r.last
 }
 
-// confirm records that the line at p is stored or dead-lettered.
-func (c *checkpoints) confirm(p *position) {
+// skip records a blank line ending at end. It gets no position, which would
+// wait in done (memory no queue bound counts) while a line before it is
+// unconfirmed: the last line handed out ends after it instead, or, when
+// every line is confirmed, the checkpoint moves past it at once.
+func (c *checkpoints) skip(r *record, end mark) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.read = end
+	if r.last != nil && r.last.seq > r.doneSeq {
+		r.last.end = end
+	} else {
+		r.committed = end
+	}
+}
+
+// confirm records that the line at p is stored or dead-lettered; it returns
+// how many lines the checkpoint moved past (0 when one before p is still
+// unconfirmed).
+func (c *checkpoints) confirm(p *position) int {
 	if p == nil {
-		return
+		return 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := p.rec
 	r.done[p.seq] = p
+	moved := 0
 	for {
 		next, ok := r.done[r.doneSeq+1]
 		if !ok {
@@ -283,7 +316,17 @@ func (c *checkpoints) confirm(p *position) {
 		delete(r.done, r.doneSeq+1)
 		r.doneSeq++
 		r.committed = next.end
+		moved++
 	}
+	return moved
+}
+
+// onDisk reports whether r, with its seed, is in the checkpoint file (or
+// there is none): then a crash cannot make its lines' ids change.
+func (c *checkpoints) onDisk(r *record) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.path == "" || r.onDisk
 }
 
 // update runs f on records under the lock.
@@ -299,15 +342,19 @@ func (c *checkpoints) save() error {
 	if c.path == "" {
 		return nil
 	}
+	c.saving.Lock()
+	defer c.saving.Unlock()
 	c.mu.Lock()
 	files := make([]savedFile, 0, len(c.records))
+	var written []*record
 	for _, r := range c.records {
 		if r.fpLen == 0 {
 			continue // nothing read yet
 		}
+		written = append(written, r)
 		m := r.committed
 		files = append(files, savedFile{Path: r.path, Device: r.dev, Inode: r.ino,
-			Fingerprint: hex.EncodeToString(r.fp[:]), FingerprintBytes: r.fpLen, Generation: r.gen,
+			Fingerprint: hex.EncodeToString(r.fp[:]), FingerprintBytes: r.fpLen, Generation: r.gen, Seed: hex.EncodeToString(r.seed[:]),
 			Offset: m.offset, Chain: hex.EncodeToString(m.chain[:]), PreviousChain: hex.EncodeToString(m.prev[:]), LineBytes: m.lineLen,
 			Size: r.size, Rotated: r.rotated})
 	}
@@ -316,6 +363,15 @@ func (c *checkpoints) save() error {
 		Version int         `json:"version"`
 		Files   []savedFile `json:"files"`
 	}{checkpointVersion, files}, "", "  ")
+	defer func() {
+		if bytes.Equal(raw, c.saved) {
+			c.update(func() {
+				for _, r := range written {
+					r.onDisk = true
+				}
+			})
+		}
+	}()
 	if bytes.Equal(raw, c.saved) {
 		return nil
 	}

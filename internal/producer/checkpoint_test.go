@@ -59,7 +59,7 @@ func TestDamagedCheckpointIsSetAside(t *testing.T) {
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
 	c := &checkpoints{path: path}
-	r := c.newRecord([]byte("first bytes"), 3, "/var/log/app.log", fileID{7, 42}, 300)
+	r := c.newRecord([]byte("first bytes"), 3, newSeed(), "/var/log/app.log", fileID{7, 42}, 300)
 	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64})
 	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}) // not confirmed
 	c.confirm(p)
@@ -71,7 +71,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Fatalf("%d records", len(got.records))
 	}
 	g := got.records[0]
-	if g.fp != fingerprint([]byte("first bytes")) || g.fpLen != 11 || g.gen != 3 || g.path != "/var/log/app.log" ||
+	if g.fp != fingerprint([]byte("first bytes")) || g.fpLen != 11 || g.gen != 3 || g.seed != r.seed || g.path != "/var/log/app.log" ||
 		g.dev != 7 || g.ino != 42 || g.size != 300 || g.committed != p.end || g.read != p.end {
 		t.Errorf("loaded %+v, want the record with the confirmed mark %+v", g, p.end)
 	}
@@ -81,7 +81,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 // that are all confirmed.
 func TestCheckpointMovesOnlyPastConfirmedLines(t *testing.T) {
 	c := &checkpoints{}
-	r := c.newRecord([]byte("x"), 0, "f", fileID{}, 0)
+	r := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
 	var ps []*position
 	for i := 1; i <= 4; i++ {
 		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}))
@@ -133,5 +133,52 @@ func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
 	ls.add([]byte("{\"n\":2}\n"))
 	if want := ls.end(m.offset); c.records[0].committed != want {
 		t.Errorf("adopted mark %+v, want %+v: the mark reading the lines gives", c.records[0].committed, want)
+	}
+}
+
+// A line confirmed out of order keeps a position until the checkpoint moves
+// past it: that memory stays counted in the queue's bytes, so a line that
+// stays unconfirmed (retried for a long time) cannot let them grow unbounded.
+func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
+	c := &checkpoints{}
+	r := &run{cp: c, budget: newBudget(1 << 20)}
+	rec := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
+	const cost = 1000
+	var ps []*position
+	for i := 1; i <= 3; i++ {
+		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}))
+		r.budget.take(cost)
+	}
+	r.handled(ps[1], cost)
+	r.handled(ps[2], cost)
+	if got, want := r.budget.inUse(), int64(cost+2*positionOverhead); got != want {
+		t.Errorf("in use %d with one line unconfirmed and two confirmed after it, want %d", got, want)
+	}
+	r.handled(ps[0], cost)
+	if got := r.budget.inUse(); got != 0 {
+		t.Errorf("in use %d once every line is confirmed, want 0", got)
+	}
+}
+
+// A record of a checkpoint written before seeds were random starts its chain
+// where every record's did then: a copy of its file read from its start
+// gives the ids it gave. A seed that is not 32 hex bytes is damage.
+func TestCheckpointWithoutSeedsIsRead(t *testing.T) {
+	dir := t.TempDir()
+	entry := func(seed string) string {
+		return `{"version":2,"files":[{"path":"/var/log/app.log","device":1,"inode":2,"fingerprint":"` + strings.Repeat("0", 32) +
+			`","fingerprint_bytes":10,"generation":2,` + seed + `"offset":0,"chain":"` + strings.Repeat("0", 64) +
+			`","previous_chain":"` + strings.Repeat("0", 64) + `","line_bytes":0,"size":0}]}`
+	}
+	path := filepath.Join(dir, "old.json")
+	os.WriteFile(path, []byte(entry("")), 0o640)
+	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	if len(c.records) != 1 || c.records[0].seed != chainSeed(2) {
+		t.Errorf("records %+v: want one, seeded as generation 2 was", c.records)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(entry(`"seed":"abc",`)), 0o640)
+	if c := loadCheckpoints(bad, slog.New(slog.DiscardHandler)); len(c.records) != 0 {
+		t.Errorf("a seed that is not 32 hex bytes was accepted: %+v", c.records)
 	}
 }

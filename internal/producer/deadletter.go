@@ -29,6 +29,8 @@ type deadLetter struct {
 	Status int             `json:"status,omitempty"`
 	Event  json.RawMessage `json:"event,omitempty"` // the event, when it is JSON
 	Raw    string          `json:"raw,omitempty"`   // the input, when it is not
+	// The input, when it is not valid UTF-8: JSON cannot hold its bytes.
+	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 // openDeadLetters opens path for append, creating it and its directory: the
@@ -57,6 +59,16 @@ func (d *deadLetters) open() error {
 	}
 	d.f, d.regular = f, fi.Mode().IsRegular()
 	if d.regular {
+		// Before the repair, which would cut off another producer's
+		// entry being written.
+		if err := flock(f); err != nil {
+			f.Close()
+			d.f = nil
+			if errors.Is(err, errLocked) {
+				return errors.New("another producer writes to it (it is locked); give each producer its own -dead-letter")
+			}
+			return fmt.Errorf("locking it: %w", err)
+		}
 		if err := d.repair(fi.Size()); err != nil {
 			f.Close()
 			d.f = nil

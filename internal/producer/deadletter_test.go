@@ -149,3 +149,44 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Two producers on one checkpoint would each send every line: the second
+// refuses to start, saying why, and so does one that would write to the
+// dead-letter file another producer writes to (opening it cuts off an
+// incomplete last entry, which may be the other's write in progress).
+func TestASecondProducerOnTheSameFilesRefusesToStart(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte(numbered(0, 10, nil)), 0o644)
+	cfg := testConfig(t, api)
+	cfg.Source, cfg.Files, cfg.CheckpointPath = SourceFile, []string{filepath.Join(dir, "*.log")}, filepath.Join(dir, "cp.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Run(ctx, cfg) }()
+	waitStored(t, api, 10)
+
+	// Not refused, they would run until this bound.
+	bounded, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	defer stop()
+	second := cfg
+	second.Stats, second.DeadLetterPath = &Stats{}, filepath.Join(dir, "other-dead-letter.ndjson")
+	if err := Run(bounded, second); err == nil || !strings.Contains(err.Error(), "another producer") {
+		t.Errorf("a second producer on the same checkpoint: %v; want a refusal", err)
+	}
+	third := testConfig(t, api) // stdin, its own checkpoint, the first one's dead-letter file
+	third.Source, third.Stdin, third.DeadLetterPath = SourceStdin, strings.NewReader(""), cfg.DeadLetterPath
+	if err := Run(bounded, third); err == nil || !strings.Contains(err.Error(), "another producer") {
+		t.Errorf("a second producer on the same dead-letter file: %v; want a refusal", err)
+	}
+	if n := len(api.Events()); n != 10 {
+		t.Errorf("%d events stored, want the 10 lines once", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), third); err != nil {
+		t.Errorf("once the first producer stopped: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxEventBytes is the largest event sent: a Kinesis record holds 1 MiB of
@@ -29,11 +30,19 @@ type Event struct {
 // errNotObject marks input that cannot be sent: it goes to the dead-letter file.
 var errNotObject = errors.New("not a JSON object")
 
+// errNotUTF8 marks input that is not valid UTF-8, which JSON text must be.
+var errNotUTF8 = errors.New("not valid UTF-8, which JSON text must be (the line is kept in raw_base64)")
+
 // enrich parses raw as one JSON object and adds event_id (id, or a random
 // one when id is "") and event_time (now, RFC 3339 UTC) unless it has them.
 // Values are kept as written; keys come out sorted. Anything after the object
 // but white space makes the whole line invalid: half a line is not an event.
 func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
+	if !utf8.Valid(raw) {
+		// Decoding would turn each bad byte into U+FFFD: two keys could
+		// become one (a field dropped) and values would not be as written.
+		return nil, "", errNotUTF8
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var obj map[string]json.RawMessage

@@ -11,7 +11,10 @@ package producer
 // inode cannot be reused while it is held. A file that is no longer matched
 // (or was deleted) is read until it has stayed idle for -rotate-wait, then
 // closed. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
-// warning: `*.log*` matches app.log.2.gz, whose bytes are not events.
+// warning: `*.log*` matches app.log.2.gz, whose bytes are not events. While
+// reading waits for room in the queue, the patterns are still expanded every
+// poll (send): only a file opened before it is deleted or renamed over can
+// still be read, and opening one costs no queue memory.
 //
 // Knowing a file again. Device and inode are only a hint (Vector's
 // device_and_inode is unsafe once an inode is reused; Fluent Bit keys its
@@ -26,36 +29,59 @@ package producer
 // producer was stopped (two rotations find both files), and the copy
 // logrotate's copytruncate makes, which is then read from where the original
 // had been read to. Two different files with the same first bytes (a common
-// header) are told apart by that line. A file that matches a record still
-// followed is a copy of that file: it waits until that file is truncated or
-// gone. Files whose inode a record names are matched first, so a copy cannot
-// take its original's record.
+// header) are told apart by that line. A fingerprint shorter than fpBytes
+// (a short file) identifies only its own inode: a file that starts with the
+// whole of a short one (a common banner line) is another file. A file that
+// may be the copy of a file still followed (its fingerprint and its line
+// before the read offset match, or it is shorter than that offset: a copy
+// still being written) is held open, unread, until that file is truncated
+// or gone (it then takes that file's record), or until it has stayed idle
+// for rotateWait (it is then read from its start): never longer, since it may
+// be another file with the same start. Files whose inode a record names are
+// matched first, so a copy cannot take its original's record.
 //
 // Truncation. Fluent Bit only compares the offset with the size, which misses
 // a truncation followed by a longer rewrite within one poll. Here every
-// chunk read is checked before its lines go out: the file is not shorter than
+// chunk read is checked before its lines go out, and so is a file whose
+// change time moved with no new bytes (a rewrite of the same length; checked
+// again at the next poll while that time is less than a second older than
+// the check, as a later change in the same clock tick keeps it): the file is
+// not shorter than
 // the offset, its first bytes still match the fingerprint, and the last line
 // before the offset is still there. When not, the chunk is dropped and the
 // file is read again from 0 as a new record whose generation is one more. (A
 // read error is not taken for a truncation: the file is tried again.)
 //
 // Positions. The checkpoint (version 2) lists records: fingerprint and how
-// many bytes it covers, generation, path/device/inode hints, the confirmed
-// offset with the chain hash there and before its last line, and the last
-// size seen. A record is forgotten once no file has matched it for
-// -rotate-wait and none of its lines are in flight; if bytes were left
-// unread, that is logged as a warning.
+// many bytes it covers, generation, the seed of its ids, path/device/inode
+// hints (device and inode dropped once the inode no longer holds the
+// record's lines: truncated or deleted), the confirmed offset with the chain
+// hash there and before its last line, and the last size seen. Blank lines
+// get no position: the line before them ends after them (checkpoints.skip).
+// A line confirmed before an earlier one keeps its position, and
+// positionOverhead of the queue's bytes, until the checkpoint moves past it.
+// A record is forgotten once no file has matched it for -rotate-wait and
+// none of its lines are in flight; if bytes were left unread, that is logged
+// as a warning. A producer holds <checkpoint>.lock while it runs.
 //
-// Ids. The chain hash starts from the generation and folds in every line:
+// Ids. The chain hash starts from the record's seed and folds in every line:
 // chain = SHA-256(previous chain || line bytes). An event's id is made of the
-// chain after its line, so it depends on the whole content of the file up to
-// and including that line and on the generation, never on the path or inode:
-// the same line read again (after a crash, or from a rotated name) gets the
-// same id, and a line of another file or of a rewritten file gets another.
-// The checkpoint keeps the chain at its offset, so a restart goes on without
-// reading the file from the start. Keeping the chain before the last line
-// too makes that line checkable: SHA-256(previous chain || the bytes there)
-// must give the chain.
+// chain after its line, so it depends on the seed and on the whole content
+// of the file up to and including that line, never on the path or inode.
+// The seed of a file read from its start (new, or truncated: a new
+// generation) is random: two files never share ids, not even for the same
+// first lines (the banner every new log of an application starts with),
+// which deduplication by event_id would otherwise merge into one event. A
+// file read from its start as the copy of a known one (claim) takes that
+// one's seed instead, so the duplicates a copy causes keep their ids. The
+// seed is in the checkpoint before the file's first line goes out (read), so
+// the same line read again (after a crash, from a rotated name, from a
+// copytruncate copy) gets the same id while the checkpoint knows its file;
+// lines read from the start again because the checkpoint was lost get new
+// ones. The checkpoint keeps the chain at its offset, so a restart goes on
+// without reading the file from the start. Keeping the chain before the last
+// line too makes that line checkable: SHA-256(previous chain || the bytes
+// there) must give the chain.
 //
 // End of a rotated file. Its unterminated last line is sent once the file
 // is rotated away (renamed, deleted or no longer matched) and has stayed idle
@@ -65,11 +91,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -93,6 +121,15 @@ func idOf(fi os.FileInfo) fileID {
 	return fileID{}
 }
 
+// ctimeOf is the file's change time, which every write and truncation
+// sets and nothing can set back (unlike the modification time).
+func ctimeOf(fi os.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Unix())
+	}
+	return fi.ModTime()
+}
+
 func nlinkOf(fi os.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return uint64(st.Nlink)
@@ -106,7 +143,16 @@ func fingerprint(head []byte) (fp [16]byte) {
 	return fp
 }
 
-// chainSeed starts the chain hash of a file's generation.
+// newSeed starts the chain of a file read from its start: random, so that
+// two files, or a file before and after a truncation, never share ids.
+func newSeed() (seed [32]byte) {
+	_, _ = rand.Read(seed[:])
+	return seed
+}
+
+// chainSeed is what the chain of a file's generation started from before
+// seeds were random: for records of earlier checkpoints, which do not keep
+// their seed.
 func chainSeed(gen uint64) [32]byte {
 	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
 }
@@ -155,20 +201,23 @@ func compressed(head []byte) (yes, undecided bool) {
 	return false, undecided
 }
 
-// lineState is the line being read: its first maxLineBytes bytes, its
-// length, and, for files, the chain before it and the hash so far.
+// lineState is the line being read: its first maxLineBytes bytes (and two
+// for its end of line), its length, and, for files, the chain before it and
+// the hash so far.
 type lineState struct {
-	buf  []byte
-	n    int64
-	h    hash.Hash // nil for stdin
-	prev [32]byte
+	buf     []byte
+	n       int64
+	h       hash.Hash // nil for stdin
+	prev    [32]byte
+	skipNUL bool  // files: leading NULs are not kept in buf
+	nuls    int64 // leading NULs skipped
 }
 
 func (ls *lineState) start(chain [32]byte) {
 	if cap(ls.buf) > 64<<10 {
 		ls.buf = nil // a long line's memory goes back once it is sent
 	}
-	ls.buf, ls.n, ls.prev = ls.buf[:0], 0, chain
+	ls.buf, ls.n, ls.nuls, ls.prev = ls.buf[:0], 0, 0, chain
 	if ls.h != nil {
 		ls.h.Reset()
 		ls.h.Write(chain[:])
@@ -176,17 +225,30 @@ func (ls *lineState) start(chain [32]byte) {
 }
 
 func (ls *lineState) add(p []byte) {
-	if room := maxLineBytes - len(ls.buf); room > 0 {
-		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
-	}
 	ls.n += int64(len(p))
 	if ls.h != nil {
-		ls.h.Write(p)
+		ls.h.Write(p) // the id covers every byte, NULs included
+	}
+	if ls.skipNUL && len(ls.buf) == 0 {
+		// The hole a writer without O_APPEND leaves after a copytruncate
+		// can be larger than maxLineBytes: kept, it would push the line
+		// after it out of buf.
+		i := 0
+		for i < len(p) && p[i] == 0 {
+			i++
+		}
+		ls.nuls += int64(i)
+		p = p[i:]
+	}
+	// Room for the end of line too, so that a line of exactly maxLineBytes
+	// is whole: long then means longer than maxLineBytes, as parse says.
+	if room := maxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
 	}
 }
 
 // long reports whether buf holds only the start of the line.
-func (ls *lineState) long() bool { return ls.n > int64(len(ls.buf)) }
+func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
 
 // end is the mark after the line, which started at offset start.
 func (ls *lineState) end(start int64) mark {
@@ -231,12 +293,14 @@ func skim(f *os.File, offset int64) (mark, error) {
 // follower reads the files its patterns match as they grow.
 type follower struct {
 	patterns   []string
-	exclude    map[string]bool // our own checkpoint and dead-letter files
+	exclude    []string        // our own files: checkpoint (and its temporary file), dead-letter file
+	excludeAbs map[string]bool // the same, absolute
 	cp         *checkpoints
 	poll       time.Duration
 	rotateWait time.Duration
 	log        *slog.Logger
-	emit       func(context.Context, line) bool // false when ctx ended
+	tryEmit    func(line) bool                  // hands a line to the queue if it has room now
+	emit       func(context.Context, line) bool // waits for room; false when ctx ended
 
 	watchers []*watcher
 	passed   map[fileID]int64  // files passed over (empty or compressed), with their size then
@@ -249,22 +313,28 @@ type follower struct {
 type watcher struct {
 	f       *os.File
 	id      fileID
-	path    string // where the last scan found it
-	rec     *record
+	path    string    // where the last scan found it
+	rec     *record   // nil while it may be a copy of a followed file (see settle)
 	missing time.Time // since when no scan found it; zero when found
 	nlink   uint64
 	size    int64
 	changed time.Time // when its size last changed
 	next    int64     // the next byte to read
 	line    lineState
+	copyOf  *record   // while rec is nil: the followed file's record it may be a copy of
+	checked time.Time // the change time (ctime) of the file when verify last passed
+	// when that was: a change less than a second before it may carry the
+	// same change time as a later one
+	checkedAt time.Time
 }
 
-func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger, emit func(context.Context, line) bool) *follower {
-	fl := &follower{patterns: patterns, exclude: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, emit: emit,
+func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
+	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
+	fl := &follower{patterns: patterns, exclude: exclude, excludeAbs: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
 		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
 	for _, p := range exclude {
 		if abs, err := filepath.Abs(p); err == nil {
-			fl.exclude[abs] = true
+			fl.excludeAbs[abs] = true
 		}
 	}
 	return fl
@@ -297,6 +367,21 @@ func (fl *follower) run(ctx context.Context) error {
 	return nil
 }
 
+// ownPath reports whether path names one of our own files, also through
+// symlinked directories; for a file that is gone, whose inode is unknown.
+func (fl *follower) ownPath(path string) bool {
+	canon := func(p string) string {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+		if err != nil {
+			return ""
+		}
+		abs, _ := filepath.Abs(filepath.Join(dir, filepath.Base(p)))
+		return abs
+	}
+	c := canon(path)
+	return c != "" && slices.ContainsFunc(fl.exclude, func(p string) bool { return canon(p) == c })
+}
+
 // say logs a warning about path unless it is what was said last about it.
 func (fl *follower) say(path, msg string, args ...any) {
 	if fl.said[path] == msg {
@@ -319,10 +404,13 @@ func (fl *follower) scan(now time.Time) {
 	for _, pattern := range fl.patterns {
 		matches, _ := filepath.Glob(pattern) // patterns were checked at start
 		for _, p := range matches {
-			if abs, err := filepath.Abs(p); err == nil && fl.exclude[abs] {
+			if abs, err := filepath.Abs(p); err == nil && fl.excludeAbs[abs] {
 				continue
 			}
 			fi, err := os.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) && !fl.ownPath(p) {
+				fl.say(p, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
+			}
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
@@ -333,6 +421,15 @@ func (fl *follower) scan(now time.Time) {
 			}
 		}
 	}
+	// Our own files are known by device and inode: a symlinked directory or
+	// a link gives them another path. They are stat'ed after the matches, so
+	// that a checkpoint renamed into place since is known by its new name.
+	for _, p := range fl.exclude {
+		if fi, err := os.Stat(p); err == nil {
+			delete(seen, idOf(fi))
+		}
+	}
+	fresh = slices.DeleteFunc(fresh, func(id fileID) bool { _, ok := seen[id]; return !ok })
 	for _, w := range fl.watchers {
 		f, ok := seen[w.id]
 		if !ok {
@@ -342,6 +439,10 @@ func (fl *follower) scan(now time.Time) {
 			continue
 		}
 		w.missing = time.Time{}
+		if w.rec == nil {
+			w.path = f.path
+			continue
+		}
 		if f.path != w.path {
 			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
 			w.path = f.path
@@ -382,9 +483,14 @@ func (fl *follower) scan(now time.Time) {
 }
 
 // discover starts following the file at path, unless there is nothing in it
-// yet, it is compressed, or it is the copy of a file being followed.
+// yet or it is compressed; a possible copy of a followed file is held open,
+// unread, until settle decides.
 func (fl *follower) discover(path string, id fileID, now time.Time) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fl.say(path, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
+		return
+	}
 	if err != nil {
 		fl.say(path, "cannot open a matched file; it is skipped until it can be opened", "err", err)
 		return
@@ -415,30 +521,87 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 		}
 		return
 	}
-	r, how := fl.claim(f, head, path, id, fi.Size())
+	keep = true
+	w := &watcher{f: f, id: id, path: path, nlink: nlinkOf(fi), size: fi.Size(), changed: now,
+		line: lineState{h: sha256.New(), skipNUL: true}}
+	fl.watchers = append(fl.watchers, w)
+	r, how, copyOf := fl.claim(f, head, path, id, fi.Size(), false)
 	if r == nil {
-		fl.say(path, "a copy of a followed file (its first bytes and its line before the read offset are the same): it is read, from where that file was read to, if that file is truncated or goes away")
+		w.copyOf = copyOf
+		fl.say(path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
+			"copy_of", copyOf.path)
 		return
 	}
-	keep = true
-	delete(fl.said, path)
-	w := &watcher{f: f, id: id, path: path, rec: r, nlink: nlinkOf(fi), size: fi.Size(), changed: now, next: r.read.offset,
-		line: lineState{h: sha256.New()}}
-	w.line.start(r.read.chain)
-	fl.watchers = append(fl.watchers, w)
-	fl.log.Info("following file", "path", path, "from_offset", r.read.offset, "how", how)
+	fl.follow(w, r, how)
 }
 
-// claim finds the record of a file new to this run: one whose fingerprint
-// and last line it matches (inode hint first, then the one read furthest). None
-// (nil) when the match is a record already followed: the file is its copy.
-func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64) (*record, string) {
-	var match, truncated *record
-	copyOf, gen := false, uint64(0)
+// follow starts reading w's file as r says.
+func (fl *follower) follow(w *watcher, r *record, how string) {
+	delete(fl.said, w.path)
+	w.rec, w.copyOf, w.next = r, nil, r.read.offset
+	w.line.start(r.read.chain)
+	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
+}
+
+// settle decides about a possible copy once the file it may be a copy of
+// is no longer followed (truncated or gone: it then takes that file's
+// record, as it would at a restart) or it has stayed idle for rotateWait
+// (it is then read from its start); true when it is followed now.
+func (fl *follower) settle(w *watcher, now time.Time) bool {
+	fi, err := w.f.Stat()
+	if err != nil {
+		fl.say(w.path, "cannot stat a matched file", "err", err)
+		return false
+	}
+	w.nlink = nlinkOf(fi)
+	if fi.Size() != w.size {
+		w.size, w.changed = fi.Size(), now
+	}
+	held := false
+	fl.cp.update(func() { held = w.copyOf.held })
+	idle := now.Sub(w.changed) >= fl.rotateWait
+	if held && !idle {
+		return false
+	}
+	head, err := readHead(w.f, fi.Size())
+	if err != nil {
+		fl.say(w.path, "cannot read a matched file", "err", err)
+		return false
+	}
+	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, fi.Size(), idle)
+	if r == nil {
+		w.copyOf = copyOf // another followed file it may be a copy of
+		return false
+	}
+	fl.follow(w, r, how)
+	return true
+}
+
+// claim finds the record of a file new to this run among those whose
+// fingerprint it matches. A fingerprint of fewer than fpBytes bytes (a
+// short file) identifies only its own inode: a file that merely starts
+// with all of a short file is another file. In order:
+//   - a record not followed whose line before its offset the file holds:
+//     the same file (renamed, or a copy), resumed (inode hint first, then
+//     the one read furthest);
+//   - the record of this inode, which the file no longer matches: truncated
+//     or replaced while the producer was stopped; read from the start as a
+//     new generation;
+//   - a followed file's record that the file matches, or is shorter than:
+//     the file may be its copy (copytruncate, possibly still being
+//     written): none (nil), and that record, so that the file waits; unless
+//     idle, then it is read from its start as such a copy;
+//   - a record not followed the file is shorter than: a copy made before
+//     lines that were read from the original; read from its start with the
+//     ids the original gave those lines, so that duplicates can be removed;
+//   - otherwise a new file.
+func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
+	var match, truncated, copyOf, kin *record
 	fl.cp.update(func() {
 		var cands []*record
 		for _, r := range fl.cp.records {
-			if r.fpLen > 0 && r.fpLen <= len(head) && fingerprint(head[:r.fpLen]) == r.fp {
+			own := r.dev == id.dev && r.ino == id.ino
+			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fingerprint(head[:r.fpLen]) == r.fp {
 				cands = append(cands, r)
 			}
 		}
@@ -455,30 +618,22 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
 		})
 		for _, r := range cands {
-			if ok, _ := lineOK(f, r.read); ok && size >= r.read.offset { // unreadable: not a match, read from the start
-				if r.held {
-					copyOf = true
-				} else {
-					match = r
-				}
+			ok, _ := lineOK(f, r.read) // unreadable: not a match
+			fits := ok && size >= r.read.offset
+			switch {
+			case fits && !r.held:
+				match = r
 				return
-			}
-		}
-		for _, r := range cands {
-			if rank(r) == 0 {
+			case rank(r) == 0 && truncated == nil:
 				truncated = r
-				return
+			case r.held && (fits || size < r.read.offset) && copyOf == nil:
+				copyOf = r
+			case !r.held && size < r.read.offset && kin == nil:
+				kin = r
 			}
-			// Same first bytes as a known file: a copy made before lines
-			// that were read from the original (copytruncate), or a file
-			// with a common header. Its lines get the ids they would have
-			// had in that file, so duplicates of a copy can be removed.
-			gen = max(gen, r.gen)
 		}
 	})
 	switch {
-	case copyOf:
-		return nil, ""
 	case match != nil:
 		fl.cp.update(func() {
 			match.held, match.seen, match.size, match.dev, match.ino = true, time.Now(), size, id.dev, id.ino
@@ -486,12 +641,20 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 				match.path, match.rotated = path, true
 			}
 		})
-		return match, "resumed from the checkpoint"
+		return match, "resumed from the checkpoint", nil
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
-		return fl.cp.newRecord(head, truncated.gen+1, path, id, size), "truncated: from the start"
+		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
+		return fl.cp.newRecord(head, truncated.gen+1, newSeed(), path, id, size), "truncated: from the start", nil
+	case copyOf != nil && !idle:
+		return nil, "", copyOf
+	case copyOf != nil:
+		kin = copyOf
 	}
-	return fl.cp.newRecord(head, gen, path, id, size), "new file"
+	if kin != nil {
+		return fl.cp.newRecord(head, kin.gen, kin.seed, path, id, size), "a copy of " + kin.path + ": from the start", nil
+	}
+	return fl.cp.newRecord(head, 0, newSeed(), path, id, size), "new file", nil
 }
 
 // forget drops records that no file has matched for rotateWait and whose
@@ -514,6 +677,9 @@ func (fl *follower) forget(now time.Time) {
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
 func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
+	if w.rec == nil && !fl.settle(w, now) {
+		return false
+	}
 	fi, err := w.f.Stat()
 	if err != nil {
 		fl.say(w.path, "cannot stat a followed file", "err", err)
@@ -526,22 +692,37 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	if fi.Size() < w.next {
 		fl.truncated(w, "the file shrank")
 	}
+	ctime := ctimeOf(fi)
 	for got := 0; got < readPerCycle; {
 		n, err := w.f.ReadAt(fl.chunk, w.next)
-		if n == 0 {
-			if err != nil && !errors.Is(err, io.EOF) {
-				fl.say(w.path, "cannot read a followed file", "err", err)
-			}
+		if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+			fl.say(w.path, "cannot read a followed file", "err", err)
 			break
 		}
-		ok, why, err := fl.verify(w)
-		if err != nil { // not a truncation: try again at the next poll
-			fl.say(w.path, "cannot read a followed file", "err", err)
-			return false
+		// New bytes, or a change that added none (a rewrite of the same
+		// length): the file must still hold what was read from it.
+		if n > 0 || !ctime.Equal(w.checked) || !ctime.Before(w.checkedAt.Add(-time.Second)) {
+			ok, why, err := fl.verify(w)
+			if err != nil { // not a truncation: try again at the next poll
+				fl.say(w.path, "cannot read a followed file", "err", err)
+				return false
+			}
+			if !ok {
+				fl.truncated(w, why)
+				return true
+			}
+			w.checked, w.checkedAt = ctime, now
 		}
-		if !ok {
-			fl.truncated(w, why)
-			return true
+		if n == 0 {
+			break
+		}
+		if !fl.cp.onDisk(w.rec) {
+			// The seed of a file read from its start goes to disk before
+			// an id made from it leaves: after a crash, the lines read
+			// again get the ids they had.
+			if err := fl.cp.save(); err != nil {
+				fl.say(w.path, "cannot save the checkpoint before sending a new file's first lines: if the producer crashes before a save works, they are sent again with other ids", "err", err)
+			}
 		}
 		w.next += int64(n)
 		if !fl.feed(ctx, w, fl.chunk[:n]) {
@@ -586,8 +767,11 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 func (fl *follower) truncated(w *watcher, why string) {
 	old := w.rec
 	fl.log.Warn("file truncated or rewritten; reading it again from the start", "path", w.path, "why", why, "was_read_to", old.read.offset)
-	fl.cp.update(func() { old.held, old.seen = false, time.Now() })
-	w.rec = fl.cp.newRecord(nil, old.gen+1, w.path, w.id, 0)
+	// The old record no longer describes this inode: without its hint, a
+	// restart cannot resume it here, past the new generation's lines, when
+	// the file was rewritten with the same content.
+	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
+	w.rec = fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0)
 	w.next = 0
 	w.line.start(w.rec.read.chain)
 }
@@ -615,20 +799,37 @@ func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
 
 func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	end := w.line.end(w.rec.read.offset)
-	pos := fl.cp.read(w.rec, end)
-	// Leading NULs are what a writer without O_APPEND leaves after copytruncate.
-	data := bytes.TrimLeft(trimEOL(w.line.buf), "\x00")
+	data := trimEOL(w.line.buf) // without its leading NULs (lineState.skipNUL)
 	long := w.line.long()
-	l := line{pos: pos, id: chainID(end.chain), tooLong: long, cut: cut}
-	if len(data) > 0 || long {
-		l.data = append([]byte(nil), data...)
-	}
 	w.line.start(end.chain)
-	if l.data == nil {
-		fl.cp.confirm(pos) // a blank line: nothing to send
+	if len(data) == 0 && !long {
+		fl.cp.skip(w.rec, end) // a blank line: nothing to send
 		return true
 	}
-	return fl.emit(ctx, l)
+	l := line{pos: fl.cp.read(w.rec, end), id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...)}
+	return fl.send(ctx, l)
+}
+
+// send hands l to the queue, waiting for room. While it waits (the API down
+// or slow), the patterns are still expanded every poll: a file is kept only
+// if it is open before it is deleted or rotated away, and opening one takes
+// no room in the queue.
+func (fl *follower) send(ctx context.Context, l line) bool {
+	if fl.tryEmit(l) {
+		return true
+	}
+	for {
+		wait, cancel := context.WithTimeout(ctx, fl.poll)
+		ok := fl.emit(wait, l)
+		cancel()
+		if ok {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		fl.scan(time.Now())
+	}
 }
 
 // atEnd handles w at the end of its file: once it is rotated away and idle
@@ -647,6 +848,11 @@ func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	}
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
-	fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+	fl.cp.update(func() {
+		w.rec.held, w.rec.seen = false, now
+		if w.nlink == 0 { // deleted: its inode may be reused by another file
+			w.rec.dev, w.rec.ino = 0, 0
+		}
+	})
 	fl.log.Info("stopped following a rotated file: idle and no longer matched", "path", w.path, "read_to", w.rec.read.offset)
 }

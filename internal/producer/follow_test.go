@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,12 +24,13 @@ type testFollower struct {
 
 func newTestFollower(t *testing.T, cp *checkpoints, patterns ...string) *testFollower {
 	tf := &testFollower{t: t, logs: &syncBuffer{}}
+	take := func(l line) bool {
+		tf.lines = append(tf.lines, l)
+		cp.confirm(l.pos)
+		return true
+	}
 	tf.fl = newFollower(patterns, nil, cp, time.Hour, time.Hour, slog.New(slog.NewJSONHandler(tf.logs, nil)),
-		func(_ context.Context, l line) bool {
-			tf.lines = append(tf.lines, l)
-			cp.confirm(l.pos)
-			return true
-		})
+		take, func(_ context.Context, l line) bool { return take(l) })
 	return tf
 }
 
@@ -138,20 +140,28 @@ func TestCopytruncateReadsTheRestFromTheCopy(t *testing.T) {
 }
 
 // A renamed file is the same file; a new file at the old path is another.
-// A line keeps its id when the same content is read again (from another
-// name, by another run) and gets another id in another file, even when the
-// line and its offset are the same.
+// A line keeps its id when it is read again (after a crash, under another
+// name) and gets another id in another file, even when the line and its
+// offset are the same.
 func TestIdsFollowContentNotPathOrInode(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-	os.WriteFile(a, []byte(text(nLines(0, 20))), 0o644)
-	first := newTestFollower(t, &checkpoints{}, a)
+	a, b, cpPath := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	first := newTestFollower(t, cp, a)
 	first.poll()
+	cp.save()
+	appendTo(t, a, text(nLines(10, 20)))
+	first.poll() // then a crash: the checkpoint is still at line 10
 	os.Rename(a, b)
-	again := newTestFollower(t, &checkpoints{}, b)
-	again.poll()
-	if got, want := again.ids(), first.ids(); len(got) != 20 || !mapsEqual(got, want) {
-		t.Errorf("the same content read from another name gave other ids")
+	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), b)
+	if got := again.poll(); !slices.Equal(got, nLines(10, 20)) {
+		t.Fatalf("after the crash: %q, want lines 10 to 19 again", got)
+	}
+	for id, l := range again.ids() {
+		if first.ids()[id] != l {
+			t.Errorf("line %s read again under another name got another id", l)
+		}
 	}
 	other := append([]string{`{"n":-1}`}, nLines(1, 20)...) // same lines after another first line
 	os.WriteFile(a, []byte(text(other)), 0o644)
@@ -305,5 +315,387 @@ func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
 	}
 	if copied == 0 || copied+5 != len(got) {
 		t.Errorf("%d lines read after the copytruncate, %d of them copies with their original ids; want all lines of the copy with their ids and the 5 new lines", len(got), copied)
+	}
+}
+
+// blockingQueue stands for the queue to the API: while blocked, nothing is
+// taken (reading waits, as when the API is down); then every line is taken
+// and confirmed.
+type blockingQueue struct {
+	cp      *checkpoints
+	open    chan struct{}
+	mu      sync.Mutex
+	lines   []string
+	waiting bool // a line waited for room
+}
+
+func (q *blockingQueue) tryPut(l line) bool {
+	select {
+	case <-q.open:
+		return q.put(context.Background(), l)
+	default:
+		return false
+	}
+}
+
+func (q *blockingQueue) put(ctx context.Context, l line) bool {
+	q.mu.Lock()
+	q.waiting = true
+	q.mu.Unlock()
+	select {
+	case <-q.open:
+	case <-ctx.Done():
+		return false
+	}
+	q.mu.Lock()
+	q.lines = append(q.lines, string(l.data))
+	q.mu.Unlock()
+	q.cp.confirm(l.pos)
+	return true
+}
+
+func (q *blockingQueue) got() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.lines)
+}
+
+// While reading waits for room in the queue (the API down or slow), new
+// files are still found and opened, so a file created and then deleted (or
+// rotated away) in that time is read once the queue has room.
+func TestFilesAreFoundWhileReadingWaits(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
+	cp := &checkpoints{}
+	q := &blockingQueue{cp: cp, open: make(chan struct{})}
+	logs := &syncBuffer{}
+	fl := newFollower([]string{filepath.Join(dir, "*.log")}, nil, cp, 5*time.Millisecond, time.Hour,
+		slog.New(slog.NewJSONHandler(logs, nil)), q.tryPut, q.put)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- fl.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.waiting })
+	os.WriteFile(b, []byte(text(nLines(10, 20))), 0o644)
+	waitFor(t, "b.log to be opened while reading waits", func() bool { return strings.Contains(logs.String(), `"path":"`+b+`"`) })
+	os.Remove(b) // gone before a line of it was read: only the open descriptor has it
+	close(q.open)
+	waitUntil(t, func() bool { return len(q.got()) >= 20 })
+	got := q.got()
+	slices.Sort(got)
+	want := nLines(0, 20)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("read %q, want lines 0 to 19", got)
+	}
+}
+
+// waitFor waits until cond holds; it fails the test with what after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A writer without O_APPEND leaves a hole of NULs after a copytruncate,
+// before its next line: however long the hole, that line is read whole (the
+// NULs take no room in the line's buffer), and a hole ended by a newline is
+// a blank line.
+func TestLineAfterALongRunOfNULsIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	hole := strings.Repeat("\x00", maxLineBytes+1<<20)
+	os.WriteFile(path, []byte(hole+`{"n":1}`+"\n"+hole+"\n"+`{"n":2}`+"\n"), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	got := tf.poll()
+	if want := []string{`{"n":1}`, `{"n":2}`}; !slices.Equal(got, want) {
+		t.Errorf("read %.80q, want %q", got, want)
+	}
+	for _, l := range tf.lines {
+		if l.tooLong {
+			t.Errorf("line %.40q is marked too long", l.data)
+		}
+	}
+}
+
+// Blank lines hold nothing while an earlier line is unconfirmed (the API
+// down): no position each, however many, and the checkpoint moves past them
+// once the lines around them are confirmed.
+func TestBlankLinesHoldNoMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	content := `{"n":1}` + "\n" + strings.Repeat("\n", 100000) + `{"n":2}` + "\n" + strings.Repeat("\r\n", 1000)
+	os.WriteFile(path, []byte(content), 0o644)
+	cp := &checkpoints{}
+	var held []line
+	fl := newFollower([]string{path}, nil, cp, time.Hour, time.Hour, slog.New(slog.DiscardHandler),
+		func(l line) bool { held = append(held, l); return true }, nil)
+	now := time.Now()
+	fl.scan(now)
+	for fl.read(context.Background(), fl.watchers[0], now) {
+	}
+	r := fl.watchers[0].rec
+	if len(held) != 2 {
+		t.Fatalf("handed out %d lines, want 2", len(held))
+	}
+	if n := len(r.done); n != 0 {
+		t.Errorf("%d positions held for blank lines while the first line is unconfirmed", n)
+	}
+	cp.confirm(held[0].pos)
+	if want := int64(len(`{"n":1}`) + 1 + 100000); r.committed.offset != want {
+		t.Errorf("after the first line: committed %d, want %d (past the blank lines after it)", r.committed.offset, want)
+	}
+	cp.confirm(held[1].pos)
+	if r.committed.offset != int64(len(content)) {
+		t.Errorf("after both lines: committed %d, want the end, %d", r.committed.offset, len(content))
+	}
+	if ok, err := lineOK(fl.watchers[0].f, r.committed); !ok || err != nil {
+		t.Errorf("the committed mark after blank lines is not one the file holds: %v", err)
+	}
+}
+
+// A file rewritten with other content of the same length, after it was read
+// to its end, is read again: no new bytes, but its first bytes changed.
+func TestRewriteOfTheSameLengthIsDetected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	before, after := nLines(100, 200), nLines(300, 400) // as long, line for line
+	os.WriteFile(path, []byte(text(before)), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	tf.poll()
+	// As if the last check were more than a second after the file's last
+	// change: only its change time can tell the rewrite.
+	tf.fl.watchers[0].checkedAt = time.Now().Add(2 * time.Second)
+	os.WriteFile(path, []byte(text(after)), 0o644)
+	if fi, _ := os.Stat(path); fi.Size() != int64(len(text(before))) {
+		t.Fatal("the rewrite must be as long as the file was")
+	}
+	if got := tf.poll(); !slices.Equal(got, after) {
+		t.Errorf("after the rewrite: %d lines, want the %d of the new content", len(got), len(after))
+	}
+	if !strings.Contains(tf.logs.String(), "file truncated or rewritten") {
+		t.Error("the rewrite is not logged")
+	}
+}
+
+// A change made when the file's change time could not tell it from the
+// last check (the same clock tick) is still found: a file changed less
+// than a second before it was checked is checked again at the next poll.
+func TestRewriteInTheSameClockTickIsDetected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	os.WriteFile(path, []byte(text(nLines(100, 200))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path)
+	tf.poll()
+	w := tf.fl.watchers[0]
+	os.WriteFile(path, []byte(text(nLines(300, 400))), 0o644)
+	fi, _ := os.Stat(path)
+	w.checked, w.checkedAt = ctimeOf(fi), time.Now() // as if checked in the tick the rewrite happened in
+	if got := tf.poll(); !slices.Equal(got, nLines(300, 400)) {
+		t.Errorf("after the rewrite: %d lines, want the 100 of the new content", len(got))
+	}
+}
+
+// The producer's own files are never followed, also when a pattern reaches
+// them by another path than the one it was given (a symlinked directory, a
+// symlink to the file): they are told by device and inode.
+func TestOwnFilesAreExcludedByInode(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+	os.Mkdir(real, 0o755)
+	os.Symlink("real", link)
+	os.WriteFile(filepath.Join(real, "app.log"), []byte(text(nLines(0, 3))), 0o644)
+	own := []string{filepath.Join(link, "dead-letter.ndjson"), filepath.Join(link, "checkpoint.json"), filepath.Join(dir, "other.ndjson")}
+	for _, p := range own[:2] {
+		os.WriteFile(p, []byte(`{"not":"an event of app.log"}`+"\n"), 0o644)
+	}
+	os.WriteFile(filepath.Join(real, "target.ndjson"), []byte(`{"not":"an event of app.log either"}`+"\n"), 0o644)
+	os.Symlink(filepath.Join(real, "target.ndjson"), own[2])
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(real, "*"))
+	tf.fl = newFollower(tf.fl.patterns, own, tf.fl.cp, time.Hour, time.Hour, tf.fl.log, tf.fl.tryEmit, tf.fl.emit)
+	if got := tf.poll(); !slices.Equal(got, nLines(0, 3)) {
+		t.Errorf("read %q, want only app.log's lines", got)
+	}
+}
+
+// A truncation seen while running leaves the record from before it for
+// lines in flight and for a copy, but that record no longer names the
+// file's inode: at a restart the file resumes from the new generation's
+// offset, even when it was rewritten with the same content, which the old
+// record also matches, further on.
+func TestRestartAfterATruncationResumesTheNewGeneration(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	content := text(nLines(0, 100))
+	os.WriteFile(path, []byte(content), 0o644)
+	cp := &checkpoints{path: cpPath}
+	tf := newTestFollower(t, cp, path)
+	tf.poll()
+	os.Truncate(path, 0)
+	tf.poll()
+	half := len(text(nLines(0, 50)))
+	appendTo(t, path, content[:half]) // the same content again, half of it read before the stop
+	if got := tf.poll(); !slices.Equal(got, nLines(0, 50)) {
+		t.Fatalf("after the truncation: %d lines, want 50", len(got))
+	}
+	if err := cp.save(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, content[half:])
+	if got := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path).poll(); !slices.Equal(got, nLines(50, 100)) {
+		t.Errorf("after the restart: %d lines (%.60q), want lines 50 to 99", len(got), got)
+	}
+}
+
+// A file deleted while followed is closed, and its record then names no
+// inode: a new file that reuses the inode is not taken for it.
+func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	cp := &checkpoints{path: cpPath}
+	tf := newTestFollower(t, cp, path)
+	tf.fl.rotateWait = 0
+	tf.poll()
+	os.Remove(path)
+	tf.poll()
+	if len(tf.fl.watchers) != 0 {
+		t.Fatal("the deleted file is still followed")
+	}
+	cp.save()
+	raw, _ := os.ReadFile(cpPath)
+	if !strings.Contains(string(raw), `"inode": 0,`) {
+		t.Errorf("the deleted file's record still names its inode:\n%s", raw)
+	}
+}
+
+// A file that starts with the whole of a short followed file (the same
+// banner line, that file idle) is another file: it is read at once, banner
+// included. A fingerprint of fewer than fpBytes bytes identifies only its
+// own inode.
+func TestAFileStartingLikeAShortIdleFileIsReadAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	banner := `{"msg":"worker started","version":"1.2.3"}`
+	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(banner+"\n"), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	if got := tf.poll(); !slices.Equal(got, []string{banner}) {
+		t.Fatalf("w1.log: %q", got)
+	}
+	w2 := append([]string{banner}, nLines(0, 50)...)
+	os.WriteFile(filepath.Join(dir, "w2.log"), []byte(text(w2)), 0o644)
+	if got := tf.poll(); !slices.Equal(got, w2) {
+		t.Errorf("w2.log: %d lines, want its %d, banner first", len(got), len(w2))
+	}
+}
+
+// A file whose first fpBytes bytes are those of a followed file may be its
+// copy (copytruncate makes one just before it truncates the original): it is
+// held open, and read once the original is truncated or gone, or once it
+// has been idle for rotate-wait while the original goes on. Deleted
+// meanwhile, it is still read.
+func TestAPossibleCopyOfAFollowedFileIsHeldThenRead(t *testing.T) {
+	dir := t.TempDir()
+	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
+	first := append([]string{header}, nLines(0, 1)...)
+	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(text(first)), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	tf.poll()
+	w2 := append(slices.Clone(first), nLines(1, 50)...)
+	os.WriteFile(filepath.Join(dir, "w2.log"), []byte(text(w2)), 0o644)
+	if got := tf.poll(); len(got) != 0 {
+		t.Fatalf("read %d lines of the possible copy while it is new", len(got))
+	}
+	os.Remove(filepath.Join(dir, "w2.log"))
+	tf.fl.rotateWait = 0
+	if got := tf.poll(); !slices.Equal(got, w2) {
+		t.Errorf("once idle: %d lines, want the %d of w2.log", len(got), len(w2))
+	}
+}
+
+// copytruncate of a large file: the copy is seen while logrotate is still
+// writing it (shorter than what was read of the original). It waits for the
+// truncation, then goes on from where the original was read to: nothing is
+// sent twice.
+func TestACopyInProgressWaitsForTheTruncation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	content := text(nLines(0, 100))
+	os.WriteFile(path, []byte(content), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.WriteFile(path+".1", []byte(content[:len(content)/2]), 0o644) // the copy, part-way
+	if got := tf.poll(); len(got) != 0 {
+		t.Fatalf("read %d lines of the copy in progress", len(got))
+	}
+	appendTo(t, path+".1", content[len(content)/2:])
+	os.Truncate(path, 0)
+	appendTo(t, path, text(nLines(100, 110)))
+	got := append(tf.poll(), tf.poll()...)
+	if !slices.Equal(got, nLines(100, 110)) {
+		t.Errorf("after the copytruncate: %d lines (%.60q), want only the 10 new ones", len(got), got)
+	}
+}
+
+// The same first line in two files (the banner an application writes to
+// each new log) is two events: each gets its own id, so that keeping one
+// record per event_id downstream keeps both.
+func TestTheSameFirstLineOfTwoFilesGetsTwoIds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	banner := `{"msg":"app started"}`
+	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(0, 20)...))), 0o644)
+	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf.poll()
+	os.Rename(path, path+".1")
+	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(20, 40)...))), 0o644)
+	tf.poll()
+	var ids []string
+	for _, l := range tf.lines {
+		if string(l.data) == banner {
+			ids = append(ids, l.id)
+		}
+	}
+	if len(ids) != 2 || ids[0] == ids[1] {
+		t.Errorf("banner ids %q: want two, distinct", ids)
+	}
+	if len(tf.ids()) != 42 {
+		t.Errorf("%d distinct ids for 42 lines", len(tf.ids()))
+	}
+}
+
+// A new file's seed is on disk before its first line goes out: after a
+// crash before any periodic save, the lines read again keep their ids.
+func TestANewFilesLinesKeepTheirIdsAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
+	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
+	first := newTestFollower(t, &checkpoints{path: cpPath}, path)
+	first.poll() // then a crash: no save but the follower's own
+	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path)
+	if got := again.poll(); !slices.Equal(got, nLines(0, 10)) {
+		t.Fatalf("after the crash: %q, want the 10 lines again", got)
+	}
+	if !mapsEqual(again.ids(), first.ids()) {
+		t.Error("lines read again after a crash got other ids")
+	}
+}
+
+// A line of exactly maxLineBytes is not "longer than" that: its end of line
+// does not count.
+func TestALineOfExactlyTheLimitIsNotTooLong(t *testing.T) {
+	for _, c := range []struct {
+		content int
+		eol     string
+		long    bool
+	}{{maxLineBytes, "\n", false}, {maxLineBytes, "\r\n", false}, {maxLineBytes + 3, "\n", true}} {
+		var ls lineState
+		ls.start([32]byte{})
+		ls.add([]byte(strings.Repeat("y", c.content)))
+		ls.add([]byte(c.eol))
+		if ls.long() != c.long {
+			t.Errorf("a line of %d bytes and %q: long %v, want %v", c.content, c.eol, ls.long(), c.long)
+		}
 	}
 }

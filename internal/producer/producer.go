@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tributary/tributary/internal/ingest"
 )
@@ -77,6 +79,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("file pattern %q: %w", p, err)
 		}
 	}
+	if cfg.Source == SourceFile && cfg.CheckpointPath != "" {
+		lock, err := lockCheckpoint(cfg.CheckpointPath)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	dl, err := openDeadLetters(cfg.DeadLetterPath)
 	if err != nil {
 		return err
@@ -119,6 +128,19 @@ func Run(ctx context.Context, cfg Config) error {
 			return false
 		}
 	}
+	tryEmit := func(l line) bool { // for the file source, which finds files while it waits
+		l.cost = int64(len(l.data)) + eventOverhead
+		if !r.budget.tryAcquire(l.cost) {
+			return false
+		}
+		select {
+		case lines <- l:
+			return true
+		default:
+			r.budget.release(l.cost)
+			return false
+		}
+	}
 	emitNow := func(l line) { // already read at shutdown: delivered or dead-lettered, never dropped
 		l.cost = int64(len(l.data)) + eventOverhead
 		r.budget.take(l.cost)
@@ -135,8 +157,8 @@ func Run(ctx context.Context, cfg Config) error {
 		case SourceStdin:
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
-			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp"}
-			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, emit).run(readCtx)
+			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
+			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit).run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
@@ -287,9 +309,14 @@ func (r *run) parse(l line) (*Event, bool) {
 	if l.cut != "" {
 		reason = "line " + l.cut + ": " + reason
 	}
-	entry := deadLetter{Reason: reason, Raw: string(l.data)}
-	if json.Valid(l.data) {
-		entry = deadLetter{Reason: reason, Event: l.data}
+	entry := deadLetter{Reason: reason}
+	switch {
+	case !utf8.Valid(l.data): // a JSON string would hold U+FFFD, not these bytes
+		entry.RawBase64 = base64.StdEncoding.EncodeToString(l.data)
+	case json.Valid(l.data):
+		entry.Event = l.data
+	default:
+		entry.Raw = string(l.data)
 	}
 	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost}}
 	return nil, false
@@ -359,10 +386,11 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 }
 
 // handled releases what an event held once it is stored or dead-lettered,
-// and lets the checkpoint move past it.
+// and lets the checkpoint move past it. A line of a followed file keeps
+// positionOverhead of its cost until the checkpoint has moved past it.
 func (r *run) handled(pos *position, cost int64) {
-	if r.cp != nil {
-		r.cp.confirm(pos)
+	if r.cp != nil && pos != nil {
+		cost += int64(r.cp.confirm(pos)-1) * positionOverhead
 	}
 	r.budget.release(cost)
 }
@@ -460,7 +488,7 @@ func (r *run) cannotDeadLetter(items []dlItem) {
 			continue
 		}
 		r.cfg.Log.Error("event neither delivered nor dead-lettered: it is written here so it is not lost", "reason", it.entry.Reason,
-			"event", it.entry.Event, "raw", it.entry.Raw)
+			"event", it.entry.Event, "raw", it.entry.Raw, "raw_base64", it.entry.RawBase64)
 	}
 	r.notDeadLettered = len(items)
 }

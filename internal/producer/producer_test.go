@@ -3,6 +3,7 @@ package producer
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -359,6 +360,11 @@ func TestEnrich(t *testing.T) {
 		{"{\"n\":5} \t\r\n", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","n":5}`, ""},
 		{`null`, "", "not a JSON object"},
 		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
+		// JSON text is UTF-8: keys "\xffkey" and "\xfekey" would both become
+		// "\ufffdkey" and one field would be dropped; a value would be
+		// sent as bytes no JSON reader takes.
+		{"{\"k\":1,\"\xffkey\":1,\"\xfekey\":2}", "", "not valid UTF-8"},
+		{"{\"v\":\"caf\xe9\"}", "", "not valid UTF-8"},
 	} {
 		got, _, err := enrich([]byte(c.in), id, now)
 		if c.err != "" {
@@ -534,5 +540,32 @@ func TestZeroQueueBytesMeansTheDefault(t *testing.T) {
 	pw.Close()
 	if err := <-done; err != nil || api.Requests() != 2 {
 		t.Errorf("Run = %v after %d requests, want 2", err, api.Requests())
+	}
+}
+
+// A line that is not valid UTF-8 is dead-lettered with the reason, its bytes
+// kept exactly (base64): JSON cannot hold them.
+func TestLinesNotValidUTF8AreDeadLetteredExactly(t *testing.T) {
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	cfg := testConfig(t, api)
+	cfg.Source = SourceStdin
+	bad := []string{"{\"k\":1,\"\xffkey\":1,\"\xfekey\":2}", "{\"v\":\"caf\xe9 \xff\xfe\"}", "not json \xff\xfe caf\xe9"}
+	cfg.Stdin = strings.NewReader(numbered(0, 5, nil) + strings.Join(bad, "\n") + "\n" + numbered(5, 10, nil))
+	if err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if byN, _ := storedByN(t, api); len(byN) != 10 || len(api.Events()) != 10 {
+		t.Errorf("stored %d events, want the 10 valid lines only", len(api.Events()))
+	}
+	dl := readDeadLetters(t, cfg.DeadLetterPath)
+	if len(dl) != len(bad) {
+		t.Fatalf("%d dead letters, want %d", len(dl), len(bad))
+	}
+	for i, d := range dl {
+		raw, err := base64.StdEncoding.DecodeString(d.RawBase64)
+		if err != nil || string(raw) != bad[i] || d.Raw != "" || d.Event != nil || !strings.Contains(d.Reason, "UTF-8") {
+			t.Errorf("dead letter %d: %+v; want the line's exact bytes in raw_base64 and a reason about UTF-8", i, d)
+		}
 	}
 }
