@@ -10,29 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// installDuckDB installs the pinned tools (.tools/package-lock.json) when
-// DuckDB is missing.
-var installDuckDB = sync.OnceValue(func() error {
-	if _, err := os.Stat("../.tools/node_modules/@duckdb/node-api"); err == nil {
-		return nil
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = "../.tools"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in .tools: %v\n%s", err, out)
-	}
-	return nil
-})
-
 // duckdb runs statements in dir and returns each one's rows.
 func duckdb(t *testing.T, dir string, statements []string) [][]map[string]any {
 	t.Helper()
-	if err := installDuckDB(); err != nil {
+	if err := installTools(); err != nil {
 		t.Fatal(err)
 	}
 	in, _ := json.Marshal(map[string]any{"dir": dir, "statements": statements})

@@ -47,9 +47,16 @@ type vtlResult struct {
 }
 
 // installTools installs the pinned Node tools (.tools/package-lock.json)
-// once when they are missing, so `go test ./...` works in a fresh clone.
+// once when any the tests use is missing, so `go test ./...` works in a
+// fresh clone.
 var installTools = sync.OnceValue(func() error {
-	if _, err := os.Stat("../.tools/node_modules/velocityjs"); err == nil {
+	missing := false
+	for _, m := range []string{"velocityjs", "@duckdb/node-api"} {
+		if _, err := os.Stat("../.tools/node_modules/" + m); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
 		return nil
 	}
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")

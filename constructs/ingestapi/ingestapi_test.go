@@ -100,18 +100,7 @@ func (s *synthesized) resource(t *testing.T, id string) map[string]any {
 // exactly one.
 func (s *synthesized) one(t *testing.T, typ string, props map[string]any) (string, map[string]any) {
 	t.Helper()
-	var filter map[string]any
-	if props != nil {
-		filter = map[string]any{"Properties": assertions.Match_ObjectLike(&props)}
-	}
-	found := *s.tpl.FindResources(jsii.String(typ), filter)
-	if len(found) != 1 {
-		t.Fatalf("want exactly one %s with %v, got %d", typ, props, len(found))
-	}
-	for id := range found {
-		return id, s.resource(t, id)["Properties"].(map[string]any)
-	}
-	return "", nil
+	return cdktest.One(t, s.tpl, typ, props)
 }
 
 // post returns the id and properties of the POST method of /v1 ("v1") or

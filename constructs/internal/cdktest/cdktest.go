@@ -138,13 +138,25 @@ func JSON(t assertions.Template) map[string]any {
 // resource of type typ, failing the test unless there is exactly one.
 func Only(t *testing.T, tpl assertions.Template, typ string) (string, map[string]any) {
 	t.Helper()
-	found := *tpl.FindResources(jsii.String(typ), nil)
+	return One(t, tpl, typ, nil)
+}
+
+// One returns the logical id and properties of the template's single
+// resource of type typ whose properties match props (Match_ObjectLike; nil
+// matches any), failing the test unless there is exactly one.
+func One(t *testing.T, tpl assertions.Template, typ string, props map[string]any) (string, map[string]any) {
+	t.Helper()
+	var filter map[string]any
+	if props != nil {
+		filter = map[string]any{"Properties": assertions.Match_ObjectLike(&props)}
+	}
+	found := *tpl.FindResources(jsii.String(typ), filter)
 	if len(found) != 1 {
-		t.Fatalf("want exactly one %s, got %d", typ, len(found))
+		t.Fatalf("want exactly one %s with %v, got %d", typ, props, len(found))
 	}
 	for id, r := range found {
-		props, _ := (*r)["Properties"].(map[string]any)
-		return id, props
+		p, _ := (*r)["Properties"].(map[string]any)
+		return id, p
 	}
 	return "", nil
 }
