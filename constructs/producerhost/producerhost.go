@@ -385,6 +385,9 @@ Restart=on-failure
 RestartSec=5
 KillSignal=SIGTERM
 TimeoutStopSec=30
+# Every followed file stays open while its patterns match it (and a rotated
+# one until it is read): room for many more than the default 1,024.
+LimitNOFILE=65536
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes

@@ -116,7 +116,7 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 			"User=tributary", "Group=tributary", "EnvironmentFile=/etc/tributary-producer.env",
 			"ExecStart=/usr/local/bin/tributary-producer", "Restart=on-failure", "KillSignal=SIGTERM",
 			"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-			"ReadWritePaths=/var/lib/tributary-producer", "WantedBy=multi-user.target",
+			"ReadWritePaths=/var/lib/tributary-producer", "LimitNOFILE=65536", "WantedBy=multi-user.target",
 		} {
 			if !lines[want] {
 				t.Errorf("%s: unit lacks the line %q:\n%s", name, want, unit)
