@@ -346,6 +346,16 @@ func (s *scenario) count() tally {
 	return tl
 }
 
+// finish waits until every line is stored or dead-lettered, then stops p
+// with SIGTERM, which must exit 0.
+func (s *scenario) finish(p *proc) {
+	s.t.Helper()
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		s.t.Errorf("exit %d", code)
+	}
+}
+
 // waitAll waits until every line written is stored or dead-lettered.
 func (s *scenario) waitAll(running ...*proc) tally {
 	s.t.Helper()
@@ -402,10 +412,7 @@ func TestFaultCopytruncateAPIUp(t *testing.T) {
 	s.appendFile("app.log", s.lines(200, 300, 40))
 	s.copytruncate("app.log", "app.log.1")
 	s.appendFile("app.log", s.lines(300, 400, 40))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	// Stopped: more lines, a copytruncate, and a new content longer than the
 	// old offset (the case that used to resume in the middle of it).
 	s.appendFile("app.log", s.lines(400, 500, 40))
@@ -415,10 +422,7 @@ func TestFaultCopytruncateAPIUp(t *testing.T) {
 	s.copytruncate("app.log", "app.log.1")
 	s.appendFile("app.log", s.lines(500, 900, 40))
 	p = s.start(nil)
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -434,10 +438,7 @@ func TestFaultCopytruncateAPIDown(t *testing.T) {
 	s.appendFile("app.log", s.lines(1000, 1300, 2000))
 	time.Sleep(300 * time.Millisecond)
 	s.api.SetFaults(fakeapi.Faults{})
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -491,10 +492,7 @@ func TestFaultRenameWithLaggingWriter(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	lag.Close()
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	// Across a restart, with the rotated names matched.
 	p = s.start(nil, "-files", s.path("app.log*"))
 	lag, err = os.OpenFile(s.path("app.log"), os.O_APPEND|os.O_WRONLY, 0o644)
@@ -512,10 +510,7 @@ func TestFaultRenameWithLaggingWriter(t *testing.T) {
 	p = s.start(nil, "-files", s.path("app.log*"))
 	lag.WriteString(s.lines(1300, 1350, 40))
 	lag.Close()
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -532,10 +527,7 @@ func TestFaultUnterminatedLastLine(t *testing.T) {
 	if err := os.Remove(s.path("other.log")); err != nil {
 		t.Fatal(err)
 	}
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -546,10 +538,7 @@ func TestFaultTwoRotationsWhileStopped(t *testing.T) {
 	s.flags = []string{"-files", s.path("app.log*")}
 	p := s.start(nil)
 	s.appendFile("app.log", s.lines(0, 100, 40))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.appendFile("app.log", s.lines(100, 150, 40))
 	s.rename("app.log", "app.log.1")
 	s.appendFile("app.log", s.lines(150, 250, 40))
@@ -557,10 +546,7 @@ func TestFaultTwoRotationsWhileStopped(t *testing.T) {
 	s.rename("app.log", "app.log.1")
 	s.appendFile("app.log", s.lines(250, 300, 40))
 	p = s.start(nil)
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -841,10 +827,7 @@ func TestFaultDeadLetterUnwritable(t *testing.T) {
 			t.Errorf("a partial write left %d half entries", len(tl.badDL))
 		}
 		p = s.start(nil)
-		s.waitAll(p)
-		if code := p.stop(syscall.SIGTERM); code != 0 {
-			t.Errorf("exit %d", code)
-		}
+		s.finish(p)
 		s.check(true)
 	})
 
@@ -914,10 +897,7 @@ func TestFaultDamagedCheckpoint(t *testing.T) {
 			os.WriteFile(s.cp, []byte(content), 0o644)
 			s.appendFile("app.log", s.lines(0, 100, 20))
 			p := s.start(nil, "-files", s.path("app.log"))
-			s.waitAll(p)
-			if code := p.stop(syscall.SIGTERM); code != 0 {
-				t.Errorf("exit %d", code)
-			}
+			s.finish(p)
 			aside, _ := filepath.Glob(s.cp + ".damaged-*")
 			if len(aside) != 1 || !strings.Contains(s.logs(), "the checkpoint is damaged") {
 				t.Errorf("set aside: %v; want one copy and a warning; logs:\n%s", aside, tail(s.logs()))
@@ -961,10 +941,7 @@ func TestFaultUndocumentedAnswersAndPartialFailures(t *testing.T) {
 			s := newScenario(t, c.faults)
 			s.appendFile("app.log", s.lines(0, 600, 20))
 			p := s.start(nil, "-files", s.path("app.log"), "-batch-size", c.batch)
-			s.waitAll(p)
-			if code := p.stop(syscall.SIGTERM); code != 0 {
-				t.Errorf("exit %d", code)
-			}
+			s.finish(p)
 			tl := s.check(true)
 			if tl.dead > 0 {
 				t.Errorf("%d events dead-lettered: retrying fixes all of these answers", tl.dead)
@@ -1006,10 +983,7 @@ func TestFaultKill9ThreeTimes(t *testing.T) {
 	close(stop)
 	<-writerDone
 	p := s.start(nil)
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -1029,10 +1003,7 @@ func TestFaultEarlierCheckpointFormat(t *testing.T) {
 	os.WriteFile(s.cp, fmt.Appendf(nil, `{"files":{%q:{"inode":%d,"offset":%d},%q:{"inode":%d,"offset":100}}}`,
 		s.path("a.log"), inode(t, s.path("a.log")), len(first), s.path("b.log"), inode(t, s.path("b.log"))+1), 0o644)
 	p := s.start(nil, "-files", s.path("*.log"))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	tl := s.check(true)
 	for n := 0; n < 50; n++ {
 		if len(tl.idsOf[n]) > 0 {
@@ -1093,10 +1064,7 @@ func TestFaultMemoryBoundedWithBigLines(t *testing.T) {
 			waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 20 })
 			time.Sleep(time.Second)
 			s.api.SetFaults(fakeapi.Faults{})
-			s.waitAll(p)
-			if code := p.stop(syscall.SIGTERM); code != 0 {
-				t.Errorf("exit %d", code)
-			}
+			s.finish(p)
 			s.check(true)
 			// The queue, 4 requests of up to 4 MiB with their bodies, the
 			// runtime and the garbage collector's headroom: far below the
@@ -1123,10 +1091,7 @@ func TestFaultIAMAuthConcurrency8NoRace(t *testing.T) {
 		}
 	}()
 	p := s.start(nil, "-files", s.path("app.log"), "-auth", "iam", "-region", "eu-west-1", "-concurrency", "8", "-batch-size", "1")
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -1147,10 +1112,7 @@ func TestFaultFilesFoundWhileTheAPIIsDown(t *testing.T) {
 		}
 	}
 	s.api.SetFaults(fakeapi.Faults{})
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -1171,10 +1133,7 @@ func TestFaultCopytruncateWriterWithoutAppend(t *testing.T) {
 	s.waitAll(p)
 	s.copytruncate("app.log", "app.log.1")
 	w.WriteString(s.lines(100000, 100050, 20))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 	if fi, err := os.Stat(s.path("app.log")); err != nil || fi.Size() < 4<<20+100 {
 		t.Errorf("app.log should hold a hole of more than 4 MiB before its lines: %v, %v", fi.Size(), err)
@@ -1192,10 +1151,7 @@ func TestFaultBlankLinesWhileTheAPIIsDown(t *testing.T) {
 	p := s.start(nil, "-files", s.path("app.log"), "-queue-mib", "1", "-stats-interval", "50ms")
 	waitFor(t, "both events to be read", func() bool { return strings.Contains(p.stderr.String(), `"read":2,`) })
 	s.api.SetFaults(fakeapi.Faults{})
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 	if bound := int64(64 << 10); s.peakRSS > bound { // the plain binary's baseline is about 20 MiB
 		t.Errorf("peak RSS %d KiB with -queue-mib 1 and blank lines, above %d KiB: blank lines are held outside the queue's bound", s.peakRSS, bound)
@@ -1249,10 +1205,7 @@ func TestFaultOwnFilesThroughASymlinkedDirectory(t *testing.T) {
 	// was written has been read: what was read of them is delivered by the
 	// SIGTERM.
 	s.appendFile("real/app.log", s.lines(51, 52, 10))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	tl := s.check(true)
 	if events := s.api.Events(); len(events) != 51 {
 		t.Errorf("%d events stored, want the 51 lines of app.log that are events; the first ones not of app.log:\n%s", len(events), notOf(events))
@@ -1400,10 +1353,7 @@ func TestFaultTheSameBannerInEachNewFile(t *testing.T) {
 	p.stop(syscall.SIGKILL)
 	s.appendFile("app.log", s.lines(200, 300, 20))
 	p = s.start(nil)
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 	ids := map[string]bool{}
 	for _, e := range s.api.Events() {
@@ -1435,10 +1385,7 @@ func TestFaultSecondProducerOnTheSameCheckpoint(t *testing.T) {
 	p.stop(syscall.SIGKILL)
 	s.appendFile("app.log", s.lines(200, 300, 20))
 	p = s.start(nil)
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	s.check(true)
 }
 
@@ -1460,10 +1407,7 @@ func TestFaultLinesNotValidUTF8(t *testing.T) {
 	}
 	s.appendFile("app.log", text+s.lines(13, 20, 10))
 	p := s.start(nil, "-files", s.path("app.log"))
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	tl := s.check(true)
 	for n := range bad {
 		if len(tl.idsOf[n]) > 0 || !strings.Contains(tl.reasons[n], "UTF-8") {
@@ -1499,10 +1443,7 @@ func TestFaultLinesAtTheLineLimit(t *testing.T) {
 	}
 	s.appendFile("app.log", s.lines(0, 5, 10)+exact(5, 4<<20)+exact(6, 4<<20+3)+s.lines(7, 12, 10))
 	p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "500")
-	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	s.finish(p)
 	tl := s.check(true)
 	if r := tl.reasons[5]; !strings.Contains(r, "event is") || strings.Contains(r, "longer than") {
 		t.Errorf("a line of exactly 4 MiB: reason %q, want the event's size, not longer than 4 MiB", r)
