@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1450,5 +1452,51 @@ func TestFaultLinesAtTheLineLimit(t *testing.T) {
 	}
 	if r := tl.reasons[6]; !strings.Contains(r, "line longer than 4194304 bytes") {
 		t.Errorf("a line over 4 MiB: reason %q", r)
+	}
+}
+
+// A redirect is never followed: with the API key and with SigV4 (whose
+// session token would travel too), a 301, 302, 307 or 308 to another host
+// sends that host nothing, and every event is dead-lettered with the status
+// and the location it named.
+func TestFaultRedirectsAreNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // what reached the other host
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s x-api-key=%q token=%q", r.Method, r.URL.Path, r.Header.Get("x-api-key"), r.Header.Get("X-Amz-Security-Token")))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"sequenceNumber":"1","shardId":"shardId-000000000000"}`) // as if it were the API
+	}))
+	defer elsewhere.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_SESSION_TOKEN", "session-token")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	for i, status := range []int{301, 302, 307, 308} {
+		auth := []string{"-auth", "api-key", "-api-key", "the-key"}
+		if i%2 == 1 {
+			auth = []string{"-auth", "iam", "-region", "eu-west-1"}
+		}
+		t.Run(fmt.Sprintf("%d %s", status, auth[1]), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{Redirect: status, RedirectTo: elsewhere.URL})
+			s.appendFile("app.log", s.lines(0, 1000, 20))
+			p := s.start(nil, append([]string{"-files", s.path("app.log")}, auth...)...)
+			s.waitAll(p)
+			p.stop(syscall.SIGTERM)
+			tl := s.check(true)
+			want := fmt.Sprintf("HTTP %d redirect to %q, not followed", status, elsewhere.URL+"/PROD/v1/batch")
+			if tl.dead != 1000 || tl.stored != 0 || !strings.HasPrefix(tl.reasons[0], want) {
+				t.Errorf("dead-lettered %d, stored %d, reason %q; want 1000 dead-lettered with a reason starting %q", tl.dead, tl.stored, tl.reasons[0], want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) > 0 {
+				t.Errorf("%d requests reached the host the redirect named, first: %s", len(seen), seen[0])
+			}
+		})
 	}
 }

@@ -4,7 +4,7 @@
 // decompresses request bodies as API Gateway does; faults can be injected:
 // throttling, 5xx, 408, answers the API does not document (202, 204, 200
 // without the expected body), dropped connections, partial batch failures,
-// slow answers, being down, rejected events and wrong credentials.
+// slow answers, being down, redirects, rejected events and wrong credentials.
 package fakeapi
 
 import (
@@ -39,6 +39,11 @@ type Faults struct {
 	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
 	Delay            time.Duration // wait this long before handling each request
 	Down             bool          // close every connection at once: nothing stored, no answer
+	// Redirect answers every request with this 3xx status and a Location
+	// of RedirectTo plus the request's path: what a proxy or a moved
+	// endpoint does. Nothing is stored.
+	Redirect   int
+	RedirectTo string
 	// Packing is how /v1/batch stores a batch, as the setting recordPacking
 	// (not a fault). Default: ingest.Packed.
 	Packing ingest.Packing
@@ -142,6 +147,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if f.Redirect != 0 {
+		w.Header().Set("Location", f.RedirectTo+r.URL.Path)
+		w.WriteHeader(f.Redirect)
+		return
+	}
 	batch := strings.HasSuffix(r.URL.Path, "/v1/batch")
 	switch {
 	case r.Method != http.MethodPost || (!batch && !strings.HasSuffix(r.URL.Path, "/v1")):

@@ -136,11 +136,34 @@ func (c *client) send(ctx context.Context, events []*Event) outcome {
 		return outcome{retry: all, reason: "network: " + err.Error()}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return outcome{dead: all, status: resp.StatusCode, reason: redirected(resp.StatusCode, resp.Header.Get("Location"))}
+	}
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return outcome{retry: all, status: resp.StatusCode, reason: "network: reading the answer: " + err.Error()}
 	}
 	return c.classify(resp.StatusCode, respBody, len(events))
+}
+
+// noRedirects is hc (or a default client) that answers a redirect with the
+// 3xx itself. Go's client follows redirects and forwards most headers,
+// x-api-key and X-Amz-Security-Token among them: the events would be
+// posted, and the credentials sent, to whatever host the answer names, and
+// that host's answer taken for the API's.
+func noRedirects(hc *http.Client) *http.Client {
+	c := http.Client{}
+	if hc != nil {
+		c = *hc
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// redirected is the dead-letter reason of a 3xx: the status, where it
+// pointed, and what to do.
+func redirected(status int, location string) string {
+	return fmt.Sprintf("HTTP %d redirect to %q, not followed: events and credentials go only to -url; set -url to the API's own /v1 URL", status, location)
 }
 
 // classify sorts the events of a request by its answer; the README's table

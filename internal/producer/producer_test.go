@@ -189,6 +189,41 @@ func TestWrongCredentialsAreDeadLettered(t *testing.T) {
 	}
 }
 
+// A 3xx is the answer, never followed: the events and the API key stay away
+// from the host it names, and each event is dead-lettered with the status
+// and the location, even with a client that would follow redirects.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere := fakeapi.Start(fakeapi.Faults{})
+	defer elsewhere.Close()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		api := fakeapi.Start(fakeapi.Faults{Redirect: status, RedirectTo: strings.TrimSuffix(elsewhere.URL, "/PROD/v1")})
+		cfg := testConfig(t, api)
+		cfg.Source, cfg.Stdin, cfg.Auth = SourceStdin, strings.NewReader(numbered(0, 10, nil)), APIKey("secret")
+		if err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		api.Close()
+		dead := readDeadLetters(t, cfg.DeadLetterPath)
+		want := fmt.Sprintf("HTTP %d redirect to %q, not followed", status, strings.TrimSuffix(elsewhere.URL, "/PROD/v1")+"/PROD/v1/batch")
+		if len(dead) != 10 || dead[0].Status != status || !strings.HasPrefix(dead[0].Reason, want) {
+			t.Errorf("%d: want 10 dead letters with status %d and a reason starting %q, got %d (first: %+v)", status, status, want, len(dead), first(dead))
+		}
+		if n := elsewhere.Requests(); n != 0 {
+			t.Fatalf("%d: %d requests went to the host the redirect named", status, n)
+		}
+	}
+}
+
+func first(dead []deadLetter) any {
+	if len(dead) == 0 {
+		return nil
+	}
+	return struct {
+		Status int
+		Reason string
+	}{dead[0].Status, dead[0].Reason}
+}
+
 // Events still unconfirmed at the shutdown deadline are not dropped: they go
 // to the dead-letter file (lines of followed files are read again instead).
 func TestShutdownDeadlineDeadLettersWhatIsUnconfirmed(t *testing.T) {
