@@ -9,6 +9,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/tributary/tributary/internal/cfn"
 	"os"
 	"path/filepath"
 	"sort"
@@ -199,16 +200,8 @@ func cdkJSONContext(t testing.TB) map[string]any {
 	return f.Context
 }
 
-// resourcesOf returns a template's resources of one type, by logical id.
 func resourcesOf(template map[string]any, typ string) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for id, r := range template["Resources"].(map[string]any) {
-		r := r.(map[string]any)
-		if r["Type"] == typ {
-			out[id] = r
-		}
-	}
-	return out
+	return cfn.Resources(template, typ)
 }
 
 // only returns a template's single resource of a type and fails if there is
@@ -225,54 +218,9 @@ func only(t testing.TB, tpl map[string]any, typ string) (string, map[string]any)
 	return "", nil
 }
 
-// get walks a path of map keys and list indexes through a JSON value.
-func get(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[k]
-		case int:
-			l, ok := v.([]any)
-			if !ok || k >= len(l) {
-				return nil
-			}
-			v = l[k]
-		}
-	}
-	return v
-}
+func get(v any, path ...any) any { return cfn.Get(v, path...) }
 
-// joined flattens a string or an Fn::Join of strings and {"Ref": X} into one
-// string, writing references as ${X}, so templates with tokens can be compared.
-func joined(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case map[string]any:
-		if parts, ok := get(x, "Fn::Join", 1).([]any); ok {
-			var b strings.Builder
-			for _, p := range parts {
-				b.WriteString(joined(p))
-			}
-			return b.String()
-		}
-		if ref, ok := x["Ref"].(string); ok {
-			return "${" + ref + "}"
-		}
-		if ga, ok := x["Fn::GetAtt"].([]any); ok {
-			return fmt.Sprintf("${%v.%v}", ga[0], ga[1])
-		}
-		if out, ok := x["Fn::GetStackOutput"].(map[string]any); ok { // a value of another stack
-			return fmt.Sprintf("${Fn::GetStackOutput:%v/%v}", out["StackName"], out["OutputName"])
-		}
-	}
-	raw, _ := json.Marshal(v)
-	return string(raw)
-}
+func joined(v any) string { return cfn.Joined(v) }
 
 // strs turns a string or a list of strings into a list.
 func strs(v any) []string {

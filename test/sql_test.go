@@ -5,11 +5,9 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/tributary/tributary/internal/localsql"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -20,80 +18,11 @@ func duckdb(t *testing.T, dir string, statements []string) [][]map[string]any {
 	if err := installTools(); err != nil {
 		t.Fatal(err)
 	}
-	in, _ := json.Marshal(map[string]any{"dir": dir, "statements": statements})
-	cmd := exec.Command("node", "sql/run.js")
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	results, err := localsql.Run("../.tools", dir, statements)
 	if err != nil {
-		t.Fatalf("duckdb: %v\n%s", err, stderr.String())
-	}
-	var results [][]map[string]any
-	if err := json.Unmarshal(out, &results); err != nil {
-		t.Fatalf("duckdb output: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return results
-}
-
-// athenaMacros stand in for the Athena (Trino) functions the named queries
-// use that DuckDB spells differently. Everything else in them is SQL both
-// engines run alike.
-var athenaMacros = []string{
-	// Athena's json_extract_scalar returns a JSON value as varchar.
-	`CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)`,
-	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
-	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
-}
-
-// duckType maps the Glue (Hive) types of the example schema's columns.
-var duckType = map[string]string{"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
-
-// tableViews are DuckDB views standing in for the synthesized Glue tables:
-// the same columns, reading the files under the table's location, with dt
-// taken from each file's folder as the projection's location template and
-// format say.
-func tableViews(t *testing.T, tpl map[string]any) []string {
-	var views []string
-	for _, table := range resourcesOf(tpl, "AWS::Glue::Table") {
-		in := get(table, "Properties", "TableInput")
-		params := get(in, "Parameters")
-		// s3://${Bucket}/raw-data/${dt}/ -> raw-data/(\d{4}/\d{2}/\d{2}/\d{2})/
-		location := regexp.MustCompile(`^s3://\$\{\w+\}/`).ReplaceAllString(joined(get(params, "storage.location.template")), "")
-		folder := strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`).Replace(get(params, "projection.dt.format").(string))
-		dt := fmt.Sprintf(`regexp_extract(filename, '%s', 1) AS dt`, strings.Replace(regexp.QuoteMeta(location), `\$\{dt\}`, "("+folder+")", 1))
-		files := strings.Replace(location, "${dt}", "*/*/*/*", 1) + "*"
-		var columns []string
-		for _, c := range get(in, "StorageDescriptor", "Columns").([]any) {
-			typ, ok := duckType[get(c, "Type").(string)]
-			if !ok {
-				t.Fatalf("no DuckDB type for %v", c)
-			}
-			columns = append(columns, fmt.Sprintf("'%s': '%s'", get(c, "Name"), typ))
-		}
-		name := get(in, "Name").(string)
-		switch get(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary") {
-		case "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe": // one column, split on field.delim, which no line holds
-			delim := get(in, "StorageDescriptor", "SerdeInfo", "Parameters", "field.delim").(string)
-			views = append(views, fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true)`,
-				name, dt, files, strings.Join(columns, ", "), delim[0]))
-		case "org.openx.data.jsonserde.JsonSerDe":
-			views = append(views, fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_ndjson('%s', columns = {%s}, filename = true)`,
-				name, dt, files, strings.Join(columns, ", ")))
-		default:
-			t.Fatalf("table %s: no stand-in for %v", name, get(in, "StorageDescriptor", "SerdeInfo"))
-		}
-	}
-	return views
-}
-
-// namedQueries are the workgroup's named queries by name.
-func namedQueries(tpl map[string]any) map[string]string {
-	out := map[string]string{}
-	for _, q := range resourcesOf(tpl, "AWS::Athena::NamedQuery") {
-		out[get(q, "Properties", "Name").(string)] = get(q, "Properties", "QueryString").(string)
-	}
-	return out
 }
 
 // landEvents writes events as Firehose lays them out: one object per hour
@@ -132,7 +61,7 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 // writes them (plain and gzipped), through stand-ins of the synthesized
 // tables: for the schema-free table and for the typed one, each query
 // returns what the README says it does. DuckDB runs them; the few Athena
-// functions it lacks are macros (athenaMacros).
+// functions it lacks are macros (localsql.Macros).
 func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	now := time.Now().UTC()
 	if left := now.Truncate(time.Hour).Add(time.Hour).Sub(now); left < 10*time.Second {
@@ -152,11 +81,15 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 
 	for _, settings := range []map[string]any{nil, apiKeySettings} {
 		tpl := synth(t, settings).pipeline()
-		queries := namedQueries(tpl)
+		queries := localsql.NamedQueries(tpl)
+		views, err := localsql.TableViews(tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(queries) != 4 {
 			t.Fatalf("%v: %d named queries", settings, len(queries))
 		}
-		statements := append(append(append([]string{}, athenaMacros...), tableViews(t, tpl)...),
+		statements := append(append(append([]string{}, localsql.Macros...), views...),
 			queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"],
 			queries["Create the view without duplicates"],
 			fmt.Sprintf("SELECT count(*) AS events, count(DISTINCT event_id) AS ids FROM events_dedup WHERE dt >= '%s'", dt(h2)),

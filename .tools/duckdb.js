@@ -4,7 +4,7 @@
 // JSON-safe strings, numbers and nulls).
 'use strict';
 const path = require('path');
-const { DuckDBInstance } = require(path.join(__dirname, '..', '..', '.tools', 'node_modules', '@duckdb', 'node-api'));
+const { DuckDBInstance } = require(path.join(__dirname, 'node_modules', '@duckdb', 'node-api'));
 
 async function main() {
   let input = '';

@@ -1,0 +1,127 @@
+// Package localsql runs Athena's side of Tributary offline: DuckDB (the
+// pinned @duckdb/node-api in .tools) reads the landed objects through views
+// that stand in for the synthesized Glue tables, and the few Athena functions
+// the saved queries use that DuckDB spells differently are macros. The app's
+// SQL tests and the local pipeline's query command share it, so what the
+// tests prove is what a user runs.
+package localsql
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/tributary/tributary/internal/cfn"
+)
+
+// Macros stand in for the Athena (Trino) functions the named queries use
+// that DuckDB spells differently. Everything else in them is SQL both
+// engines run alike. The README's local section lists them.
+var Macros = []string{
+	// Athena's json_extract_scalar returns a JSON value as varchar.
+	`CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)`,
+	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
+	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
+}
+
+// duckType maps the Glue (Hive) types the synthesized tables use.
+var duckType = map[string]string{"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
+
+// TableViews are DuckDB views standing in for the Glue tables of the
+// templates: the same columns, reading the files under the table's location
+// (relative to the folder DuckDB runs in, which holds the bucket's objects),
+// with dt taken from each file's folder as the projection's location
+// template and format say.
+func TableViews(templates ...cfn.Template) ([]string, error) {
+	var views []string
+	for _, tpl := range templates {
+		tables := cfn.Resources(tpl, "AWS::Glue::Table")
+		for _, id := range sortedKeys(tables) {
+			v, err := tableView(tables[id])
+			if err != nil {
+				return nil, fmt.Errorf("table %s: %w", id, err)
+			}
+			views = append(views, v)
+		}
+	}
+	return views, nil
+}
+
+func tableView(table map[string]any) (string, error) {
+	in := cfn.Get(table, "Properties", "TableInput")
+	params := cfn.Get(in, "Parameters")
+	// s3://${Bucket}/raw-data/${dt}/ -> raw-data/(\d{4}/\d{2}/\d{2}/\d{2})/
+	location := regexp.MustCompile(`^s3://\$\{\w+\}/`).ReplaceAllString(cfn.Joined(cfn.Get(params, "storage.location.template")), "")
+	format, _ := cfn.Get(params, "projection.dt.format").(string)
+	folder := strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`).Replace(format)
+	dt := fmt.Sprintf(`regexp_extract(filename, '%s', 1) AS dt`, strings.Replace(regexp.QuoteMeta(location), `\$\{dt\}`, "("+folder+")", 1))
+	files := strings.Replace(location, "${dt}", "*/*/*/*", 1) + "*"
+	var columns []string
+	cols, _ := cfn.Get(in, "StorageDescriptor", "Columns").([]any)
+	for _, c := range cols {
+		typ, ok := duckType[fmt.Sprint(cfn.Get(c, "Type"))]
+		if !ok {
+			return "", fmt.Errorf("no DuckDB type for column %v", c)
+		}
+		columns = append(columns, fmt.Sprintf("'%s': '%s'", cfn.Get(c, "Name"), typ))
+	}
+	name := fmt.Sprint(cfn.Get(in, "Name"))
+	switch cfn.Get(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary") {
+	case "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe": // one column, split on field.delim, which no line holds
+		delim, _ := cfn.Get(in, "StorageDescriptor", "SerdeInfo", "Parameters", "field.delim").(string)
+		if len(delim) != 1 {
+			return "", fmt.Errorf("field.delim %q is not one character", delim)
+		}
+		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true)`,
+			name, dt, files, strings.Join(columns, ", "), delim[0]), nil
+	case "org.openx.data.jsonserde.JsonSerDe":
+		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_ndjson('%s', columns = {%s}, filename = true)`,
+			name, dt, files, strings.Join(columns, ", ")), nil
+	}
+	return "", fmt.Errorf("no DuckDB stand-in for %v", cfn.Get(in, "StorageDescriptor", "SerdeInfo"))
+}
+
+// NamedQueries are the templates' saved (Athena named) queries by name.
+func NamedQueries(templates ...cfn.Template) map[string]string {
+	out := map[string]string{}
+	for _, tpl := range templates {
+		for _, q := range cfn.Resources(tpl, "AWS::Athena::NamedQuery") {
+			out[fmt.Sprint(cfn.Get(q, "Properties", "Name"))] = fmt.Sprint(cfn.Get(q, "Properties", "QueryString"))
+		}
+	}
+	return out
+}
+
+// Run runs statements with DuckDB in dir (where the tables' locations are
+// relative to) and returns each statement's rows. tools is the .tools folder
+// holding the pinned DuckDB.
+func Run(tools, dir string, statements []string) ([][]map[string]any, error) {
+	in, _ := json.Marshal(map[string]any{"dir": dir, "statements": statements})
+	cmd := exec.Command("node", filepath.Join(tools, "duckdb.js"))
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var results [][]map[string]any
+	if err := json.Unmarshal(out, &results); err != nil {
+		return nil, fmt.Errorf("duckdb output: %v", err)
+	}
+	return results, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
