@@ -51,7 +51,35 @@ type Faults struct {
 	// to make the API refuse batches a client thinks fit. Default:
 	// ingest.MaxRecordBytes.
 	RecordLimit int
+	// Kinesis, when set, stores the records instead of the fake's memory
+	// and decides which are throttled (not a fault: the local pipeline's
+	// stream, with a shard's limits).
+	Kinesis Kinesis
 }
+
+// Kinesis is a stream the API writes to: Put stores what it can of
+// records, in order, and says for each what Kinesis would (a sequence
+// number and shard, or an error code and message), as PutRecords does.
+type Kinesis interface {
+	Put(records []Record) []Result
+}
+
+// Record is a Kinesis record the request templates write.
+type Record struct {
+	PartitionKey string
+	Data         []byte
+}
+
+// Result is Kinesis's answer for one record.
+type Result struct {
+	SequenceNumber string `json:"sequenceNumber,omitempty"`
+	ShardID        string `json:"shardId,omitempty"`
+	ErrorCode      string `json:"errorCode,omitempty"`
+	ErrorMessage   string `json:"errorMessage,omitempty"`
+}
+
+// Throttled is the error code of a record over a shard's limits.
+const Throttled = "ProvisionedThroughputExceededException"
 
 // API is a running fake.
 type API struct {
@@ -66,11 +94,15 @@ type API struct {
 
 // Start starts a fake on loopback; Close stops it.
 func Start(f Faults) *API {
-	a := &API{faults: f}
-	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
+	a := New(f)
+	a.srv = httptest.NewServer(a)
 	a.URL = a.srv.URL + "/PROD/v1"
 	return a
 }
+
+// New is a fake to serve on a listener of the caller's (ServeHTTP); its
+// URL and Close are unset.
+func New(f Faults) *API { return &API{faults: f} }
 
 // SetFaults changes the faults for the requests that arrive from now on.
 func (a *API) SetFaults(f Faults) {
@@ -128,7 +160,8 @@ func hangUp(w http.ResponseWriter) {
 	}
 }
 
-func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one request as the deployed API would.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.requests++
 	n := a.requests
@@ -211,20 +244,20 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get(ingest.PartitionKeyHeader)
 	requestID := fmt.Sprintf("req-%d", n)
 	packed := batch && f.Packing != ingest.PerEvent
-	var records []record
+	var records []Record
 	switch {
 	case !batch: // as sent, without CR and LF
 		line := strings.NewReplacer("\r", "", "\n", "").Replace(string(body))
-		records = []record{{key: or(key, requestID), data: []byte(line + "\n")}}
+		records = []Record{{PartitionKey: or(key, requestID), Data: []byte(line + "\n")}}
 	case packed: // re-serialised, one record of lines
 		var data []byte
 		for _, e := range events {
 			data = append(data, compact(e)...)
 		}
-		records = []record{{key: or(key, requestID), data: data}}
+		records = []Record{{PartitionKey: or(key, requestID), Data: data}}
 	default: // re-serialised, a record each
 		for i, e := range events {
-			records = append(records, record{key: or(key, fmt.Sprintf("%s-%d", requestID, i)), data: compact(e)})
+			records = append(records, Record{PartitionKey: or(key, fmt.Sprintf("%s-%d", requestID, i)), Data: compact(e)})
 		}
 	}
 	limit := ingest.MaxRecordBytes
@@ -232,7 +265,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		limit = f.RecordLimit
 	}
 	for _, rec := range records {
-		if len(rec.data)+len(rec.key) > limit {
+		if len(rec.Data)+len(rec.PartitionKey) > limit {
 			answer(w, http.StatusRequestEntityTooLarge, msg("Over Kinesis's record limit of 1 MiB: split the batch (an event alone cannot be stored)."))
 			return
 		}
@@ -242,26 +275,40 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	type result struct {
-		SequenceNumber string `json:"sequenceNumber,omitempty"`
-		ShardID        string `json:"shardId,omitempty"`
-		ErrorCode      string `json:"errorCode,omitempty"`
-		ErrorMessage   string `json:"errorMessage,omitempty"`
+	var results []Result
+	if f.Kinesis != nil {
+		results = f.Kinesis.Put(records)
+	} else {
+		results = a.store(records, batch && !packed && every(f.PartialEvery))
 	}
-	results := make([]result, len(records))
-	failed := 0
-	partial := batch && !packed && every(f.PartialEvery)
-	a.mu.Lock()
-	for i, rec := range records {
-		if partial && i%2 == 1 {
-			results[i] = result{ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for shard shardId-000000000000"}
+	failed, throttled := 0, 0
+	for _, r := range results {
+		if r.ErrorCode != "" {
 			failed++
-			continue
+			if r.ErrorCode == Throttled {
+				throttled++
+			}
 		}
-		a.records = append(a.records, rec.data)
-		results[i] = result{SequenceNumber: fmt.Sprint(len(a.records)), ShardID: "shardId-000000000000"}
 	}
-	a.mu.Unlock()
+	// The response templates: a request nothing of which was stored is not
+	// a 200. PutRecord (/v1, a packed batch): throttling is a 429, any other
+	// error a 500; PutRecords: a 429 when any record was throttled, else a
+	// 500, with every record's error.
+	if failed == len(results) {
+		switch {
+		case batch && !packed:
+			status := http.StatusInternalServerError
+			if throttled > 0 {
+				status = http.StatusTooManyRequests
+			}
+			answer(w, status, map[string]any{"message": "No event was stored; resend them with backoff.", "failedRecordCount": failed, "records": results})
+		case throttled > 0:
+			answer(w, http.StatusTooManyRequests, msg("Kinesis is throttling writes; retry with backoff."))
+		default:
+			answer(w, http.StatusInternalServerError, msg("Nothing was stored: the pipeline could not write to Kinesis."))
+		}
+		return
+	}
 
 	switch {
 	case every(f.DropEvery):
@@ -279,10 +326,20 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// record is a Kinesis record the templates would write.
-type record struct {
-	key  string
-	data []byte
+// store keeps records in memory, throttling every other one when partial.
+func (a *API) store(records []Record, partial bool) []Result {
+	results := make([]Result, len(records))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, rec := range records {
+		if partial && i%2 == 1 {
+			results[i] = Result{ErrorCode: Throttled, ErrorMessage: "Rate exceeded for shard shardId-000000000000"}
+			continue
+		}
+		a.records = append(a.records, rec.Data)
+		results[i] = Result{SequenceNumber: fmt.Sprint(len(a.records)), ShardID: "shardId-000000000000"}
+	}
+	return results
 }
 
 func or(v, otherwise string) string {
