@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # jsii prints a banner on Node 20 (end of life); the app still works there, Node 22+ is recommended.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test lint bench deps clean
+.PHONY: synth test lint bench deps clean local local-check local-query bin/producer bin/local
 
 deps: ## Install the pinned CDK CLI and download Go modules
 	cd .tools && npm ci --no-audit --no-fund --loglevel=error
@@ -31,5 +31,22 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 	@echo "500 events of 200 bytes through the rendered templates, per recordPacking:"
 	@go test -run '^$$' -bench Cost -benchtime 1x ./test | grep '^BenchmarkCost/' 
 
-clean:
+bin/producer bin/local: ## Build the producer and the local pipeline (static binaries)
+	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)
+
+# CDK_CONTEXT passes settings to the synth, as -c does: make local CDK_CONTEXT='-c recordPacking=PER_EVENT'
+local: deps bin/producer bin/local ## Run the whole pipeline on this machine from the synthesized app (Ctrl-C stops it)
 	rm -rf cdk.out
+	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+	./bin/local up
+
+local-query: bin/local ## Run a saved query by name, or SQL, over what landed locally: make local-query Q='Events per hour'
+	@./bin/local query "$(Q)"
+
+local-check: deps bin/producer bin/local ## Run the local pipeline once with a known set of events; exit 0 only if all landed and were counted
+	rm -rf cdk.out
+	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+	./bin/local check
+
+clean:
+	rm -rf cdk.out bin

@@ -102,12 +102,12 @@ func banner(out io.Writer, p *local.Pipeline) {
 		auth = "API key " + p.APIKey
 		curlAuth = " -H 'x-api-key: " + p.APIKey + "'"
 	case ingest.AuthIAM:
-		auth = "IAM (signatures are required but not checked locally)"
+		auth = "IAM: a SigV4 signature is required but not checked locally"
 		curlAuth = " -H 'Authorization: AWS4-HMAC-SHA256 local'"
 	}
 	d := cfg.Delivery
 	fmt.Fprintf(out, `Tributary runs locally, from %s (stack %s):
-  ingest API   POST %s  and  %s/batch  (%s; %s packing)
+  ingest API   POST %s  and  %s/batch  (%s; recordPacking %s)
   stream       %s, %d shard(s), 1 MiB and 1,000 records a second each
   delivery     %s: an object every %s or %d MiB, prefix %s%s
   S3           endpoint %s, bucket %s
@@ -115,7 +115,7 @@ func banner(out io.Writer, p *local.Pipeline) {
   try          curl -sS%s -H 'Content-Type: application/json' -d '{"type":"hello"}' %s
   query        make local-query Q='Events per hour'   (or any SQL: Q='SELECT count(*) FROM events_raw')
   list         aws s3 ls --recursive --endpoint-url %s s3://%s/   (any credentials)
-`, "cdk.out", cfg.PipelineStack, p.APIURL, p.APIURL, auth, strings.ToLower(string(cfg.Packing)),
+`, "cdk.out", cfg.PipelineStack, p.APIURL, p.APIURL, auth, cfg.Packing,
 		cfg.StreamName, cfg.Shards, d.Name, d.Interval, d.SizeBytes>>20, d.Prefix, gz(d.GZIP),
 		p.S3URL, cfg.Bucket, p.S3.Folder(), curlAuth, p.APIURL, p.S3URL, cfg.Bucket)
 	if src := cfg.Producer["TRIBUTARY_SOURCE"]; src != "" {

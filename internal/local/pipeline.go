@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,18 +50,13 @@ type Pipeline struct {
 	servers  []*http.Server
 	producer *exec.Cmd
 	prodDone chan error
-	accepted counter
 	out      io.Writer
 	outMu    sync.Mutex
 }
 
-type counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-// Start reads the assembly and starts every stage on loopback.
-func Start(o Options) (*Pipeline, error) {
+// Start reads the assembly and starts every stage on loopback; on an
+// error it stops what it started.
+func Start(o Options) (p *Pipeline, err error) {
 	a, err := cfn.ReadAssembly(o.Assembly)
 	if err != nil {
 		return nil, err
@@ -71,7 +65,7 @@ func Start(o Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{Config: cfg, out: o.Out}
+	p = &Pipeline{Config: cfg, out: o.Out}
 	for _, addr := range []string{o.APIAddr, o.S3Addr} {
 		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
 			return nil, fmt.Errorf("address %q: the local pipeline listens on loopback only (127.0.0.1:port)", addr)
@@ -86,6 +80,15 @@ func Start(o Options) (*Pipeline, error) {
 		apiLn.Close()
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			apiLn.Close()
+			s3Ln.Close()
+			if p.stream != nil {
+				p.stream.Close()
+			}
+		}
+	}()
 
 	s3, backend, err := OpenS3(filepath.Join(o.Dir, "s3"), cfg.Bucket, p.logf)
 	if err != nil {
@@ -156,28 +159,8 @@ func (p *Pipeline) gateway(api http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		rec := &statusRecorder{ResponseWriter: w}
-		api.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK {
-			p.accepted.mu.Lock()
-			p.accepted.n++
-			p.accepted.mu.Unlock()
-		}
+		api.ServeHTTP(w, r)
 	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return s.ResponseWriter.(http.Hijacker).Hijack()
 }
 
 func writeJSON(w http.ResponseWriter, status int, message string) {
@@ -247,7 +230,10 @@ func (p *Pipeline) writeOutputs(dir string) (string, error) {
 // patterns rooted under dir/host (so /var/log/app.log is
 // dir/host/var/log/app.log).
 func (p *Pipeline) startProducer(bin, dir string) error {
-	state := filepath.Join(dir, "producer")
+	state, err := filepath.Abs(filepath.Join(dir, "producer"))
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
@@ -269,6 +255,10 @@ func (p *Pipeline) startProducer(bin, dir string) error {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, p.AuthEnv()...)
+	bin, err = filepath.Abs(bin) // it runs in its state folder
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	cmd.Dir = state
@@ -299,7 +289,9 @@ func (p *Pipeline) AuthEnv() []string {
 	return []string{"TRIBUTARY_AUTH=none"}
 }
 
-// Stats is one stats line's figures.
+// Stats is one stats line's figures: events the API stored (answered 200
+// for), records in the stream, objects written, events in them, and
+// records delivery sent to errors/.
 type Stats struct {
 	Accepted, InStream, Objects, Landed, Errors int
 }
@@ -307,10 +299,8 @@ type Stats struct {
 // Stats returns the figures so far.
 func (p *Pipeline) Stats() Stats {
 	d := p.delivery.Stats()
-	p.accepted.mu.Lock()
-	acc := p.accepted.n
-	p.accepted.mu.Unlock()
-	return Stats{Accepted: acc, InStream: p.stream.Stored(), Objects: d.Objects, Landed: d.Events, Errors: d.Errors}
+	records, events := p.stream.Stored()
+	return Stats{Accepted: events, InStream: records, Objects: d.Objects, Landed: d.Events, Errors: d.Errors}
 }
 
 func (p *Pipeline) logf(s string) {
@@ -341,7 +331,7 @@ loop:
 			p.prodDone = nil
 		case <-tick.C:
 			s := p.Stats()
-			p.logf(fmt.Sprintf("stats: %d requests accepted, %d records in the stream, %d objects written, %d events landed, %d to errors/", s.Accepted, s.InStream, s.Objects, s.Landed, s.Errors))
+			p.logf(fmt.Sprintf("stats: %d events accepted, %d records in the stream, %d objects written, %d events landed, %d to errors/", s.Accepted, s.InStream, s.Objects, s.Landed, s.Errors))
 		}
 	}
 	if p.producer != nil && p.prodDone != nil {

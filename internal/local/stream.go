@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
@@ -31,6 +32,7 @@ type Stream struct {
 	shards []*shard
 	now    func() time.Time
 	put    int // records stored, for the stats line
+	events int // the events (lines) in them
 }
 
 type shard struct {
@@ -80,11 +82,12 @@ func (s *Stream) Close() {
 	}
 }
 
-// Stored is how many records the stream has taken since it opened.
-func (s *Stream) Stored() int {
+// Stored is how many records the stream has taken since it opened, and
+// the events (one line each) in them.
+func (s *Stream) Stored() (records, events int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.put
+	return s.put, s.events
 }
 
 // shardOf is the shard whose hash key range holds the key's MD5, the shards
@@ -120,6 +123,7 @@ func (s *Stream) Put(records []fakeapi.Record) []fakeapi.Result {
 		sh.recs++
 		sh.bytes += n
 		s.put++
+		s.events += bytes.Count(r.Data, []byte{'\n'})
 		results[i] = fakeapi.Result{SequenceNumber: fmt.Sprintf("%021d", offset), ShardID: sh.id}
 	}
 	return results
