@@ -74,6 +74,8 @@ type app struct {
 	messages []message
 	// report is the template validator's (cdk.out/validation-report.json).
 	report validationReport
+	// outdir is the cloud assembly, as `cdk synth` writes cdk.out.
+	outdir string
 }
 
 type message struct {
@@ -128,7 +130,7 @@ func synthFresh(t testing.TB, overrides map[string]any) *app {
 		t.Fatalf("settings: %v", err)
 	}
 	cdkApp := tributary.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)}) // as app.go makes it
-	a := &app{settings: settings, stacks: tributary.NewStacks(cdkApp, settings), templates: map[string]map[string]any{}}
+	a := &app{settings: settings, stacks: tributary.NewStacks(cdkApp, settings), templates: map[string]map[string]any{}, outdir: outdir}
 	assembly := synthOrListFindings(t, cdkApp, outdir)
 	for _, st := range *assembly.Stacks() {
 		for _, msg := range *st.Messages() {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tributary/tributary/internal/fakeapi"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/local"
 )
 
 // These tests render the synthesized mapping templates with a Velocity engine
@@ -671,7 +673,8 @@ func TestGatewayResponsesAreJSONWithAMessage(t *testing.T) {
 }
 
 // The local fake API (internal/fakeapi), which the producer's and the smoke
-// test's tests run against, stores what the rendered templates store, byte
+// test's tests run against, and the local pipeline (`make local`), run from
+// the synthesized assembly, store what the rendered templates store, byte
 // for byte, for /v1 and /v1/batch in both packings.
 func TestFakeAPIStoresWhatTheTemplatesStore(t *testing.T) {
 	v1, packed, perEvent := endpoints(t)
@@ -685,6 +688,16 @@ func TestFakeAPIStoresWhatTheTemplatesStore(t *testing.T) {
 		bodies  []string
 	}{{v1, ingest.Packed, singles}, {packed, ingest.Packed, batches}, {perEvent, ingest.PerEvent, batches}} {
 		api := fakeapi.Start(fakeapi.Faults{Packing: c.packing})
+		// The local pipeline's API, run from the synthesized assembly of
+		// the same configuration, in front of its on-disk stream.
+		settings := map[string]any(nil)
+		if c.packing == ingest.PerEvent {
+			settings = apiKeySettings
+		}
+		lp, err := local.Start(local.Options{Assembly: synth(t, settings).outdir, Dir: t.TempDir(), APIAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0", Out: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var reqs []request
 		for _, b := range c.bodies {
 			reqs = append(reqs, request{b, nil})
@@ -697,6 +710,15 @@ func TestFakeAPIStoresWhatTheTemplatesStore(t *testing.T) {
 				t.Fatalf("fake API: %v %v", resp, err)
 			}
 			resp.Body.Close()
+			req, _ := http.NewRequest("POST", lp.APIURL+path, strings.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local") // IAM: required, not checked locally
+			req.Header.Set(ingest.APIKeyHeader, lp.APIKey)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("local API: %v %v", resp, err)
+			}
+			resp.Body.Close()
 		}
 		var rendered [][]byte
 		for _, s := range post(t, c.e, reqs) {
@@ -707,6 +729,10 @@ func TestFakeAPIStoresWhatTheTemplatesStore(t *testing.T) {
 		if got := api.Records(); !reflect.DeepEqual(got, rendered) {
 			t.Errorf("%s %s: the fake stores\n%q\nthe templates\n%q", c.e.name, c.packing, got, rendered)
 		}
+		if got, err := lp.Records(); err != nil || !reflect.DeepEqual(got, rendered) {
+			t.Errorf("%s %s: the local pipeline stores\n%q (%v)\nthe templates\n%q", c.e.name, c.packing, got, err, rendered)
+		}
 		api.Close()
+		lp.Close()
 	}
 }

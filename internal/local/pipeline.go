@@ -359,3 +359,34 @@ loop:
 	p.logf(fmt.Sprintf("stopped: %d events landed in %d objects this run; everything accepted is in %s", s.Landed, s.Objects, p.S3.Folder()))
 	return err
 }
+
+// Records returns the data of every record in the stream, shard by shard
+// in order, for tests that compare it with what the templates store.
+func (p *Pipeline) Records() ([][]byte, error) {
+	var out [][]byte
+	for shard := range p.stream.Shards() {
+		var off int64
+		for {
+			entries, err := p.stream.Read(shard, off, 1000)
+			if err != nil {
+				return nil, err
+			}
+			if len(entries) == 0 {
+				break
+			}
+			for _, e := range entries {
+				out = append(out, e.Data)
+				off = e.Next
+			}
+		}
+	}
+	return out, nil
+}
+
+// Close stops a pipeline that is not running (Run stops it otherwise).
+func (p *Pipeline) Close() {
+	for _, srv := range p.servers {
+		_ = srv.Close()
+	}
+	p.stream.Close()
+}
