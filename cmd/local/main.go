@@ -89,11 +89,11 @@ func up(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	banner(out, p)
+	banner(out, p, c.assembly)
 	return p.Run(ctx, *stats)
 }
 
-func banner(out io.Writer, p *local.Pipeline) {
+func banner(out io.Writer, p *local.Pipeline, assembly string) {
 	cfg := p.Config
 	auth := "no authentication"
 	curlAuth := ""
@@ -115,7 +115,7 @@ func banner(out io.Writer, p *local.Pipeline) {
   try          curl -sS%s -H 'Content-Type: application/json' -d '{"type":"hello"}' %s
   query        make local-query Q='Events per hour'   (or any SQL: Q='SELECT count(*) FROM events_raw')
   list         aws s3 ls --recursive --endpoint-url %s s3://%s/   (any credentials)
-`, "cdk.out", cfg.PipelineStack, p.APIURL, p.APIURL, auth, cfg.Packing,
+`, assembly, cfg.PipelineStack, p.APIURL, p.APIURL, auth, cfg.Packing,
 		cfg.StreamName, cfg.Shards, d.Name, d.Interval, d.SizeBytes>>20, d.Prefix, gz(d.GZIP),
 		p.S3URL, cfg.Bucket, p.S3.Folder(), curlAuth, p.APIURL, p.S3URL, cfg.Bucket)
 	if src := cfg.Producer["TRIBUTARY_SOURCE"]; src != "" {

@@ -28,6 +28,9 @@ type Config struct {
 	RateLimit     float64 // the stage's requests per second (0: none)
 	Burst         int
 	Schemas       map[string]json.RawMessage // request model per path (/v1, /v1/batch)
+	// GatewayResponses are API Gateway's own answers by response type
+	// (BAD_REQUEST_BODY, THROTTLED, ...): status and body template.
+	GatewayResponses map[string]GatewayResponse
 
 	StreamName string
 	Shards     int
@@ -37,6 +40,12 @@ type Config struct {
 	Outputs  map[string]string
 
 	Producer map[string]string // the host's TRIBUTARY_* environment
+}
+
+// GatewayResponse is one synthesized gateway response.
+type GatewayResponse struct {
+	Status   int
+	Template string
 }
 
 // Delivery is the synthesized delivery stream.
@@ -55,7 +64,7 @@ type Delivery struct {
 // FromAssembly reads the configuration of the local run, or says which
 // part of the assembly it cannot run.
 func FromAssembly(a *cfn.Assembly) (*Config, error) {
-	c := &Config{Schemas: map[string]json.RawMessage{}, Outputs: map[string]string{}}
+	c := &Config{Schemas: map[string]json.RawMessage{}, Outputs: map[string]string{}, GatewayResponses: map[string]GatewayResponse{}}
 	var pipeline cfn.Template
 	for name, tpl := range a.Stacks {
 		if len(cfn.Resources(tpl, "AWS::KinesisFirehose::DeliveryStream")) > 0 {
@@ -88,6 +97,13 @@ func FromAssembly(a *cfn.Assembly) (*Config, error) {
 		c.RateLimit, _ = ms["ThrottlingRateLimit"].(float64)
 		burst, _ := ms["ThrottlingBurstLimit"].(float64)
 		c.Burst = int(burst)
+	}
+	for _, gr := range cfn.Resources(pipeline, "AWS::ApiGateway::GatewayResponse") {
+		p := gr["Properties"].(map[string]any)
+		status := 0
+		fmt.Sscan(fmt.Sprint(p["StatusCode"]), &status)
+		tpl, _ := cfn.Get(p, "ResponseTemplates", "application/json").(string)
+		c.GatewayResponses[fmt.Sprint(p["ResponseType"])] = GatewayResponse{Status: status, Template: tpl}
 	}
 	models := cfn.Resources(pipeline, "AWS::ApiGateway::Model")
 	for _, m := range cfn.Resources(pipeline, "AWS::ApiGateway::Method") {

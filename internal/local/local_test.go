@@ -18,7 +18,9 @@ import (
 	"github.com/tributary/tributary/internal/layout"
 )
 
-func rec(key, data string) fakeapi.Record { return fakeapi.Record{PartitionKey: key, Data: []byte(data)} }
+func rec(key, data string) fakeapi.Record {
+	return fakeapi.Record{PartitionKey: key, Data: []byte(data)}
+}
 
 // A shard takes 1,000 records and 1 MiB a second; the rest of that second
 // is throttled with Kinesis's error code, and the next second takes more.

@@ -111,7 +111,11 @@ func Start(o Options) (p *Pipeline, err error) {
 	p.api = fakeapi.New(faults)
 	p.APIURL = "http://" + apiLn.Addr().String() + "/" + cfg.Stage + ingest.EventPath
 	p.S3URL = "http://" + s3Ln.Addr().String()
-	p.serve(apiLn, p.gateway(p.api))
+	gw, err := newGateway(cfg, p.api)
+	if err != nil {
+		return nil, err
+	}
+	p.serve(apiLn, gw)
 	p.serve(s3Ln, gofakes3.New(backend).Server())
 	if p.Outputs, err = p.writeOutputs(o.Dir); err != nil {
 		return nil, err
@@ -136,66 +140,6 @@ func (p *Pipeline) serve(ln net.Listener, h http.Handler) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	p.servers = append(p.servers, srv)
 	go srv.Serve(ln)
-}
-
-// gateway is what API Gateway does before the integration: only the
-// stage's paths exist, bodies over 10 MB are refused, the stage's rate
-// limit throttles; then the fake answers as the mapping templates do.
-func (p *Pipeline) gateway(api http.Handler) http.Handler {
-	const maxBody = 10 << 20 // API Gateway's payload limit
-	bucket := newTokenBucket(p.Config.RateLimit, p.Config.Burst)
-	stage := "/" + p.Config.Stage
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != stage+ingest.EventPath && r.URL.Path != stage+ingest.BatchPath {
-			writeJSON(w, http.StatusForbidden, "Missing Authentication Token")
-			return
-		}
-		if r.ContentLength > maxBody {
-			writeJSON(w, http.StatusRequestEntityTooLarge, "Request too large: API Gateway takes at most 10 MB, Kinesis at most 1 MiB per event")
-			return
-		}
-		if !bucket.take() {
-			writeJSON(w, http.StatusTooManyRequests, "Too many requests; retry with backoff")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		api.ServeHTTP(w, r)
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"message": message})
-}
-
-// tokenBucket is the stage's throttle: rate per second, burst at once.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, burst int) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
-}
-
-func (b *tokenBucket) take() bool {
-	if b.rate <= 0 {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // apiKey is the local API key, made once and kept.
