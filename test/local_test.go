@@ -1,7 +1,12 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +87,79 @@ func TestLocalRunsWhatWasSynthesized(t *testing.T) {
 	}
 	if _, err := local.FromAssembly(a); err == nil || !strings.HasPrefix(err.Error(), "outputFormat=PARQUET is not run locally") {
 		t.Errorf("Parquet: %v, want a refusal naming outputFormat=PARQUET", err)
+	}
+}
+
+// The local API answers as the deployed one would, with the synthesized
+// gateway responses and request model (here the event schema), the API
+// key, and a shard's limits: two 600 KB events in one request to a fresh
+// shard store the first and throttle the second, as PutRecords does.
+func TestLocalAPIAnswersAsTheDeployedOne(t *testing.T) {
+	lp, err := local.Start(local.Options{Assembly: synth(t, apiKeySettings).outdir, Dir: t.TempDir(), APIAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.Close()
+	type answer struct {
+		Status int
+		Body   map[string]any
+	}
+	post := func(path, body string, headers ...string) answer {
+		t.Helper()
+		req, _ := http.NewRequest("POST", lp.APIURL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(ingest.APIKeyHeader, lp.APIKey)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a answer
+		a.Status = resp.StatusCode
+		raw, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(raw, &a.Body); err != nil {
+			t.Fatalf("%s %.80s: answer is not JSON: %q", path, body, raw)
+		}
+		return a
+	}
+	big := strings.Repeat("x", 600<<10)
+	if a := post("/batch", fmt.Sprintf(`[{"value":"1","pad":%q},{"value":"2","pad":%q}]`, big, big)); a.Status != 200 || a.Body["failedRecordCount"] != 1.0 {
+		t.Errorf("1.2 MiB to one shard in a second: %d %v, want 200 with one record throttled", a.Status, a.Body["failedRecordCount"])
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`[{"value":"3"}]`))
+	zw.Close()
+	badBody := "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects"
+	for _, c := range []struct {
+		name, path, body string
+		headers          []string
+		status           int
+		message          string
+	}{
+		{"an event of the schema", "", `{"value":"1"}`, nil, 200, ""},
+		{"a gzip batch", "/batch", gz.String(), []string{"Content-Encoding", "gzip"}, 200, ""},
+		{"an event without the schema's required value", "", `{"type":"x"}`, nil, 400, badBody},
+		{"an array to /v1", "", `[{"value":"1"}]`, nil, 400, badBody},
+		{"an empty batch", "/batch", `[]`, nil, 400, badBody},
+		{"not JSON", "/batch", `nope`, nil, 400, badBody},
+		{"a wrong API key", "", `{"value":"1"}`, []string{ingest.APIKeyHeader, "wrong"}, 403, "Forbidden"},
+		{"another path", "/other", `{"value":"1"}`, nil, 403, "Missing Authentication Token"},
+		{"text/plain", "", `{"value":"1"}`, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"},
+		{"an event over Kinesis's record limit", "", fmt.Sprintf(`{"value":"1","pad":%q}`, strings.Repeat("x", 1<<20)), nil, 413, ""},
+		{"a body over API Gateway's 10 MB", "/batch", `[{"value":"1","pad":"` + strings.Repeat("x", 10<<20) + `"}]`, nil, 413,
+			"Request too large: API Gateway takes at most 10 MB, Kinesis at most 1 MiB per event"},
+	} {
+		a := post(c.path, c.body, c.headers...)
+		msg, _ := a.Body["message"].(string)
+		if a.Status != c.status || (c.message != "" && msg != c.message) {
+			t.Errorf("%s: %d %q, want %d %q", c.name, a.Status, msg, c.status, c.message)
+		}
+		if c.status == 200 && msg != "" {
+			t.Errorf("%s: a 200 with a message %q", c.name, msg)
+		}
 	}
 }
