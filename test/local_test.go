@@ -163,3 +163,44 @@ func TestLocalAPIAnswersAsTheDeployedOne(t *testing.T) {
 		}
 	}
 }
+
+// The local delivery runs the synthesized event-time query with gojq;
+// Firehose runs it with jq 1.6. On every kind of event_time a producer or
+// a user may send, both give the same partition keys or both refuse it
+// (the record goes to errors/).
+func TestLocalPartitionKeysAreJQ16s(t *testing.T) {
+	a, err := cfn.ReadAssembly(synth(t, apiKeySettings).outdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := local.FromAssembly(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := cfg.Delivery.Query
+	for _, record := range []string{
+		`{"event_time":"2026-12-03T15:04:05Z"}`, `{"event_time":"2026-12-03T15:04:05.123Z"}`, `{"event_time":"2026-12-03T15:04:05.123456789Z"}`,
+		`{"event_time":"2026-12-31T23:59:59.999Z"}`, `{"event_time":"2028-02-29T00:00:00Z"}`, `{"event_time":"1970-01-01T00:00:00Z"}`,
+		`{"event_time":"2026-12-03T15:04:05+09:00"}`, `{"event_time":"2026-12-03T15:04:05"}`, `{"event_time":"2026-12-03"}`,
+		`{"event_time":1764774245}`, `{"event_time":null}`, `{}`, `{"event_time":""}`, `{"event_time":"not a time at all!"}`,
+		`{"event_time":"2026-12-03 15:04:05Z"}`, `{"event_time":"2026-12-03t15:04:05z"}`, `{"event_time":["2026-12-03T15:04:05Z"]}`,
+		`{"event_time":"2026-12-03T15:04:05Z","nested":{"event_time":"x"}}`,
+		`{"event_time":"2026-02-30T00:00:00Z"}`, `{"event_time":"2026-12-03T15:04:60Z"}`, `{"event_time":"2026-12-03T24:00:00Z"}`,
+		`{"event_time":"2026-12-03T15:04:05.0 and more textZ"}`, `{"event_time":"2026-13-03T15:04:05Z"}`,
+	} {
+		out, jqErr := jq16(t, query, record)
+		var want map[string]string
+		if jqErr == nil {
+			if err := json.Unmarshal([]byte(out), &want); err != nil {
+				t.Fatalf("jq 1.6 on %s: %q", record, out)
+			}
+		}
+		got, err := local.PartitionKeys(query, []byte(record))
+		switch {
+		case (jqErr == nil) != (err == nil):
+			t.Errorf("%s: jq 1.6 %v (%s), the local delivery %v (%v)", record, want, out, got, err)
+		case jqErr == nil && fmt.Sprint(got) != fmt.Sprint(want):
+			t.Errorf("%s: jq 1.6 gives %v, the local delivery %v", record, want, got)
+		}
+	}
+}

@@ -262,14 +262,32 @@ func (f *Firehose) save() error {
 	return os.Rename(tmp, f.state)
 }
 
-// extract runs the metadata extraction query on one record: an object of
-// partition keys, or the error Firehose would send to errors/.
+// extract runs the metadata extraction query on one record.
 func (f *Firehose) extract(record []byte) (map[string]string, error) {
+	return partitionKeys(f.query, record)
+}
+
+// PartitionKeys runs a metadata extraction query (jq) on one record as
+// delivery does: an object of partition keys, or the error for which
+// Firehose sends the record to errors/. Tests hold it to jq 1.6.
+func PartitionKeys(query string, record []byte) (map[string]string, error) {
+	q, err := gojq.Parse(query)
+	if err != nil {
+		return nil, err
+	}
+	code, err := gojq.Compile(q)
+	if err != nil {
+		return nil, err
+	}
+	return partitionKeys(code, record)
+}
+
+func partitionKeys(code *gojq.Code, record []byte) (map[string]string, error) {
 	var v any
 	if err := json.Unmarshal(record, &v); err != nil {
 		return nil, fmt.Errorf("not JSON: %v", err)
 	}
-	iter := f.query.Run(v)
+	iter := code.Run(v)
 	out, ok := iter.Next()
 	if !ok {
 		return nil, fmt.Errorf("the query returned nothing")
