@@ -17,6 +17,7 @@ synth: deps ## Synthesize every stack to cdk.out (offline)
 test: deps ## Run all unit tests, then the producer's fault-injection suite (offline)
 	go test ./...
 	go test -tags faults -count=1 ./cmd/producer/
+	go test -tags faults -count=1 -run TestFaultLocal ./test/
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
