@@ -5,9 +5,12 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test lint bench deps clean local local-check local-query bin/producer bin/local
 
-deps: ## Install the pinned CDK CLI and download Go modules
-	cd .tools && npm ci --no-audit --no-fund --loglevel=error
+deps: .tools/node_modules/.package-lock.json ## Install the pinned Node tools (CDK CLI, DuckDB, ...) and download Go modules
 	go mod download
+
+# npm writes node_modules/.package-lock.json on every install: reinstall only when the lock file changed.
+.tools/node_modules/.package-lock.json: .tools/package-lock.json
+	cd .tools && npm ci --no-audit --no-fund --loglevel=error
 
 synth: deps ## Synthesize every stack to cdk.out (offline)
 	rm -rf cdk.out
@@ -31,6 +34,8 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 	@go test -run '^$$' -bench Throughput -benchtime 20000x ./internal/producer | grep events/s
 	@echo "500 events of 200 bytes through the rendered templates, per recordPacking:"
 	@go test -run '^$$' -bench Cost -benchtime 1x ./test | grep '^BenchmarkCost/' 
+	@echo "the local pipeline's API (batches of 500 events, target >= 5,000 events/s):"
+	@go test -run '^$$' -bench LocalAPI -benchtime 200x ./internal/local | grep events/s
 
 bin/producer bin/local: ## Build the producer and the local pipeline (static binaries)
 	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)

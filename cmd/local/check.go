@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tributary/tributary/internal/cfn"
@@ -65,9 +66,11 @@ func check(args []string, out io.Writer) error {
 		fmt.Fprintf(&ones, `{"type":"local-check","n":%d,"via":"v1"}`+"\n", i)
 	}
 	deadLetters := filepath.Join(c.dir, "check-dead-letter.ndjson")
-	sendErr := sendWith(*producer, p, c.dir, lines.Bytes(), "500", deadLetters)
+	began := time.Now()
+	producerRSS, sendErr := sendWith(*producer, p, c.dir, lines.Bytes(), "500", deadLetters)
+	sendTime := time.Since(began)
 	if sendErr == nil {
-		sendErr = sendWith(*producer, p, c.dir, ones.Bytes(), "1", deadLetters)
+		_, sendErr = sendWith(*producer, p, c.dir, ones.Bytes(), "1", deadLetters)
 	}
 	// Let delivery write the objects as the buffering hints say (interval or
 	// size), then stop: the stop writes anything still buffered.
@@ -118,14 +121,17 @@ func check(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "local-check: %d sent, %d in S3, %d counted by \"events per hour\", %d dead-lettered (%d landed within the buffering interval, %d saved queries ran)\n",
 		sent, inS3, counted, dead, byBuffering, len(names))
+	fmt.Fprintf(out, "local-check: %.0f events/s from the producer through the local API (batches); peak RSS: local %d MiB, producer %d MiB\n",
+		float64(*batched)/sendTime.Seconds(), peakRSS()>>20, producerRSS>>20)
 	if inS3 != sent || counted != sent || dead != 2 {
 		return fmt.Errorf("%w: want %d in S3 and counted, and 2 dead-lettered (the malformed line and the event over 1 MiB)", errCheck, sent)
 	}
 	return nil
 }
 
-// sendWith runs the producer on events from stdin until it has handled them all.
-func sendWith(bin string, p *local.Pipeline, dir string, events []byte, batchSize, deadLetters string) error {
+// sendWith runs the producer on events from stdin until it has handled
+// them all, and returns its peak RSS in bytes.
+func sendWith(bin string, p *local.Pipeline, dir string, events []byte, batchSize, deadLetters string) (int64, error) {
 	cmd := exec.Command(bin, "-source", "stdin", "-url", p.APIURL, "-batch-size", batchSize, "-linger", "100ms",
 		"-checkpoint", filepath.Join(dir, "check-checkpoint.json"), "-dead-letter", deadLetters, "-stats-interval", "1h")
 	cmd.Env = append(os.Environ(), p.AuthEnv()...)
@@ -134,18 +140,22 @@ func sendWith(bin string, p *local.Pipeline, dir string, events []byte, batchSiz
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("the producer %s: %w (build it with `make bin/producer`)", bin, err)
+		return 0, fmt.Errorf("the producer %s: %w (build it with `make bin/producer`)", bin, err)
 	}
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil && !isDeadLetterExit(err) {
-			return fmt.Errorf("the producer: %v\n%s", err, logs.String())
+			return 0, fmt.Errorf("the producer: %v\n%s", err, logs.String())
 		}
-		return nil
+		var rss int64
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss << 10 // KiB on Linux
+		}
+		return rss, nil
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
-		return fmt.Errorf("the producer did not finish in 2 minutes:\n%s", logs.String())
+		return 0, fmt.Errorf("the producer did not finish in 2 minutes:\n%s", logs.String())
 	}
 }
 
@@ -185,6 +195,18 @@ func countObjects(folder string) (int, error) {
 		return sc.Err()
 	})
 	return n, err
+}
+
+// peakRSS is this process's high-water resident set, in bytes.
+func peakRSS() int64 {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
 }
 
 func countLines(path string) (int, error) {
