@@ -5,7 +5,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test lint bench deps clean
 
-deps: ## Install the pinned CDK CLI and download Go modules
+deps: ## Check Go, Node.js and npm; install the pinned Node tools and download Go modules
+	@.tools/check go node npm
 	cd .tools && npm ci --no-audit --no-fund --loglevel=error
 	go mod download
 
@@ -15,6 +16,7 @@ synth: deps ## Synthesize every stack to cdk.out (offline)
 	@ls cdk.out/*.template.json
 
 test: deps ## Run all unit tests, then the producer's fault-injection suite (offline)
+	@.tools/check cc
 	go test ./...
 	go test -tags faults -count=1 ./cmd/producer/
 
