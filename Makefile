@@ -1,6 +1,6 @@
 # Tributary: everything here runs offline (no AWS account needed) except deploy/destroy.
 SHELL := /bin/bash
-# jsii prints a banner on Node 20 (end of life); the app still works there, Node 22+ is recommended.
+# jsii prints a banner on Node 20 (end of life) in go test too; the app still works there, Node 22+ is recommended.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test lint bench deps clean
@@ -12,8 +12,9 @@ deps: ## Check Go, Node.js and npm; install the pinned Node tools and download G
 
 synth: deps ## Synthesize every stack to cdk.out (offline)
 	rm -rf cdk.out
-	./cdk synth --quiet
-	@ls cdk.out/*.template.json
+	@# Without the CLI's closing hint (a stack id to print a template): say what was written.
+	@set -o pipefail; ./cdk synth --quiet 2>&1 | { grep -v '^Supply a stack id' || true; }
+	@for t in cdk.out/*.template.json; do echo "wrote $$t"; done
 
 test: deps ## Run all unit tests, then the producer's fault-injection suite (offline)
 	@.tools/check cc

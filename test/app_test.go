@@ -154,9 +154,17 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 	if !strings.Contains(userData, "TRIBUTARY_URL=https://"+ref("IngestApi")) || !strings.Contains(userData, "/v1\n") {
 		t.Errorf("the host does not send to this pipeline's /v1 URL:\n%s", userData)
 	}
-	for _, name := range []string{"InstanceId", "SessionCommand", "LogsCommand"} {
-		if get(producer, "Outputs", name, "Value") == nil {
-			t.Errorf("producer stack lacks output %s", name)
+	// The commands run as printed: the host's id, the stack's Region, and
+	// sudo for the journal (Session Manager's ssm-user may not read it).
+	instanceID, _ := only(t, producer, "AWS::EC2::Instance")
+	for name, want := range map[string]string{
+		"InstanceId":     "${" + instanceID + "}",
+		"SessionCommand": "aws ssm start-session --target ${" + instanceID + "} --region ${AWS::Region}",
+		"LogsCommand": `aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f"` +
+			" --target ${" + instanceID + "} --region ${AWS::Region}",
+	} {
+		if got := joined(get(producer, "Outputs", name, "Value")); got != want {
+			t.Errorf("producer stack output %s = %s, want %s", name, got, want)
 		}
 	}
 }

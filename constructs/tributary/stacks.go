@@ -48,14 +48,17 @@ func NewProducerStack(scope constructs.Construct, id string, props *ProducerStac
 	s := newStack(scope, id, "Tributary: an EC2 host running the producer against the ingest API", props.StackProps)
 	host := producerhost.New(s, hostID, &props.Host)
 	instance := host.Instance.InstanceId()
+	// Runnable as printed: the stack's Region (the CLI's default may be
+	// another), and sudo because Session Manager's ssm-user may not read
+	// a system unit's journal.
 	command := func(prefix string) *string {
-		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(prefix), instance})
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(prefix), instance, jsii.String(" --region "), awscdk.Aws_REGION()})
 	}
 	output(s, "InstanceId", instance, "The producer host")
 	output(s, "SessionCommand", command("aws ssm start-session --target "),
-		"Opens a shell on the host through Session Manager (needs the Session Manager plugin)")
-	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="journalctl -u tributary-producer -f" --target `),
-		"Follows the producer's logs on the host")
+		"Opens a shell on the host through Session Manager (needs the AWS CLI v2 and its Session Manager plugin)")
+	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f" --target `),
+		"Follows the producer's logs on the host (needs the AWS CLI v2 and its Session Manager plugin)")
 	if !props.RetainLogs {
 		destroyLogGroups(s)
 	}
