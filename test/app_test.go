@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tributary/tributary/constructs/tributary"
 )
 
 // Each stack's name, and construct id (so `cdk deploy <name>` selects it), is
@@ -215,14 +217,14 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 }
 
 // A production stage keeps its data when the stack is deleted; a development
-// stage deletes everything, log groups of every stack included, emptying the
-// buckets first.
+// stage (the README's trial stage too) deletes everything, log groups of
+// every stack included, emptying the buckets first.
 func TestProductionRetainsDataDevelopmentRemovesIt(t *testing.T) {
 	for _, c := range []struct {
 		settings map[string]any
 		policy   string
 		emptiers int
-	}{{nil, "Retain", 0}, {customSettings, "Delete", 3}} {
+	}{{nil, "Retain", 0}, {customSettings, "Delete", 3}, {map[string]any{"stageName": tributary.TrialStageName}, "Delete", 3}} {
 		a := synth(t, c.settings)
 		for name, tpl := range a.templates {
 			for _, typ := range []string{"AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {
