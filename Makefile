@@ -1,23 +1,27 @@
 # Tributary: everything here runs offline (no AWS account needed) except deploy/destroy.
 SHELL := /bin/bash
-# jsii prints a banner on Node 20 (end of life); the app still works there, Node 22+ is recommended.
+# jsii prints a banner on Node 20 (end of life) in go test too; the app still works there, Node 22+ is recommended.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test lint bench deps clean local local-check local-query bin/producer bin/local
 
-deps: .tools/node_modules/.package-lock.json ## Install the pinned Node tools (CDK CLI, DuckDB, ...) and download Go modules
+deps: .tools/node_modules/.package-lock.json ## Check Go, Node.js and npm; install the pinned Node tools (only when the lock changed) and download Go modules
+	@.tools/check go node npm
 	go mod download
 
 # npm writes node_modules/.package-lock.json on every install: reinstall only when the lock file changed.
 .tools/node_modules/.package-lock.json: .tools/package-lock.json
+	@.tools/check node npm
 	cd .tools && npm ci --no-audit --no-fund --loglevel=error
 
 synth: deps ## Synthesize every stack to cdk.out (offline)
 	rm -rf cdk.out
-	./cdk synth --quiet
-	@ls cdk.out/*.template.json
+	@# Without the CLI's closing hint (a stack id to print a template): say what was written.
+	@set -o pipefail; ./cdk synth --quiet 2>&1 | { grep -v '^Supply a stack id' || true; }
+	@for t in cdk.out/*.template.json; do echo "wrote $$t"; done
 
 test: deps ## Run all unit tests, then the producer's fault-injection suite (offline)
+	@.tools/check cc
 	go test ./...
 	go test -tags faults -count=1 ./cmd/producer/
 	go test -tags faults -count=1 -run TestFaultLocal ./test/

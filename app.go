@@ -23,6 +23,9 @@ func main() {
 		jsii.Close()
 		os.Exit(1)
 	}
+	if notice := settings.RetentionNotice(); notice != "" {
+		fmt.Fprintln(os.Stderr, notice) // once per synth: the CLI shows the app's stderr
+	}
 	tributary.NewStacks(app, settings)
 	app.Synth(nil)
 }

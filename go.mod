@@ -2,6 +2,8 @@ module github.com/tributary/tributary
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
 	github.com/aws/aws-cdk-go/awscdk/v2 v2.275.0
 	github.com/aws/aws-sdk-go-v2 v1.48.0

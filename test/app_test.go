@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tributary/tributary/constructs/tributary"
 )
 
 // Each stack's name, and construct id (so `cdk deploy <name>` selects it), is
@@ -154,9 +156,17 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 	if !strings.Contains(userData, "TRIBUTARY_URL=https://"+ref("IngestApi")) || !strings.Contains(userData, "/v1\n") {
 		t.Errorf("the host does not send to this pipeline's /v1 URL:\n%s", userData)
 	}
-	for _, name := range []string{"InstanceId", "SessionCommand", "LogsCommand"} {
-		if get(producer, "Outputs", name, "Value") == nil {
-			t.Errorf("producer stack lacks output %s", name)
+	// The commands run as printed: the host's id, the stack's Region, and
+	// sudo for the journal (Session Manager's ssm-user may not read it).
+	instanceID, _ := only(t, producer, "AWS::EC2::Instance")
+	for name, want := range map[string]string{
+		"InstanceId":     "${" + instanceID + "}",
+		"SessionCommand": "aws ssm start-session --target ${" + instanceID + "} --region ${AWS::Region}",
+		"LogsCommand": `aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f"` +
+			" --target ${" + instanceID + "} --region ${AWS::Region}",
+	} {
+		if got := joined(get(producer, "Outputs", name, "Value")); got != want {
+			t.Errorf("producer stack output %s = %s, want %s", name, got, want)
 		}
 	}
 }
@@ -207,14 +217,14 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 }
 
 // A production stage keeps its data when the stack is deleted; a development
-// stage deletes everything, log groups of every stack included, emptying the
-// buckets first.
+// stage (the README's trial stage too) deletes everything, log groups of
+// every stack included, emptying the buckets first.
 func TestProductionRetainsDataDevelopmentRemovesIt(t *testing.T) {
 	for _, c := range []struct {
 		settings map[string]any
 		policy   string
 		emptiers int
-	}{{nil, "Retain", 0}, {customSettings, "Delete", 3}} {
+	}{{nil, "Retain", 0}, {customSettings, "Delete", 3}, {map[string]any{"stageName": tributary.TrialStageName}, "Delete", 3}} {
 		a := synth(t, c.settings)
 		for name, tpl := range a.templates {
 			for _, typ := range []string{"AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {

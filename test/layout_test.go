@@ -2,11 +2,12 @@ package test
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary/tributary/internal/nodetools"
 )
 
 // javaTime formats t with the Java DateTimeFormatter letters Firehose's
@@ -16,18 +17,9 @@ func javaTime(pattern string, t time.Time) string {
 	return t.UTC().Format(strings.NewReplacer("yyyy", "2006", "MM", "01", "dd", "02", "HH", "15").Replace(pattern))
 }
 
-// jq16 runs the real jq 1.6 (the only version Firehose documents) with
-// query on one record and returns its output.
-func jq16(t *testing.T, query, record string) (string, error) {
-	t.Helper()
-	if v, err := exec.Command("jq", "--version").Output(); err != nil || strings.TrimSpace(string(v)) != "jq-1.6" {
-		t.Fatalf("need jq 1.6 on PATH, as Firehose runs it (Debian 12: apt-get install jq; .ci/run installs it): %q %v", v, err)
-	}
-	cmd := exec.Command("jq", "-c", query)
-	cmd.Stdin = strings.NewReader(record)
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+// jq16 runs jq 1.6 (the only version Firehose documents; the pinned one of
+// internal/nodetools) with query on one record and returns its output.
+func jq16(query, record string) (string, error) { return nodetools.JQ16(query, record) }
 
 // firehoseFolder evaluates a delivery stream's S3 prefix, as Firehose
 // does, for a record that arrived at arrival: !{timestamp:...} in UTC,
@@ -41,7 +33,7 @@ func firehoseFolder(t *testing.T, destination map[string]any, record string, arr
 			if get(param, "ParameterName") != "MetadataExtractionQuery" {
 				continue
 			}
-			out, err := jq16(t, get(param, "ParameterValue").(string), record)
+			out, err := jq16(get(param, "ParameterValue").(string), record)
 			if err != nil {
 				t.Fatalf("jq: %v: %s", err, out)
 			}
@@ -67,7 +59,7 @@ func athenaFolder(table map[string]any, t time.Time) string {
 }
 
 // As synthesized, in both layouts: the folder Firehose writes an event to
-// (its prefix evaluated, with the real jq 1.6 running the stream's own query
+// (its prefix evaluated, with jq 1.6 running the stream's own query
 // in the event-time layout) is the folder Athena's projection reads for that
 // hour, for every table, across an hour boundary, the end of a year and with
 // fractional seconds.

@@ -188,7 +188,7 @@ func TestLocalPartitionKeysAreJQ16s(t *testing.T) {
 		`{"event_time":"2026-02-30T00:00:00Z"}`, `{"event_time":"2026-12-03T15:04:60Z"}`, `{"event_time":"2026-12-03T24:00:00Z"}`,
 		`{"event_time":"2026-12-03T15:04:05.0 and more textZ"}`, `{"event_time":"2026-13-03T15:04:05Z"}`,
 	} {
-		out, jqErr := jq16(t, query, record)
+		out, jqErr := jq16(query, record)
 		var want map[string]string
 		if jqErr == nil {
 			if err := json.Unmarshal([]byte(out), &want); err != nil {

@@ -100,3 +100,26 @@ func TestAppFailsSynthWithOneLine(t *testing.T) {
 		}
 	}
 }
+
+// The real app warns on stderr, once per synth, that the default (production)
+// stage keeps its data on destroy; the trial stage the README starts with
+// synthesizes without that line.
+func TestAppWarnsOnceThatProductionRetains(t *testing.T) {
+	for stage, want := range map[string]int{"": 1, tributary.TrialStageName: 0} {
+		ctx := cdkJSONContext(t) // the feature flags the CLI passes
+		if stage != "" {
+			ctx["stageName"] = stage
+		}
+		raw, _ := json.Marshal(ctx)
+		_, out, err := runApp(t, string(raw))
+		if err != nil {
+			t.Fatalf("stage %q: %v\n%s", stage, err, out)
+		}
+		if n := strings.Count(string(out), "tributary: stage PROD retains its data: `cdk destroy` keeps the data, access-log and query-results buckets, the Kinesis stream"); n != want {
+			t.Errorf("stage %q: the retention notice printed %d times, want %d:\n%s", stage, n, want, out)
+		}
+		if n := strings.Count(string(out), "retains its data"); n != want {
+			t.Errorf("stage %q: %d lines say the stage retains its data, want %d", stage, n, want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"reflect"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"github.com/tributary/tributary/internal/fakeapi"
 	"github.com/tributary/tributary/internal/ingest"
 	"github.com/tributary/tributary/internal/local"
+	"github.com/tributary/tributary/internal/nodetools"
 )
 
 // These tests render the synthesized mapping templates with a Velocity engine
@@ -49,25 +49,8 @@ type vtlResult struct {
 }
 
 // installTools installs the pinned Node tools (.tools/package-lock.json)
-// once when any the tests use is missing, so `go test ./...` works in a
-// fresh clone.
-var installTools = sync.OnceValue(func() error {
-	missing := false
-	for _, m := range []string{"velocityjs", "@duckdb/node-api"} {
-		if _, err := os.Stat("../.tools/node_modules/" + m); err != nil {
-			missing = true
-		}
-	}
-	if !missing {
-		return nil
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = "../.tools"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in .tools: %v\n%s", err, out)
-	}
-	return nil
-})
+// when one is missing, so `go test ./...` works in a fresh clone.
+var installTools = sync.OnceValue(nodetools.Install)
 
 func renderVTL(t testing.TB, cases []vtlCase) []vtlResult {
 	t.Helper()

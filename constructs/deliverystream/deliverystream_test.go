@@ -464,8 +464,8 @@ var withOptions = func() func(t *testing.T) *options {
 // EVENT_TIME is dynamic partitioning in a delivery stream of its own
 // (another construct id: it cannot be turned on in place): events are
 // de-aggregated from JSON Lines, their hour extracted from event_time with
-// the layout's jq 1.6 queries (evaluated by the real jq in internal/layout
-// and test/), and each gets its newline back; the buffer defaults to 64 MiB.
+// the layout's jq 1.6 queries (evaluated by jq 1.6 in internal/layout and
+// test/), and each gets its newline back; the buffer defaults to 64 MiB.
 func TestEventTimePartitioning(t *testing.T) {
 	o := withOptions(t)
 	if id := nag.LogicalID(o.eventTime.Firehose); id != "EventTimeDeliveryStreamByEventTime320A6E5D" {

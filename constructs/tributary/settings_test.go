@@ -302,3 +302,30 @@ func TestStageDecidesRetention(t *testing.T) {
 		}
 	}
 }
+
+// Stacks that keep their data when destroyed say so on synth, once, with
+// what is kept and the trial stage that avoids it; the trial stage and any
+// stage that retains nothing say nothing.
+func TestRetentionNotice(t *testing.T) {
+	kept := "the data, access-log and query-results buckets, the Kinesis stream (billed per shard-hour until deleted), the log groups"
+	for _, c := range []struct {
+		ctx  map[string]any
+		want string
+	}{
+		{nil, "tributary: stage PROD retains its data: `cdk destroy` keeps " + kept + "; to try Tributary use -c stageName=trial, which destroy removes; " +
+			"to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+		{map[string]any{"stageName": "dev", "retainData": "true", "streamEncryption": "CUSTOMER_MANAGED"},
+			"tributary: stage dev retains its data: `cdk destroy` keeps the data, access-log and query-results buckets, the Kinesis stream (billed per shard-hour until deleted) and its KMS key, the log groups; " +
+				"to try Tributary use -c stageName=trial, which destroy removes; to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+		{map[string]any{"stageName": "trial"}, ""},
+		{map[string]any{"retainData": "false"}, ""},
+	} {
+		s, err := tributary.LoadSettings(c.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.RetentionNotice(); got != c.want {
+			t.Errorf("%v: notice\n %q\nwant\n %q", c.ctx, got, c.want)
+		}
+	}
+}

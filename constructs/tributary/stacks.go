@@ -14,6 +14,7 @@ import (
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/monitoring"
 	"github.com/tributary/tributary/constructs/producerhost"
+	"github.com/tributary/tributary/constructs/stream"
 )
 
 // DefaultStackNamePrefix starts every stack name: <prefix>-<stageName>-Pipeline.
@@ -48,14 +49,17 @@ func NewProducerStack(scope constructs.Construct, id string, props *ProducerStac
 	s := newStack(scope, id, "Tributary: an EC2 host running the producer against the ingest API", props.StackProps)
 	host := producerhost.New(s, hostID, &props.Host)
 	instance := host.Instance.InstanceId()
+	// Runnable as printed: the stack's Region (the CLI's default may be
+	// another), and sudo because Session Manager's ssm-user may not read
+	// a system unit's journal.
 	command := func(prefix string) *string {
-		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(prefix), instance})
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(prefix), instance, jsii.String(" --region "), awscdk.Aws_REGION()})
 	}
 	output(s, "InstanceId", instance, "The producer host")
 	output(s, "SessionCommand", command("aws ssm start-session --target "),
-		"Opens a shell on the host through Session Manager (needs the Session Manager plugin)")
-	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="journalctl -u tributary-producer -f" --target `),
-		"Follows the producer's logs on the host")
+		"Opens a shell on the host through Session Manager (needs the AWS CLI v2 and its Session Manager plugin)")
+	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f" --target `),
+		"Follows the producer's logs on the host (needs the AWS CLI v2 and its Session Manager plugin)")
 	if !props.RetainLogs {
 		destroyLogGroups(s)
 	}
@@ -197,4 +201,26 @@ func (s Settings) Validate() error {
 		return check.Invalid("alarmIteratorAgeMinutes", *age, fmt.Sprintf("fewer minutes than the stream keeps records (retentionHours %d = %d minutes)", retention, retention*60))
 	}
 	return nil
+}
+
+// TrialStageName is the stage the README deploys first: not a production
+// stage, so `cdk destroy` removes what it created.
+const TrialStageName = "trial"
+
+// RetentionNotice is the one line app.go prints to stderr on every synth
+// of stacks that retain their data (a production stage, or retainData=true):
+// what `cdk destroy` will keep (the stream bills by the hour until deleted)
+// and how to avoid or remove it. Empty when destroy removes everything.
+func (s Settings) RetentionNotice() string {
+	if !s.Pipeline.Retain() {
+		return ""
+	}
+	kept := "the data, access-log and query-results buckets, the Kinesis stream (billed per shard-hour until deleted)"
+	if s.Pipeline.Stream.Encryption == stream.CustomerManagedKey {
+		kept += " and its KMS key"
+	}
+	kept += ", the log groups"
+	return fmt.Sprintf("tributary: stage %s retains its data: `cdk destroy` keeps %s; "+
+		"to try Tributary use -c stageName=%s, which destroy removes; to remove what a destroy kept see the README's \"Deploy, diff, destroy\".",
+		s.Pipeline.API.Stage(), kept, TrialStageName)
 }

@@ -3,13 +3,13 @@ package layout_test
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tributary/tributary/internal/layout"
+	"github.com/tributary/tributary/internal/nodetools"
 )
 
 // javaFormat renders the Java DateTimeFormatter letters the layout uses, as
@@ -42,27 +42,22 @@ func renderAthena(l layout.Layout, t time.Time) string {
 	return strings.Replace(l.LocationTemplate(), "${"+layout.Column+"}", dt, 1)
 }
 
-// JQ runs the real jq (Firehose documents jq 1.6 only) on one record with
-// the delivery stream's metadata extraction query, written as the CDK
-// writes it: {"key":expression,...}, keys sorted.
+// JQ runs jq 1.6 (Firehose documents jq 1.6 only; the pinned one of
+// internal/nodetools) on one record with the delivery stream's metadata
+// extraction query, written as the CDK writes it: {"key":expression,...},
+// keys sorted.
 func JQ(t *testing.T, query map[string]string, record string) (map[string]string, error) {
 	t.Helper()
-	version, err := exec.Command("jq", "--version").Output()
-	if err != nil || strings.TrimSpace(string(version)) != "jq-1.6" {
-		t.Fatalf("need jq 1.6 on PATH, as Firehose runs it (Debian 12: apt-get install jq): %q %v", version, err)
-	}
 	var parts []string
 	for _, k := range []string{"day", "hour", "month", "year"} {
 		parts = append(parts, fmt.Sprintf("%q:%s", k, query[k]))
 	}
-	cmd := exec.Command("jq", "-c", "{"+strings.Join(parts, ",")+"}")
-	cmd.Stdin = strings.NewReader(record)
-	out, err := cmd.CombinedOutput()
+	out, err := nodetools.JQ16("{"+strings.Join(parts, ",")+"}", record)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, out)
+		return nil, err
 	}
 	var keys map[string]string
-	if err := json.Unmarshal(out, &keys); err != nil {
+	if err := json.Unmarshal([]byte(out), &keys); err != nil {
 		return nil, fmt.Errorf("jq output %s: %v", out, err)
 	}
 	return keys, nil
