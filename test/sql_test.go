@@ -8,6 +8,7 @@ import (
 	"github.com/tributary/tributary/internal/localsql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,21 +26,23 @@ func duckdb(t *testing.T, dir string, statements []string) [][]map[string]any {
 	return results
 }
 
-// landEvents writes events as Firehose lays them out: one object per hour
-// under raw-data/yyyy/MM/dd/HH/, named as Firehose names them, plain or
-// gzipped (.gz). Each event's event_time is in its hour.
-func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
-	for hour, ids := range hours {
-		var lines bytes.Buffer
-		for i, id := range ids {
-			e := map[string]any{"value": "30", "type": "Tip 3", "event_time": hour.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")}
-			if id != "" {
-				e["event_id"] = id
-			}
-			line, _ := json.Marshal(e)
-			lines.Write(append(line, '\n'))
-		}
-		body, name := lines.Bytes(), "Tributary-PROD-Delivery-1-"+hour.Format("2006-01-02-15-04-05")+"-8c1e0f4a-2b3d-4e5f-9a6b-7c8d9e0f1a2b"
+// event is one event's line as the producer writes it, at time at; no id
+// when id is "".
+func event(id string, at time.Time) string {
+	e := map[string]any{"value": "30", "type": "Tip 3", "event_time": at.Format("2006-01-02T15:04:05.000Z07:00")}
+	if id != "" {
+		e["event_id"] = id
+	}
+	line, _ := json.Marshal(e)
+	return string(line)
+}
+
+// landLines writes lines as Firehose lays them out: one object per hour
+// under prefix yyyy/MM/dd/HH/, named as Firehose names them, plain or
+// gzipped (.gz).
+func landLines(t *testing.T, dir, prefix string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
+	for hour, lines := range hours {
+		body, name := []byte(strings.Join(lines, "\n")+"\n"), "Tributary-PROD-Delivery-1-"+hour.Format("2006-01-02-15-04-05")+"-8c1e0f4a-2b3d-4e5f-9a6b-7c8d9e0f1a2b"
 		if gzipped[hour] {
 			var b bytes.Buffer
 			zw := gzip.NewWriter(&b)
@@ -47,7 +50,7 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 			zw.Close()
 			body, name = b.Bytes(), name+".gz"
 		}
-		folder := filepath.Join(dir, "raw-data", hour.Format("2006/01/02/15"))
+		folder := filepath.Join(dir, prefix, hour.Format("2006/01/02/15"))
 		if err := os.MkdirAll(folder, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +58,17 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 			t.Fatal(err)
 		}
 	}
+}
+
+// landEvents lands events with ids (the i-th a minute after its hour began).
+func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
+	lines := map[time.Time][]string{}
+	for hour, ids := range hours {
+		for i, id := range ids {
+			lines[hour] = append(lines[hour], event(id, hour.Add(time.Duration(i)*time.Minute)))
+		}
+	}
+	landLines(t, dir, "raw-data", lines, gzipped)
 }
 
 // The named queries, as synthesized, run on files laid out as Firehose
@@ -77,6 +91,14 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 		h0:  {"e6"},
 		old: {"e7", "e8"}, // before the last 24 hours
 	}, map[time.Time]bool{h1: true, old: true})
+	// A plain object beside h1's gzipped one, with lines that must cost only
+	// themselves: not JSON, not an object, and a key twice by case (the
+	// typed table reads it as NULLs; the JSON line's event_id is still e9).
+	landLines(t, dir, "raw-data", map[time.Time][]string{h1: {
+		`{"event_id":"bad","value":`,
+		`[1,2]`,
+		`{"event_id":"e9","Event_Id":"x","value":"30","event_time":"` + h1.Add(5*time.Minute).Format(time.RFC3339) + `"}`,
+	}}, nil)
 	dt := func(t time.Time) string { return t.Format("2006/01/02/15") }
 
 	for _, settings := range []map[string]any{nil, apiKeySettings} {
@@ -102,16 +124,26 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 				t.Errorf("%v: %s\n got %s\nwant %s", settings, what, raw, want)
 			}
 		}
-		check("events per hour", results[0], fmt.Sprintf(`[{"dt":"%s","events":"4"},{"dt":"%s","events":"5"},{"dt":"%s","events":"1"}]`, dt(h2), dt(h1), dt(h0)))
+		typed := settings["eventSchema"] != nil
+		// Every line is a row, a bad one too: the queries answer over the rest.
+		check("events per hour", results[0], fmt.Sprintf(`[{"dt":"%s","events":"4"},{"dt":"%s","events":"8"},{"dt":"%s","events":"1"}]`, dt(h2), dt(h1), dt(h0)))
 		var latest []string
 		for _, r := range results[1] {
 			latest = append(latest, fmt.Sprint(r["dt"], " ", r["event_id"]))
 		}
-		check("latest events (the last hour folders, newest first)", latest,
-			fmt.Sprintf(`["%[1]s e6","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4"]`, dt(h0), dt(h1)))
+		want := fmt.Sprintf(`["%[1]s e6","%[2]s e9","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+		if typed { // the case collision is a row of NULLs: no id, no time, last
+			want = fmt.Sprintf(`["%[1]s e6","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+		}
+		check("latest events (the last hour folders, newest first)", latest, want)
 		check("duplicates", results[2], fmt.Sprintf(`[{"copies":"2","event_id":"e1","first_hour":"%s","last_hour":"%s"},{"copies":"2","event_id":"e3","first_hour":"%[1]s","last_hour":"%[1]s"}]`, dt(h2), dt(h1)))
 		// One row per event_id and hour: e3's copy goes, e1 stays in both hours, events without an id stay.
-		check("the view, with a dt filter", results[4], `[{"events":"9","ids":"6"}]`)
-		check("the view, every hour", results[5], `[{"events":"11"}]`)
+		// Bad lines stay, as events without an id.
+		if typed {
+			check("the view, with a dt filter", results[4], `[{"events":"12","ids":"6"}]`)
+		} else {
+			check("the view, with a dt filter", results[4], `[{"events":"12","ids":"7"}]`)
+		}
+		check("the view, every hour", results[5], `[{"events":"14"}]`)
 	}
 }

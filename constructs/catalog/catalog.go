@@ -41,6 +41,19 @@ var Formats = []string{JSON, Parquet}
 // the schema-free table's one column is the whole line.
 const lineDelimiter = "\u0001"
 
+// JSONSerdeParameters make one bad line cost that line only (OpenX JSON
+// SerDe, Athena's "OpenX JSON SerDe" page): a line that is not a JSON
+// object, or repeats a key, reads as a row of NULLs (with its dt) instead
+// of failing the query; a value that does not fit its column's type reads
+// as NULL. Keys match columns ignoring case, as by default, so that
+// nested fields spelled with capitals (struct fields are lower case in
+// Glue) are read; the schema refuses two properties that differ only by case.
+var JSONSerdeParameters = map[string]string{
+	"ignore.malformed.json":     "true",
+	"use.null.for.invalid.data": "true",
+	"case.insensitive":          "true",
+}
+
 var databaseNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
 
 // Props configures the catalog.
@@ -149,6 +162,9 @@ func New(scope constructs.Construct, id string, props *Props) *Catalog {
 			format = awsglue.DataFormat_PARQUET()
 		}
 		cat.Events = table(c, p, cat.Database, "EventsTable", TypedTable, "The events, a column per property of the event schema", cols, format)
+		if p.Format == JSON {
+			cat.Events.TableResource().AddPropertyOverride(jsii.String("TableInput.StorageDescriptor.SerdeInfo.Parameters"), JSONSerdeParameters)
+		}
 	}
 	return cat
 }

@@ -23,8 +23,10 @@ import (
 // that DuckDB spells differently. Everything else in them is SQL both
 // engines run alike. The README's local section lists them.
 var Macros = []string{
-	// Athena's json_extract_scalar returns a JSON value as varchar.
-	`CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)`,
+	// Athena's json_extract_scalar returns a scalar as varchar, and NULL for
+	// an object, an array, JSON null or a line that is not JSON, where
+	// DuckDB's json_extract_string would fail the query or return the text.
+	`CREATE MACRO json_extract_scalar(j, p) AS CASE WHEN json_valid(j) THEN CASE WHEN json_type(json_extract(j, p)) NOT IN ('OBJECT', 'ARRAY', 'NULL') THEN json_extract_string(j, p) END END`,
 	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
 	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
 }
@@ -80,10 +82,33 @@ func tableView(table map[string]any) (string, error) {
 		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true)`,
 			name, dt, files, strings.Join(columns, ", "), delim[0]), nil
 	case "org.openx.data.jsonserde.JsonSerDe":
-		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_ndjson('%s', columns = {%s}, filename = true)`,
-			name, dt, files, strings.Join(columns, ", ")), nil
+		return jsonView(name, dt, files, cols, cfn.Get(in, "StorageDescriptor", "SerdeInfo", "Parameters"))
 	}
 	return "", fmt.Errorf("no DuckDB stand-in for %v", cfn.Get(in, "StorageDescriptor", "SerdeInfo"))
+}
+
+// jsonView reads each line as text and parses it as the OpenX JSON SerDe
+// does with the synthesized parameters (it refuses others): a line that is
+// not a JSON object or repeats a key (ignoring case) is a row of NULLs with
+// its dt; a key matches its column ignoring case; a value that does not fit
+// the column's type is NULL. DuckDB's read_ndjson would fail the query on
+// the first bad line, or skip it, where Athena returns a row.
+func jsonView(name, dt, files string, cols []any, params any) (string, error) {
+	for k, want := range map[string]string{"ignore.malformed.json": "true", "use.null.for.invalid.data": "true", "case.insensitive": "true"} {
+		if got, _ := cfn.Get(params, k).(string); !strings.EqualFold(got, want) {
+			return "", fmt.Errorf("OpenX SerDe parameter %s is %q: the stand-in reads only %s=%s", k, got, k, want)
+		}
+	}
+	var columns []string
+	for _, c := range cols {
+		col := fmt.Sprint(cfn.Get(c, "Name"))
+		columns = append(columns, fmt.Sprintf(`TRY_CAST(json_extract_string(o, list_filter(json_keys(o), k -> lower(k) = '%s')[1]) AS %s) AS "%s"`,
+			col, duckType[fmt.Sprint(cfn.Get(c, "Type"))], col))
+	}
+	return fmt.Sprintf(`CREATE VIEW %s AS WITH lines AS (SELECT line, filename FROM read_csv('%s', columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, filename = true)), `+
+		`objects AS (SELECT *, CASE WHEN json_valid(line) THEN CASE WHEN json_type(line) = 'OBJECT' THEN line END END AS j FROM lines), `+
+		`parsed AS (SELECT *, CASE WHEN len(json_keys(j)) = len(list_distinct(list_transform(json_keys(j), k -> lower(k)))) THEN j END AS o FROM objects) `+
+		`SELECT %s, %s FROM parsed`, name, files, strings.Join(columns, ", "), dt), nil
 }
 
 // NamedQueries are the templates' saved (Athena named) queries by name.
