@@ -84,13 +84,19 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	}
 	h0 := now.Truncate(time.Hour)
 	h1, h2, old := h0.Add(-time.Hour), h0.Add(-2*time.Hour), h0.Add(-30*time.Hour)
+	h23, h24 := h0.Add(-23*time.Hour), h0.Add(-24*time.Hour) // the oldest of the last 24 hour folders, and the one before
 	dir := t.TempDir()
 	landEvents(t, dir, map[time.Time][]string{
+		h24: {"e2"},                     // a copy of e2 outside the last 24 hour folders
+		h23: {"e10"},                    // inside them
 		h2:  {"e1", "e2", "e3", "e3"},   // e3 twice in one hour
 		h1:  {"e4", "e5", "e1", "", ""}, // e1 again an hour later; two events without an id
 		h0:  {"e6"},
 		old: {"e7", "e8"}, // before the last 24 hours
-	}, map[time.Time]bool{h1: true, old: true})
+	}, map[time.Time]bool{h1: true, h0: true, old: true})
+	// Ten minutes before h0, written at +09:00: its text sorts after e6's "Z"
+	// time, its instant before.
+	landLines(t, dir, "raw-data", map[time.Time][]string{h0: {event("e12", h0.Add(-10*time.Minute).In(time.FixedZone("JST", 9*3600)))}}, nil)
 	// A plain object beside h1's gzipped one, with lines that must cost only
 	// themselves: not JSON, not an object, and a key twice by case (the
 	// typed table reads it as NULLs; the JSON line's event_id is still e9).
@@ -126,24 +132,24 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 		}
 		typed := settings["eventSchema"] != nil
 		// Every line is a row, a bad one too: the queries answer over the rest.
-		check("events per hour", results[0], fmt.Sprintf(`[{"dt":"%s","events":"4"},{"dt":"%s","events":"8"},{"dt":"%s","events":"1"}]`, dt(h2), dt(h1), dt(h0)))
+		check("events per hour (24 folders: h23 in, h24 out)", results[0], fmt.Sprintf(`[{"dt":"%s","events":"1"},{"dt":"%s","events":"4"},{"dt":"%s","events":"8"},{"dt":"%s","events":"2"}]`, dt(h23), dt(h2), dt(h1), dt(h0)))
 		var latest []string
 		for _, r := range results[1] {
 			latest = append(latest, fmt.Sprint(r["dt"], " ", r["event_id"]))
 		}
-		want := fmt.Sprintf(`["%[1]s e6","%[2]s e9","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+		want := fmt.Sprintf(`["%[1]s e6","%[1]s e12","%[2]s e9","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
 		if typed { // the case collision is a row of NULLs: no id, no time, last
-			want = fmt.Sprintf(`["%[1]s e6","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+			want = fmt.Sprintf(`["%[1]s e6","%[1]s e12","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
 		}
 		check("latest events (the last hour folders, newest first)", latest, want)
 		check("duplicates", results[2], fmt.Sprintf(`[{"copies":"2","event_id":"e1","first_hour":"%s","last_hour":"%s"},{"copies":"2","event_id":"e3","first_hour":"%[1]s","last_hour":"%[1]s"}]`, dt(h2), dt(h1)))
 		// One row per event_id and hour: e3's copy goes, e1 stays in both hours, events without an id stay.
 		// Bad lines stay, as events without an id.
 		if typed {
-			check("the view, with a dt filter", results[4], `[{"events":"12","ids":"6"}]`)
+			check("the view, with a dt filter", results[4], `[{"events":"13","ids":"7"}]`)
 		} else {
-			check("the view, with a dt filter", results[4], `[{"events":"12","ids":"7"}]`)
+			check("the view, with a dt filter", results[4], `[{"events":"13","ids":"8"}]`)
 		}
-		check("the view, every hour", results[5], `[{"events":"14"}]`)
+		check("the view, every hour", results[5], `[{"events":"17"}]`)
 	}
 }

@@ -166,24 +166,28 @@ func Queries(table string, columns []string) []Query {
 	if columns == nil {
 		id, tm = "json_extract_scalar(line, '$.event_id')", "json_extract_scalar(line, '$.event_time')"
 	}
+	// Order by the instant, not the text: "...T14:00:00+09:00" is before
+	// "...T06:00:00Z". try: a time Athena cannot parse is NULL, not a failed query.
+	instant := "try(from_iso8601_timestamp(" + tm + "))"
 	// dt is the UTC hour folder: filtering on it reads only those hours.
+	// The current hour folder and the hours-1 before it: hours folders.
 	since := func(hours int) string {
-		return fmt.Sprintf("dt >= date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
+		return fmt.Sprintf("dt > date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
 	}
-	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", table, since(1))
-	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, event_id ORDER BY event_time) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR event_id IS NULL",
-		View, strings.Join(columns, ", "), table)
+	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", table, since(2), instant)
+	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, event_id ORDER BY %s NULLS LAST) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR event_id IS NULL",
+		View, strings.Join(columns, ", "), instant, table)
 	if columns == nil {
-		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", id, tm, table, since(1))
-		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",
-			View, id, tm, id, tm, table)
+		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", id, tm, table, since(2), instant)
+		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s NULLS LAST) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",
+			View, id, tm, id, instant, table)
 	}
 	return []Query{
-		{"EventsPerHour", "Events per hour", "Events in each UTC hour folder of the last 24 hours",
+		{"EventsPerHour", "Events per hour", "Events in each of the last 24 UTC hour folders: the current hour and the 23 before it",
 			fmt.Sprintf("SELECT dt, count(*) AS events\nFROM %s\nWHERE %s\nGROUP BY dt\nORDER BY dt", table, since(24))},
-		{"LatestEvents", "Latest events", "The 100 latest events (by event_time) of the last hour folders", latest},
-		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 hours (delivery is at least once)",
+		{"LatestEvents", "Latest events", "The 100 latest events (by the instant of event_time) of the current and the previous UTC hour folder", latest},
+		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 UTC hour folders (delivery is at least once)",
 			fmt.Sprintf("SELECT event_id, count(*) AS copies, min(dt) AS first_hour, max(dt) AS last_hour\nFROM (SELECT %s AS event_id, dt FROM %s WHERE %s)\nWHERE event_id IS NOT NULL\nGROUP BY event_id\nHAVING count(*) > 1\nORDER BY copies DESC, event_id\nLIMIT 100", id, table, since(24))},
-		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder; query it with a dt filter", view},
+		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder, the earliest event_time kept; query it with a dt filter", view},
 	}
 }

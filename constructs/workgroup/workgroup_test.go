@@ -2,6 +2,7 @@ package workgroup_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,8 +146,13 @@ func TestNamedQueries(t *testing.T) {
 			if !strings.Contains(sql, "FROM "+c.table) || byID && !strings.Contains(sql, c.eventID) {
 				t.Errorf("%s: %s does not read %s's event ids:\n%s", name, id, c.table, sql)
 			}
-			if strings.HasPrefix(sql, "SELECT") && !strings.Contains(sql, "WHERE dt >= date_format(current_timestamp - INTERVAL") {
+			if strings.HasPrefix(sql, "SELECT") && !strings.Contains(sql, "WHERE dt > date_format(current_timestamp - INTERVAL") {
 				t.Errorf("%s: %s reads every hour:\n%s", name, id, sql)
+			}
+			// Time order is the instant's: text order puts +09:00 times after later Z times.
+			byTime := p["Name"] == "Latest events" || p["Name"] == "Create the view without duplicates"
+			if byTime && !strings.Contains(sql, "ORDER BY try(from_iso8601_timestamp(") || regexp.MustCompile(`ORDER BY (\w+\.)?"?event_time`).MatchString(sql) {
+				t.Errorf("%s: %s orders by event_time's text, not its instant:\n%s", name, id, sql)
 			}
 		}
 		if got := fmt.Sprint(names); len(names) != 4 || !strings.Contains(got, "Events per hour") || !strings.Contains(got, "Latest events") ||

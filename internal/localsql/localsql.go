@@ -27,6 +27,9 @@ var Macros = []string{
 	// an object, an array, JSON null or a line that is not JSON, where
 	// DuckDB's json_extract_string would fail the query or return the text.
 	`CREATE MACRO json_extract_scalar(j, p) AS CASE WHEN json_valid(j) THEN CASE WHEN json_type(json_extract(j, p)) NOT IN ('OBJECT', 'ARRAY', 'NULL') THEN json_extract_string(j, p) END END`,
+	// Athena's from_iso8601_timestamp takes ISO 8601 with a T, any offset;
+	// DuckDB's cast also takes a space, which Athena refuses (NULL under try).
+	`CREATE MACRO from_iso8601_timestamp(s) AS CASE WHEN strpos(s, ' ') = 0 THEN TRY_CAST(s AS TIMESTAMPTZ) END`,
 	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
 	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
 }
