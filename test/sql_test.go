@@ -153,3 +153,37 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 		check("the view, every hour", results[5], `[{"events":"17"}]`)
 	}
 }
+
+// A schema whose properties are reserved words (order, select), start with
+// _ or have capitals gives a view and saved queries that run: every column
+// is quoted. DuckDB, like Athena, refuses these names unquoted.
+func TestNamedQueriesWithReservedColumnNames(t *testing.T) {
+	h0 := time.Now().UTC().Truncate(time.Hour)
+	dir := t.TempDir()
+	line := func(id string) string {
+		return fmt.Sprintf(`{"event_id":%q,"event_time":%q,"order":"o-%[1]s","select":7,"_from":"f","Table":true}`, id, h0.Format(time.RFC3339))
+	}
+	landLines(t, dir, "raw-data", map[time.Time][]string{h0: {line("a"), line("a"), line("b")}}, nil)
+	tpl := synth(t, map[string]any{"eventSchema": "testdata/reserved-schema.json", "producerHost": "false"}).pipeline()
+	queries := localsql.NamedQueries(tpl)
+	views, err := localsql.TableViews(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := append(append(append([]string{}, localsql.Macros...), views...),
+		queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"], queries["Create the view without duplicates"],
+		`SELECT "order", "select", "_from", "table", event_id FROM events_dedup ORDER BY "order"`)
+	results := duckdb(t, dir, statements)[len(statements)-5:]
+	for what, want := range map[int]string{
+		0: fmt.Sprintf(`[{"dt":"%s","events":"3"}]`, h0.Format("2006/01/02/15")),
+		2: fmt.Sprintf(`[{"copies":"2","event_id":"a","first_hour":"%[1]s","last_hour":"%[1]s"}]`, h0.Format("2006/01/02/15")),
+		4: `[{"_from":"f","event_id":"a","order":"o-a","select":"7","table":true},{"_from":"f","event_id":"b","order":"o-b","select":"7","table":true}]`,
+	} {
+		if raw, _ := json.Marshal(results[what]); string(raw) != want {
+			t.Errorf("statement %d:\n got %s\nwant %s", what, raw, want)
+		}
+	}
+	if len(results[1]) != 3 {
+		t.Errorf("latest events: %v", results[1])
+	}
+}

@@ -159,10 +159,20 @@ type Query struct {
 	ID, Name, Description, SQL string
 }
 
+// Quote is name as an identifier in Athena's DML (SELECT, views): in
+// double quotes, any inside doubled.
+func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
 // Queries are the named queries over table: with columns (a typed table
 // with event_id and event_time), read as columns; without, from the JSON line.
 func Queries(table string, columns []string) []Query {
-	id, tm := "event_id", "event_time"
+	// Columns are double-quoted: a schema's property may be a reserved word
+	// (order, select) or start with _, which Athena's SELECT takes only quoted.
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = Quote(c)
+	}
+	id, tm := Quote("event_id"), Quote("event_time")
 	if columns == nil {
 		id, tm = "json_extract_scalar(line, '$.event_id')", "json_extract_scalar(line, '$.event_time')"
 	}
@@ -175,8 +185,8 @@ func Queries(table string, columns []string) []Query {
 		return fmt.Sprintf("dt > date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
 	}
 	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", table, since(2), instant)
-	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, event_id ORDER BY %s NULLS LAST) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR event_id IS NULL",
-		View, strings.Join(columns, ", "), instant, table)
+	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, %s ORDER BY %s NULLS LAST) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR %s IS NULL",
+		View, strings.Join(quoted, ", "), id, instant, table, id)
 	if columns == nil {
 		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", id, tm, table, since(2), instant)
 		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s NULLS LAST) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",

@@ -132,7 +132,7 @@ func TestNamedQueries(t *testing.T) {
 		s       *synthesized
 		table   string
 		eventID string
-	}{"default": {defaults(), "events_raw", "json_extract_scalar(line, '$.event_id')"}, "custom": {custom(), "events", "event_id"}} {
+	}{"default": {defaults(), "events_raw", "json_extract_scalar(line, '$.event_id')"}, "custom": {custom(), "events", `"event_id"`}} {
 		found := *c.s.tpl.FindResources(jsii.String("AWS::Athena::NamedQuery"), nil)
 		var names []string
 		for id, q := range found {
@@ -160,8 +160,17 @@ func TestNamedQueries(t *testing.T) {
 			t.Errorf("%s: named queries %s", name, got)
 		}
 	}
-	if sql := workgroup.Queries("events", []string{"a", "event_id"})[3].SQL; !strings.HasPrefix(sql, "CREATE OR REPLACE VIEW events_dedup AS\nSELECT a, event_id, dt FROM (") {
+	// A schema's names may be reserved words or start with _: every query
+	// quotes them, so Athena takes them as identifiers.
+	typed := workgroup.Queries("events", []string{"order", "_from", "event_id", "event_time"})
+	if sql := typed[3].SQL; !strings.HasPrefix(sql, "CREATE OR REPLACE VIEW events_dedup AS\nSELECT \"order\", \"_from\", \"event_id\", \"event_time\", dt FROM (") {
 		t.Errorf("typed view selects:\n%s", sql)
+	}
+	for _, q := range typed {
+		if m := regexp.MustCompile(`(^|[^"\w.'$])(order|_from|event_id|event_time)([^"\w]|$)`).FindString(strings.ReplaceAll(q.SQL, "ORDER BY", "")); m != "" &&
+			!strings.Contains(q.SQL, " AS "+strings.Trim(m, " ,()\n")) {
+			t.Errorf("%s names a column unquoted (%q):\n%s", q.Name, m, q.SQL)
+		}
 	}
 }
 
