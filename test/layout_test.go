@@ -110,3 +110,34 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 		}
 	}
 }
+
+// As synthesized, the event-time delivery stream's own query (real jq 1.6)
+// refuses every event_time that is not a real UTC instant in the documented
+// format, so Firehose sends such an event to the error prefix, not to a
+// wrong hour folder; and still takes the valid ones.
+func TestSynthesizedQueryRefusesWrongTimes(t *testing.T) {
+	_, stream := only(t, synth(t, apiKeySettings).pipeline(), "AWS::KinesisFirehose::DeliveryStream")
+	var query string
+	processors, _ := get(stream, "Properties", "ExtendedS3DestinationConfiguration", "ProcessingConfiguration", "Processors").([]any)
+	for _, proc := range processors {
+		for _, param := range get(proc, "Parameters").([]any) {
+			if get(param, "ParameterName") == "MetadataExtractionQuery" {
+				query = get(param, "ParameterValue").(string)
+			}
+		}
+	}
+	if query == "" {
+		t.Fatal("no MetadataExtractionQuery")
+	}
+	for _, bad := range []string{
+		"2026-11-25T15:08:10Zjunk", "2026-02-30T15:08:10Z", "2026-11-25T15:08:60Z", "2026-11-25T15:60:10Z",
+		"2026-11-25T24:00:00Z", "999-11-25T15:08:10Z", "2026-11-25T15:08:10+09:00",
+	} {
+		if out, err := jq16(t, query, fmt.Sprintf(`{"event_id":"e1","event_time":%q}`, bad)); err == nil {
+			t.Errorf("event_time %s: extracted %s, want jq to fail (error prefix)", bad, out)
+		}
+	}
+	if out, err := jq16(t, query, `{"event_time":"2026-11-25T15:08:10.5Z"}`); err != nil || out != `{"day":"25","hour":"15","month":"11","year":"2026"}` {
+		t.Errorf("a valid time: %s %v", out, err)
+	}
+}
