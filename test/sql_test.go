@@ -3,11 +3,13 @@ package test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/tributary/tributary/internal/localsql"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,21 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	}, map[time.Time]bool{h1: true, h0: true, old: true})
 	// Ten minutes before h0, written at +09:00: its text sorts after e6's "Z"
 	// time, its instant before.
+	// Firehose's error documents (its guide's shapes: field names differ by
+	// error type), gzipped and plain; one in a folder the table does not
+	// project, one 30 hours back, one whose rawData is not base64.
+	errorDoc := func(code, codeField, raw string) string {
+		doc, _ := json.Marshal(map[string]any{"attemptsMade": 1, "arrivalTimestamp": h1.UnixMilli(), codeField: code,
+			strings.Replace(codeField, "Code", "Message", 1): "because " + code, "rawData": raw})
+		return string(doc)
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	landLines(t, dir, "errors/partitioning-failed", map[time.Time][]string{
+		h1:  {errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x1","event_time":"2026-02-30T10:00:00Z"}`+"\n")), errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x2"}`+"\n"))},
+		old: {errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x0"}`))},
+	}, map[time.Time]bool{h1: true})
+	landLines(t, dir, "errors/format-conversion-failed", map[time.Time][]string{h0: {errorDoc("DataFormatConversion.InvalidSchema", "lastErrorCode", b64(`{"event_id":"x3"}`)), errorDoc("DataFormatConversion.ParseError", "ErrorCode", "%%% not base64")}}, nil)
+	landLines(t, dir, "errors/some-other-failed", map[time.Time][]string{h0: {errorDoc("Other", "errorCode", b64("x"))}}, nil)
 	landLines(t, dir, "raw-data", map[time.Time][]string{h0: {event("e12", h0.Add(-10*time.Minute).In(time.FixedZone("JST", 9*3600)))}}, nil)
 	// A plain object beside h1's gzipped one, with lines that must cost only
 	// themselves: not JSON, not an object, and a key twice by case (the
@@ -114,15 +131,16 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(queries) != 4 {
+		if len(queries) != 6 {
 			t.Fatalf("%v: %d named queries", settings, len(queries))
 		}
 		statements := append(append(append([]string{}, localsql.Macros...), views...),
 			queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"],
 			queries["Create the view without duplicates"],
 			fmt.Sprintf("SELECT count(*) AS events, count(DISTINCT event_id) AS ids FROM events_dedup WHERE dt >= '%s'", dt(h2)),
-			"SELECT count(*) AS events FROM events_dedup")
-		results := duckdb(t, dir, statements)[len(statements)-6:]
+			"SELECT count(*) AS events FROM events_dedup",
+			queries["Errors per type and hour"], queries["Latest errors"])
+		results := duckdb(t, dir, statements)[len(statements)-8:]
 		check := func(what string, got any, want string) {
 			t.Helper()
 			raw, _ := json.Marshal(got)
@@ -151,6 +169,17 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 			check("the view, with a dt filter", results[4], `[{"events":"13","ids":"8"}]`)
 		}
 		check("the view, every hour", results[5], `[{"events":"17"}]`)
+		check("errors per type and hour (projected types, last 24 folders)", results[6], fmt.Sprintf(
+			`[{"dt":"%s","error_type":"partitioning-failed","records":"2"},{"dt":"%s","error_type":"format-conversion-failed","records":"2"}]`, dt(h1), dt(h0)))
+		var errs []string
+		for _, r := range results[7] {
+			errs = append(errs, fmt.Sprint(r["error_type"], " ", r["dt"] == dt(h0), " ", r["error_code"], " ", r["error_message"], " ", r["record"]))
+		}
+		sort.Strings(errs)
+		check("latest errors: why, and the record decoded", errs, `["format-conversion-failed true DataFormatConversion.InvalidSchema because DataFormatConversion.InvalidSchema {\"event_id\":\"x3\"}",`+
+			`"format-conversion-failed true DataFormatConversion.ParseError because DataFormatConversion.ParseError \u003cnil\u003e",`+
+			`"partitioning-failed false DynamicPartitioning.MetadataExtractionFailed because DynamicPartitioning.MetadataExtractionFailed {\"event_id\":\"x1\",\"event_time\":\"2026-02-30T10:00:00Z\"}\n",`+
+			`"partitioning-failed false DynamicPartitioning.MetadataExtractionFailed because DynamicPartitioning.MetadataExtractionFailed {\"event_id\":\"x2\"}\n"]`)
 	}
 }
 

@@ -46,6 +46,9 @@ type Props struct {
 	// Database and Table are what the named queries read (required).
 	Database awsglue.IDatabase
 	Table    string
+	// ErrorsTable, when set, is the table over Firehose's error output
+	// (columns line, error_type, dt): two more named queries read it.
+	ErrorsTable string
 	// Columns are Table's columns when it has event_id and event_time
 	// (a typed table); nil means the schema-free table's one line column.
 	Columns []string
@@ -145,7 +148,11 @@ func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
 			},
 		},
 	})
-	for _, q := range Queries(props.Table, props.Columns) {
+	queries := Queries(props.Table, props.Columns)
+	if props.ErrorsTable != "" {
+		queries = append(queries, ErrorQueries(props.ErrorsTable)...)
+	}
+	for _, q := range queries {
 		w.Queries = append(w.Queries, awsathena.NewCfnNamedQuery(c, jsii.String(q.ID), &awsathena.CfnNamedQueryProps{
 			Name: jsii.String(q.Name), Description: jsii.String(q.Description), QueryString: jsii.String(q.SQL),
 			Database: props.Database.DatabaseName(), WorkGroup: w.WorkGroup.Ref(),
@@ -157,6 +164,29 @@ func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
 // Query is a named query.
 type Query struct {
 	ID, Name, Description, SQL string
+}
+
+// ErrorQueries are the named queries over the errors table. Firehose's
+// error documents name their fields differently by error type (errorCode,
+// ErrorCode, lastErrorCode in its guide): each is read under every name.
+// rawData is the failed record, base64: decoded under try, so a document
+// that is not one reads as NULL instead of failing the query.
+func ErrorQueries(table string) []Query {
+	field := func(names ...string) string {
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("json_extract_scalar(line, '$.%s')", n))
+		}
+		return "coalesce(" + strings.Join(parts, ", ") + ")"
+	}
+	since := fmt.Sprintf("dt > date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", 24)
+	return []Query{
+		{"ErrorsPerHour", "Errors per type and hour", "Records Firehose could not deliver, per error type and UTC arrival hour folder, in the last 24 hour folders",
+			fmt.Sprintf("SELECT error_type, dt, count(*) AS records\nFROM %s\nWHERE %s\nGROUP BY error_type, dt\nORDER BY dt, error_type", table, since)},
+		{"LatestErrors", "Latest errors", "The 100 latest records Firehose could not deliver (last 24 hour folders): why, and the record itself",
+			fmt.Sprintf("SELECT error_type, dt,\n  %s AS error_code,\n  %s AS error_message,\n  try(from_utf8(from_base64(json_extract_scalar(line, '$.rawData')))) AS record\nFROM %s\nWHERE %s\nORDER BY dt DESC, error_type\nLIMIT 100",
+				field("errorCode", "ErrorCode", "lastErrorCode"), field("errorMessage", "ErrorMessage", "lastErrorMessage"), table, since)},
+	}
 }
 
 // Quote is name as an identifier in Athena's DML (SELECT, views): in

@@ -79,6 +79,26 @@ func (l Layout) FirehosePrefix() string {
 	}) + "/"
 }
 
+// ErrorTypeColumn is the errors table's partition column for the first
+// folder under the error prefix, !{firehose:error-output-type}.
+const ErrorTypeColumn = "error_type"
+
+// ErrorTypes are the folders Firehose writes under the error prefix for an
+// S3 destination with this app's processing: jq extraction or
+// de-aggregation failures (partitioning-failed, as the CDK's integration
+// test of dynamic partitioning lists it; processing-failed, the
+// processors' documented folder) and Parquet conversion failures
+// (format-conversion-failed, documented). The errors table projects
+// these; a type not listed is not projected (the README says how to see
+// every folder).
+var ErrorTypes = []string{"format-conversion-failed", "partitioning-failed", "processing-failed"}
+
+// ErrorLocationTemplate is the errors table's storage.location.template
+// after "s3://<bucket>/", for errors under errorPrefix.
+func ErrorLocationTemplate(errorPrefix string) string {
+	return errorPrefix + "${" + ErrorTypeColumn + "}/${" + Column + "}/"
+}
+
 // ErrorFolders follow the error prefix: error type, then the arrival hour
 // (Firehose allows no partitionKeyFromQuery there).
 func ErrorFolders() string {
