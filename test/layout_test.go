@@ -1,7 +1,10 @@
 package test
 
 import (
+	"encoding/base64"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -77,6 +80,11 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 		// "${Bucket.Arn}" -> "s3://${Bucket}/", as the tables name the bucket.
 		bucket := "s3://" + strings.TrimSuffix(joined(get(destination, "BucketARN")), ".Arn}") + "}/"
 		tables := resourcesOf(tpl, "AWS::Glue::Table")
+		for id, table := range tables { // the errors table reads the error prefix, not the hour folders
+			if get(table, "Properties", "TableInput", "Name") == "errors" {
+				delete(tables, id)
+			}
+		}
 		if want := 1 + len(strs(settings["eventSchema"])); len(tables) != want {
 			t.Fatalf("%v: %d tables, want %d", settings, len(tables), want)
 		}
@@ -100,5 +108,62 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// As synthesized, the event-time delivery stream's own query (real jq 1.6)
+// refuses every event_time that is not a real UTC instant in the documented
+// format, so Firehose sends such an event to the error prefix, not to a
+// wrong hour folder; and still takes the valid ones.
+func TestSynthesizedQueryRefusesWrongTimes(t *testing.T) {
+	_, stream := only(t, synth(t, apiKeySettings).pipeline(), "AWS::KinesisFirehose::DeliveryStream")
+	var query string
+	processors, _ := get(stream, "Properties", "ExtendedS3DestinationConfiguration", "ProcessingConfiguration", "Processors").([]any)
+	for _, proc := range processors {
+		for _, param := range get(proc, "Parameters").([]any) {
+			if get(param, "ParameterName") == "MetadataExtractionQuery" {
+				query = get(param, "ParameterValue").(string)
+			}
+		}
+	}
+	if query == "" {
+		t.Fatal("no MetadataExtractionQuery")
+	}
+	for _, bad := range []string{
+		"2026-11-25T15:08:10Zjunk", "2026-02-30T15:08:10Z", "2026-11-25T15:08:60Z", "2026-11-25T15:60:10Z",
+		"2026-11-25T24:00:00Z", "999-11-25T15:08:10Z", "2026-11-25T15:08:10+09:00",
+	} {
+		if out, err := jq16(query, fmt.Sprintf(`{"event_id":"e1","event_time":%q}`, bad)); err == nil {
+			t.Errorf("event_time %s: extracted %s, want jq to fail (error prefix)", bad, out)
+		}
+	}
+	if out, err := jq16(query, `{"event_time":"2026-11-25T15:08:10.5Z"}`); err != nil || out != `{"day":"25","hour":"15","month":"11","year":"2026"}` {
+		t.Errorf("a valid time: %s %v", out, err)
+	}
+}
+
+// recoverFilter is the README's jq filter that takes the records out of
+// Firehose's error documents.
+const recoverFilter = `.rawData | @base64d | split("\n")[] | select(length > 0)`
+
+// The README's recovery command gives back each failed event as one line,
+// the events of a packed record each on its own, with jq 1.6 (as on the
+// host); the README holds the filter verbatim.
+func TestRecoveredEventsComeBackAsLines(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "jq -r '"+recoverFilter+"'") {
+		t.Fatalf("README does not hold the recovery filter %s", recoverFilter)
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	docs := fmt.Sprintf(`{"errorCode":"DynamicPartitioning.MetadataExtractionFailed","rawData":%q}`+"\n"+`{"ErrorCode":"x","rawData":%q}`,
+		b64(`{"event_id":"a","event_time":"2026-02-30T10:00:00Z"}`+"\n"+`{"event_id":"b"}`+"\n"), b64(`{"event_id":"c"}`))
+	cmd := exec.Command("jq", "-r", recoverFilter)
+	cmd.Stdin = strings.NewReader(docs)
+	out, err := cmd.CombinedOutput()
+	if want := `{"event_id":"a","event_time":"2026-02-30T10:00:00Z"}` + "\n" + `{"event_id":"b"}` + "\n" + `{"event_id":"c"}` + "\n"; err != nil || string(out) != want {
+		t.Errorf("recovered %q (%v), want %q", out, err, want)
 	}
 }

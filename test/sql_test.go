@@ -3,11 +3,14 @@ package test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/tributary/tributary/internal/localsql"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,21 +28,23 @@ func duckdb(t *testing.T, dir string, statements []string) [][]map[string]any {
 	return results
 }
 
-// landEvents writes events as Firehose lays them out: one object per hour
-// under raw-data/yyyy/MM/dd/HH/, named as Firehose names them, plain or
-// gzipped (.gz). Each event's event_time is in its hour.
-func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
-	for hour, ids := range hours {
-		var lines bytes.Buffer
-		for i, id := range ids {
-			e := map[string]any{"value": "30", "type": "Tip 3", "event_time": hour.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")}
-			if id != "" {
-				e["event_id"] = id
-			}
-			line, _ := json.Marshal(e)
-			lines.Write(append(line, '\n'))
-		}
-		body, name := lines.Bytes(), "Tributary-PROD-Delivery-1-"+hour.Format("2006-01-02-15-04-05")+"-8c1e0f4a-2b3d-4e5f-9a6b-7c8d9e0f1a2b"
+// event is one event's line as the producer writes it, at time at; no id
+// when id is "".
+func event(id string, at time.Time) string {
+	e := map[string]any{"value": "30", "type": "Tip 3", "event_time": at.Format("2006-01-02T15:04:05.000Z07:00")}
+	if id != "" {
+		e["event_id"] = id
+	}
+	line, _ := json.Marshal(e)
+	return string(line)
+}
+
+// landLines writes lines as Firehose lays them out: one object per hour
+// under prefix yyyy/MM/dd/HH/, named as Firehose names them, plain or
+// gzipped (.gz).
+func landLines(t *testing.T, dir, prefix string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
+	for hour, lines := range hours {
+		body, name := []byte(strings.Join(lines, "\n")+"\n"), "Tributary-PROD-Delivery-1-"+hour.Format("2006-01-02-15-04-05")+"-8c1e0f4a-2b3d-4e5f-9a6b-7c8d9e0f1a2b"
 		if gzipped[hour] {
 			var b bytes.Buffer
 			zw := gzip.NewWriter(&b)
@@ -47,7 +52,7 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 			zw.Close()
 			body, name = b.Bytes(), name+".gz"
 		}
-		folder := filepath.Join(dir, "raw-data", hour.Format("2006/01/02/15"))
+		folder := filepath.Join(dir, prefix, hour.Format("2006/01/02/15"))
 		if err := os.MkdirAll(folder, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +60,17 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 			t.Fatal(err)
 		}
 	}
+}
+
+// landEvents lands events with ids (the i-th a minute after its hour began).
+func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped map[time.Time]bool) {
+	lines := map[time.Time][]string{}
+	for hour, ids := range hours {
+		for i, id := range ids {
+			lines[hour] = append(lines[hour], event(id, hour.Add(time.Duration(i)*time.Minute)))
+		}
+	}
+	landLines(t, dir, "raw-data", lines, gzipped)
 }
 
 // The named queries, as synthesized, run on files laid out as Firehose
@@ -70,13 +86,42 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	}
 	h0 := now.Truncate(time.Hour)
 	h1, h2, old := h0.Add(-time.Hour), h0.Add(-2*time.Hour), h0.Add(-30*time.Hour)
+	h23, h24 := h0.Add(-23*time.Hour), h0.Add(-24*time.Hour) // the oldest of the last 24 hour folders, and the one before
 	dir := t.TempDir()
 	landEvents(t, dir, map[time.Time][]string{
+		h24: {"e2"},                     // a copy of e2 outside the last 24 hour folders
+		h23: {"e10"},                    // inside them
 		h2:  {"e1", "e2", "e3", "e3"},   // e3 twice in one hour
 		h1:  {"e4", "e5", "e1", "", ""}, // e1 again an hour later; two events without an id
 		h0:  {"e6"},
 		old: {"e7", "e8"}, // before the last 24 hours
-	}, map[time.Time]bool{h1: true, old: true})
+	}, map[time.Time]bool{h1: true, h0: true, old: true})
+	// Ten minutes before h0, written at +09:00: its text sorts after e6's "Z"
+	// time, its instant before.
+	// Firehose's error documents (its guide's shapes: field names differ by
+	// error type), gzipped and plain; one in a folder the table does not
+	// project, one 30 hours back, one whose rawData is not base64.
+	errorDoc := func(code, codeField, raw string) string {
+		doc, _ := json.Marshal(map[string]any{"attemptsMade": 1, "arrivalTimestamp": h1.UnixMilli(), codeField: code,
+			strings.Replace(codeField, "Code", "Message", 1): "because " + code, "rawData": raw})
+		return string(doc)
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	landLines(t, dir, "errors/partitioning-failed", map[time.Time][]string{
+		h1:  {errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x1","event_time":"2026-02-30T10:00:00Z"}`+"\n")), errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x2"}`+"\n"))},
+		old: {errorDoc("DynamicPartitioning.MetadataExtractionFailed", "errorCode", b64(`{"event_id":"x0"}`))},
+	}, map[time.Time]bool{h1: true})
+	landLines(t, dir, "errors/format-conversion-failed", map[time.Time][]string{h0: {errorDoc("DataFormatConversion.InvalidSchema", "lastErrorCode", b64(`{"event_id":"x3"}`)), errorDoc("DataFormatConversion.ParseError", "ErrorCode", "%%% not base64")}}, nil)
+	landLines(t, dir, "errors/some-other-failed", map[time.Time][]string{h0: {errorDoc("Other", "errorCode", b64("x"))}}, nil)
+	landLines(t, dir, "raw-data", map[time.Time][]string{h0: {event("e12", h0.Add(-10*time.Minute).In(time.FixedZone("JST", 9*3600)))}}, nil)
+	// A plain object beside h1's gzipped one, with lines that must cost only
+	// themselves: not JSON, not an object, and a key twice by case (the
+	// typed table reads it as NULLs; the JSON line's event_id is still e9).
+	landLines(t, dir, "raw-data", map[time.Time][]string{h1: {
+		`{"event_id":"bad","value":`,
+		`[1,2]`,
+		`{"event_id":"e9","Event_Id":"x","value":"30","event_time":"` + h1.Add(5*time.Minute).Format(time.RFC3339) + `"}`,
+	}}, nil)
 	dt := func(t time.Time) string { return t.Format("2006/01/02/15") }
 
 	for _, settings := range []map[string]any{nil, apiKeySettings} {
@@ -86,15 +131,16 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(queries) != 4 {
+		if len(queries) != 6 {
 			t.Fatalf("%v: %d named queries", settings, len(queries))
 		}
 		statements := append(append(append([]string{}, localsql.Macros...), views...),
 			queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"],
 			queries["Create the view without duplicates"],
 			fmt.Sprintf("SELECT count(*) AS events, count(DISTINCT event_id) AS ids FROM events_dedup WHERE dt >= '%s'", dt(h2)),
-			"SELECT count(*) AS events FROM events_dedup")
-		results := duckdb(t, dir, statements)[len(statements)-6:]
+			"SELECT count(*) AS events FROM events_dedup",
+			queries["Errors per type and hour"], queries["Latest errors"])
+		results := duckdb(t, dir, statements)[len(statements)-8:]
 		check := func(what string, got any, want string) {
 			t.Helper()
 			raw, _ := json.Marshal(got)
@@ -102,16 +148,71 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 				t.Errorf("%v: %s\n got %s\nwant %s", settings, what, raw, want)
 			}
 		}
-		check("events per hour", results[0], fmt.Sprintf(`[{"dt":"%s","events":"4"},{"dt":"%s","events":"5"},{"dt":"%s","events":"1"}]`, dt(h2), dt(h1), dt(h0)))
+		typed := settings["eventSchema"] != nil
+		// Every line is a row, a bad one too: the queries answer over the rest.
+		check("events per hour (24 folders: h23 in, h24 out)", results[0], fmt.Sprintf(`[{"dt":"%s","events":"1"},{"dt":"%s","events":"4"},{"dt":"%s","events":"8"},{"dt":"%s","events":"2"}]`, dt(h23), dt(h2), dt(h1), dt(h0)))
 		var latest []string
 		for _, r := range results[1] {
 			latest = append(latest, fmt.Sprint(r["dt"], " ", r["event_id"]))
 		}
-		check("latest events (the last hour folders, newest first)", latest,
-			fmt.Sprintf(`["%[1]s e6","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4"]`, dt(h0), dt(h1)))
+		want := fmt.Sprintf(`["%[1]s e6","%[1]s e12","%[2]s e9","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+		if typed { // the case collision is a row of NULLs: no id, no time, last
+			want = fmt.Sprintf(`["%[1]s e6","%[1]s e12","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s e1","%[2]s e5","%[2]s e4","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e","%[2]s \u003cnil\u003e"]`, dt(h0), dt(h1))
+		}
+		check("latest events (the last hour folders, newest first)", latest, want)
 		check("duplicates", results[2], fmt.Sprintf(`[{"copies":"2","event_id":"e1","first_hour":"%s","last_hour":"%s"},{"copies":"2","event_id":"e3","first_hour":"%[1]s","last_hour":"%[1]s"}]`, dt(h2), dt(h1)))
 		// One row per event_id and hour: e3's copy goes, e1 stays in both hours, events without an id stay.
-		check("the view, with a dt filter", results[4], `[{"events":"9","ids":"6"}]`)
-		check("the view, every hour", results[5], `[{"events":"11"}]`)
+		// Bad lines stay, as events without an id.
+		if typed {
+			check("the view, with a dt filter", results[4], `[{"events":"13","ids":"7"}]`)
+		} else {
+			check("the view, with a dt filter", results[4], `[{"events":"13","ids":"8"}]`)
+		}
+		check("the view, every hour", results[5], `[{"events":"17"}]`)
+		check("errors per type and hour (projected types, last 24 folders)", results[6], fmt.Sprintf(
+			`[{"dt":"%s","error_type":"partitioning-failed","records":"2"},{"dt":"%s","error_type":"format-conversion-failed","records":"2"}]`, dt(h1), dt(h0)))
+		var errs []string
+		for _, r := range results[7] {
+			errs = append(errs, fmt.Sprint(r["error_type"], " ", r["dt"] == dt(h0), " ", r["error_code"], " ", r["error_message"], " ", r["record"]))
+		}
+		sort.Strings(errs)
+		check("latest errors: why, and the record decoded", errs, `["format-conversion-failed true DataFormatConversion.InvalidSchema because DataFormatConversion.InvalidSchema {\"event_id\":\"x3\"}",`+
+			`"format-conversion-failed true DataFormatConversion.ParseError because DataFormatConversion.ParseError \u003cnil\u003e",`+
+			`"partitioning-failed false DynamicPartitioning.MetadataExtractionFailed because DynamicPartitioning.MetadataExtractionFailed {\"event_id\":\"x1\",\"event_time\":\"2026-02-30T10:00:00Z\"}\n",`+
+			`"partitioning-failed false DynamicPartitioning.MetadataExtractionFailed because DynamicPartitioning.MetadataExtractionFailed {\"event_id\":\"x2\"}\n"]`)
+	}
+}
+
+// A schema whose properties are reserved words (order, select), start with
+// _ or have capitals gives a view and saved queries that run: every column
+// is quoted. DuckDB, like Athena, refuses these names unquoted.
+func TestNamedQueriesWithReservedColumnNames(t *testing.T) {
+	h0 := time.Now().UTC().Truncate(time.Hour)
+	dir := t.TempDir()
+	line := func(id string) string {
+		return fmt.Sprintf(`{"event_id":%q,"event_time":%q,"order":"o-%[1]s","select":7,"_from":"f","Table":true}`, id, h0.Format(time.RFC3339))
+	}
+	landLines(t, dir, "raw-data", map[time.Time][]string{h0: {line("a"), line("a"), line("b")}}, nil)
+	tpl := synth(t, map[string]any{"eventSchema": "testdata/reserved-schema.json", "producerHost": "false"}).pipeline()
+	queries := localsql.NamedQueries(tpl)
+	views, err := localsql.TableViews(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := append(append(append([]string{}, localsql.Macros...), views...),
+		queries["Events per hour"], queries["Latest events"], queries["Duplicates by event_id"], queries["Create the view without duplicates"],
+		`SELECT "order", "select", "_from", "table", event_id FROM events_dedup ORDER BY "order"`)
+	results := duckdb(t, dir, statements)[len(statements)-5:]
+	for what, want := range map[int]string{
+		0: fmt.Sprintf(`[{"dt":"%s","events":"3"}]`, h0.Format("2006/01/02/15")),
+		2: fmt.Sprintf(`[{"copies":"2","event_id":"a","first_hour":"%[1]s","last_hour":"%[1]s"}]`, h0.Format("2006/01/02/15")),
+		4: `[{"_from":"f","event_id":"a","order":"o-a","select":"7","table":true},{"_from":"f","event_id":"b","order":"o-b","select":"7","table":true}]`,
+	} {
+		if raw, _ := json.Marshal(results[what]); string(raw) != want {
+			t.Errorf("statement %d:\n got %s\nwant %s", what, raw, want)
+		}
+	}
+	if len(results[1]) != 3 {
+		t.Errorf("latest events: %v", results[1])
 	}
 }

@@ -23,6 +23,7 @@ import (
 // Table names.
 const (
 	RawTable   = "events_raw" // one string column, line: the event's JSON
+	ErrorTable = "errors"     // line: Firehose's JSON document of a failed record
 	TypedTable = "events"     // a column per property of the event schema
 	LineColumn = "line"
 )
@@ -41,6 +42,19 @@ var Formats = []string{JSON, Parquet}
 // the schema-free table's one column is the whole line.
 const lineDelimiter = "\u0001"
 
+// JSONSerdeParameters make one bad line cost that line only (OpenX JSON
+// SerDe, Athena's "OpenX JSON SerDe" page): a line that is not a JSON
+// object, or repeats a key, reads as a row of NULLs (with its dt) instead
+// of failing the query; a value that does not fit its column's type reads
+// as NULL. Keys match columns ignoring case, as by default, so that
+// nested fields spelled with capitals (struct fields are lower case in
+// Glue) are read; the schema refuses two properties that differ only by case.
+var JSONSerdeParameters = map[string]string{
+	"ignore.malformed.json":     "true",
+	"use.null.for.invalid.data": "true",
+	"case.insensitive":          "true",
+}
+
 var databaseNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
 
 // Props configures the catalog.
@@ -57,6 +71,9 @@ type Props struct {
 	// Format is JSON (default) or PARQUET (needs Schema; then only the
 	// typed table can read the objects).
 	Format string
+	// ErrorPrefix, when set, adds the errors table over Firehose's error
+	// output there (by error type and UTC arrival hour).
+	ErrorPrefix string
 }
 
 // DatabaseNameFor turns a name such as Tributary-PROD into one Athena can
@@ -103,7 +120,9 @@ type Catalog struct {
 	// Raw is the schema-free table (nil with PARQUET: it reads text).
 	Raw awsglue.S3Table
 	// Events is the typed table (nil without a schema).
-	Events       awsglue.S3Table
+	Events awsglue.S3Table
+	// Errors reads the error output (nil without ErrorPrefix).
+	Errors       awsglue.S3Table
 	DatabaseName string
 }
 
@@ -127,16 +146,17 @@ func New(scope constructs.Construct, id string, props *Props) *Catalog {
 	})
 	if p.Format == JSON {
 		cat.Raw = table(c, p, cat.Database, "RawTable", RawTable, "Every event as its JSON line: query with json_extract_scalar(line, '$.field')",
-			[]*awsglue.Column{{Name: jsii.String(LineColumn), Type: awsglue.Schema_STRING(), Comment: jsii.String("the event, one line of JSON")}},
-			awsglue.NewDataFormat(&awsglue.DataFormatProps{
-				InputFormat:          awsglue.InputFormat_TEXT(),
-				OutputFormat:         awsglue.OutputFormat_HIVE_IGNORE_KEY_TEXT(),
-				SerializationLibrary: awsglue.SerializationLibrary_LAZY_SIMPLE(),
-			}))
-		// The L2 does not model SerDe parameters.
-		cat.Raw.TableResource().AddPropertyOverride(jsii.String("TableInput.StorageDescriptor.SerdeInfo.Parameters"), map[string]string{
-			"field.delim": lineDelimiter, "serialization.format": lineDelimiter,
-		})
+			lines("the event, one line of JSON"), textFormat(), false)
+		textSerde(cat.Raw)
+	}
+	if p.ErrorPrefix != "" {
+		// Error documents are JSON, but their field names differ by error
+		// type (errorCode, ErrorCode, lastErrorCode in Firehose's guide): one
+		// text column read with json_extract_scalar takes them all. Text
+		// reads them in either output format.
+		cat.Errors = table(c, p, cat.Database, "ErrorsTable", ErrorTable, "Records Firehose could not deliver, one JSON document each (rawData: the record, base64)",
+			lines("Firehose's JSON document of one failed record"), textFormat(), true)
+		textSerde(cat.Errors)
 	}
 	if p.Schema != nil {
 		var cols []*awsglue.Column
@@ -148,35 +168,76 @@ func New(scope constructs.Construct, id string, props *Props) *Catalog {
 		if p.Format == Parquet {
 			format = awsglue.DataFormat_PARQUET()
 		}
-		cat.Events = table(c, p, cat.Database, "EventsTable", TypedTable, "The events, a column per property of the event schema", cols, format)
+		cat.Events = table(c, p, cat.Database, "EventsTable", TypedTable, "The events, a column per property of the event schema", cols, format, false)
+		if p.Format == JSON {
+			cat.Events.TableResource().AddPropertyOverride(jsii.String("TableInput.StorageDescriptor.SerdeInfo.Parameters"), JSONSerdeParameters)
+		}
 	}
 	return cat
 }
 
-// table creates a table over the layout's folders with partition projection.
-func table(c constructs.Construct, p Props, db awsglue.IDatabase, id, name, description string, columns []*awsglue.Column, format awsglue.DataFormat) awsglue.S3Table {
+func lines(comment string) []*awsglue.Column {
+	return []*awsglue.Column{{Name: jsii.String(LineColumn), Type: awsglue.Schema_STRING(), Comment: jsii.String(comment)}}
+}
+
+func textFormat() awsglue.DataFormat {
+	return awsglue.NewDataFormat(&awsglue.DataFormatProps{
+		InputFormat:          awsglue.InputFormat_TEXT(),
+		OutputFormat:         awsglue.OutputFormat_HIVE_IGNORE_KEY_TEXT(),
+		SerializationLibrary: awsglue.SerializationLibrary_LAZY_SIMPLE(),
+	})
+}
+
+// textSerde splits lines on a character no JSON line holds (the L2 does
+// not model SerDe parameters).
+func textSerde(t awsglue.S3Table) {
+	t.TableResource().AddPropertyOverride(jsii.String("TableInput.StorageDescriptor.SerdeInfo.Parameters"), map[string]string{
+		"field.delim": lineDelimiter, "serialization.format": lineDelimiter,
+	})
+}
+
+// table creates a table over the layout's folders with partition
+// projection; errors: over the error prefix, by error type and arrival hour.
+func table(c constructs.Construct, p Props, db awsglue.IDatabase, id, name, description string, columns []*awsglue.Column, format awsglue.DataFormat, errors bool) awsglue.S3Table {
 	min, max := p.Layout.ProjectionRange()
-	t := awsglue.NewS3Table(c, jsii.String(id), &awsglue.S3TableProps{
-		Database:    db,
-		TableName:   jsii.String(name),
-		Description: jsii.String(description),
-		Columns:     &columns,
-		PartitionKeys: &[]*awsglue.Column{{Name: jsii.String(layout.Column), Type: awsglue.Schema_STRING(),
-			Comment: jsii.String("the UTC hour folder, " + layout.HourFormat + "; filter on it to read only those hours")}},
-		DataFormat: format,
-		Storage:    awsglue.S3TableStorage_FromBucket(p.Bucket),
-		S3Prefix:   jsii.String(p.Layout.DataPrefix),
-		// The bucket encrypts with SSE-S3, which readers need not know about.
-		HasEncryptedData: jsii.Bool(false),
-		PartitionProjection: &map[string]awsglue.PartitionProjectionConfiguration{
+	prefix, template := p.Layout.DataPrefix, p.Layout.LocationTemplate()
+	keys := []*awsglue.Column{{Name: jsii.String(layout.Column), Type: awsglue.Schema_STRING(),
+		Comment: jsii.String("the UTC hour folder, " + layout.HourFormat + "; filter on it to read only those hours")}}
+	dt := awsglue.PartitionProjectionConfiguration_Date(&awsglue.DatePartitionProjectionConfigurationProps{
+		Min: jsii.String(min), Max: jsii.String(max), Format: jsii.String(layout.HourFormat),
+		Step: &awsglue.DateProjectionStep{Interval: jsii.Number(1), IntervalUnit: awsglue.DateIntervalUnit_HOURS},
+	})
+	projection := map[string]awsglue.PartitionProjectionConfiguration{layout.Column: dt}
+	if errors {
+		// Error folders are arrival hours in either layout (Firehose allows no
+		// partition keys in the error prefix): never ahead of Athena's clock.
+		min, max = layout.Layout{By: layout.ArrivalTime}.ProjectionRange()
+		prefix, template = p.ErrorPrefix, layout.ErrorLocationTemplate(p.ErrorPrefix)
+		keys = append([]*awsglue.Column{{Name: jsii.String(layout.ErrorTypeColumn), Type: awsglue.Schema_STRING(),
+			Comment: jsii.String("Firehose's error-output-type folder")}}, keys...)
+		projection = map[string]awsglue.PartitionProjectionConfiguration{
+			layout.ErrorTypeColumn: awsglue.PartitionProjectionConfiguration_Enum(&awsglue.EnumPartitionProjectionConfigurationProps{Values: jsii.Strings(layout.ErrorTypes...)}),
 			layout.Column: awsglue.PartitionProjectionConfiguration_Date(&awsglue.DatePartitionProjectionConfigurationProps{
 				Min: jsii.String(min), Max: jsii.String(max), Format: jsii.String(layout.HourFormat),
 				Step: &awsglue.DateProjectionStep{Interval: jsii.Number(1), IntervalUnit: awsglue.DateIntervalUnit_HOURS},
 			}),
-		},
+		}
+	}
+	t := awsglue.NewS3Table(c, jsii.String(id), &awsglue.S3TableProps{
+		Database:      db,
+		TableName:     jsii.String(name),
+		Description:   jsii.String(description),
+		Columns:       &columns,
+		PartitionKeys: &keys,
+		DataFormat:    format,
+		Storage:       awsglue.S3TableStorage_FromBucket(p.Bucket),
+		S3Prefix:      jsii.String(prefix),
+		// The bucket encrypts with SSE-S3, which readers need not know about.
+		HasEncryptedData:    jsii.Bool(false),
+		PartitionProjection: &projection,
 		Parameters: &map[string]*string{
 			"storage.location.template": awscdk.Fn_Join(jsii.String(""), &[]*string{
-				jsii.String("s3://"), p.Bucket.BucketName(), jsii.String("/" + p.Layout.LocationTemplate()),
+				jsii.String("s3://"), p.Bucket.BucketName(), jsii.String("/" + template),
 			}),
 		},
 	})

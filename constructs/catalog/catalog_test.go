@@ -172,7 +172,8 @@ func ptr[T any](v T) *T { return &v }
 func TestTypedTableFollowsTheSchema(t *testing.T) {
 	s := typed(t)
 	for name, serde := range map[string]map[string]any{
-		"events":     {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+		"events": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe", "Parameters": map[string]any{
+			"ignore.malformed.json": "true", "use.null.for.invalid.data": "true", "case.insensitive": "true"}},
 		"events_raw": nil,
 	} {
 		want := projection(s.bucket, "events/json/", "NOW+1DAYS", nil)

@@ -108,6 +108,12 @@ func (p Props) Layout() layout.Layout {
 	return r.layout
 }
 
+// ErrorPrefixInForce is the folder errors go to (valid props only).
+func (p Props) ErrorPrefixInForce() string {
+	r, _ := p.resolve()
+	return r.errorPrefix
+}
+
 // Unreadable tells whether Athena cannot read the objects the compression
 // setting gives: it reads no ZIP, and Firehose's SNAPPY is the snappy-java
 // framing, not the Hadoop one Athena reads.

@@ -66,7 +66,7 @@ func (p PipelineProps) complete() PipelineProps {
 	p.API.Schema, p.Catalog.Schema = p.EventSchema, p.EventSchema
 	p.Catalog.Format = p.Delivery.Format
 	if p.Delivery.Validate() == nil {
-		p.Catalog.Layout = p.Delivery.Layout()
+		p.Catalog.Layout, p.Catalog.ErrorPrefix = p.Delivery.Layout(), p.Delivery.ErrorPrefixInForce()
 	}
 	if p.API.ThrottleRate == nil {
 		rate := min(max(p.Stream.WriteRecordsPerSecond(), 1), ingestapi.MaxThrottleRate)
@@ -137,6 +137,9 @@ func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
 	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
 	p.Queries.Database, p.Queries.AccessLogs = pl.Catalog.Database, pl.RawData.AccessLogs
 	p.Queries.Table = catalog.RawTable
+	if pl.Catalog.Errors != nil {
+		p.Queries.ErrorsTable = catalog.ErrorTable
+	}
 	if pl.Catalog.Events != nil { // typed: columns, cheaper to scan
 		p.Queries.Table, p.Queries.Columns = catalog.TypedTable, nil
 		for _, c := range p.EventSchema.Columns() {

@@ -3,6 +3,7 @@ package tributary_test
 import (
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -34,8 +35,9 @@ func queriesRead(t *testing.T, tpl assertions.Template) string {
 	var from []string
 	for _, q := range *tpl.FindResources(jsii.String("AWS::Athena::NamedQuery"), nil) {
 		sql := (*q)["Properties"].(map[string]any)["QueryString"].(string)
-		from = append(from, regexp.MustCompile(`FROM (events\w*)`).FindStringSubmatch(sql)[1])
+		from = append(from, regexp.MustCompile(`FROM (events\w*|errors)`).FindStringSubmatch(sql)[1])
 	}
+	sort.Strings(from)
 	return strings.Join(from, " ")
 }
 
@@ -48,13 +50,27 @@ func TestCatalogAndQueriesFollowTheParts(t *testing.T) {
 	if p.Catalog.Raw == nil || p.Catalog.Events != nil || p.Catalog.DatabaseName != "test" {
 		t.Errorf("default catalog: raw %v, typed %v, database %s", p.Catalog.Raw, p.Catalog.Events, p.Catalog.DatabaseName)
 	}
-	if got := queriesRead(t, tpl); got != "events_raw events_raw events_raw events_raw" {
+	if got := queriesRead(t, tpl); got != "errors errors events_raw events_raw events_raw events_raw" {
 		t.Errorf("default queries read %s", got)
 	}
 	cdktest.Expect(t, "the tables read the data bucket", func() {
-		tpl.AllResourcesProperties(jsii.String("AWS::Glue::Table"), map[string]any{"TableInput": map[string]any{"Parameters": map[string]any{
+		tpl.HasResourceProperties(jsii.String("AWS::Glue::Table"), map[string]any{"TableInput": map[string]any{"Name": "events_raw", "Parameters": map[string]any{
 			"storage.location.template": map[string]any{"Fn::Join": []any{"", []any{"s3://", map[string]any{"Ref": nag.LogicalID(p.RawData.Bucket)}, "/raw-data/${dt}/"}}},
 		}}})
+	})
+	// Errors are a table too: the error prefix by error type and arrival hour.
+	cdktest.Expect(t, "the errors table reads the error prefix", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Glue::Table"), map[string]any{"TableInput": map[string]any{
+			"Name": "errors",
+			"PartitionKeys": []any{map[string]any{"Name": "error_type", "Type": "string", "Comment": "Firehose's error-output-type folder"},
+				map[string]any{"Name": "dt", "Type": "string", "Comment": "the UTC hour folder, yyyy/MM/dd/HH; filter on it to read only those hours"}},
+			"Parameters": map[string]any{
+				"storage.location.template":    map[string]any{"Fn::Join": []any{"", []any{"s3://", map[string]any{"Ref": nag.LogicalID(p.RawData.Bucket)}, "/errors/${error_type}/${dt}/"}}},
+				"projection.error_type.type":   "enum",
+				"projection.error_type.values": "format-conversion-failed,partitioning-failed,processing-failed",
+				"projection.dt.range":          "NOW-10YEARS,NOW",
+			},
+		}})
 	})
 
 	props := &tributary.PipelineProps{EventSchema: exampleSchema(t)}
@@ -63,7 +79,7 @@ func TestCatalogAndQueriesFollowTheParts(t *testing.T) {
 	if p.Catalog.Raw != nil || p.Catalog.Events == nil {
 		t.Fatalf("Parquet catalog: raw %v, typed %v", p.Catalog.Raw, p.Catalog.Events)
 	}
-	if got := queriesRead(t, tpl); got != "events events events events" {
+	if got := queriesRead(t, tpl); got != "errors errors events events events events" {
 		t.Errorf("typed queries read %s", got)
 	}
 	cdktest.Expect(t, "the typed table in the event-time layout", func() {

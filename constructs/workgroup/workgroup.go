@@ -46,6 +46,9 @@ type Props struct {
 	// Database and Table are what the named queries read (required).
 	Database awsglue.IDatabase
 	Table    string
+	// ErrorsTable, when set, is the table over Firehose's error output
+	// (columns line, error_type, dt): two more named queries read it.
+	ErrorsTable string
 	// Columns are Table's columns when it has event_id and event_time
 	// (a typed table); nil means the schema-free table's one line column.
 	Columns []string
@@ -145,7 +148,11 @@ func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
 			},
 		},
 	})
-	for _, q := range Queries(props.Table, props.Columns) {
+	queries := Queries(props.Table, props.Columns)
+	if props.ErrorsTable != "" {
+		queries = append(queries, ErrorQueries(props.ErrorsTable)...)
+	}
+	for _, q := range queries {
 		w.Queries = append(w.Queries, awsathena.NewCfnNamedQuery(c, jsii.String(q.ID), &awsathena.CfnNamedQueryProps{
 			Name: jsii.String(q.Name), Description: jsii.String(q.Description), QueryString: jsii.String(q.SQL),
 			Database: props.Database.DatabaseName(), WorkGroup: w.WorkGroup.Ref(),
@@ -159,31 +166,68 @@ type Query struct {
 	ID, Name, Description, SQL string
 }
 
+// ErrorQueries are the named queries over the errors table. Firehose's
+// error documents name their fields differently by error type (errorCode,
+// ErrorCode, lastErrorCode in its guide): each is read under every name.
+// rawData is the failed record, base64: decoded under try, so a document
+// that is not one reads as NULL instead of failing the query.
+func ErrorQueries(table string) []Query {
+	field := func(names ...string) string {
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("json_extract_scalar(line, '$.%s')", n))
+		}
+		return "coalesce(" + strings.Join(parts, ", ") + ")"
+	}
+	since := fmt.Sprintf("dt > date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", 24)
+	return []Query{
+		{"ErrorsPerHour", "Errors per type and hour", "Records Firehose could not deliver, per error type and UTC arrival hour folder, in the last 24 hour folders",
+			fmt.Sprintf("SELECT error_type, dt, count(*) AS records\nFROM %s\nWHERE %s\nGROUP BY error_type, dt\nORDER BY dt, error_type", table, since)},
+		{"LatestErrors", "Latest errors", "The 100 latest records Firehose could not deliver (last 24 hour folders): why, and the record itself",
+			fmt.Sprintf("SELECT error_type, dt,\n  %s AS error_code,\n  %s AS error_message,\n  try(from_utf8(from_base64(json_extract_scalar(line, '$.rawData')))) AS record\nFROM %s\nWHERE %s\nORDER BY dt DESC, error_type\nLIMIT 100",
+				field("errorCode", "ErrorCode", "lastErrorCode"), field("errorMessage", "ErrorMessage", "lastErrorMessage"), table, since)},
+	}
+}
+
+// Quote is name as an identifier in Athena's DML (SELECT, views): in
+// double quotes, any inside doubled.
+func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
 // Queries are the named queries over table: with columns (a typed table
 // with event_id and event_time), read as columns; without, from the JSON line.
 func Queries(table string, columns []string) []Query {
-	id, tm := "event_id", "event_time"
+	// Columns are double-quoted: a schema's property may be a reserved word
+	// (order, select) or start with _, which Athena's SELECT takes only quoted.
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = Quote(c)
+	}
+	id, tm := Quote("event_id"), Quote("event_time")
 	if columns == nil {
 		id, tm = "json_extract_scalar(line, '$.event_id')", "json_extract_scalar(line, '$.event_time')"
 	}
+	// Order by the instant, not the text: "...T14:00:00+09:00" is before
+	// "...T06:00:00Z". try: a time Athena cannot parse is NULL, not a failed query.
+	instant := "try(from_iso8601_timestamp(" + tm + "))"
 	// dt is the UTC hour folder: filtering on it reads only those hours.
+	// The current hour folder and the hours-1 before it: hours folders.
 	since := func(hours int) string {
-		return fmt.Sprintf("dt >= date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
+		return fmt.Sprintf("dt > date_format(current_timestamp - INTERVAL '%d' HOUR, '%%Y/%%m/%%d/%%H')", hours)
 	}
-	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", table, since(1))
-	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, event_id ORDER BY event_time) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR event_id IS NULL",
-		View, strings.Join(columns, ", "), table)
+	latest := fmt.Sprintf("SELECT * FROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", table, since(2), instant)
+	view := fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT %s, dt FROM (\n  SELECT e.*, row_number() OVER (PARTITION BY dt, %s ORDER BY %s NULLS LAST) AS copy\n  FROM %s e\n)\nWHERE copy = 1 OR %s IS NULL",
+		View, strings.Join(quoted, ", "), id, instant, table, id)
 	if columns == nil {
-		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY event_time DESC\nLIMIT 100", id, tm, table, since(1))
-		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",
-			View, id, tm, id, tm, table)
+		latest = fmt.Sprintf("SELECT dt, %s AS event_id, %s AS event_time, line\nFROM %s\nWHERE %s\nORDER BY %s DESC NULLS LAST\nLIMIT 100", id, tm, table, since(2), instant)
+		view = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\nSELECT event_id, event_time, line, dt FROM (\n  SELECT %s AS event_id, %s AS event_time, line, dt,\n    row_number() OVER (PARTITION BY dt, %s ORDER BY %s NULLS LAST) AS copy\n  FROM %s\n)\nWHERE copy = 1 OR event_id IS NULL",
+			View, id, tm, id, instant, table)
 	}
 	return []Query{
-		{"EventsPerHour", "Events per hour", "Events in each UTC hour folder of the last 24 hours",
+		{"EventsPerHour", "Events per hour", "Events in each of the last 24 UTC hour folders: the current hour and the 23 before it",
 			fmt.Sprintf("SELECT dt, count(*) AS events\nFROM %s\nWHERE %s\nGROUP BY dt\nORDER BY dt", table, since(24))},
-		{"LatestEvents", "Latest events", "The 100 latest events (by event_time) of the last hour folders", latest},
-		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 hours (delivery is at least once)",
+		{"LatestEvents", "Latest events", "The 100 latest events (by the instant of event_time) of the current and the previous UTC hour folder", latest},
+		{"Duplicates", "Duplicates by event_id", "Events stored more than once in the last 24 UTC hour folders (delivery is at least once)",
 			fmt.Sprintf("SELECT event_id, count(*) AS copies, min(dt) AS first_hour, max(dt) AS last_hour\nFROM (SELECT %s AS event_id, dt FROM %s WHERE %s)\nWHERE event_id IS NOT NULL\nGROUP BY event_id\nHAVING count(*) > 1\nORDER BY copies DESC, event_id\nLIMIT 100", id, table, since(24))},
-		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder; query it with a dt filter", view},
+		{"DeduplicatedView", "Create the view without duplicates", "Creates " + View + ": one row per event_id and hour folder, the earliest event_time kept; query it with a dt filter", view},
 	}
 }

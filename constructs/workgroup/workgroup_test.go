@@ -2,6 +2,7 @@ package workgroup_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -131,7 +132,7 @@ func TestNamedQueries(t *testing.T) {
 		s       *synthesized
 		table   string
 		eventID string
-	}{"default": {defaults(), "events_raw", "json_extract_scalar(line, '$.event_id')"}, "custom": {custom(), "events", "event_id"}} {
+	}{"default": {defaults(), "events_raw", "json_extract_scalar(line, '$.event_id')"}, "custom": {custom(), "events", `"event_id"`}} {
 		found := *c.s.tpl.FindResources(jsii.String("AWS::Athena::NamedQuery"), nil)
 		var names []string
 		for id, q := range found {
@@ -145,8 +146,13 @@ func TestNamedQueries(t *testing.T) {
 			if !strings.Contains(sql, "FROM "+c.table) || byID && !strings.Contains(sql, c.eventID) {
 				t.Errorf("%s: %s does not read %s's event ids:\n%s", name, id, c.table, sql)
 			}
-			if strings.HasPrefix(sql, "SELECT") && !strings.Contains(sql, "WHERE dt >= date_format(current_timestamp - INTERVAL") {
+			if strings.HasPrefix(sql, "SELECT") && !strings.Contains(sql, "WHERE dt > date_format(current_timestamp - INTERVAL") {
 				t.Errorf("%s: %s reads every hour:\n%s", name, id, sql)
+			}
+			// Time order is the instant's: text order puts +09:00 times after later Z times.
+			byTime := p["Name"] == "Latest events" || p["Name"] == "Create the view without duplicates"
+			if byTime && !strings.Contains(sql, "ORDER BY try(from_iso8601_timestamp(") || regexp.MustCompile(`ORDER BY (\w+\.)?"?event_time`).MatchString(sql) {
+				t.Errorf("%s: %s orders by event_time's text, not its instant:\n%s", name, id, sql)
 			}
 		}
 		if got := fmt.Sprint(names); len(names) != 4 || !strings.Contains(got, "Events per hour") || !strings.Contains(got, "Latest events") ||
@@ -154,8 +160,17 @@ func TestNamedQueries(t *testing.T) {
 			t.Errorf("%s: named queries %s", name, got)
 		}
 	}
-	if sql := workgroup.Queries("events", []string{"a", "event_id"})[3].SQL; !strings.HasPrefix(sql, "CREATE OR REPLACE VIEW events_dedup AS\nSELECT a, event_id, dt FROM (") {
+	// A schema's names may be reserved words or start with _: every query
+	// quotes them, so Athena takes them as identifiers.
+	typed := workgroup.Queries("events", []string{"order", "_from", "event_id", "event_time"})
+	if sql := typed[3].SQL; !strings.HasPrefix(sql, "CREATE OR REPLACE VIEW events_dedup AS\nSELECT \"order\", \"_from\", \"event_id\", \"event_time\", dt FROM (") {
 		t.Errorf("typed view selects:\n%s", sql)
+	}
+	for _, q := range typed {
+		if m := regexp.MustCompile(`(^|[^"\w.'$])(order|_from|event_id|event_time)([^"\w]|$)`).FindString(strings.ReplaceAll(q.SQL, "ORDER BY", "")); m != "" &&
+			!strings.Contains(q.SQL, " AS "+strings.Trim(m, " ,()\n")) {
+			t.Errorf("%s names a column unquoted (%q):\n%s", q.Name, m, q.SQL)
+		}
 	}
 }
 

@@ -79,6 +79,26 @@ func (l Layout) FirehosePrefix() string {
 	}) + "/"
 }
 
+// ErrorTypeColumn is the errors table's partition column for the first
+// folder under the error prefix, !{firehose:error-output-type}.
+const ErrorTypeColumn = "error_type"
+
+// ErrorTypes are the folders Firehose writes under the error prefix for an
+// S3 destination with this app's processing: jq extraction or
+// de-aggregation failures (partitioning-failed, as the CDK's integration
+// test of dynamic partitioning lists it; processing-failed, the
+// processors' documented folder) and Parquet conversion failures
+// (format-conversion-failed, documented). The errors table projects
+// these; a type not listed is not projected (the README says how to see
+// every folder).
+var ErrorTypes = []string{"format-conversion-failed", "partitioning-failed", "processing-failed"}
+
+// ErrorLocationTemplate is the errors table's storage.location.template
+// after "s3://<bucket>/", for errors under errorPrefix.
+func ErrorLocationTemplate(errorPrefix string) string {
+	return errorPrefix + "${" + ErrorTypeColumn + "}/${" + Column + "}/"
+}
+
 // ErrorFolders follow the error prefix: error type, then the arrival hour
 // (Firehose allows no partitionKeyFromQuery there).
 func ErrorFolders() string {
@@ -86,21 +106,33 @@ func ErrorFolders() string {
 }
 
 // JQ is the jq 1.6 expression of each partition key with EventTime (nil
-// with ArrivalTime). Each takes the first 19 characters of an event_time in
-// UTC (dropping fractional seconds, which jq 1.6's fromdateiso8601 refuses)
-// and fails on anything else (no event_time, not a string, an offset other
-// than Z), which sends the event to the error prefix. Regex-free: whether
-// Firehose's jq has oniguruma is not documented.
+// with ArrivalTime). Each accepts only a real UTC instant written as
+// yyyy-MM-ddTHH:mm:ss, optionally .f to .fffffffff, then Z, and fails on
+// anything else, which sends the event to the error prefix instead of a
+// wrong folder: no event_time, not a string, another offset, text after
+// the Z, a date or time that does not exist (30 February, :60, hour 24:
+// jq's strptime and timegm would roll them over, so the time must come
+// back unchanged from fromdateiso8601 | todate), a year of other than 4
+// digits. Fractional seconds are checked, then dropped (jq 1.6's
+// fromdateiso8601 refuses them). Regex-free: whether Firehose's jq has
+// oniguruma is not documented.
 func (l Layout) JQ() map[string]string {
 	if l.By != EventTime {
 		return nil
 	}
 	out := map[string]string{}
+	fail := fmt.Sprintf(`error("no valid %s")`, EventTimeField)
 	for _, f := range fields {
 		// Parenthesized: the CDK writes the query as {"key":<expression>,...},
 		// where jq takes no bare pipe or if as an object value.
-		out[f.key] = fmt.Sprintf(`(.%s | if type == "string" and length >= 20 and endswith("Z") then (.[0:19] + "Z" | fromdateiso8601 | strftime(%q)) else error("no valid %s") end)`,
-			EventTimeField, f.strftime, EventTimeField)
+		out[f.key] = fmt.Sprintf(`(.%s | if type == "string" and length >= 20 and endswith("Z") then . else %s end`+
+			` | (.[0:19] + "Z") as $t | .[19:-1] as $f`+
+			` | if ($t | explode | [.[0,1,2,3,5,6,8,9,11,12,14,15,17,18]] | all(. >= 48 and . <= 57))`+ // digits where digits go
+			` and [$t[4:5], $t[7:8], $t[10:11], $t[13:14], $t[16:17]] == ["-", "-", "T", ":", ":"]`+
+			` and ($f == "" or ($f | startswith(".") and length >= 2 and length <= 10 and (.[1:] | explode | all(. >= 48 and . <= 57))))`+
+			` and ($t | fromdateiso8601 | todate) == $t`+ // a real instant: nothing rolled over
+			` then $t | fromdateiso8601 | strftime(%q) else %s end)`,
+			EventTimeField, fail, f.strftime, fail)
 	}
 	return out
 }

@@ -83,6 +83,8 @@ func TestFirehoseAndAthenaAgreeOnFolders(t *testing.T) {
 		{"2026-12-31T23:59:59.999Z", "2026/12/31/23"},
 		{"2027-01-01T00:00:00.000Z", "2027/01/01/00"},
 		{"2028-02-29T09:30:00Z", "2028/02/29/09"},
+		{"2026-11-25T15:08:10.123456789Z", "2026/11/25/15"}, // 9 fractional digits, the most the format allows
+		{"2026-11-25T15:08:10.1Z", "2026/11/25/15"},
 	}
 	for _, prefix := range []string{"raw-data/", "events/json/"} {
 		arrival := layout.Layout{DataPrefix: prefix, By: layout.ArrivalTime}
@@ -128,11 +130,39 @@ func TestEventTimeWithoutUTCTimeFails(t *testing.T) {
 		`{"event_time":"2026-11-25"}`,
 		`{"event_time":"garbage garbage garbageZ"}`,
 		`{"event_time":"2026-13-45T15:08:10Z"}`,
+		// Not a real UTC instant in the documented format.
+		`{"event_time":"2026-11-25T15:08:10Zjunk"}`,                 // text after the time
+		`{"event_time":"2026-11-25T15:08:10Z junkZ"}`,               // text, then a Z
+		`{"event_time":"2026-02-30T15:08:10Z"}`,                     // 30 February
+		`{"event_time":"2027-02-29T15:08:10Z"}`,                     // 29 February of a common year
+		`{"event_time":"2026-11-25T15:08:60Z"}`,                     // :60 seconds
+		`{"event_time":"2026-11-25T15:60:10Z"}`,                     // :60 minutes
+		`{"event_time":"2026-11-25T24:00:00Z"}`,                     // hour 24
+		`{"event_time":"999-11-25T15:08:10Z"}`,                      // a year of 3 digits
+		`{"event_time":"+2026-11-25T15:08:10Z"}`,                    // a sign
+		`{"event_time":"2026-11-25t15:08:10Z"}`,                     // lower-case t
+		`{"event_time":"2026-11-25T15:08:10.Z"}`,                    // a point without digits
+		`{"event_time":"2026-11-25T15:08:10.1234567890Z"}`,          // 10 fractional digits
+		`{"event_time":"2026-11-25T15:08:10.12aZ"}`,                 // a letter among them
+		`{"event_time":"2026-11-25T15:08:10+00:00"}`,                // UTC, but not as Z
+		`{"event_time":"\uff12\uff10\uff12\uff16-11-25T15:08:10Z"}`, // full-width digits
 	} {
 		keys, err := JQ(t, query, record)
 		if err == nil || !strings.Contains(err.Error(), "jq: error (at <stdin>") {
 			t.Errorf("%s: extracted %v (%v), want jq to fail on this record (error prefix)", record, keys, err)
 		}
+	}
+}
+
+// The query as the CDK writes it ({"key":expression,...}) fits in
+// Firehose's ProcessorParameter value (at most 5,120 characters).
+func TestEventTimeQueryFitsFirehose(t *testing.T) {
+	var parts []string
+	for k, v := range (layout.Layout{DataPrefix: "raw-data/", By: layout.EventTime}).JQ() {
+		parts = append(parts, fmt.Sprintf("%q:%s", k, v))
+	}
+	if n := len("{" + strings.Join(parts, ",") + "}"); n > 5120 {
+		t.Errorf("MetadataExtractionQuery is %d characters; Firehose takes at most 5,120", n)
 	}
 }
 

@@ -23,8 +23,15 @@ import (
 // that DuckDB spells differently. Everything else in them is SQL both
 // engines run alike. The README's local section lists them.
 var Macros = []string{
-	// Athena's json_extract_scalar returns a JSON value as varchar.
-	`CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)`,
+	// Athena's json_extract_scalar returns a scalar as varchar, and NULL for
+	// an object, an array, JSON null or a line that is not JSON, where
+	// DuckDB's json_extract_string would fail the query or return the text.
+	`CREATE MACRO json_extract_scalar(j, p) AS CASE WHEN json_valid(j) THEN CASE WHEN json_type(json_extract(j, p)) NOT IN ('OBJECT', 'ARRAY', 'NULL') THEN json_extract_string(j, p) END END`,
+	// Athena's from_iso8601_timestamp takes ISO 8601 with a T, any offset;
+	// DuckDB's cast also takes a space, which Athena refuses (NULL under try).
+	`CREATE MACRO from_iso8601_timestamp(s) AS CASE WHEN strpos(s, ' ') = 0 THEN TRY_CAST(s AS TIMESTAMPTZ) END`,
+	// Athena's from_utf8 turns varbinary into varchar (from_base64 is alike).
+	`CREATE MACRO from_utf8(b) AS decode(b)`,
 	// Athena's date_format takes MySQL-style specifiers; %Y %m %d %H are strftime's too.
 	`CREATE MACRO date_format(ts, f) AS strftime(ts, f)`,
 }
@@ -55,12 +62,49 @@ func TableViews(templates ...cfn.Template) ([]string, error) {
 func tableView(table map[string]any) (string, error) {
 	in := cfn.Get(table, "Properties", "TableInput")
 	params := cfn.Get(in, "Parameters")
-	// s3://${Bucket}/raw-data/${dt}/ -> raw-data/(\d{4}/\d{2}/\d{2}/\d{2})/
+	// s3://${Bucket}/raw-data/${dt}/ -> raw-data/(\d{4}/\d{2}/\d{2}/\d{2})/, and
+	// each other projected column (enum: errors/${error_type}/...) one folder.
 	location := regexp.MustCompile(`^s3://\$\{\w+\}/`).ReplaceAllString(cfn.Joined(cfn.Get(params, "storage.location.template")), "")
-	format, _ := cfn.Get(params, "projection.dt.format").(string)
-	folder := strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`).Replace(format)
-	dt := fmt.Sprintf(`regexp_extract(filename, '%s', 1) AS dt`, strings.Replace(regexp.QuoteMeta(location), `\$\{dt\}`, "("+folder+")", 1))
-	files := strings.Replace(location, "${dt}", "*/*/*/*", 1) + "*"
+	pattern, files := regexp.QuoteMeta(location), location
+	var keys []string
+	partitions, _ := cfn.Get(in, "PartitionKeys").([]any)
+	for _, k := range partitions {
+		key := fmt.Sprint(cfn.Get(k, "Name"))
+		placeholder := "${" + key + "}"
+		at := strings.Index(location, placeholder)
+		if at < 0 {
+			return "", fmt.Errorf("partition column %s is not in the location template %s", key, location)
+		}
+		folder, glob := `[^/]+`, "*"
+		switch typ, _ := cfn.Get(params, "projection."+key+".type").(string); typ {
+		case "date":
+			format, _ := cfn.Get(params, "projection."+key+".format").(string)
+			folder = strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`).Replace(format)
+			glob = strings.NewReplacer("yyyy", "*", "MM", "*", "dd", "*", "HH", "*").Replace(format)
+		case "enum":
+			values, _ := cfn.Get(params, "projection."+key+".values").(string)
+			folder = "(?:" + strings.ReplaceAll(regexp.QuoteMeta(values), ",", "|") + ")"
+		default:
+			return "", fmt.Errorf("no stand-in for projection type %q of %s", typ, key)
+		}
+		keys = append(keys, key)
+		pattern = strings.Replace(pattern, regexp.QuoteMeta(placeholder), "("+folder+")", 1)
+		files = strings.Replace(files, placeholder, glob, 1)
+	}
+	// Groups in the location's order, which may differ from the keys'.
+	order := append([]string{}, keys...)
+	sort.Slice(order, func(i, j int) bool {
+		return strings.Index(location, "${"+order[i]+"}") < strings.Index(location, "${"+order[j]+"}")
+	})
+	var extracted []string
+	for _, key := range keys {
+		group := 1 + indexOf(order, key)
+		extracted = append(extracted, fmt.Sprintf(`regexp_extract(filename, '%s', %d) AS %s`, pattern, group, key))
+	}
+	dt := strings.Join(extracted, ", ")
+	// Only the projected folders: a folder not in an enum is not read, as in Athena.
+	filter := fmt.Sprintf(`regexp_matches(filename, '%s')`, pattern)
+	files += "*"
 	var columns []string
 	cols, _ := cfn.Get(in, "StorageDescriptor", "Columns").([]any)
 	for _, c := range cols {
@@ -77,13 +121,36 @@ func tableView(table map[string]any) (string, error) {
 		if len(delim) != 1 {
 			return "", fmt.Errorf("field.delim %q is not one character", delim)
 		}
-		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true)`,
-			name, dt, files, strings.Join(columns, ", "), delim[0]), nil
+		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_csv('%s', columns = {%s}, delim = chr(%d), quote = '', escape = '', header = false, auto_detect = false, filename = true) WHERE %s`,
+			name, dt, files, strings.Join(columns, ", "), delim[0], filter), nil
 	case "org.openx.data.jsonserde.JsonSerDe":
-		return fmt.Sprintf(`CREATE VIEW %s AS SELECT * EXCLUDE (filename), %s FROM read_ndjson('%s', columns = {%s}, filename = true)`,
-			name, dt, files, strings.Join(columns, ", ")), nil
+		return jsonView(name, dt, files, filter, cols, cfn.Get(in, "StorageDescriptor", "SerdeInfo", "Parameters"))
 	}
 	return "", fmt.Errorf("no DuckDB stand-in for %v", cfn.Get(in, "StorageDescriptor", "SerdeInfo"))
+}
+
+// jsonView reads each line as text and parses it as the OpenX JSON SerDe
+// does with the synthesized parameters (it refuses others): a line that is
+// not a JSON object or repeats a key (ignoring case) is a row of NULLs with
+// its dt; a key matches its column ignoring case; a value that does not fit
+// the column's type is NULL. DuckDB's read_ndjson would fail the query on
+// the first bad line, or skip it, where Athena returns a row.
+func jsonView(name, dt, files, filter string, cols []any, params any) (string, error) {
+	for k, want := range map[string]string{"ignore.malformed.json": "true", "use.null.for.invalid.data": "true", "case.insensitive": "true"} {
+		if got, _ := cfn.Get(params, k).(string); !strings.EqualFold(got, want) {
+			return "", fmt.Errorf("OpenX SerDe parameter %s is %q: the stand-in reads only %s=%s", k, got, k, want)
+		}
+	}
+	var columns []string
+	for _, c := range cols {
+		col := fmt.Sprint(cfn.Get(c, "Name"))
+		columns = append(columns, fmt.Sprintf(`TRY_CAST(json_extract_string(o, list_filter(json_keys(o), k -> lower(k) = '%s')[1]) AS %s) AS "%s"`,
+			col, duckType[fmt.Sprint(cfn.Get(c, "Type"))], col))
+	}
+	return fmt.Sprintf(`CREATE VIEW %s AS WITH lines AS (SELECT line, filename FROM read_csv('%s', columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, filename = true)), `+
+		`objects AS (SELECT *, CASE WHEN json_valid(line) THEN CASE WHEN json_type(line) = 'OBJECT' THEN line END END AS j FROM lines), `+
+		`parsed AS (SELECT *, CASE WHEN len(json_keys(j)) = len(list_distinct(list_transform(json_keys(j), k -> lower(k)))) THEN j END AS o FROM objects) `+
+		`SELECT %s, %s FROM parsed WHERE %s`, name, files, strings.Join(columns, ", "), dt, filter), nil
 }
 
 // NamedQueries are the templates' saved (Athena named) queries by name.
@@ -115,6 +182,15 @@ func Run(tools, dir string, statements []string) ([][]map[string]any, error) {
 		return nil, fmt.Errorf("duckdb output: %v", err)
 	}
 	return results, nil
+}
+
+func indexOf(list []string, v string) int {
+	for i, x := range list {
+		if x == v {
+			return i
+		}
+	}
+	return -1
 }
 
 func sortedKeys[V any](m map[string]V) []string {
