@@ -42,7 +42,12 @@ func TestPipelineStackOutputs(t *testing.T) {
 	apiID, _ := only(t, tpl, "AWS::ApiGateway::RestApi")
 	stageID, _ := only(t, tpl, "AWS::ApiGateway::Stage")
 	dbID, db := only(t, tpl, "AWS::Glue::Database")
-	rawID, _ := only(t, tpl, "AWS::Glue::Table")
+	var rawID string
+	for id, table := range resourcesOf(tpl, "AWS::Glue::Table") {
+		if get(table, "Properties", "TableInput", "Name") == "events_raw" {
+			rawID = id
+		}
+	}
 	wgID, _ := only(t, tpl, "AWS::Athena::WorkGroup")
 	var bucketID, resultsID string
 	for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {

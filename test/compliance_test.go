@@ -303,14 +303,14 @@ func TestStatefulLogicalIDsAreStable(t *testing.T) {
 		want     map[string][]string // stack kind -> sorted logical ids
 	}{
 		{nil, map[string][]string{
-			"Pipeline": {"CatalogDatabase44483CA3", "CatalogRawTable1845CD91", "DeliveryDeliveryStream6CF520BD", "DeliveryErrors72580D98",
+			"Pipeline": {"CatalogDatabase44483CA3", "CatalogErrorsTableCBFAA226", "CatalogRawTable1845CD91", "DeliveryDeliveryStream6CF520BD", "DeliveryErrors72580D98",
 				"EventsStreamA348795C", "IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E", "QueriesResultsB9A74B2C",
 				"QueriesWorkGroup8009DE2E", "RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},
 			"Producer":   {"CustomVpcRestrictDefaultSGCustomResourceProviderLogsD60882BB", "HostFlowLogsA4D36B19"},
 			"Monitoring": nil,
 		}},
 		{customSettings, map[string][]string{
-			"Pipeline": {"CatalogDatabase44483CA3", "CatalogRawTable1845CD91", "CustomS3AutoDeleteObjectsCustomResourceProviderLogs20CB0339",
+			"Pipeline": {"CatalogDatabase44483CA3", "CatalogErrorsTableCBFAA226", "CatalogRawTable1845CD91", "CustomS3AutoDeleteObjectsCustomResourceProviderLogs20CB0339",
 				"DeliveryDeliveryStream6CF520BD", "DeliveryErrors72580D98", "EventsKey1BC2C457", "EventsStreamA348795C",
 				"IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E", "QueriesResultsB9A74B2C", "QueriesWorkGroup8009DE2E",
 				"RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},
@@ -320,7 +320,7 @@ func TestStatefulLogicalIDsAreStable(t *testing.T) {
 		// Hour folders by event_time: another delivery stream (dynamic
 		// partitioning cannot be turned on in place), and the typed table.
 		{apiKeySettings, map[string][]string{
-			"Pipeline": {"CatalogDatabase44483CA3", "CatalogEventsTable8DAE52AA", "CatalogRawTable1845CD91", "DeliveryDeliveryStreamByEventTime080216F1",
+			"Pipeline": {"CatalogDatabase44483CA3", "CatalogErrorsTableCBFAA226", "CatalogEventsTable8DAE52AA", "CatalogRawTable1845CD91", "DeliveryDeliveryStreamByEventTime080216F1",
 				"DeliveryErrors72580D98", "EventsStreamA348795C", "IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E",
 				"QueriesResultsB9A74B2C", "QueriesWorkGroup8009DE2E", "RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},
 		}},
