@@ -73,6 +73,7 @@ type scenario struct {
 	peakRSS int64        // KiB, the largest of the processes run
 	stderrs []string     // logs of the processes run, kept for the checks
 	flags   []string     // per-scenario flags added to every start
+	stderr  *os.File     // when set, the producers' stderr instead of a buffer
 }
 
 func newScenario(t *testing.T, f fakeapi.Faults) *scenario {
@@ -133,6 +134,9 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
 	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
 	cmd.Stderr = p.stderr
+	if s.stderr != nil {
+		cmd.Stderr = s.stderr
+	}
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
@@ -1499,4 +1503,65 @@ func TestFaultRedirectsAreNotFollowed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SIGHUP and SIGQUIT stop the producer as SIGTERM does: every line read
+// from stdin is delivered or dead-lettered, with the API down and slow.
+func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sig    syscall.Signal
+		faults fakeapi.Faults
+	}{
+		{"SIGHUP_api_down", syscall.SIGHUP, fakeapi.Faults{Down: true}},
+		{"SIGQUIT_api_slow", syscall.SIGQUIT, fakeapi.Faults{Delay: 150 * time.Millisecond}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			r, w := stdinPipe(t)
+			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-concurrency", "2", "-queue-mib", "1")
+			go func() {
+				defer w.Close()
+				for i := 0; i < 5000; i += 100 {
+					if _, err := w.WriteString(s.lines(i, i+100, 60)); err != nil {
+						t.Errorf("writing to the pipe: %v", err)
+						return
+					}
+				}
+			}()
+			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
+			code := p.stop(c.sig)
+			s.stdinRest(r)
+			if code == 128+int(c.sig) || code < 0 {
+				t.Errorf("exit %d: killed by %v", code, c.sig)
+			}
+			tl := s.check(false)
+			if tl.stored+tl.dead == 0 {
+				t.Error("nothing stored or dead-lettered")
+			}
+		})
+	}
+}
+
+// A stderr whose reader has gone (a closed pipe) does not stop the
+// producer: its log lines fail, and every event is still stored.
+func TestFaultStderrReaderGone(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stderr = w
+	p := s.start(nil, "-files", s.path("app.log"))
+	w.Close()
+	if _, err := r.Read(make([]byte, 1)); err != nil { // the producer has started logging
+		t.Fatal(err)
+	}
+	r.Close()
+	s.appendFile("app.log", s.lines(0, 1000, 20)) // -log-level debug: a log line per batch at least
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	s.check(true)
 }

@@ -61,7 +61,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM or SIGINT, how long to deliver what is in flight")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, SIGINT, SIGHUP or SIGQUIT, how long to deliver what is in flight")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
 	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
 	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
@@ -132,8 +132,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP (the terminal or ssh session gone) and SIGQUIT would kill the
+	// process with events read but not handled: each stops it as SIGTERM does.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
+	// A log reader gone (stderr a closed pipe) would kill the process at its
+	// next log line; the lines are lost instead, and delivery goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	auth, err := authFor(ctx, o)
 	if err != nil {
 		log.Error("credentials", "err", err)
