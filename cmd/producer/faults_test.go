@@ -1565,3 +1565,16 @@ func TestFaultStderrReaderGone(t *testing.T) {
 	}
 	s.check(true)
 }
+
+// A packed answer that counts fewer events than were sent (the API stored
+// the first half of each batch and said so) confirms only those: the rest
+// are sent again, and nothing is lost.
+func TestFaultPackedAnswerCountsFewerEvents(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{PackedShortEvery: 2})
+	s.appendFile("app.log", s.lines(0, 2000, 20))
+	p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "100")
+	s.finish(p)
+	if tl := s.check(true); tl.dead > 0 {
+		t.Errorf("%d events dead-lettered; the API stored them when they were sent again", tl.dead)
+	}
+}

@@ -4,7 +4,7 @@
 // decompresses request bodies as API Gateway does; faults can be injected:
 // throttling, 5xx, 408, answers the API does not document (202, 204, 200
 // without the expected body), dropped connections, partial batch failures,
-// slow answers, being down, redirects, rejected events and wrong credentials.
+// a packed batch half stored (and said so), slow answers, being down, redirects, rejected events and wrong credentials.
 package fakeapi
 
 import (
@@ -26,14 +26,17 @@ import (
 
 // Faults says which requests fail and how. Counters are per request (1-based).
 type Faults struct {
-	ThrottleEvery    int           // 429
-	FailEvery        int           // 500
-	TimeoutEvery     int           // 408, nothing stored
-	AcceptedEvery    int           // store the events, then answer 202 (not the documented answer)
-	NoContentEvery   int           // answer 204 without storing
-	EmptyOKEvery     int           // store the events, then answer 200 with {} (no sequence numbers)
-	DropEvery        int           // store the events, then close the connection without an answer
-	PartialEvery     int           // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
+	ThrottleEvery  int // 429
+	FailEvery      int // 500
+	TimeoutEvery   int // 408, nothing stored
+	AcceptedEvery  int // store the events, then answer 202 (not the documented answer)
+	NoContentEvery int // answer 204 without storing
+	EmptyOKEvery   int // store the events, then answer 200 with {} (no sequence numbers)
+	DropEvery      int // store the events, then close the connection without an answer
+	PartialEvery   int // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
+	// PackedShortEvery: PACKED, store only the first half of the batch (its
+	// first (n+1)/2 events) and say so in the answer's events count.
+	PackedShortEvery int
 	RejectContaining string        // a request with an event containing this answers 400 (not stored)
 	APIKey           string        // when set, requests need this x-api-key (else 403)
 	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
@@ -217,6 +220,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		line := strings.NewReplacer("\r", "", "\n", "").Replace(string(body))
 		records = []record{{key: or(key, requestID), data: []byte(line + "\n")}}
 	case packed: // re-serialised, one record of lines
+		if every(f.PackedShortEvery) {
+			events = events[:(len(events)+1)/2]
+		}
 		var data []byte
 		for _, e := range events {
 			data = append(data, compact(e)...)

@@ -204,11 +204,14 @@ func singleStored(body []byte) bool {
 }
 
 // batchAnswer reads a 200 from /v1/batch. A packed batch (recordPacking
-// PACKED) is stored whole in one record: its sequence number confirms every
-// event. Otherwise (PER_EVENT) each record is stored, or to resend.
+// PACKED) is stored in one record: its answer's events count says how many
+// of the batch's first events that record holds (the rest are resent); an
+// answer without the count (null: the template could not see it) confirms
+// every event. Otherwise (PER_EVENT) each record is stored, or to resend.
 func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 	var r struct {
 		SequenceNumber string `json:"sequenceNumber"`
+		Events         *int   `json:"events"`
 		Records        []struct {
 			SequenceNumber string `json:"sequenceNumber"`
 			ErrorCode      string `json:"errorCode"`
@@ -216,11 +219,19 @@ func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 		} `json:"records"`
 	}
 	err := json.Unmarshal(body, &r)
-	if err == nil && r.Records == nil && r.SequenceNumber != "" {
-		o.stored = make([]int, n)
-		for i := range o.stored {
-			o.stored[i] = i
+	if err == nil && r.Records == nil && r.SequenceNumber != "" && (r.Events == nil || *r.Events >= 0 && *r.Events <= n) {
+		k := n
+		if r.Events != nil {
+			k = *r.Events
 		}
+		for i := range n {
+			if i < k {
+				o.stored = append(o.stored, i)
+			} else {
+				o.retry = append(o.retry, i)
+			}
+		}
+		o.reason = fmt.Sprintf("packed answer stored %d of the %d events sent", k, n)
 		return
 	}
 	if err != nil || len(r.Records) != n {
