@@ -1578,3 +1578,24 @@ func TestFaultPackedAnswerCountsFewerEvents(t *testing.T) {
 		t.Errorf("%d events dead-lettered; the API stored them when they were sent again", tl.dead)
 	}
 }
+
+// An API that does not decode gzip (415, or 400 for the bytes read as JSON,
+// while the same events sent plain are taken): the producer sends plain from
+// then on, says so once, and every event is stored.
+func TestFaultAPIDoesNotDecodeGzip(t *testing.T) {
+	for _, status := range []int{415, 400} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{GzipRefused: status})
+			s.appendFile("app.log", s.lines(0, 2000, 20))
+			p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "100", "-log-level", "info")
+			s.finish(p)
+			tl := s.check(true)
+			if tl.dead > 0 || tl.stored < 2000 {
+				t.Errorf("%d stored, %d dead-lettered; want all 2000 stored", tl.stored, tl.dead)
+			}
+			if n := strings.Count(s.logs(), "sending them plain from now on"); n != 1 {
+				t.Errorf("%d log lines say the producer sends plain, want 1:\n%s", n, tail(s.logs()))
+			}
+		})
+	}
+}

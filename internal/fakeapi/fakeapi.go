@@ -4,7 +4,7 @@
 // decompresses request bodies as API Gateway does; faults can be injected:
 // throttling, 5xx, 408, answers the API does not document (202, 204, 200
 // without the expected body), dropped connections, partial batch failures,
-// a packed batch half stored (and said so), slow answers, being down, redirects, rejected events and wrong credentials.
+// a packed batch half stored (and said so), gzip not decoded, slow answers, being down, redirects, rejected events and wrong credentials.
 package fakeapi
 
 import (
@@ -37,6 +37,10 @@ type Faults struct {
 	// PackedShortEvery: PACKED, store only the first half of the batch (its
 	// first (n+1)/2 events) and say so in the answer's events count.
 	PackedShortEvery int
+	// GzipRefused: a gzip-compressed body is answered with this status
+	// (415, or 400 as if its bytes were read as JSON), nothing stored: an
+	// API that does not decode gzip.
+	GzipRefused      int
 	RejectContaining string        // a request with an event containing this answers 400 (not stored)
 	APIKey           string        // when set, requests need this x-api-key (else 403)
 	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
@@ -168,6 +172,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Header.Get("Content-Type") != "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
 		answer(w, http.StatusUnsupportedMediaType, msg("Content-Type must be application/json"))
+		return
+	case f.GzipRefused != 0 && strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip"):
+		m := "Unsupported Media Type"
+		if f.GzipRefused == http.StatusBadRequest {
+			m = "Invalid request body"
+		}
+		answer(w, f.GzipRefused, msg(m))
 		return
 	case every(f.ThrottleEvery):
 		answer(w, http.StatusTooManyRequests, msg("Too many requests; retry with backoff"))

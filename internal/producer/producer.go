@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
-		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient)},
+		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
 	if cfg.Source == SourceFile { // other sources neither read nor write it
