@@ -95,6 +95,22 @@ type proc struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 	hwm    atomic.Int64 // peak RSS in KiB
+	dlAt   int          // entries in the dead-letter file when it started
+}
+
+// dlEntries counts the dead-letter file's lines.
+func (s *scenario) dlEntries() int {
+	raw, _ := os.ReadFile(s.dl)
+	return bytes.Count(raw, []byte("\n"))
+}
+
+// wantExit is the exit status p must have: 3 when it dead-lettered events
+// (the dead-letter file grew while it ran), else 0.
+func (p *proc) wantExit() int {
+	if p.s.dlEntries() > p.dlAt {
+		return 3
+	}
+	return 0
 }
 
 type syncBuffer struct {
@@ -132,7 +148,7 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
-	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel, dlAt: s.dlEntries()}
 	cmd.Stderr = p.stderr
 	if s.stderr != nil {
 		cmd.Stderr = s.stderr
@@ -353,12 +369,12 @@ func (s *scenario) count() tally {
 }
 
 // finish waits until every line is stored or dead-lettered, then stops p
-// with SIGTERM, which must exit 0.
+// with SIGTERM, which must exit 0, or 3 if it dead-lettered events.
 func (s *scenario) finish(p *proc) {
 	s.t.Helper()
 	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		s.t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		s.t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 }
 
@@ -468,8 +484,8 @@ func TestFaultTruncateAndRewriteWithinOnePoll(t *testing.T) {
 		}
 		s.waitAll(p)
 	}
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	if headers := bytes.Count(bytes.Join(s.api.Events(), nil), []byte(`"header":"app started"`)); headers != 2 {
@@ -508,8 +524,8 @@ func TestFaultRenameWithLaggingWriter(t *testing.T) {
 	lag.WriteString(s.lines(1100, 1200, 40))
 	s.waitAll(p)
 	s.rename("app.log", "app.log.2")
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	lag.WriteString(s.lines(1200, 1300, 40)) // while stopped, to the renamed file
 	s.appendFile("app.log", s.lines(2000, 2100, 40))
@@ -577,8 +593,8 @@ func TestFaultInodeReuse(t *testing.T) {
 	reused := 0
 	for round := 1; round <= 3; round++ {
 		before := inode(t, s.path("app.log"))
-		if code := p.stop(syscall.SIGTERM); code != 0 {
-			t.Errorf("exit %d", code)
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+			t.Errorf("exit %d, want %d", code, p.wantExit())
 		}
 		if replace(round*1000) == before {
 			reused++
@@ -601,8 +617,8 @@ func TestFaultInodeReuse(t *testing.T) {
 		}
 		s.waitAll(p)
 	}
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	t.Logf("the file system reused the inode %d times of 6", reused)
 	s.check(true)
@@ -686,8 +702,8 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			code := p.stop(syscall.SIGTERM)
 			s.stdinRest(r)
-			if code != 0 {
-				t.Errorf("exit %d", code)
+			if code != p.wantExit() {
+				t.Errorf("exit %d, want %d", code, p.wantExit())
 			}
 			tl := s.check(false)
 			if tl.dead == 0 && c.faults.Down {
@@ -711,8 +727,8 @@ func TestFaultStdinIdleAtSIGTERM(t *testing.T) {
 	w.WriteString(late)
 	w.Close()
 	s.stdinRest(r)
-	if code != 0 {
-		t.Errorf("exit %d", code)
+	if code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(false)
 	if tl := s.count(); tl.stored != 100 {
@@ -805,7 +821,7 @@ func TestFaultDeadLetterUnwritable(t *testing.T) {
 		waitFor(t, "a log line saying the dead-letter file recovered", func() bool { // logged just after the write
 			return strings.Contains(p.stderr.String(), "can be written again")
 		})
-		if code := p.stop(syscall.SIGTERM); code != 0 {
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
 			t.Errorf("exit %d after the dead-letter file recovered", code)
 		}
 		s.check(true)
@@ -919,7 +935,7 @@ func TestFaultDamagedCheckpoint(t *testing.T) {
 		os.WriteFile(s.cp, nil, 0o644)
 		p := s.start(nil, "-source", "synthetic", "-rate", "200")
 		waitFor(t, "events", func() bool { return len(s.api.Events()) > 20 })
-		if code := p.stop(syscall.SIGTERM); code != 0 {
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
 			t.Errorf("exit %d; logs:\n%s", code, tail(s.logs()))
 		}
 		if got, err := os.ReadFile(s.cp); err != nil || len(got) != 0 {
@@ -1034,8 +1050,8 @@ func TestFaultCompressedRotatedFile(t *testing.T) {
 	p := s.start(nil, "-files", s.path("app.log*"))
 	s.waitAll(p)
 	time.Sleep(200 * time.Millisecond)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	tl := s.check(true)
 	if tl.stored != 100 || tl.dead != 0 {
@@ -1182,8 +1198,8 @@ func TestFaultRewriteOfTheSameLength(t *testing.T) {
 	}
 	s.waitAll(p)
 	s.rename("app.log", "app.log.1")
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	if !strings.Contains(s.logs(), "file truncated or rewritten") {
@@ -1268,8 +1284,8 @@ func TestFaultKill9AfterATruncationAndTheSameContent(t *testing.T) {
 		}
 		return true
 	})
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	tl := s.check(false)
 	for n := range s.written {
@@ -1321,8 +1337,8 @@ func TestFaultFilesStartingLikeAnIdleFile(t *testing.T) {
 	}
 	s.waitAll(p)
 	waitFor(t, "both banners and both headers", func() bool { return len(s.api.Events()) == 104 })
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	all := bytes.Join(s.api.Events(), nil)
@@ -1532,8 +1548,8 @@ func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
 			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
 			code := p.stop(c.sig)
 			s.stdinRest(r)
-			if code == 128+int(c.sig) || code < 0 {
-				t.Errorf("exit %d: killed by %v", code, c.sig)
+			if code != p.wantExit() {
+				t.Errorf("exit %d, want %d (killed by %v?)", code, p.wantExit(), c.sig)
 			}
 			tl := s.check(false)
 			if tl.stored+tl.dead == 0 {
@@ -1595,6 +1611,76 @@ func TestFaultAPIDoesNotDecodeGzip(t *testing.T) {
 			}
 			if n := strings.Count(s.logs(), "sending them plain from now on"); n != 1 {
 				t.Errorf("%d log lines say the producer sends plain, want 1:\n%s", n, tail(s.logs()))
+			}
+		})
+	}
+}
+
+// The end of stdin with the API down: the producer stops on its own once
+// the API has confirmed nothing for -shutdown-timeout, every event
+// dead-lettered with the last failure, and exits 3.
+func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, 500, 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(s.path("events.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	p := s.start(in, "-source", "stdin", "-shutdown-timeout", "1s")
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second): // bounds the test, not the producer's speed
+		t.Fatalf("the producer is still running 30 s after the end of its input with -shutdown-timeout 1s:\n%s", tail(p.stderr.String()))
+	}
+	if code := p.wait(); code != 3 {
+		t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+	}
+	tl := s.check(false)
+	if tl.dead != 500 || !strings.Contains(tl.reasons[0], "shutdown deadline; last attempt: network") {
+		t.Errorf("%d dead-lettered, reason %q; want all 500, with the last network error", tl.dead, tl.reasons[0])
+	}
+}
+
+// The exit status says whether the run handed everything to the API: 0
+// when every event was stored, 3 when an event was dead-lettered, or when
+// the checkpoint could not be saved (every event stored, but a restart
+// would send them again).
+func TestFaultExitStatus(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		bad     bool // a line that is not an object
+		cpStuck bool // the checkpoint's temporary file cannot be created, even by root
+		want    int
+		log     string
+	}{
+		{"all_stored", false, false, 0, `"msg":"stopped"`},
+		{"dead_lettered", true, false, 3, `"dead_lettered":1`},
+		{"checkpoint_not_saved", false, true, 3, "the checkpoint could not be saved"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{})
+			if c.cpStuck {
+				if err := os.MkdirAll(s.cp+".tmp", 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text := s.lines(0, 100, 20)
+			if c.bad {
+				text += `{"n":100}x` + "\n"
+				s.written[100] = true
+			}
+			s.appendFile("app.log", text+s.lines(101, 200, 20))
+			p := s.start(nil, "-files", s.path("app.log"))
+			s.waitAll(p)
+			if code := p.stop(syscall.SIGTERM); code != c.want {
+				t.Errorf("exit %d, want %d; logs:\n%s", code, c.want, tail(s.logs()))
+			}
+			s.check(true)
+			if !strings.Contains(s.logs(), c.log) {
+				t.Errorf("no log line says %s:\n%s", c.log, tail(s.logs()))
 			}
 		})
 	}
