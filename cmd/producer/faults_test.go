@@ -1685,3 +1685,34 @@ func TestFaultExitStatus(t *testing.T) {
 		})
 	}
 }
+
+// A line with a key twice is never merged (one value silently dropped): it
+// is dead-lettered whole, event_id included. An event's own event_id is
+// kept, a number too.
+func TestFaultDuplicateKeysAndOwnEventIDs(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	dup := map[int]string{
+		10: `{"n":10,"v":1,"v":2}`,
+		11: `{"event_id":"mine-11","n":11,"event_id":"other-11"}`,
+	}
+	text := s.lines(0, 10, 10)
+	for n := 10; n < 12; n++ {
+		text += dup[n] + "\n"
+		s.written[n] = true
+	}
+	text += `{"event_id":12,"n":12}` + "\n" + s.lines(13, 20, 10)
+	s.appendFile("app.log", text)
+	p := s.start(nil, "-files", s.path("app.log"))
+	waitFor(t, "18 events stored", func() bool { return len(s.api.Events()) >= 18 })
+	delete(s.written, 12) // its own id is not a string: count cannot tell it
+	s.finish(p)
+	tl := s.check(true)
+	for n, key := range map[int]string{10: "v", 11: "event_id"} {
+		if want := fmt.Sprintf("duplicate key %q", key); len(tl.idsOf[n]) > 0 || !strings.Contains(tl.reasons[n], want) {
+			t.Errorf("line %d: stored %d times, reason %q; want it dead-lettered with %q", n, len(tl.idsOf[n]), tl.reasons[n], want)
+		}
+	}
+	if !bytes.Contains(bytes.Join(s.api.Events(), nil), []byte(`{"event_id":12,`)) {
+		t.Error(`the event's own "event_id":12 was not kept`)
+	}
+}
