@@ -73,6 +73,7 @@ type scenario struct {
 	peakRSS int64        // KiB, the largest of the processes run
 	stderrs []string     // logs of the processes run, kept for the checks
 	flags   []string     // per-scenario flags added to every start
+	stderr  *os.File     // when set, the producers' stderr instead of a buffer
 }
 
 func newScenario(t *testing.T, f fakeapi.Faults) *scenario {
@@ -94,6 +95,22 @@ type proc struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 	hwm    atomic.Int64 // peak RSS in KiB
+	dlAt   int          // entries in the dead-letter file when it started
+}
+
+// dlEntries counts the dead-letter file's lines.
+func (s *scenario) dlEntries() int {
+	raw, _ := os.ReadFile(s.dl)
+	return bytes.Count(raw, []byte("\n"))
+}
+
+// wantExit is the exit status p must have: 3 when it dead-lettered events
+// (the dead-letter file grew while it ran), else 0.
+func (p *proc) wantExit() int {
+	if p.s.dlEntries() > p.dlAt {
+		return 3
+	}
+	return 0
 }
 
 type syncBuffer struct {
@@ -131,8 +148,11 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
-	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel, dlAt: s.dlEntries()}
 	cmd.Stderr = p.stderr
+	if s.stderr != nil {
+		cmd.Stderr = s.stderr
+	}
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
@@ -349,12 +369,12 @@ func (s *scenario) count() tally {
 }
 
 // finish waits until every line is stored or dead-lettered, then stops p
-// with SIGTERM, which must exit 0.
+// with SIGTERM, which must exit 0, or 3 if it dead-lettered events.
 func (s *scenario) finish(p *proc) {
 	s.t.Helper()
 	s.waitAll(p)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		s.t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		s.t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 }
 
@@ -464,8 +484,8 @@ func TestFaultTruncateAndRewriteWithinOnePoll(t *testing.T) {
 		}
 		s.waitAll(p)
 	}
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	if headers := bytes.Count(bytes.Join(s.api.Events(), nil), []byte(`"header":"app started"`)); headers != 2 {
@@ -504,8 +524,8 @@ func TestFaultRenameWithLaggingWriter(t *testing.T) {
 	lag.WriteString(s.lines(1100, 1200, 40))
 	s.waitAll(p)
 	s.rename("app.log", "app.log.2")
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	lag.WriteString(s.lines(1200, 1300, 40)) // while stopped, to the renamed file
 	s.appendFile("app.log", s.lines(2000, 2100, 40))
@@ -573,8 +593,8 @@ func TestFaultInodeReuse(t *testing.T) {
 	reused := 0
 	for round := 1; round <= 3; round++ {
 		before := inode(t, s.path("app.log"))
-		if code := p.stop(syscall.SIGTERM); code != 0 {
-			t.Errorf("exit %d", code)
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+			t.Errorf("exit %d, want %d", code, p.wantExit())
 		}
 		if replace(round*1000) == before {
 			reused++
@@ -597,8 +617,8 @@ func TestFaultInodeReuse(t *testing.T) {
 		}
 		s.waitAll(p)
 	}
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	t.Logf("the file system reused the inode %d times of 6", reused)
 	s.check(true)
@@ -682,8 +702,8 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			code := p.stop(syscall.SIGTERM)
 			s.stdinRest(r)
-			if code != 0 {
-				t.Errorf("exit %d", code)
+			if code != p.wantExit() {
+				t.Errorf("exit %d, want %d", code, p.wantExit())
 			}
 			tl := s.check(false)
 			if tl.dead == 0 && c.faults.Down {
@@ -707,8 +727,8 @@ func TestFaultStdinIdleAtSIGTERM(t *testing.T) {
 	w.WriteString(late)
 	w.Close()
 	s.stdinRest(r)
-	if code != 0 {
-		t.Errorf("exit %d", code)
+	if code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(false)
 	if tl := s.count(); tl.stored != 100 {
@@ -801,7 +821,7 @@ func TestFaultDeadLetterUnwritable(t *testing.T) {
 		waitFor(t, "a log line saying the dead-letter file recovered", func() bool { // logged just after the write
 			return strings.Contains(p.stderr.String(), "can be written again")
 		})
-		if code := p.stop(syscall.SIGTERM); code != 0 {
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
 			t.Errorf("exit %d after the dead-letter file recovered", code)
 		}
 		s.check(true)
@@ -915,7 +935,7 @@ func TestFaultDamagedCheckpoint(t *testing.T) {
 		os.WriteFile(s.cp, nil, 0o644)
 		p := s.start(nil, "-source", "synthetic", "-rate", "200")
 		waitFor(t, "events", func() bool { return len(s.api.Events()) > 20 })
-		if code := p.stop(syscall.SIGTERM); code != 0 {
+		if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
 			t.Errorf("exit %d; logs:\n%s", code, tail(s.logs()))
 		}
 		if got, err := os.ReadFile(s.cp); err != nil || len(got) != 0 {
@@ -1030,8 +1050,8 @@ func TestFaultCompressedRotatedFile(t *testing.T) {
 	p := s.start(nil, "-files", s.path("app.log*"))
 	s.waitAll(p)
 	time.Sleep(200 * time.Millisecond)
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	tl := s.check(true)
 	if tl.stored != 100 || tl.dead != 0 {
@@ -1178,8 +1198,8 @@ func TestFaultRewriteOfTheSameLength(t *testing.T) {
 	}
 	s.waitAll(p)
 	s.rename("app.log", "app.log.1")
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	if !strings.Contains(s.logs(), "file truncated or rewritten") {
@@ -1264,8 +1284,8 @@ func TestFaultKill9AfterATruncationAndTheSameContent(t *testing.T) {
 		}
 		return true
 	})
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	tl := s.check(false)
 	for n := range s.written {
@@ -1317,8 +1337,8 @@ func TestFaultFilesStartingLikeAnIdleFile(t *testing.T) {
 	}
 	s.waitAll(p)
 	waitFor(t, "both banners and both headers", func() bool { return len(s.api.Events()) == 104 })
-	if code := p.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit %d", code)
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
 	}
 	s.check(true)
 	all := bytes.Join(s.api.Events(), nil)
@@ -1498,5 +1518,201 @@ func TestFaultRedirectsAreNotFollowed(t *testing.T) {
 				t.Errorf("%d requests reached the host the redirect named, first: %s", len(seen), seen[0])
 			}
 		})
+	}
+}
+
+// SIGHUP and SIGQUIT stop the producer as SIGTERM does: every line read
+// from stdin is delivered or dead-lettered, with the API down and slow.
+func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sig    syscall.Signal
+		faults fakeapi.Faults
+	}{
+		{"SIGHUP_api_down", syscall.SIGHUP, fakeapi.Faults{Down: true}},
+		{"SIGQUIT_api_slow", syscall.SIGQUIT, fakeapi.Faults{Delay: 150 * time.Millisecond}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			r, w := stdinPipe(t)
+			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-concurrency", "2", "-queue-mib", "1")
+			go func() {
+				defer w.Close()
+				for i := 0; i < 5000; i += 100 {
+					if _, err := w.WriteString(s.lines(i, i+100, 60)); err != nil {
+						t.Errorf("writing to the pipe: %v", err)
+						return
+					}
+				}
+			}()
+			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
+			code := p.stop(c.sig)
+			s.stdinRest(r)
+			if code != p.wantExit() {
+				t.Errorf("exit %d, want %d (killed by %v?)", code, p.wantExit(), c.sig)
+			}
+			tl := s.check(false)
+			if tl.stored+tl.dead == 0 {
+				t.Error("nothing stored or dead-lettered")
+			}
+		})
+	}
+}
+
+// A stderr whose reader has gone (a closed pipe) does not stop the
+// producer: its log lines fail, and every event is still stored.
+func TestFaultStderrReaderGone(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stderr = w
+	p := s.start(nil, "-files", s.path("app.log"))
+	w.Close()
+	if _, err := r.Read(make([]byte, 1)); err != nil { // the producer has started logging
+		t.Fatal(err)
+	}
+	r.Close()
+	s.appendFile("app.log", s.lines(0, 1000, 20)) // -log-level debug: a log line per batch at least
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	s.check(true)
+}
+
+// A packed answer that counts fewer events than were sent (the API stored
+// the first half of each batch and said so) confirms only those: the rest
+// are sent again, and nothing is lost.
+func TestFaultPackedAnswerCountsFewerEvents(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{PackedShortEvery: 2})
+	s.appendFile("app.log", s.lines(0, 2000, 20))
+	p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "100")
+	s.finish(p)
+	if tl := s.check(true); tl.dead > 0 {
+		t.Errorf("%d events dead-lettered; the API stored them when they were sent again", tl.dead)
+	}
+}
+
+// An API that does not decode gzip (415, or 400 for the bytes read as JSON,
+// while the same events sent plain are taken): the producer sends plain from
+// then on, says so once, and every event is stored.
+func TestFaultAPIDoesNotDecodeGzip(t *testing.T) {
+	for _, status := range []int{415, 400} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{GzipRefused: status})
+			s.appendFile("app.log", s.lines(0, 2000, 20))
+			p := s.start(nil, "-files", s.path("app.log"), "-batch-size", "100", "-log-level", "info")
+			s.finish(p)
+			tl := s.check(true)
+			if tl.dead > 0 || tl.stored < 2000 {
+				t.Errorf("%d stored, %d dead-lettered; want all 2000 stored", tl.stored, tl.dead)
+			}
+			if n := strings.Count(s.logs(), "sending them plain from now on"); n != 1 {
+				t.Errorf("%d log lines say the producer sends plain, want 1:\n%s", n, tail(s.logs()))
+			}
+		})
+	}
+}
+
+// The end of stdin with the API down: the producer stops on its own once
+// the API has confirmed nothing for -shutdown-timeout, every event
+// dead-lettered with the last failure, and exits 3.
+func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, 500, 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(s.path("events.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	p := s.start(in, "-source", "stdin", "-shutdown-timeout", "1s")
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second): // bounds the test, not the producer's speed
+		t.Fatalf("the producer is still running 30 s after the end of its input with -shutdown-timeout 1s:\n%s", tail(p.stderr.String()))
+	}
+	if code := p.wait(); code != 3 {
+		t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+	}
+	tl := s.check(false)
+	if tl.dead != 500 || !strings.Contains(tl.reasons[0], "shutdown deadline; last attempt: network") {
+		t.Errorf("%d dead-lettered, reason %q; want all 500, with the last network error", tl.dead, tl.reasons[0])
+	}
+}
+
+// The exit status says whether the run handed everything to the API: 0
+// when every event was stored, 3 when an event was dead-lettered, or when
+// the checkpoint could not be saved (every event stored, but a restart
+// would send them again).
+func TestFaultExitStatus(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		bad     bool // a line that is not an object
+		cpStuck bool // the checkpoint's temporary file cannot be created, even by root
+		want    int
+		log     string
+	}{
+		{"all_stored", false, false, 0, `"msg":"stopped"`},
+		{"dead_lettered", true, false, 3, `"dead_lettered":1`},
+		{"checkpoint_not_saved", false, true, 3, "the checkpoint could not be saved"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{})
+			if c.cpStuck {
+				if err := os.MkdirAll(s.cp+".tmp", 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text := s.lines(0, 100, 20)
+			if c.bad {
+				text += `{"n":100}x` + "\n"
+				s.written[100] = true
+			}
+			s.appendFile("app.log", text+s.lines(101, 200, 20))
+			p := s.start(nil, "-files", s.path("app.log"))
+			s.waitAll(p)
+			if code := p.stop(syscall.SIGTERM); code != c.want {
+				t.Errorf("exit %d, want %d; logs:\n%s", code, c.want, tail(s.logs()))
+			}
+			s.check(true)
+			if !strings.Contains(s.logs(), c.log) {
+				t.Errorf("no log line says %s:\n%s", c.log, tail(s.logs()))
+			}
+		})
+	}
+}
+
+// A line with a key twice is never merged (one value silently dropped): it
+// is dead-lettered whole, event_id included. An event's own event_id is
+// kept, a number too.
+func TestFaultDuplicateKeysAndOwnEventIDs(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	dup := map[int]string{
+		10: `{"n":10,"v":1,"v":2}`,
+		11: `{"event_id":"mine-11","n":11,"event_id":"other-11"}`,
+	}
+	text := s.lines(0, 10, 10)
+	for n := 10; n < 12; n++ {
+		text += dup[n] + "\n"
+		s.written[n] = true
+	}
+	text += `{"event_id":12,"n":12}` + "\n" + s.lines(13, 20, 10)
+	s.appendFile("app.log", text)
+	p := s.start(nil, "-files", s.path("app.log"))
+	waitFor(t, "18 events stored", func() bool { return len(s.api.Events()) >= 18 })
+	delete(s.written, 12) // its own id is not a string: count cannot tell it
+	s.finish(p)
+	tl := s.check(true)
+	for n, key := range map[int]string{10: "v", 11: "event_id"} {
+		if want := fmt.Sprintf("duplicate key %q", key); len(tl.idsOf[n]) > 0 || !strings.Contains(tl.reasons[n], want) {
+			t.Errorf("line %d: stored %d times, reason %q; want it dead-lettered with %q", n, len(tl.idsOf[n]), tl.reasons[n], want)
+		}
+	}
+	if !bytes.Contains(bytes.Join(s.api.Events(), nil), []byte(`{"event_id":12,`)) {
+		t.Error(`the event's own "event_id":12 was not kept`)
 	}
 }

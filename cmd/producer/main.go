@@ -28,6 +28,22 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stderr))
 }
 
+// Exit statuses.
+const (
+	exitOK         = 0
+	exitFailed     = 1
+	exitUsage      = 2
+	exitIncomplete = 3
+)
+
+const exitStatuses = `
+Exit status:
+  0  every event read was confirmed by the API (lines of followed files not yet confirmed are read again at the next start)
+  1  it could not start, or events could be neither delivered nor dead-lettered (they are logged in full), or stdin failed
+  2  a flag is wrong
+  3  events were dead-lettered (see the -dead-letter file), or the checkpoint could not be saved at exit
+`
+
 // options are the flags, before they become a producer.Config.
 type options struct {
 	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
@@ -61,7 +77,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.apiKey, "api-key", "", "the API key, with -auth api-key")
 	fs.StringVar(&o.region, "region", "", "Region for SigV4; default: read from the URL")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM or SIGINT, how long to deliver what is in flight")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, SIGINT, SIGHUP or SIGQUIT, how long to deliver what is in flight; at the end of stdin, how long the API may confirm nothing before what is left is dead-lettered")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
 	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
 	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
@@ -70,6 +86,7 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
 		fs.PrintDefaults()
+		fmt.Fprint(out, exitStatuses)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,25 +136,30 @@ func (o *options) validate() error {
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
 	o, err := parse(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "producer:", err)
-		return 2
+		return exitUsage
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		fmt.Fprintln(stderr, "producer: -log-level:", err)
-		return 2
+		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP (the terminal or ssh session gone) and SIGQUIT would kill the
+	// process with events read but not handled: each stops it as SIGTERM does.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
+	// A log reader gone (stderr a closed pipe) would kill the process at its
+	// next log line; the lines are lost instead, and delivery goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	auth, err := authFor(ctx, o)
 	if err != nil {
 		log.Error("credentials", "err", err)
-		return 1
+		return exitFailed
 	}
 	var files []string
 	for _, f := range strings.Split(o.files, ",") {
@@ -151,19 +173,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		defer restore()
 	}
 	log.Info("starting", "url", o.url, "source", o.source, "batch_size", o.batchSize, "auth", o.auth)
+	stats := &producer.Stats{}
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
 		BatchSize: o.batchSize, Gzip: o.gzip, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
-		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log,
+		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log, Stats: stats,
 	})
-	if err != nil {
-		log.Error("stopped", "err", err)
-		return 1
+	dead := stats.DeadLettered.Load()
+	switch {
+	case err != nil && !errors.Is(err, producer.ErrCheckpointNotSaved):
+		log.Error("stopped", "err", err, "dead_lettered", dead)
+		return exitFailed
+	case err != nil || dead > 0:
+		log.Error("stopped with events dead-lettered or the checkpoint not saved", "err", err, "dead_lettered", dead, "dead_letter_file", o.deadLetter)
+		return exitIncomplete
 	}
 	log.Info("stopped")
-	return 0
+	return exitOK
 }
 
 // interruptible returns stdin so that a read blocked on a pipe or terminal

@@ -4,7 +4,7 @@
 // decompresses request bodies as API Gateway does; faults can be injected:
 // throttling, 5xx, 408, answers the API does not document (202, 204, 200
 // without the expected body), dropped connections, partial batch failures,
-// slow answers, being down, redirects, rejected events and wrong credentials.
+// a packed batch half stored (and said so), gzip not decoded, slow answers, being down, redirects, rejected events and wrong credentials.
 package fakeapi
 
 import (
@@ -26,14 +26,21 @@ import (
 
 // Faults says which requests fail and how. Counters are per request (1-based).
 type Faults struct {
-	ThrottleEvery    int           // 429
-	FailEvery        int           // 500
-	TimeoutEvery     int           // 408, nothing stored
-	AcceptedEvery    int           // store the events, then answer 202 (not the documented answer)
-	NoContentEvery   int           // answer 204 without storing
-	EmptyOKEvery     int           // store the events, then answer 200 with {} (no sequence numbers)
-	DropEvery        int           // store the events, then close the connection without an answer
-	PartialEvery     int           // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
+	ThrottleEvery  int // 429
+	FailEvery      int // 500
+	TimeoutEvery   int // 408, nothing stored
+	AcceptedEvery  int // store the events, then answer 202 (not the documented answer)
+	NoContentEvery int // answer 204 without storing
+	EmptyOKEvery   int // store the events, then answer 200 with {} (no sequence numbers)
+	DropEvery      int // store the events, then close the connection without an answer
+	PartialEvery   int // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
+	// PackedShortEvery: PACKED, store only the first half of the batch (its
+	// first (n+1)/2 events) and say so in the answer's events count.
+	PackedShortEvery int
+	// GzipRefused: a gzip-compressed body is answered with this status
+	// (415, or 400 as if its bytes were read as JSON), nothing stored: an
+	// API that does not decode gzip.
+	GzipRefused      int
 	RejectContaining string        // a request with an event containing this answers 400 (not stored)
 	APIKey           string        // when set, requests need this x-api-key (else 403)
 	RequireSigV4     bool          // requests need an AWS4-HMAC-SHA256 Authorization header (else 403)
@@ -199,6 +206,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Header.Get("Content-Type") != "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
 		answer(w, http.StatusUnsupportedMediaType, msg("Content-Type must be application/json"))
 		return
+	case f.GzipRefused != 0 && strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip"):
+		m := "Unsupported Media Type"
+		if f.GzipRefused == http.StatusBadRequest {
+			m = "Invalid request body"
+		}
+		answer(w, f.GzipRefused, msg(m))
+		return
 	case every(f.ThrottleEvery):
 		answer(w, http.StatusTooManyRequests, msg("Too many requests; retry with backoff"))
 		return
@@ -250,6 +264,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		line := strings.NewReplacer("\r", "", "\n", "").Replace(string(body))
 		records = []Record{{PartitionKey: or(key, requestID), Data: []byte(line + "\n")}}
 	case packed: // re-serialised, one record of lines
+		if every(f.PackedShortEvery) {
+			events = events[:(len(events)+1)/2]
+		}
 		var data []byte
 		for _, e := range events {
 			data = append(data, compact(e)...)

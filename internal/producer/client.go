@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,16 +100,36 @@ type outcome struct {
 }
 
 type client struct {
-	url   string // the /v1 URL
-	batch bool   // send to /v1/batch
-	gzip  bool   // compress batches: API Gateway decompresses them before its templates run
+	url   string      // the /v1 URL
+	batch bool        // send to /v1/batch
+	gzip  bool        // compress batches: API Gateway decompresses them before its templates run
+	plain atomic.Bool // the API took plain what it refused compressed: gzip is off
 	auth  Auth
 	http  *http.Client
+	log   *slog.Logger
 }
 
 // send posts events (one, to /v1, or several, to /v1/batch) and sorts them
-// by what happened.
+// by what happened. Compression is negotiated: an API that does not decode
+// gzip answers a compressed batch 415, or 400 when it reads the bytes as
+// JSON; the same events are then sent plain at once, and when the API takes
+// them every batch goes plain from then on.
 func (c *client) send(ctx context.Context, events []*Event) outcome {
+	gz := c.batch && c.gzip && !c.plain.Load()
+	o := c.post(ctx, events, gz)
+	if !gz || (o.status != http.StatusUnsupportedMediaType && o.status != http.StatusBadRequest) {
+		return o
+	}
+	p := c.post(ctx, events, false)
+	if p.status >= 200 && p.status < 300 && c.plain.CompareAndSwap(false, true) && c.log != nil {
+		c.log.Warn("the API does not take gzip-compressed batches: sending them plain from now on; set -gzip=false to skip this, or let the API decode gzip",
+			"gzip_answer", o.reason, "plain_status", p.status)
+	}
+	return p
+}
+
+// post sends events once, the batch compressed when gz.
+func (c *client) post(ctx context.Context, events []*Event, gz bool) outcome {
 	all := make([]int, len(events))
 	for i := range all {
 		all[i] = i
@@ -116,7 +138,7 @@ func (c *client) send(ctx context.Context, events []*Event) outcome {
 	if c.batch {
 		url = strings.TrimSuffix(c.url, "/") + "/batch"
 		body = batchBody(events)
-		if c.gzip {
+		if gz {
 			body, encoding = gzipped(body), "gzip"
 		}
 	}
@@ -204,11 +226,14 @@ func singleStored(body []byte) bool {
 }
 
 // batchAnswer reads a 200 from /v1/batch. A packed batch (recordPacking
-// PACKED) is stored whole in one record: its sequence number confirms every
-// event. Otherwise (PER_EVENT) each record is stored, or to resend.
+// PACKED) is stored in one record: its answer's events count says how many
+// of the batch's first events that record holds (the rest are resent); an
+// answer without the count (null: the template could not see it) confirms
+// every event. Otherwise (PER_EVENT) each record is stored, or to resend.
 func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 	var r struct {
 		SequenceNumber string `json:"sequenceNumber"`
+		Events         *int   `json:"events"`
 		Records        []struct {
 			SequenceNumber string `json:"sequenceNumber"`
 			ErrorCode      string `json:"errorCode"`
@@ -216,11 +241,19 @@ func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 		} `json:"records"`
 	}
 	err := json.Unmarshal(body, &r)
-	if err == nil && r.Records == nil && r.SequenceNumber != "" {
-		o.stored = make([]int, n)
-		for i := range o.stored {
-			o.stored[i] = i
+	if err == nil && r.Records == nil && r.SequenceNumber != "" && (r.Events == nil || *r.Events >= 0 && *r.Events <= n) {
+		k := n
+		if r.Events != nil {
+			k = *r.Events
 		}
+		for i := range n {
+			if i < k {
+				o.stored = append(o.stored, i)
+			} else {
+				o.retry = append(o.retry, i)
+			}
+		}
+		o.reason = fmt.Sprintf("packed answer stored %d of the %d events sent", k, n)
 		return
 	}
 	if err != nil || len(r.Records) != n {

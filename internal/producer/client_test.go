@@ -32,6 +32,10 @@ func TestClassifyAnswers(t *testing.T) {
 		{true, 2, 200, `{}`, "retry"},
 		{true, 2, 200, `{"sequenceNumber":"1","shardId":"shardId-000000000000","events":2}`, "stored"}, // packed
 		{true, 2, 200, `{"sequenceNumber":"1","shardId":"shardId-000000000000","events":null}`, "stored"},
+		{true, 3, 200, `{"sequenceNumber":"1","events":1}`, "stored [0], retry [1 2]"}, // the record holds the first event only
+		{true, 3, 200, `{"sequenceNumber":"1","events":0}`, "retry"},
+		{true, 2, 200, `{"sequenceNumber":"1","events":3}`, "retry"}, // more than sent: unreadable
+		{true, 2, 200, `{"sequenceNumber":"1","events":-1}`, "retry"},
 		{true, 2, 200, `{"sequenceNumber":"","events":2}`, "retry"},
 		{true, 2, 200, `{"events":2}`, "retry"},
 		{false, 1, 408, `{"message":"Request Timeout"}`, "retry"},

@@ -34,9 +34,10 @@ var errNotObject = errors.New("not a JSON object")
 var errNotUTF8 = errors.New("not valid UTF-8, which JSON text must be (the line is kept in raw_base64)")
 
 // enrich parses raw as one JSON object and adds event_id (id, or a random
-// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them.
-// Values are kept as written; keys come out sorted. Anything after the object
-// but white space makes the whole line invalid: half a line is not an event.
+// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them:
+// its own, whatever their values, are kept. Values are kept as written; keys
+// come out sorted. Anything after the object but white space, or a key
+// twice, makes the whole line invalid: half a line is not an event.
 func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
 	if !utf8.Valid(raw) {
 		// Decoding would turn each bad byte into U+FFFD: two keys could
@@ -44,15 +45,20 @@ func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, 
 		return nil, "", errNotUTF8
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, "", fmt.Errorf("%w: %v", errNotObject, describe(err))
+	obj, err := decodeObject(dec)
+	if err != nil {
+		return nil, "", err
 	}
 	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
 		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
-	if err := json.Unmarshal(obj["event_id"], &eventID); err != nil || eventID == "" {
+	if own, ok := obj["event_id"]; ok {
+		// The event's own id, whatever it is (a number, "", null), is
+		// kept as written: replacing it would lose the user's data.
+		if json.Unmarshal(own, &eventID) != nil {
+			eventID = string(own)
+		}
+	} else {
 		eventID = id
 		if eventID == "" {
 			eventID = randomID()
@@ -75,6 +81,60 @@ func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, 
 	return data, eventID, nil
 }
 
+// errDuplicateKey marks an object with a key twice: decoding would keep the
+// last value and drop the other without a word, so the line is dead-lettered.
+var errDuplicateKey = errors.New("duplicate key")
+
+// decodeObject reads one JSON object, its values kept as written.
+func decodeObject(dec *json.Decoder) (map[string]json.RawMessage, error) {
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		if err == nil {
+			err = fmt.Errorf("a JSON %s", kind(tok))
+		}
+		return nil, fmt.Errorf("%w: %v", errNotObject, err)
+	}
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errNotObject, err)
+		}
+		key := tok.(string) // the decoder checks that an object's key is a string
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%w: %v", errNotObject, err)
+		}
+		if _, dup := obj[key]; dup {
+			return nil, fmt.Errorf("%w %q: the line is kept here as it is rather than one value dropped", errDuplicateKey, key)
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("%w: %v", errNotObject, err)
+	}
+	return obj, nil
+}
+
+// kind names a JSON value by its first token, for error messages.
+func kind(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "array"
+		}
+	case string:
+		return "string"
+	case float64, json.Number:
+		return "number"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(tok)
+}
+
 // jsonSpace reports whether b holds only JSON white space.
 func jsonSpace(b []byte) bool {
 	for _, c := range b {
@@ -83,13 +143,6 @@ func jsonSpace(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func describe(err error) string {
-	if err == nil {
-		return "null"
-	}
-	return err.Error()
 }
 
 // randomID is a random (version 4) UUID: for events that cannot be read twice.

@@ -65,7 +65,8 @@ type Config struct {
 // Run sends events until ctx ends (or stdin does), then stops reading,
 // delivers what is in flight within ShutdownTimeout, and saves the checkpoint.
 // It refuses to start when the dead-letter file cannot be opened, and returns
-// an error when events could not be dead-lettered.
+// an error when events could not be dead-lettered, or ErrCheckpointNotSaved
+// when only the checkpoint's last save failed.
 func Run(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	if cfg.Stats == nil {
@@ -94,7 +95,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
-		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient)},
+		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
 	if cfg.Source == SourceFile { // other sources neither read nor write it
@@ -105,14 +106,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopReading()
 	sendCtx, stopSending := context.WithCancel(context.Background())
 	defer stopSending()
-	go func() { // the shutdown deadline starts when reading stops
-		<-readCtx.Done()
-		select {
-		case <-time.After(cfg.ShutdownTimeout):
-			stopSending()
-		case <-sendCtx.Done():
-		}
-	}()
+	sourceDone := make(chan struct{})
+	go r.shutdownDeadline(readCtx, sourceDone, sendCtx.Done(), stopSending)
 
 	lines := make(chan line, 1024)
 	emit := func(ctx context.Context, l line) bool {
@@ -147,7 +142,6 @@ func Run(ctx context.Context, cfg Config) error {
 		lines <- l // the batcher reads until every source has returned
 	}
 	var sourceErr error
-	sourceDone := make(chan struct{})
 	go func() {
 		defer close(sourceDone)
 		var err error
@@ -191,9 +185,10 @@ func Run(ctx context.Context, cfg Config) error {
 	r.housekeep(done)
 	stopSending()
 	<-sourceDone
+	var cpErr error
 	if r.cp != nil {
 		if err := r.cp.save(); err != nil {
-			cfg.Log.Error("saving the checkpoint", "err", err)
+			cpErr = fmt.Errorf("saving the checkpoint %s: %w", cfg.CheckpointPath, err)
 		}
 	}
 	r.stats.report(cfg.Log, time.Since(start), 0)
@@ -201,11 +196,54 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Log.Error("closing the dead-letter file", "err", err)
 		r.notDeadLettered = max(r.notDeadLettered, 1)
 	}
+	var fatal error
 	if r.notDeadLettered > 0 {
-		err := fmt.Errorf("%d events could not be written to the dead-letter file %s (see the errors above)", r.notDeadLettered, cfg.DeadLetterPath)
-		return errors.Join(sourceErr, err)
+		fatal = fmt.Errorf("%d events could not be written to the dead-letter file %s (see the errors above)", r.notDeadLettered, cfg.DeadLetterPath)
 	}
-	return sourceErr
+	if fatal = errors.Join(sourceErr, fatal); fatal != nil {
+		return errors.Join(fatal, cpErr)
+	}
+	if cpErr != nil {
+		return fmt.Errorf("%w: %w", ErrCheckpointNotSaved, cpErr)
+	}
+	return nil
+}
+
+// ErrCheckpointNotSaved is Run's error when all it failed at is the last
+// save of the checkpoint: every event was handled, but a restart sends again
+// what the checkpoint missed.
+var ErrCheckpointNotSaved = errors.New("the checkpoint could not be saved (a restart sends again the lines since the last save)")
+
+// shutdownDeadline stops sending ShutdownTimeout after reading stopped, or
+// after the source ended (stdin at its end): then, so that a long input is
+// sent whole, the time restarts each time the API confirms events, and
+// only an API that confirms nothing for that long (down) ends the run.
+func (r *run) shutdownDeadline(readCtx context.Context, sourceDone, stopped <-chan struct{}, stopSending func()) {
+	select {
+	case <-readCtx.Done():
+	case <-sourceDone:
+	case <-stopped:
+		return
+	}
+	deadline := time.NewTimer(r.cfg.ShutdownTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(max(min(r.cfg.ShutdownTimeout/4, time.Second), time.Millisecond))
+	defer tick.Stop()
+	sent := r.stats.Sent.Load()
+	for {
+		select {
+		case <-deadline.C:
+			stopSending()
+			return
+		case <-stopped:
+			return
+		case <-tick.C:
+			if now := r.stats.Sent.Load(); now != sent && readCtx.Err() == nil {
+				sent = now
+				deadline.Reset(r.cfg.ShutdownTimeout)
+			}
+		}
+	}
 }
 
 type run struct {
@@ -325,14 +363,18 @@ func (r *run) parse(l line) (*Event, bool) {
 // deliver sends events until each is stored or dead-lettered, or the
 // shutdown deadline passes.
 func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
+	last := "" // why the last attempt failed, for the dead-letter file
 	for len(events) > 0 {
 		if ctx.Err() != nil {
-			r.abandon(events)
+			r.abandon(events, last)
 			return
 		}
 		start := time.Now()
 		o := r.client.send(ctx, events)
 		r.stats.observe(time.Since(start))
+		if ctx.Err() == nil { // not the deadline's own cancellation
+			last = o.reason
+		}
 		for _, i := range o.stored {
 			r.stats.Sent.Add(1)
 			r.handled(events[i].pos, events[i].cost)
@@ -362,7 +404,7 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		r.stats.Retried.Add(int64(len(events)))
 		r.cfg.Log.Debug("retrying", "count", len(events), "attempt", attempt+1, "reason", o.reason)
 		if !r.sleep(ctx, attempt) {
-			r.abandon(events)
+			r.abandon(events, last)
 			return
 		}
 		attempt++
@@ -397,8 +439,13 @@ func (r *run) handled(pos *position, cost int64) {
 
 // abandon handles events still unconfirmed at the shutdown deadline: lines of
 // followed files stay unconfirmed and are read again on restart; anything
-// else goes to the dead-letter file, so that nothing disappears.
-func (r *run) abandon(events []*Event) {
+// else goes to the dead-letter file, so that nothing disappears, with why
+// the last attempt failed.
+func (r *run) abandon(events []*Event, last string) {
+	reason := "not confirmed by the API before the shutdown deadline"
+	if last != "" {
+		reason += "; last attempt: " + last
+	}
 	var items []dlItem
 	for _, e := range events {
 		if e.pos != nil {
@@ -406,7 +453,7 @@ func (r *run) abandon(events []*Event) {
 			r.budget.release(e.cost)
 			continue
 		}
-		items = append(items, dlItem{entry: deadLetter{Reason: "not confirmed by the API before the shutdown deadline", Event: e.Data}, cost: e.cost})
+		items = append(items, dlItem{entry: deadLetter{Reason: reason, Event: e.Data}, cost: e.cost})
 	}
 	if len(items) > 0 {
 		r.dlIn <- items

@@ -394,6 +394,19 @@ func TestEnrich(t *testing.T) {
 		{`{"n":4}}`, "", "content after the object"},
 		{"{\"n\":5} \t\r\n", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","n":5}`, ""},
 		{`null`, "", "not a JSON object"},
+		{`"text"`, "", "not a JSON object: a JSON string"},
+		{`{"a":1`, "", "not a JSON object"},
+		// A key twice is never merged (the last value kept, the other
+		// dropped): the line is dead-lettered whole. event_id included.
+		{`{"a":1,"b":2,"a":3}`, "", `duplicate key "a"`},
+		{`{"event_id":"mine","n":1,"event_id":"other"}`, "", `duplicate key "event_id"`},
+		{`{"a":1,"a":2}`, "", `duplicate key "a"`},
+		// Within a value, the object is kept as written, twice the key and all.
+		{`{"o":{"a":1,"a":2}}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","o":{"a":1,"a":2}}`, ""},
+		// The event's own event_id is never replaced, whatever it is.
+		{`{"event_id":42}`, `{"event_id":42,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		{`{"event_id":""}`, `{"event_id":"","event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		{`{"event_id":null}`, `{"event_id":null,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
 		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
 		// JSON text is UTF-8: keys "\xffkey" and "\xfekey" would both become
 		// "\ufffdkey" and one field would be dropped; a value would be
