@@ -72,18 +72,6 @@ func (a *Assembly) Resources(typ string) map[string]map[string]any {
 	return out
 }
 
-// Only returns the single resource of a type, or an error naming how many there are.
-func (a *Assembly) Only(typ string) (string, map[string]any, error) {
-	rs := a.Resources(typ)
-	if len(rs) != 1 {
-		return "", nil, fmt.Errorf("the cloud assembly has %d resources of type %s, want 1", len(rs), typ)
-	}
-	for id, r := range rs {
-		return id, r, nil
-	}
-	panic("unreachable")
-}
-
 func (a *Assembly) names() []string {
 	var names []string
 	for n := range a.Stacks {

@@ -442,27 +442,32 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// decoded is the request body as the templates see it: API Gateway
-// decompresses gzip and deflate, and refuses any other coding, or a body
-// that is not what the header says, with 415.
+// decoded is the request body as the templates see it.
 func decoded(r *http.Request) ([]byte, error) {
-	var rd io.Reader = r.Body
-	switch coding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); coding {
+	return Decode(r.Header.Get("Content-Encoding"), r.Body)
+}
+
+// Decode undoes a Content-Encoding as API Gateway does: it decompresses
+// gzip and deflate, and refuses any other coding, or a body that is not
+// what the header says (a 415).
+func Decode(coding string, body io.Reader) ([]byte, error) {
+	rd := body
+	switch coding := strings.ToLower(strings.TrimSpace(coding)); coding {
 	case "", "identity":
 	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
+		zr, err := gzip.NewReader(body)
 		if err != nil {
 			return nil, fmt.Errorf("the body is not gzip: %v", err)
 		}
 		rd = zr
 	case "deflate":
-		rd = flate.NewReader(r.Body)
+		rd = flate.NewReader(body)
 	default:
 		return nil, fmt.Errorf("unknown Content-Encoding %q", coding)
 	}
-	body, err := io.ReadAll(rd)
+	plain, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, fmt.Errorf("the body is not what Content-Encoding says: %v", err)
 	}
-	return body, nil
+	return plain, nil
 }

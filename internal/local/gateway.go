@@ -2,8 +2,6 @@ package local
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/tributary/tributary/internal/fakeapi"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -102,7 +101,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if schema := g.schemas[path]; schema != nil {
-		plain, err := decode(r.Header.Get("Content-Encoding"), body)
+		plain, err := fakeapi.Decode(r.Header.Get("Content-Encoding"), bytes.NewReader(body))
 		if err != nil {
 			g.respond(w, "UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type", "")
 			return
@@ -120,23 +119,6 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	g.api.ServeHTTP(w, r)
-}
-
-// decode undoes the Content-Encoding API Gateway accepts (gzip, deflate).
-func decode(coding string, body []byte) ([]byte, error) {
-	switch strings.ToLower(strings.TrimSpace(coding)) {
-	case "", "identity":
-		return body, nil
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(zr)
-	case "deflate":
-		return io.ReadAll(flate.NewReader(bytes.NewReader(body)))
-	}
-	return nil, fmt.Errorf("unknown Content-Encoding %q", coding)
 }
 
 // oneLine is a validation error as one line, without the validator's
