@@ -187,6 +187,7 @@ func TestLocalPartitionKeysAreJQ16s(t *testing.T) {
 		`{"event_time":"2026-12-03T15:04:05Z","nested":{"event_time":"x"}}`,
 		`{"event_time":"2026-02-30T00:00:00Z"}`, `{"event_time":"2026-12-03T15:04:60Z"}`, `{"event_time":"2026-12-03T24:00:00Z"}`,
 		`{"event_time":"2026-12-03T15:04:05.0 and more textZ"}`, `{"event_time":"2026-13-03T15:04:05Z"}`,
+		`{"event_time":"0999-12-03T15:04:05Z"}`, `{"event_time":"999-12-03T15:04:05Z"}`, `{"event_time":"10000-01-01T00:00:00Z"}`,
 	} {
 		out, jqErr := jq16(query, record)
 		var want map[string]string

@@ -113,7 +113,8 @@ func ErrorFolders() string {
 // the Z, a date or time that does not exist (30 February, :60, hour 24:
 // jq's strptime and timegm would roll them over, so the time must come
 // back unchanged from fromdateiso8601 | todate), a year of other than 4
-// digits. Fractional seconds are checked, then dropped (jq 1.6's
+// digits or before 1000 (jq 1.6 writes year 999 as "999", gojq as "0999":
+// refused explicitly, both engines agree). Fractional seconds are checked, then dropped (jq 1.6's
 // fromdateiso8601 refuses them). Regex-free: whether Firehose's jq has
 // oniguruma is not documented.
 func (l Layout) JQ() map[string]string {
@@ -129,6 +130,7 @@ func (l Layout) JQ() map[string]string {
 			` | (.[0:19] + "Z") as $t | .[19:-1] as $f`+
 			` | if ($t | explode | [.[0,1,2,3,5,6,8,9,11,12,14,15,17,18]] | all(. >= 48 and . <= 57))`+ // digits where digits go
 			` and [$t[4:5], $t[7:8], $t[10:11], $t[13:14], $t[16:17]] == ["-", "-", "T", ":", ":"]`+
+			` and $t[0:1] != "0"`+ // years 1000-9999
 			` and ($f == "" or ($f | startswith(".") and length >= 2 and length <= 10 and (.[1:] | explode | all(. >= 48 and . <= 57))))`+
 			` and ($t | fromdateiso8601 | todate) == $t`+ // a real instant: nothing rolled over
 			` then $t | fromdateiso8601 | strftime(%q) else %s end)`,

@@ -139,6 +139,7 @@ func TestEventTimeWithoutUTCTimeFails(t *testing.T) {
 		`{"event_time":"2026-11-25T15:60:10Z"}`,                     // :60 minutes
 		`{"event_time":"2026-11-25T24:00:00Z"}`,                     // hour 24
 		`{"event_time":"999-11-25T15:08:10Z"}`,                      // a year of 3 digits
+		`{"event_time":"0999-11-25T15:08:10Z"}`,                     // a year before 1000 (jq 1.6 would write "999")
 		`{"event_time":"+2026-11-25T15:08:10Z"}`,                    // a sign
 		`{"event_time":"2026-11-25t15:08:10Z"}`,                     // lower-case t
 		`{"event_time":"2026-11-25T15:08:10.Z"}`,                    // a point without digits
