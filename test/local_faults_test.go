@@ -70,16 +70,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startLocal runs `local up` without the host's producer and waits until it is ready.
-func startLocal(t *testing.T, dir string, args ...string) *localRun {
+// startLocal runs `local up` on the default assembly without the host's
+// producer and waits until it is ready.
+func startLocal(t *testing.T, dir string) *localRun {
+	t.Helper()
+	return startLocalWith(t, dir, nil, false)
+}
+
+// startLocalWith runs `local up` on the assembly of settings, with the
+// host's producer when withProducer (its stats every second).
+func startLocalWith(t *testing.T, dir string, settings map[string]any, withProducer bool) *localRun {
 	t.Helper()
 	bin, err := localBinaries()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &localRun{out: &syncBuffer{}, apiPort: freePort(t), bin: bin, dir: dir}
-	r.cmd = exec.Command(filepath.Join(bin, "local"), append([]string{"up", "-assembly", synth(t, nil).outdir, "-dir", dir, "-producer", "", "-stats", "1h"}, args...)...)
-	r.cmd.Env = append(os.Environ(), "LOCAL_API_PORT="+r.apiPort, "LOCAL_S3_PORT="+freePort(t))
+	producer := ""
+	if withProducer {
+		producer = filepath.Join(bin, "producer")
+	}
+	r.cmd = exec.Command(filepath.Join(bin, "local"), "up", "-assembly", synth(t, settings).outdir, "-dir", dir, "-producer", producer, "-stats", "1h")
+	r.cmd.Env = append(os.Environ(), "LOCAL_API_PORT="+r.apiPort, "LOCAL_S3_PORT="+freePort(t), "TRIBUTARY_STATS_INTERVAL=1s")
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -139,12 +151,17 @@ func (r *localRun) stop(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// landed counts each event's copies in the objects under the data prefix.
+// landed counts each event's copies in the objects under the default data prefix.
 func landed(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	return landedUnder(t, dir, "raw-data/")
+}
+
+func landedUnder(t *testing.T, dir, prefix string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	filepath.WalkDir(filepath.Join(dir, "s3", "buckets"), func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(path, "/raw-data/") {
+		if err != nil || d.IsDir() || !strings.Contains(path, "/"+prefix) {
 			return err
 		}
 		f, _ := os.Open(path)
@@ -166,7 +183,12 @@ func landed(t *testing.T, dir string) map[string]int {
 
 func wantLanded(t *testing.T, dir string, n int) {
 	t.Helper()
-	seen := landed(t, dir)
+	wantLandedUnder(t, dir, "raw-data/", n)
+}
+
+func wantLandedUnder(t *testing.T, dir, prefix string, n int) {
+	t.Helper()
+	seen := landedUnder(t, dir, prefix)
 	for i := range n {
 		if seen[fmt.Sprint(i)] != 1 {
 			t.Errorf("event %d landed %d times, want once", i, seen[fmt.Sprint(i)])
@@ -207,6 +229,50 @@ func TestFaultLocalKilledThenStartedAgain(t *testing.T) {
 	r = startLocal(t, dir)
 	r.stop(t, syscall.SIGINT)
 	wantLanded(t, dir, 2000)
+}
+
+// The host's producer following its files (customSettings: producerSource
+// file, two files, gzip, the events/json/ prefix): lines appended to them
+// under .local/host/ land once each, and a second run sends only what was
+// appended since.
+func TestFaultLocalFollowsTheHostsFiles(t *testing.T) {
+	dir := t.TempDir()
+	appendLines := func(file string, from, n int) {
+		path := filepath.Join(dir, "host", "var", "log", "app", file)
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err) // the pipeline makes the folders when it starts the producer
+		}
+		defer f.Close()
+		for i := from; i < from+n; i++ {
+			fmt.Fprintf(f, `{"n":%d}`+"\n", i)
+		}
+	}
+	waitSent := func(r *localRun, n int) {
+		t.Helper()
+		log := filepath.Join(dir, "producer", "producer.log")
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			b, _ := os.ReadFile(log)
+			if strings.Contains(string(b), fmt.Sprintf(`"sent":%d,`, n)) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the host's producer did not send %d events in 30 s:\n%s\n%s", n, b, r.out.String())
+			}
+		}
+	}
+	r := startLocalWith(t, dir, customSettings, true)
+	appendLines("events.log", 0, 1000)
+	appendLines("more.log", 1000, 500)
+	waitSent(r, 1500)
+	r.stop(t, syscall.SIGINT)
+	wantLandedUnder(t, dir, "events/json/", 1500)
+
+	r = startLocalWith(t, dir, customSettings, true)
+	appendLines("events.log", 1500, 200)
+	waitSent(r, 200)
+	r.stop(t, syscall.SIGINT)
+	wantLandedUnder(t, dir, "events/json/", 1700)
 }
 
 // A port in use and a missing cdk.out each stop `local up` with one line
