@@ -45,17 +45,27 @@ bin/producer bin/local: ## Build the producer and the local pipeline (static bin
 	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)
 
 # CDK_CONTEXT passes settings to the synth, as -c does: make local CDK_CONTEXT='-c recordPacking=PER_EVENT'
-local: deps bin/producer bin/local ## Run the whole pipeline on this machine from the synthesized app (Ctrl-C stops it)
-	rm -rf cdk.out
-	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+local: deps bin/producer bin/local local-assembly ## Run the whole pipeline on this machine from the synthesized app (Ctrl-C stops it)
 	./bin/local up
+
+# The local pipeline runs what cdk.out holds: synthesize again only when the app's sources or the
+# settings (CDK_CONTEXT, kept in cdk.out/.context) changed since, so a warm `make local` starts in seconds.
+LOCAL_SOURCES := app.go cdk.json go.mod go.sum $(wildcard cdk.context.json) cmd constructs internal
+.PHONY: local-assembly
+local-assembly: deps
+	@if [ -f cdk.out/manifest.json ] && [ -f cdk.out/.context ] && [ ! cdk.out/manifest.json -nt cdk.out/.context ] && [ "$$(cat cdk.out/.context)" = "$$CDK_CONTEXT" ] && \
+	  [ -z "$$(find $(LOCAL_SOURCES) -newer cdk.out/manifest.json -print -quit)" ]; then \
+	  echo "cdk.out is up to date with the sources and CDK_CONTEXT='$$CDK_CONTEXT': not synthesizing again"; \
+	else \
+	  rm -rf cdk.out && { set -o pipefail; ./cdk synth --quiet $(CDK_CONTEXT) 2>&1 >/dev/null | { grep -v '^Supply a stack id' || true; }; } && printf '%s' "$$CDK_CONTEXT" >cdk.out/.context && \
+	  echo "synthesized cdk.out with CDK_CONTEXT='$$CDK_CONTEXT'"; \
+	fi
+export CDK_CONTEXT
 
 local-query: bin/local ## Run a saved query by name, or SQL, over what landed locally: make local-query Q='Events per hour'
 	@./bin/local query "$(Q)"
 
-local-check: deps bin/producer bin/local ## Run the local pipeline once with a known set of events; exit 0 only if all landed and were counted
-	rm -rf cdk.out
-	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+local-check: deps bin/producer bin/local local-assembly ## Run the local pipeline once with a known set of events; exit 0 only if all landed and were counted
 	./bin/local check
 
 clean:

@@ -52,11 +52,13 @@ type Pipeline struct {
 	prodDone chan error
 	out      io.Writer
 	outMu    sync.Mutex
+	started  time.Time
 }
 
 // Start reads the assembly and starts every stage on loopback; on an
 // error it stops what it started.
 func Start(o Options) (p *Pipeline, err error) {
+	started := time.Now()
 	a, err := cfn.ReadAssembly(o.Assembly)
 	if err != nil {
 		return nil, err
@@ -65,7 +67,7 @@ func Start(o Options) (p *Pipeline, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p = &Pipeline{Config: cfg, out: o.Out}
+	p = &Pipeline{Config: cfg, out: o.Out, started: started}
 	for _, addr := range []string{o.APIAddr, o.S3Addr} {
 		if host, _, err := net.SplitHostPort(addr); err != nil || !net.ParseIP(host).IsLoopback() {
 			return nil, fmt.Errorf("address %q: the local pipeline listens on loopback only (127.0.0.1:port)", addr)
@@ -263,6 +265,7 @@ func (p *Pipeline) Run(ctx context.Context, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var err error
+	firstSaid := false
 loop:
 	for {
 		select {
@@ -276,6 +279,10 @@ loop:
 		case <-tick.C:
 			s := p.Stats()
 			p.logf(fmt.Sprintf("stats: %d events accepted, %d records in the stream, %d objects written, %d events landed, %d to errors/", s.Accepted, s.InStream, s.Objects, s.Landed, s.Errors))
+			if s.Objects > 0 && !firstSaid { // the moment a user waits for: their events can be queried
+				firstSaid = true
+				p.logf(fmt.Sprintf("first object written %s after start: `make local-query Q='Events per hour'` answers now", time.Since(p.started).Round(time.Second)))
+			}
 		}
 	}
 	if p.producer != nil && p.prodDone != nil {
