@@ -22,7 +22,7 @@ func ref[T any](v T) *T { return &v }
 // them, or JSON types as cdk.json does.
 func TestSettingErrors(t *testing.T) {
 	keys := strings.Join(tributary.Keys(), ", ")
-	const schemaAllowed = "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](#query-your-events))"
+	const schemaAllowed = "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](querying.md))"
 	cases := []struct {
 		ctx  map[string]any
 		want string
@@ -263,7 +263,7 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 	}
 }
 
-// The README's table is rendered from the settings table: one row per
+// docs/configuration.md's table is rendered from the settings table: one row per
 // setting, in order, with its default and what is allowed.
 func TestConfigurationTableRows(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(tributary.ConfigurationTable()), "\n")
