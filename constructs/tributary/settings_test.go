@@ -313,10 +313,10 @@ func TestRetentionNotice(t *testing.T) {
 		want string
 	}{
 		{nil, "tributary: stage PROD retains its data: `cdk destroy` keeps " + kept + "; to try Tributary use -c stageName=trial, which destroy removes; " +
-			"to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+			"to remove what a destroy kept see docs/operating.md, \"What a production destroy keeps\"."},
 		{map[string]any{"stageName": "dev", "retainData": "true", "streamEncryption": "CUSTOMER_MANAGED"},
 			"tributary: stage dev retains its data: `cdk destroy` keeps the data, access-log and query-results buckets, the Kinesis stream (billed per shard-hour until deleted) and its KMS key, the log groups; " +
-				"to try Tributary use -c stageName=trial, which destroy removes; to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+				"to try Tributary use -c stageName=trial, which destroy removes; to remove what a destroy kept see docs/operating.md, \"What a production destroy keeps\"."},
 		{map[string]any{"stageName": "trial"}, ""},
 		{map[string]any{"retainData": "false"}, ""},
 	} {

@@ -1,0 +1,107 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// readDoc reads a page of the documentation, relative to the project folder.
+func readDoc(t *testing.T, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// docSection is the text under a heading of a page, up to the next heading
+// of the same or a higher level.
+func docSection(t *testing.T, page, heading string) string {
+	t.Helper()
+	level := strings.Index(heading, " ")
+	i := strings.Index(page, "\n"+heading+"\n")
+	if level < 1 || i < 0 {
+		t.Fatalf("no heading %q", heading)
+	}
+	rest := page[i+len(heading)+2:]
+	for _, line := range strings.SplitAfter(rest, "\n") {
+		if n := len(line) - len(strings.TrimLeft(line, "#")); n > 0 && n <= level && strings.HasPrefix(line[n:], " ") {
+			return rest[:strings.Index(rest, line)]
+		}
+	}
+	return rest
+}
+
+// kept is what a production destroy keeps, by CloudFormation type: how many
+// of that type the stacks retain and the words docs/operating.md lists them with.
+type kept struct {
+	count int
+	doc   string
+}
+
+// docs/operating.md lists exactly what the destroy of a production stage
+// keeps: every resource the synthesized stacks retain (DeletionPolicy
+// Retain), no more, no less, with what it goes on costing; the synth's
+// notice points there.
+func TestDocsListWhatAProductionDestroyKeeps(t *testing.T) {
+	section := docSection(t, readDoc(t, "docs/operating.md"), "### What a production destroy keeps")
+	for _, c := range []struct {
+		settings map[string]any
+		want     map[string]kept
+	}{
+		{nil, map[string]kept{
+			"AWS::S3::Bucket":          {3, "| the data bucket, its access-log bucket and the query-results bucket |"},
+			"AWS::Kinesis::Stream":     {1, "| the Kinesis stream |"},
+			"AWS::Logs::LogGroup":      {4, "| the log groups: the API's access and execution logs, Firehose's delivery errors (and its log stream there), the host's flow logs |"},
+			"AWS::Logs::LogStream":     {1, "Firehose's delivery errors (and its log stream there)"},
+			"AWS::IAM::Role":           {1, "| API Gateway's account logging role"},
+			"AWS::ApiGateway::Account": {1, "| API Gateway's account logging role"},
+		}},
+		{map[string]any{"streamEncryption": "CUSTOMER_MANAGED"}, map[string]kept{
+			"AWS::KMS::Key": {1, "| with `streamEncryption=CUSTOMER_MANAGED`, the stream's KMS key |"},
+		}},
+	} {
+		got := map[string]int{}
+		var ids []string
+		for name, tpl := range synth(t, c.settings).templates {
+			resources, _ := tpl["Resources"].(map[string]any)
+			for id, r := range resources {
+				r, _ := r.(map[string]any)
+				if r["DeletionPolicy"] == "Retain" {
+					got[fmt.Sprint(r["Type"])]++
+					ids = append(ids, name+"/"+id)
+				}
+			}
+		}
+		sort.Strings(ids)
+		t.Logf("%v retains %v", c.settings, ids)
+		for typ, k := range c.want {
+			if got[typ] != k.count {
+				t.Errorf("%v: %d %s retained, want %d", c.settings, got[typ], typ, k.count)
+			}
+			if !strings.Contains(section, k.doc) {
+				t.Errorf("docs/operating.md's \"What a production destroy keeps\" does not list %s: %q", typ, k.doc)
+			}
+		}
+		if c.settings == nil {
+			for typ := range got {
+				if _, ok := c.want[typ]; !ok {
+					t.Errorf("the stacks retain %d %s that docs/operating.md does not list", got[typ], typ)
+				}
+			}
+		}
+	}
+	// The synth's one-line notice sends the reader to this section.
+	if notice := synth(t, nil).settings.RetentionNotice(); !strings.Contains(notice, `see docs/operating.md, "What a production destroy keeps"`) {
+		t.Errorf("the retention notice does not point at the section: %s", notice)
+	}
+	for _, cost := range []string{"$0.023 per GB-month", "about $11 a month", "$1 a month", "$0.03 per GB-month"} {
+		if !strings.Contains(section, cost) {
+			t.Errorf("docs/operating.md's \"What a production destroy keeps\" lacks what a kept resource costs: %s", cost)
+		}
+	}
+}
