@@ -3,6 +3,8 @@ package test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -102,6 +104,81 @@ func TestDocsListWhatAProductionDestroyKeeps(t *testing.T) {
 	for _, cost := range []string{"$0.023 per GB-month", "about $11 a month", "$1 a month", "$0.03 per GB-month"} {
 		if !strings.Contains(section, cost) {
 			t.Errorf("docs/operating.md's \"What a production destroy keeps\" lacks what a kept resource costs: %s", cost)
+		}
+	}
+}
+
+// The README is a front door: short enough to read first.
+func TestReadmeIsAFrontDoor(t *testing.T) {
+	if n := len(readDoc(t, "README.md")); n > 12000 {
+		t.Errorf("README.md is %d characters, at most 12,000: move detail to docs/", n)
+	}
+}
+
+var (
+	fence    = regexp.MustCompile("(?ms)^```.*?^```[^\n]*$")
+	mdLink   = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	headings = regexp.MustCompile(`(?m)^#{1,6} (.+)$`)
+	notSlug  = regexp.MustCompile(`[^\p{L}\p{N}_ -]`)
+)
+
+// anchors are a page's heading anchors as GitHub makes them: lower case,
+// punctuation dropped, spaces as hyphens, a repeated one numbered.
+func anchors(page string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range headings.FindAllStringSubmatch(fence.ReplaceAllString(page, ""), -1) {
+		a := strings.ReplaceAll(notSlug.ReplaceAllString(strings.ToLower(strings.TrimSpace(m[1])), ""), " ", "-")
+		for i, base := 1, a; out[a]; i++ {
+			a = fmt.Sprintf("%s-%d", base, i)
+		}
+		out[a] = true
+	}
+	return out
+}
+
+// Every relative link of README.md and docs/*.md reaches a file, and every
+// anchor a heading of its page; each page has a title and a link back to
+// the README, which links every page.
+func TestDocsLinksResolve(t *testing.T) {
+	pages, _ := filepath.Glob("../docs/*.md")
+	if len(pages) == 0 {
+		t.Fatal("no docs/*.md")
+	}
+	pages = append(pages, "../README.md")
+	readme := readDoc(t, "README.md")
+	for _, path := range pages {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, name := string(raw), strings.TrimPrefix(path, "../")
+		if name != "README.md" {
+			if !strings.HasPrefix(page, "# ") || !strings.Contains(page, "](../README.md)") {
+				t.Errorf("%s: no title, or no link back to the README", name)
+			}
+			if !strings.Contains(readme, "]("+name+")") {
+				t.Errorf("README.md does not link %s", name)
+			}
+		}
+		links := mdLink.FindAllStringSubmatch(fence.ReplaceAllString(page, ""), -1)
+		for _, m := range links {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, anchor, _ := strings.Cut(target, "#")
+			dest := path
+			if file != "" {
+				dest = filepath.Join(filepath.Dir(path), file)
+			}
+			destRaw, err := os.ReadFile(dest)
+			if err != nil {
+				t.Errorf("%s: link %s: no such file", name, target)
+				continue
+			}
+			if anchor != "" && !anchors(string(destRaw))[anchor] {
+				t.Errorf("%s: link %s: %s has no heading with that anchor", name, target, dest)
+			}
 		}
 	}
 }
