@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -180,5 +181,69 @@ func TestDocsLinksResolve(t *testing.T) {
 				t.Errorf("%s: link %s: %s has no heading with that anchor", name, target, dest)
 			}
 		}
+	}
+}
+
+// quickStart is the README's quick start: the sh block right after the line
+// <!-- quick-start -->, which CI runs as written.
+func quickStart(t *testing.T) string {
+	t.Helper()
+	readme := readDoc(t, "README.md")
+	const marker = "\n<!-- quick-start -->\n```sh\n"
+	if n := strings.Count(readme, "<!-- quick-start -->"); n != 1 {
+		t.Fatalf("README.md has %d <!-- quick-start --> markers, want 1", n)
+	}
+	_, block, ok := strings.Cut(readme, marker)
+	if !ok {
+		t.Fatal("README.md's <!-- quick-start --> line is not followed by a ```sh line")
+	}
+	block, _, ok = strings.Cut(block, "\n```\n")
+	if !ok {
+		t.Fatal("README.md's quick-start block is not closed")
+	}
+	return block + "\n"
+}
+
+// The quick start's first command runs the pipeline locally, the next the
+// tests; .ci/run runs exactly that block (through .ci/quick-start, which
+// takes it from the README, runs each line and stops at the first failure).
+func TestReadmeQuickStartRunsInCI(t *testing.T) {
+	block := quickStart(t)
+	var commands []string
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		if cmd, _, _ := strings.Cut(line, "#"); strings.TrimSpace(cmd) != "" {
+			commands = append(commands, strings.TrimSpace(cmd))
+		}
+	}
+	if len(commands) < 2 || commands[0] != "make local-check" || commands[1] != "make test" {
+		t.Errorf("the quick start's commands are %q, want make local-check, then make test", commands)
+	}
+
+	printed, err := exec.Command("../.ci/quick-start", "-n", "../README.md").CombinedOutput()
+	if err != nil || string(printed) != block {
+		t.Errorf(".ci/quick-start -n gives %q (%v), want the README's block %q", printed, err, block)
+	}
+
+	// On a README of harmless commands: it runs them in order in the
+	// README's folder, and stops, failing, at the first that fails.
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(readme, []byte("# x\n\n<!-- quick-start -->\n```sh\necho one > ran   # a comment\necho two >> ran\nfalse\necho three >> ran\n```\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("../.ci/quick-start", readme).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Errorf("a failing quick-start command: .ci/quick-start ended with %v, want a failure\n%s", err, out)
+	}
+	if ran, _ := os.ReadFile(filepath.Join(dir, "ran")); string(ran) != "one\ntwo\n" {
+		t.Errorf("the quick start ran %q, want the commands before the failing one, in order", ran)
+	}
+
+	ci := readDoc(t, ".ci/run")
+	if !regexp.MustCompile(`(?m)^\.ci/quick-start README\.md 2>&1 \| tee `).MatchString(ci) {
+		t.Error(".ci/run does not run .ci/quick-start README.md")
+	}
+	if !strings.HasPrefix(ci, "#!/usr/bin/env bash\n") || !strings.Contains(ci, "\nset -euo pipefail\n") {
+		t.Error(".ci/run must be bash with set -euo pipefail, so a failing quick start fails CI")
 	}
 }
