@@ -44,10 +44,14 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 bin/producer bin/local: ## Build the producer and the local pipeline (static binaries)
 	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)
 
+# The local runs read cdk.out, not the CLI's closing hint (a stack id to print a template): drop it.
+quiet_synth = set -o pipefail; ./cdk synth --quiet $(CDK_CONTEXT) 2>&1 >/dev/null | { grep -v '^Supply a stack id' || true; }
+
 # CDK_CONTEXT passes settings to the synth, as -c does: make local CDK_CONTEXT='-c recordPacking=PER_EVENT'
 local: deps bin/producer bin/local ## Run the whole pipeline on this machine from the synthesized app (Ctrl-C stops it)
 	rm -rf cdk.out
-	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+	@echo "./cdk synth --quiet $(CDK_CONTEXT)"
+	@$(quiet_synth)
 	./bin/local up
 
 local-query: bin/local ## Run a saved query by name, or SQL, over what landed locally: make local-query Q='Events per hour'
@@ -55,7 +59,8 @@ local-query: bin/local ## Run a saved query by name, or SQL, over what landed lo
 
 local-check: deps bin/producer bin/local ## Run the local pipeline once with a known set of events; exit 0 only if all landed and were counted
 	rm -rf cdk.out
-	./cdk synth --quiet $(CDK_CONTEXT) >/dev/null
+	@echo "./cdk synth --quiet $(CDK_CONTEXT)"
+	@$(quiet_synth)
 	./bin/local check
 
 clean:
