@@ -44,6 +44,9 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 bin/producer bin/local: ## Build the producer and the local pipeline (static binaries)
 	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)
 
+# The local runs read cdk.out, not the CLI's closing hint (a stack id to print a template): drop it.
+quiet_synth = set -o pipefail; ./cdk synth --quiet $(CDK_CONTEXT) 2>&1 >/dev/null | { grep -v '^Supply a stack id' || true; }
+
 # CDK_CONTEXT passes settings to the synth, as -c does: make local CDK_CONTEXT='-c recordPacking=PER_EVENT'
 local: deps bin/producer bin/local local-assembly ## Run the whole pipeline on this machine from the synthesized app (Ctrl-C stops it)
 	./bin/local up
@@ -57,7 +60,7 @@ local-assembly: deps
 	  [ -z "$$(find $(LOCAL_SOURCES) -newer cdk.out/manifest.json -print -quit)" ]; then \
 	  echo "cdk.out is up to date with the sources and CDK_CONTEXT='$$CDK_CONTEXT': not synthesizing again"; \
 	else \
-	  rm -rf cdk.out && { set -o pipefail; ./cdk synth --quiet $(CDK_CONTEXT) 2>&1 >/dev/null | { grep -v '^Supply a stack id' || true; }; } && printf '%s' "$$CDK_CONTEXT" >cdk.out/.context && \
+	  rm -rf cdk.out && { $(quiet_synth); } && printf '%s' "$$CDK_CONTEXT" >cdk.out/.context && \
 	  echo "synthesized cdk.out with CDK_CONTEXT='$$CDK_CONTEXT'"; \
 	fi
 export CDK_CONTEXT

@@ -10,8 +10,8 @@ import (
 )
 
 // Prices are us-east-1 list prices (USD) of what an event's cost varies
-// with; the fixed costs (shard-hours, the host, dashboards) are in the
-// README. Check https://aws.amazon.com/api-gateway/pricing/,
+// with; the fixed costs (shard-hours, the host, dashboards) are in
+// docs/cost.md. Check https://aws.amazon.com/api-gateway/pricing/,
 // .../kinesis/data-streams/pricing/ and .../kinesis/data-firehose/pricing/.
 var prices = struct {
 	apiPerMillionRequests  float64 // REST API, first 333 million a month

@@ -1,7 +1,7 @@
 // Package test holds the tests about the whole app: every stack as `cdk
 // synth` builds it from settings, checked by cdk-nag and the template
 // validator, for determinism, stable logical ids, least privilege across
-// stacks, the README, and the rendered mapping templates. Each construct's
+// stacks, the docs, and the rendered mapping templates. Each construct's
 // own behaviour is tested in its package. One jsii kernel serves the whole
 // binary, and each configuration is synthesized once and shared.
 package test

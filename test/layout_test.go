@@ -142,20 +142,20 @@ func TestSynthesizedQueryRefusesWrongTimes(t *testing.T) {
 	}
 }
 
-// recoverFilter is the README's jq filter that takes the records out of
+// recoverFilter is docs/querying.md's jq filter that takes the records out of
 // Firehose's error documents.
 const recoverFilter = `.rawData | @base64d | split("\n")[] | select(length > 0)`
 
-// The README's recovery command gives back each failed event as one line,
-// the events of a packed record each on its own, with jq 1.6 (as on the
-// host); the README holds the filter verbatim.
+// The recovery command in docs/querying.md gives back each failed event as
+// one line, the events of a packed record each on its own, with jq 1.6 (as
+// on the host); the page holds the filter verbatim.
 func TestRecoveredEventsComeBackAsLines(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	page, err := os.ReadFile("../docs/querying.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), "jq -r '"+recoverFilter+"'") {
-		t.Fatalf("README does not hold the recovery filter %s", recoverFilter)
+	if !strings.Contains(string(page), "jq -r '"+recoverFilter+"'") {
+		t.Fatalf("docs/querying.md does not hold the recovery filter %s", recoverFilter)
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	docs := fmt.Sprintf(`{"errorCode":"DynamicPartitioning.MetadataExtractionFailed","rawData":%q}`+"\n"+`{"ErrorCode":"x","rawData":%q}`,

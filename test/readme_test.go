@@ -13,16 +13,16 @@ import (
 	"github.com/tributary/tributary/constructs/tributary"
 )
 
-// The README's configuration table is the settings table: same settings, in
+// docs/configuration.md's table is the settings table: same settings, in
 // the same order, with the same defaults, allowed values and descriptions.
-func TestREADMEConfigurationTable(t *testing.T) {
-	raw, err := os.ReadFile("../README.md")
+func TestDocsConfigurationTable(t *testing.T) {
+	raw, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := tributary.ConfigurationTable()
 	if !strings.Contains(string(raw), want) {
-		t.Errorf("README.md's configuration table differs from the settings table; it must hold exactly:\n%s", want)
+		t.Errorf("docs/configuration.md's configuration table differs from the settings table; it must hold exactly:\n%s", want)
 	}
 	for _, key := range tributary.Keys() {
 		if !strings.Contains(want, "| `"+key+"` |") {

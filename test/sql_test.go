@@ -76,7 +76,7 @@ func landEvents(t *testing.T, dir string, hours map[time.Time][]string, gzipped 
 // The named queries, as synthesized, run on files laid out as Firehose
 // writes them (plain and gzipped), through stand-ins of the synthesized
 // tables: for the schema-free table and for the typed one, each query
-// returns what the README says it does. DuckDB runs them; the few Athena
+// returns what docs/querying.md says it does. DuckDB runs them; the few Athena
 // functions it lacks are macros (localsql.Macros).
 func TestNamedQueriesOnLandedEvents(t *testing.T) {
 	now := time.Now().UTC()

@@ -3,7 +3,7 @@
 // 127.0.0.1 (and the producer as the host runs it), `local query` runs a
 // saved query or any SQL over what landed, `local check` proves the whole
 // path once and exits. `make local`, `make local-query` and `make
-// local-check` run it; see the README's "Try it locally".
+// local-check` run it; see docs/local.md.
 package main
 
 import (

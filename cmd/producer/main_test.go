@@ -64,7 +64,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 		}
 	}
 	if n := strings.Count(out.String(), "\n  -"); n != len(flags) {
-		t.Errorf("help lists %d flags, this test knows %d: add the new ones here and to the README", n, len(flags))
+		t.Errorf("help lists %d flags, this test knows %d: add the new ones here and to docs/producer.md", n, len(flags))
 	}
 }
 

@@ -23,7 +23,7 @@ func parseFile(t *testing.T, path string) *eventschema.Schema {
 }
 
 // The typed columns follow the schema: one per top-level property, in the
-// file's order, in lower case, with the README's type mapping (integer
+// file's order, in lower case, with docs/querying.md's type mapping (integer
 // bigint, number double, nullable as its type, objects as structs or JSON
 // text, arrays of their items' type); the producer's event_time is added
 // because the schema lacks it, its event_id kept where the schema has it.

@@ -38,7 +38,7 @@ type Settings struct {
 }
 
 // setting is one row of the settings table: its key in CDK context (cdk.json
-// or -c key=value), what the README says of it, how its value is read, and
+// or -c key=value), what docs/configuration.md says of it, how its value is read, and
 // where it goes.
 type setting struct {
 	key, def, allowed, does string
@@ -46,7 +46,7 @@ type setting struct {
 	set                     func(s *Settings, v any)
 }
 
-// code formats a value as the README shows literals.
+// code formats a value as docs/configuration.md shows literals.
 func code(v any) string { return fmt.Sprintf("`%v`", v) }
 
 func codes[T any](vs ...T) string {
@@ -166,8 +166,8 @@ func list(key, def, allowed, does string, set func(*Settings, []string)) setting
 	}, func(s *Settings, v any) { set(s, v.([]string)) }}
 }
 
-// table is every setting, in the order the README lists them. The README's
-// configuration table is rendered from it (TestREADMEConfigurationTable).
+// table is every setting, in the order docs/configuration.md lists them. Its
+// configuration table is rendered from it (TestDocsConfigurationTable).
 var table = []setting{
 	text("stackNamePrefix", code(DefaultStackNamePrefix), "1-50 letters, digits, hyphens; starts with a letter",
 		"stack name is `<prefix>-<stageName>-Pipeline`",
@@ -206,11 +206,11 @@ var table = []setting{
 	text("compression", code(deliverystream.DefaultCompression), codes(deliverystream.Compressions...)+"; `UNCOMPRESSED` with `PARQUET`",
 		"compression of the S3 objects; Athena cannot read `SNAPPY` (snappy-java framing) or `ZIP` objects: synth warns",
 		func(s *Settings, v string) { s.Pipeline.Delivery.Compression = v }),
-	schemaFile("eventSchema", "none", "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](#query-your-events))",
+	schemaFile("eventSchema", "none", "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](querying.md))",
 		"what every event must match (else `400`), and the columns of the typed table `events`",
 		func(s *Settings, v *eventschema.Schema) { s.Pipeline.EventSchema = v }),
 	text("partitioning", code(layout.ArrivalTime), codes(layout.Partitionings...),
-		"hour folders by the time Firehose received the event, or by its `event_time` (another delivery stream: see [Options for larger installations](#options-for-larger-installations))",
+		"hour folders by the time Firehose received the event, or by its `event_time` (another delivery stream: see [Options for larger installations](querying.md#options-for-larger-installations))",
 		func(s *Settings, v string) { s.Pipeline.Delivery.Partitioning = layout.Partitioning(v) }),
 	text("outputFormat", code(catalog.JSON), codes(catalog.Formats...)+"; `PARQUET` needs `eventSchema`",
 		"objects as newline-delimited JSON, or Parquet converted by Firehose with the typed table's columns",
@@ -225,14 +225,14 @@ var table = []setting{
 		func(s *Settings, v int) { s.Pipeline.Bucket.ArchiveAfterDays = &v }),
 	integer("expireAfterDays", "never", "1-36500, after any transition", "delete objects",
 		func(s *Settings, v int) { s.Pipeline.Bucket.ExpireAfterDays = &v }),
-	text("apiAuth", code(ingest.AuthIAM), codes(ingest.Auths...), "how producers authenticate (see [Authorization](#authorization))",
+	text("apiAuth", code(ingest.AuthIAM), codes(ingest.Auths...), "how producers authenticate (see [Authorization](api.md#authorization))",
 		func(s *Settings, v string) { s.Pipeline.API.Auth = ingest.Auth(v) }),
 	boolean("apiTracing", code(false), "AWS X-Ray tracing of the stage (billed per trace)",
 		func(s *Settings, v bool) { s.Pipeline.API.Tracing = v }),
 	text("apiEndpointType", "`REGIONAL`", "`REGIONAL`, `EDGE`", "`EDGE` routes producers far from the Region through CloudFront",
 		func(s *Settings, v string) { s.Pipeline.API.EndpointType = v }),
 	text("recordPacking", code(ingest.Packed), codes(ingest.Packings...),
-		"how `/v1/batch` stores a batch: `PACKED`, one Kinesis record holding a line per event (about ten times cheaper per event, five times more events per shard); `PER_EVENT`, a record per event, answered per record (see [Record packing](#record-packing))",
+		"how `/v1/batch` stores a batch: `PACKED`, one Kinesis record holding a line per event (about ten times cheaper per event, five times more events per shard); `PER_EVENT`, a record per event, answered per record (see [Record packing](api.md#record-packing))",
 		func(s *Settings, v string) { s.Pipeline.API.RecordPacking = ingest.Packing(v) }),
 	text("apiCloudWatchRole", code(ingestapi.CreateCloudWatchRole), codes(ingestapi.CreateCloudWatchRole, ingestapi.ExistingCloudWatchRole),
 		"the account-wide role API Gateway logs with (see below)",
@@ -250,7 +250,7 @@ var table = []setting{
 	text("producerSource", code(producerhost.DefaultSource), "`synthetic`, `file`", "what the host sends",
 		func(s *Settings, v string) { s.Host.Source = v }),
 	list("producerFiles", "none", "absolute paths or glob patterns on the host, comma-separated; not under `/tmp`, `/var/tmp`, `/home`, `/root`, `/run/user`",
-		"files to follow with `producerSource=file` (see [Following files](#following-files))",
+		"files to follow with `producerSource=file` (see [Following files](following-files.md))",
 		func(s *Settings, v []string) { s.Host.Files = v }),
 	number("producerRate", code(producerhost.DefaultRate), "0.01-10000", "synthetic events per second",
 		func(s *Settings, v float64) { s.Host.Rate = &v }),
@@ -281,7 +281,7 @@ var table = []setting{
 		}),
 }
 
-// Keys are the settings' keys, in the README's order.
+// Keys are the settings' keys, in docs/configuration.md's order.
 func Keys() []string {
 	out := make([]string, len(table))
 	for i, s := range table {
@@ -325,7 +325,7 @@ func LoadSettings(ctx map[string]any) (Settings, error) {
 	return s, s.Validate()
 }
 
-// stripCode turns the README's `literals` into plain text for messages.
+// stripCode turns the docs' `literals` into plain text for messages.
 func stripCode(s string) string { return strings.ReplaceAll(s, "`", "") }
 
 // nearMiss returns the setting k was probably meant to be, or "".
@@ -364,8 +364,8 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// ConfigurationTable renders the README's configuration table from the
-// settings table: the README must hold exactly these lines.
+// ConfigurationTable renders docs/configuration.md's table from the
+// settings table: the page must hold exactly these lines.
 func ConfigurationTable() string {
 	var b strings.Builder
 	b.WriteString("| setting | default | allowed | what it does |\n|---|---|---|---|\n")

@@ -22,7 +22,7 @@ func ref[T any](v T) *T { return &v }
 // them, or JSON types as cdk.json does.
 func TestSettingErrors(t *testing.T) {
 	keys := strings.Join(tributary.Keys(), ", ")
-	const schemaAllowed = "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](#query-your-events))"
+	const schemaAllowed = "a JSON Schema (draft-04) file of one event, relative to the project folder (see [Query your events](querying.md))"
 	cases := []struct {
 		ctx  map[string]any
 		want string
@@ -263,7 +263,7 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 	}
 }
 
-// The README's table is rendered from the settings table: one row per
+// docs/configuration.md's table is rendered from the settings table: one row per
 // setting, in order, with its default and what is allowed.
 func TestConfigurationTableRows(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(tributary.ConfigurationTable()), "\n")
@@ -313,10 +313,10 @@ func TestRetentionNotice(t *testing.T) {
 		want string
 	}{
 		{nil, "tributary: stage PROD retains its data: `cdk destroy` keeps " + kept + "; to try Tributary use -c stageName=trial, which destroy removes; " +
-			"to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+			"to remove what a destroy kept see docs/operating.md, \"What a production destroy keeps\"."},
 		{map[string]any{"stageName": "dev", "retainData": "true", "streamEncryption": "CUSTOMER_MANAGED"},
 			"tributary: stage dev retains its data: `cdk destroy` keeps the data, access-log and query-results buckets, the Kinesis stream (billed per shard-hour until deleted) and its KMS key, the log groups; " +
-				"to try Tributary use -c stageName=trial, which destroy removes; to remove what a destroy kept see the README's \"Deploy, diff, destroy\"."},
+				"to try Tributary use -c stageName=trial, which destroy removes; to remove what a destroy kept see docs/operating.md, \"What a production destroy keeps\"."},
 		{map[string]any{"stageName": "trial"}, ""},
 		{map[string]any{"retainData": "false"}, ""},
 	} {

@@ -221,6 +221,6 @@ func (s Settings) RetentionNotice() string {
 	}
 	kept += ", the log groups"
 	return fmt.Sprintf("tributary: stage %s retains its data: `cdk destroy` keeps %s; "+
-		"to try Tributary use -c stageName=%s, which destroy removes; to remove what a destroy kept see the README's \"Deploy, diff, destroy\".",
+		"to try Tributary use -c stageName=%s, which destroy removes; to remove what a destroy kept see docs/operating.md, \"What a production destroy keeps\".",
 		s.Pipeline.API.Stage(), kept, TrialStageName)
 }

@@ -89,7 +89,7 @@ const ErrorTypeColumn = "error_type"
 // test of dynamic partitioning lists it; processing-failed, the
 // processors' documented folder) and Parquet conversion failures
 // (format-conversion-failed, documented). The errors table projects
-// these; a type not listed is not projected (the README says how to see
+// these; a type not listed is not projected (docs/querying.md says how to see
 // every folder).
 var ErrorTypes = []string{"format-conversion-failed", "partitioning-failed", "processing-failed"}
 

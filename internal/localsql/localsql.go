@@ -21,7 +21,7 @@ import (
 
 // Macros stand in for the Athena (Trino) functions the named queries use
 // that DuckDB spells differently. Everything else in them is SQL both
-// engines run alike. The README's local section lists them.
+// engines run alike. docs/local.md lists them.
 var Macros = []string{
 	// Athena's json_extract_scalar returns a scalar as varchar, and NULL for
 	// an object, an array, JSON null or a line that is not JSON, where

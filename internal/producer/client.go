@@ -188,7 +188,7 @@ func redirected(status int, location string) string {
 	return fmt.Sprintf("HTTP %d redirect to %q, not followed: events and credentials go only to -url; set -url to the API's own /v1 URL", status, location)
 }
 
-// classify sorts the events of a request by its answer; the README's table
+// classify sorts the events of a request by its answer; docs/producer.md's table
 // "What the producer does with each answer" says the same.
 func (c *client) classify(status int, body []byte, n int) outcome {
 	all := make([]int, n)

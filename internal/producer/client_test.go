@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Every answer sorts the events of a request one way; the README's table
+// Every answer sorts the events of a request one way; docs/producer.md's table
 // says the same. Undocumented 2xx answers are resent: the events may be
 // stored, and a duplicate is better than a loss.
 func TestClassifyAnswers(t *testing.T) {

@@ -33,7 +33,7 @@ const (
 const batchBytes = ingest.MaxRecordBytes - 64<<10
 
 // DefaultQueueBytes bounds the queue when Config.QueueBytes is 0: it fits a
-// t4g.nano (0.5 GiB) with room to spare (see the README).
+// t4g.nano (0.5 GiB) with room to spare (see docs/producer.md).
 const DefaultQueueBytes = 32 << 20
 
 // Config is everything Run needs. Zero durations and sizes are not defaults:
