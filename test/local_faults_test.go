@@ -231,6 +231,23 @@ func TestFaultLocalKilledThenStartedAgain(t *testing.T) {
 	wantLanded(t, dir, 2000)
 }
 
+// The S3 folder deleted under a running pipeline (before its first object):
+// one line says so, and every event answered 200 still lands, once.
+func TestFaultLocalS3FolderDeletedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	r := startLocal(t, dir)
+	r.send(t, 0, 1000)
+	if err := os.RemoveAll(filepath.Join(dir, "s3")); err != nil {
+		t.Fatal(err)
+	}
+	r.send(t, 1000, 500)
+	r.stop(t, syscall.SIGINT)
+	wantLanded(t, dir, 1500)
+	if n := strings.Count(r.out.String(), "was deleted; making it again"); n != 1 {
+		t.Errorf("%d lines about the deleted folder, want 1:\n%s", n, r.out.String())
+	}
+}
+
 // The host's producer following its files (customSettings: producerSource
 // file, two files, gzip, the events/json/ prefix): lines appended to them
 // under .local/host/ land once each, and a second run sends only what was
