@@ -49,6 +49,7 @@ func TestPipelineStackOutputs(t *testing.T) {
 		}
 	}
 	wgID, _ := only(t, tpl, "AWS::Athena::WorkGroup")
+	policyID, _ := only(t, tpl, "AWS::IAM::ManagedPolicy")
 	var bucketID, resultsID string
 	for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {
 		if get(r, "Properties", "VersioningConfiguration") != nil {
@@ -74,12 +75,16 @@ func TestPipelineStackOutputs(t *testing.T) {
 		"RawTable":           "${" + rawID + "}",
 		"AthenaWorkGroup":    "${" + wgID + "}",
 		"QueryResultsBucket": "${" + resultsID + "}",
+		"QueryPolicyArn":     "${" + policyID + "}",
 		"AthenaConsoleUrl":   "https://${AWS::Region}.console.aws.amazon.com/athena/home?region=${AWS::Region}#/query-editor",
 	}
 	for name, value := range want {
 		if got := joined(get(outputs, name, "Value")); got != value {
 			t.Errorf("output %s = %s, want %s", name, got, value)
 		}
+	}
+	if d := get(outputs, "QueryPolicyArn", "Description"); !strings.HasPrefix(fmt.Sprint(d), "Managed policy to attach to the users and roles that query") {
+		t.Errorf("QueryPolicyArn's description: %v", d)
 	}
 	example := joined(get(outputs, "ExampleRequest", "Value"))
 	for _, part := range []string{

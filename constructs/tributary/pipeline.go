@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -137,6 +138,13 @@ func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
 	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
 	p.Queries.Database, p.Queries.AccessLogs = pl.Catalog.Database, pl.RawData.AccessLogs
 	p.Queries.Table = catalog.RawTable
+	var tables []awsglue.S3Table // a new slice: the caller's is not written to
+	for _, t := range []awsglue.S3Table{pl.Catalog.Raw, pl.Catalog.Events, pl.Catalog.Errors} {
+		if t != nil {
+			tables = append(tables, t)
+		}
+	}
+	p.Queries.Tables = tables
 	if pl.Catalog.Errors != nil {
 		p.Queries.ErrorsTable = catalog.ErrorTable
 	}
@@ -198,6 +206,8 @@ func NewPipelineStack(scope constructs.Construct, id string, props *PipelineStac
 		output(s, "EventsTable", t.TableName(), "The events, a column per property of the event schema, partitioned by dt")
 	}
 	output(s, "AthenaWorkGroup", p.Queries.WorkGroup.Ref(), "Athena workgroup to query in: its settings are enforced and its named queries are saved there")
+	output(s, "QueryPolicyArn", p.Queries.QueryPolicy.ManagedPolicyArn(),
+		"Managed policy to attach to the users and roles that query: this workgroup, the tables and their objects, the query results")
 	output(s, "QueryResultsBucket", p.Queries.Results.BucketName(), "Where Athena writes query results (expire after 30 days)")
 	output(s, "AthenaConsoleUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), awscdk.Aws_REGION(), jsii.String(".console.aws.amazon.com/athena/home?region="), awscdk.Aws_REGION(),
