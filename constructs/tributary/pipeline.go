@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -23,6 +24,9 @@ import (
 	"github.com/tributary/tributary/constructs/workgroup"
 	"github.com/tributary/tributary/internal/ingest"
 )
+
+// ErrorMetricsID is the data bucket's request metrics filter over the error prefix.
+const ErrorMetricsID = "errors"
 
 // PipelineProps configure the pipeline's parts. The zero value is the
 // default pipeline; each part documents its own defaults.
@@ -134,6 +138,9 @@ func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
 	}
 	p.Delivery.Source, p.Delivery.Bucket, p.Delivery.Table = pl.Events.Stream, pl.RawData.Bucket, pl.Catalog.Events
 	pl.Delivery = deliverystream.New(scope, "Delivery", &p.Delivery)
+	// S3 reports request metrics only for a filter: this one counts the
+	// objects Firehose writes to the error prefix (the monitoring's alarm).
+	pl.RawData.Bucket.AddMetric(&awss3.BucketMetrics{Id: jsii.String(ErrorMetricsID), Prefix: jsii.String(p.Delivery.ErrorPrefixInForce())})
 	p.API.Stream = pl.Events.Stream
 	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
 	p.Queries.Database, p.Queries.AccessLogs = pl.Catalog.Database, pl.RawData.AccessLogs
