@@ -19,10 +19,12 @@ import (
 	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
 	"github.com/tributary/tributary/constructs/workgroup"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 // ErrorMetricsID is the data bucket's request metrics filter over the error prefix.
@@ -91,6 +93,14 @@ func (p PipelineProps) Validate() error {
 		if err := v.Validate(); err != nil {
 			return err
 		}
+	}
+	// Firehose converts a record as one: a packed record (up to 500 events)
+	// with one event that does not fit the schema goes whole to errors/. It
+	// de-aggregates records only with dynamic partitioning (EVENT_TIME).
+	if c.Delivery.Format == deliverystream.Parquet && c.Delivery.Layout().By == layout.ArrivalTime && c.API.Packing() == ingest.Packed {
+		return check.Invalid("outputFormat", deliverystream.Parquet, fmt.Sprintf(
+			"%s with partitioning=%s and recordPacking=%s; for Parquet set partitioning=%s (Firehose splits each record into its events before converting) or recordPacking=%s: a packed record is converted as one, so one event that does not fit the schema would send its whole batch to errors/",
+			deliverystream.JSON, layout.ArrivalTime, ingest.Packed, layout.EventTime, ingest.PerEvent))
 	}
 	return nil
 }
