@@ -156,6 +156,10 @@ func TestNamedQueriesOnLandedEvents(t *testing.T) {
 			perHour:       `[{"dt":"H23","events":"1"},{"dt":"H2","events":"5"},{"dt":"H1","events":"5"},{"dt":"H0","events":"1"}]`,
 			latest:        `["H0 e6","H1 NIL","H1 NIL","H1 e5","H1 e4","H1 NIL"]`,
 			dedupFiltered: `[{"events":"9","ids":"6"}]`, dedupAll: `[{"events":"13"}]`},
+		{name: "Parquet, by event time", settings: openSettings, eventTime: true, parquet: true,
+			perHour:       `[{"dt":"H23","events":"1"},{"dt":"H2","events":"5"},{"dt":"H1","events":"4"},{"dt":"H0","events":"1"}]`,
+			latest:        `["H0 e6","H1 NIL","H1 NIL","H1 e5","H1 e4"]`,
+			dedupFiltered: `[{"events":"8","ids":"6"}]`, dedupAll: `[{"events":"12"}]`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tpl := synth(t, c.settings).pipeline()
