@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 
@@ -310,5 +311,34 @@ func TestQueryPolicy(t *testing.T) {
 		if len(rules) != 1 || fmt.Sprint(rules[0].(map[string]any)["applies_to"]) != fmt.Sprintf("[Resource::<%s.Arn>/* Resource::<%s.Arn>/raw-data/* Resource::<%[2]s.Arn>/errors/*]", s.results, s.data) {
 			t.Errorf("suppressions %v", rules)
 		}
+	}
+}
+
+// A data bucket encrypted with a customer key: the query policy may decrypt
+// with that key, and with nothing else; the SSE-S3 buckets of the app need none.
+func TestQueryPolicyDecryptsWithTheDataBucketsKey(t *testing.T) {
+	stack := cdktest.NewStack()
+	key := awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
+	data := awss3.NewBucket(stack, jsii.String("Data"), &awss3.BucketProps{Encryption: awss3.BucketEncryption_KMS, EncryptionKey: key})
+	db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("d")})
+	raw := awsglue.NewS3Table(stack, jsii.String("Raw"), &awsglue.S3TableProps{Database: db, TableName: jsii.String("events_raw"),
+		Columns: &[]*awsglue.Column{{Name: jsii.String("line"), Type: awsglue.Schema_STRING()}}, DataFormat: awsglue.DataFormat_JSON(),
+		Storage: awsglue.S3TableStorage_FromBucket(data), S3Prefix: jsii.String("raw-data/")})
+	workgroup.New(stack, "Queries", &workgroup.Props{Database: db, Table: "events_raw", Tables: []awsglue.S3Table{raw},
+		AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil)})
+	var kms []string
+	for _, p := range *assertions.Template_FromStack(stack, nil).FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil) {
+		for _, st := range (*p)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if a := fmt.Sprint(st["Action"]); strings.Contains(a, "kms:") {
+				kms = append(kms, a+" on "+cdktest.Joined(st["Resource"]))
+			}
+		}
+	}
+	if want := "kms:Decrypt on ${" + nag.LogicalID(key) + ".Arn}"; fmt.Sprint(kms) != "["+want+"]" {
+		t.Errorf("KMS statements %v, want [%s]", kms, want)
+	}
+	if n := strings.Count(fmt.Sprint(defaults().tpl.ToJSON()), "kms:"); n != 0 {
+		t.Errorf("the SSE-S3 configuration grants KMS %d times", n)
 	}
 }
