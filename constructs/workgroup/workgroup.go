@@ -185,7 +185,8 @@ var (
 	// Athena's list of what it needs of a results location; the data is only read.
 	ResultsBucketActions = []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
 	ResultsObjectActions = []string{"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"}
-	DataBucketActions    = []string{"s3:GetBucketLocation", "s3:ListBucket"}
+	DataBucketActions    = []string{"s3:GetBucketLocation"}
+	DataListActions      = []string{"s3:ListBucket"}
 	DataObjectActions    = []string{"s3:GetObject"}
 )
 
@@ -224,9 +225,11 @@ func (w *WorkGroup) queryPolicy(props *Props) awsiam.ManagedPolicy {
 		allow(GlueViewActions, catalogArn, props.Database.DatabaseArn(), view),
 		allow(ResultsBucketActions, w.Results.BucketArn()),
 		allow(ResultsObjectActions, w.Results.ArnForObjects(jsii.String("*"))),
-		// Listing is limited to the tables' prefixes, as reading is.
+		allow(DataBucketActions, bucket.BucketArn()),
+		// Listing is limited to the tables' prefixes, as reading is (only
+		// ListBucket carries s3:prefix: GetBucketLocation stays unconditioned).
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions: jsii.Strings(DataBucketActions...), Resources: &[]*string{bucket.BucketArn()},
+			Actions: jsii.Strings(DataListActions...), Resources: &[]*string{bucket.BucketArn()},
 			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": prefixes}},
 		}),
 		allow(DataObjectActions, objects...),

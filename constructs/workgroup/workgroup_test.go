@@ -271,7 +271,8 @@ func TestQueryPolicy(t *testing.T) {
 			"glue:CreateTable,glue:UpdateTable on " + strings.Join([]string{glue("catalog"), dbArn, view}, ","),
 			"s3:GetBucketLocation,s3:ListBucket,s3:ListBucketMultipartUploads on ${" + s.results + ".Arn}",
 			"s3:AbortMultipartUpload,s3:GetObject,s3:ListMultipartUploadParts,s3:PutObject on ${" + s.results + ".Arn}/*",
-			"s3:GetBucketLocation,s3:ListBucket on ${" + s.data + ".Arn} if StringLike s3:prefix [raw-data/* errors/*]",
+			"s3:GetBucketLocation on ${" + s.data + ".Arn}",
+			"s3:ListBucket on ${" + s.data + ".Arn} if StringLike s3:prefix [raw-data/* errors/*]",
 			"s3:GetObject on ${" + s.data + ".Arn}/errors/*,${" + s.data + ".Arn}/raw-data/*",
 		}
 		list := func(v any) []string {
