@@ -49,6 +49,7 @@ func TestPipelineStackOutputs(t *testing.T) {
 		}
 	}
 	wgID, _ := only(t, tpl, "AWS::Athena::WorkGroup")
+	policyID, _ := only(t, tpl, "AWS::IAM::ManagedPolicy")
 	var bucketID, resultsID string
 	for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {
 		if get(r, "Properties", "VersioningConfiguration") != nil {
@@ -74,12 +75,16 @@ func TestPipelineStackOutputs(t *testing.T) {
 		"RawTable":           "${" + rawID + "}",
 		"AthenaWorkGroup":    "${" + wgID + "}",
 		"QueryResultsBucket": "${" + resultsID + "}",
+		"QueryPolicyArn":     "${" + policyID + "}",
 		"AthenaConsoleUrl":   "https://${AWS::Region}.console.aws.amazon.com/athena/home?region=${AWS::Region}#/query-editor",
 	}
 	for name, value := range want {
 		if got := joined(get(outputs, name, "Value")); got != value {
 			t.Errorf("output %s = %s, want %s", name, got, value)
 		}
+	}
+	if d := get(outputs, "QueryPolicyArn", "Description"); !strings.HasPrefix(fmt.Sprint(d), "Managed policy to attach to the users and roles that query") {
+		t.Errorf("QueryPolicyArn's description: %v", d)
 	}
 	example := joined(get(outputs, "ExampleRequest", "Value"))
 	for _, part := range []string{
@@ -177,15 +182,32 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 }
 
 // The monitoring stack watches this pipeline's stage, stream and delivery
-// stream, and the host when there is one; its dashboard is named after the
+// stream, the data bucket's request metrics filter over the error prefix
+// (which the pipeline stack creates, the error prefix in force, custom
+// too), and the host when there is one; its dashboard is named after the
 // pipeline stack.
 func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 	for _, c := range []struct {
 		settings map[string]any
 		host     bool
-	}{{nil, true}, {openSettings, false}} {
+	}{{nil, true}, {openSettings, false}, {customSettings, true}} {
 		a := synth(t, c.settings)
-		mon := a.templates["Tributary-PROD-Monitoring"]
+		mon := a.templates[a.settings.StackName("Monitoring")]
+		for id, r := range resourcesOf(a.pipeline(), "AWS::S3::Bucket") {
+			metrics := get(r, "Properties", "MetricsConfigurations")
+			if get(r, "Properties", "VersioningConfiguration") == nil { // not the data bucket
+				if metrics != nil {
+					t.Errorf("%v: bucket %s has request metrics %v", c.settings, id, metrics)
+				}
+				continue
+			}
+			if want := fmt.Sprintf("[map[Id:errors Prefix:%s]]", a.settings.Pipeline.Delivery.ErrorPrefixInForce()); fmt.Sprint(metrics) != want {
+				t.Errorf("%v: data bucket's request metrics %v, want %s", c.settings, metrics, want)
+			}
+		}
+		if c.settings["stageName"] == "dev" { // customSettings: only the error prefix is of interest here
+			continue
+		}
 		dims := map[string]string{}
 		for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
 			for _, d := range get(alarm, "Properties", "Dimensions").([]any) {
@@ -200,6 +222,8 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 			"Iterat StreamName":                pipelineRef + "EventsStream",
 			"DataFr DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
 			"Delive DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
+			"ErrorO BucketName":                pipelineRef + "RawDataBucket",
+			"ErrorO FilterId":                  "errors",
 			"HostSt InstanceId (only w/ host)": "${Fn::GetStackOutput:Tributary-PROD-Producer/PublishOutputRefHostInstance",
 		} {
 			key, hostOnly := strings.CutSuffix(k, " (only w/ host)")
@@ -311,7 +335,7 @@ func TestSettingsReachTheirResources(t *testing.T) {
 	for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
 		thresholds[strings.TrimPrefix(id, "Monitoring")[:6]] = joined(get(alarm, "Properties", "Threshold"))
 	}
-	want := map[string]string{"Api5xx": "10", "WriteT": "50", "Iterat": "1800000", "DataFr": "900", "Delive": "0.99", "HostSt": "1"}
+	want := map[string]string{"Api5xx": "10", "WriteT": "50", "Iterat": "1800000", "DataFr": "900", "Delive": "0.99", "ErrorO": "1", "HostSt": "1"} // any error object alarms
 	if fmt.Sprint(thresholds) != fmt.Sprint(want) {
 		t.Errorf("alarm thresholds %v, want %v", thresholds, want)
 	}

@@ -116,6 +116,18 @@ func TestSuppressionsArePinnedToTheirResources(t *testing.T) {
 		add(pipeline, "AWS::IAM::Policy", func(id string, _ map[string]any) bool {
 			return isDependencyOf(a.pipeline(), id, "AWS::KinesisFirehose::DeliveryStream") // Firehose's one policy
 		}, "AwsSolutions-IAM5", "Resource::<"+data+".Arn>/*")
+		// The query policy: object keys under the tables' prefixes and in the results bucket.
+		var results string
+		for id, r := range resourcesOf(a.pipeline(), "AWS::S3::Bucket") {
+			if strings.Contains(fmt.Sprint(get(r, "Properties", "LoggingConfiguration")), "query-results-bucket/") {
+				results = id
+			}
+		}
+		objects := "Resource::<" + results + ".Arn>/*"
+		for _, p := range []string{a.stacks.Pipeline.Pipeline.Delivery.DataPrefix, a.settings.Pipeline.Delivery.ErrorPrefixInForce()} {
+			objects += ",Resource::<" + data + ".Arn>/" + p + "*"
+		}
+		add(pipeline, "AWS::IAM::ManagedPolicy", all, "AwsSolutions-IAM5", objects)
 		add(pipeline, "AWS::ApiGateway::Method", all, "AwsSolutions-COG4", "") // machines, not users
 		switch settings["apiAuth"] {
 		case "API_KEY", "NONE":
@@ -207,8 +219,9 @@ func TestEveryLogGroupHasARetention(t *testing.T) {
 	}
 }
 
-// No statement in any stack grants a wildcard action, and the only managed
-// policies are the two whose suppressions are pinned above.
+// No statement in any stack grants a wildcard action (the query policy's
+// included), and the only AWS managed policies are the two whose
+// suppressions are pinned above.
 func TestNoWildcardActions(t *testing.T) {
 	allowed := map[string]bool{
 		"arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": true,
@@ -216,7 +229,11 @@ func TestNoWildcardActions(t *testing.T) {
 	}
 	for _, settings := range everySettings {
 		for stack, tpl := range synth(t, settings).templates {
-			for id, p := range resourcesOf(tpl, "AWS::IAM::Policy") {
+			policies := resourcesOf(tpl, "AWS::IAM::Policy")
+			for id, p := range resourcesOf(tpl, "AWS::IAM::ManagedPolicy") {
+				policies[id] = p
+			}
+			for id, p := range policies {
 				for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
 					for _, a := range strs(get(st, "Action")) {
 						if strings.Contains(a, "*") {

@@ -57,9 +57,10 @@ var (
 	apiKeySettings = map[string]any{"apiAuth": "API_KEY", "apiTracing": "true", "apiEndpointType": "EDGE", "recordPacking": "PER_EVENT",
 		"eventSchema": "testdata/event-schema.json", "partitioning": "EVENT_TIME"}
 	// openSettings: no authorization and no host; events checked against an
-	// event schema and converted to Parquet with the typed table.
+	// event schema, de-aggregated and converted to Parquet with the typed
+	// table, in hour folders by event_time.
 	openSettings = map[string]any{"apiAuth": "NONE", "producerHost": "false",
-		"eventSchema": "testdata/event-schema.json", "outputFormat": "PARQUET"}
+		"eventSchema": "testdata/event-schema.json", "outputFormat": "PARQUET", "partitioning": "EVENT_TIME"}
 	// everySettings are all of them, the default (nil) first.
 	everySettings = []map[string]any{nil, customSettings, apiKeySettings, openSettings}
 )

@@ -1,15 +1,22 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/fakeapi"
 	"github.com/tributary/tributary/internal/nodetools"
 )
 
@@ -61,7 +68,7 @@ func athenaFolder(table map[string]any, t time.Time) string {
 	return strings.Replace(joined(get(params, "storage.location.template")), "${dt}", javaTime(get(params, "projection.dt.format").(string), t), 1)
 }
 
-// As synthesized, in both layouts: the folder Firehose writes an event to
+// As synthesized, in both layouts and both formats: the folder Firehose writes an event to
 // (its prefix evaluated, with jq 1.6 running the stream's own query
 // in the event-time layout) is the folder Athena's projection reads for that
 // hour, for every table, across an hour boundary, the end of a year and with
@@ -73,7 +80,7 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 		{"2026-12-31T23:59:59.999999Z", "2026/12/31/23"},
 		{"2027-01-01T00:00:00Z", "2027/01/01/00"},
 	}
-	for _, settings := range []map[string]any{nil, apiKeySettings, customSettings} {
+	for _, settings := range []map[string]any{nil, apiKeySettings, customSettings, openSettings} {
 		tpl := synth(t, settings).pipeline()
 		_, stream := only(t, tpl, "AWS::KinesisFirehose::DeliveryStream")
 		destination := get(stream, "Properties", "ExtendedS3DestinationConfiguration").(map[string]any)
@@ -85,7 +92,11 @@ func TestFirehoseWritesWhereAthenaReads(t *testing.T) {
 				delete(tables, id)
 			}
 		}
-		if want := 1 + len(strs(settings["eventSchema"])); len(tables) != want {
+		want := 1 + len(strs(settings["eventSchema"]))
+		if settings["outputFormat"] == "PARQUET" {
+			want-- // no events_raw: it reads text
+		}
+		if len(tables) != want {
 			t.Fatalf("%v: %d tables, want %d", settings, len(tables), want)
 		}
 		for _, s := range samples {
@@ -142,28 +153,128 @@ func TestSynthesizedQueryRefusesWrongTimes(t *testing.T) {
 	}
 }
 
-// recoverFilter is docs/querying.md's jq filter that takes the records out of
+// recoverFilter is the README's jq filter that takes the records out of
 // Firehose's error documents.
 const recoverFilter = `.rawData | @base64d | split("\n")[] | select(length > 0)`
 
-// The recovery command in docs/querying.md gives back each failed event as
-// one line, the events of a packed record each on its own, with jq 1.6 (as
-// on the host); the page holds the filter verbatim.
-func TestRecoveredEventsComeBackAsLines(t *testing.T) {
-	page, err := os.ReadFile("../docs/querying.md")
+// firehoseErrorObjects writes error objects into dir as Firehose writes
+// them (documents with the fields its guide lists for each error type,
+// arrival times in milliseconds), one gzipped, one plain whose documents
+// follow each other without a newline; the records are packed (several
+// events, each ending in a newline) or single. It returns the events, in order.
+func firehoseErrorObjects(t *testing.T, dir string) []string {
+	t.Helper()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	events := []string{
+		`{"event_id":"a","event_time":"2026-02-30T10:00:00Z","value":"30"}`,
+		`{"event_id":"b","value":"31"}`,
+		`{"event_id":"c","event_time":"2026-11-25T15:08:10+09:00","type":"Tip 3"}`,
+		`{"event_id":"d","event_time":"2026-11-25T15:08:10Z","level":"high"}`,
+	}
+	// partitioning-failed (the processing-failed shape of the guide: lower-case errorCode).
+	partitioning, _ := json.Marshal(map[string]any{"attemptsMade": 1, "arrivalTimestamp": 1764083290000, "errorCode": "DynamicPartitioning.MetadataExtractionFailed",
+		"errorMessage": "Non JSON record provided", "attemptEndingTimestamp": 1764083291000, "rawData": b64(events[0] + "\n" + events[1] + "\n")})
+	another, _ := json.Marshal(map[string]any{"attemptsMade": 1, "arrivalTimestamp": 1764083292000, "errorCode": "DynamicPartitioning.MetadataExtractionFailed",
+		"errorMessage": "no valid event_time", "attemptEndingTimestamp": 1764083293000, "rawData": b64(events[2] + "\n")})
+	// format-conversion-failed, as the guide's schema: ErrorCode, the table.
+	conversion, _ := json.Marshal(map[string]any{"attemptsMade": 1, "arrivalTimestamp": 1764083294000, "ErrorCode": "DataFormatConversion.ParseError",
+		"ErrorMessage": "Cannot parse", "attemptEndingTimestamp": 1764083295000, "rawData": b64(events[3] + "\n"),
+		"sequenceNumber": "49650000000000000000000000000000000000000000000000000002", "subSequenceNumber": 0,
+		"dataCatalogTable": map[string]any{"catalogId": "123456789012", "databaseName": "tributary_prod", "tableName": "events", "region": "us-east-1", "versionId": "0",
+			"catalogArn": "arn:aws:glue:us-east-1:123456789012:catalog"}})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(append(append(partitioning, '\n'), append(another, '\n')...))
+	zw.Close()
+	for name, body := range map[string][]byte{
+		"Tributary-PROD-Delivery-1-2026-11-25-15-08-10-8c1e0f4a.gz": gz.Bytes(),
+		"Tributary-PROD-Delivery-1-2026-11-25-15-09-10-9d2f1a5b":    append(conversion, conversion...), // the record twice, no newline between
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return events
+}
+
+// readmeRecovery is the recovery block of docs/querying.md, line by line.
+func readmeRecovery(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile("../docs/querying.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(page), "jq -r '"+recoverFilter+"'") {
-		t.Fatalf("docs/querying.md does not hold the recovery filter %s", recoverFilter)
+	m := regexp.MustCompile("(?s)```sh\n(aws s3 cp --recursive s3://<BucketName>/errors/.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("docs/querying.md has no recovery block (aws s3 cp ... errors/)")
 	}
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	docs := fmt.Sprintf(`{"errorCode":"DynamicPartitioning.MetadataExtractionFailed","rawData":%q}`+"\n"+`{"ErrorCode":"x","rawData":%q}`,
-		b64(`{"event_id":"a","event_time":"2026-02-30T10:00:00Z"}`+"\n"+`{"event_id":"b"}`+"\n"), b64(`{"event_id":"c"}`))
-	cmd := exec.Command("jq", "-r", recoverFilter)
-	cmd.Stdin = strings.NewReader(docs)
-	out, err := cmd.CombinedOutput()
-	if want := `{"event_id":"a","event_time":"2026-02-30T10:00:00Z"}` + "\n" + `{"event_id":"b"}` + "\n" + `{"event_id":"c"}` + "\n"; err != nil || string(out) != want {
-		t.Errorf("recovered %q (%v), want %q", out, err, want)
+	return strings.Split(strings.TrimSpace(string(m[1])), "\n")
+}
+
+// The README's way back in, run as written on error objects laid out as
+// Firehose writes them (gzipped and plain, packed records, documents of
+// both shapes): its zcat | jq line (jq 1.6, as on the host) gives back each
+// failed event as one line, the events of a packed record each on its
+// own; its producer line, run with the built producer against the local
+// fake API (with -auth none: the fake checks no signature), sends them,
+// and the API stores each event as it was, its event_id and event_time
+// kept; an event that had no event_time gets the time it is sent.
+func TestRecoveredEventsComeBackThroughTheProducer(t *testing.T) {
+	lines := readmeRecovery(t)
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "zcat -f failed/* | jq -r '"+recoverFilter+"' > recovered.ndjson") ||
+		!strings.HasPrefix(lines[3], "producer -url <IngestUrl> -source stdin < recovered.ndjson") {
+		t.Fatalf("docs/querying.md recovery block changed:\n%s", strings.Join(lines, "\n"))
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "failed"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	events := firehoseErrorObjects(t, filepath.Join(dir, "failed"))
+	extract := exec.Command("bash", "-o", "pipefail", "-c", lines[1])
+	extract.Dir = dir
+	if out, err := extract.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", lines[1], err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "recovered.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Objects in name order (zcat's glob): the gzipped one's records, then the plain one's twice.
+	want := strings.Join([]string{events[0], events[1], events[2], events[3], events[3]}, "\n") + "\n"
+	if string(got) != want {
+		t.Fatalf("recovered.ndjson\n got %q\nwant %q", got, want)
+	}
+
+	bin := filepath.Join(dir, "producer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/producer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	command := strings.NewReplacer("producer ", bin+" ", "<IngestUrl>", api.URL).Replace(lines[3]) + " -auth none"
+	send := exec.CommandContext(ctx, "bash", "-c", command)
+	send.Dir = dir
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	var stored []string
+	for _, e := range api.Events() {
+		stored = append(stored, strings.TrimSuffix(string(e), "\n"))
+	}
+	sort.Strings(stored)
+	// b had no event_time: the producer stamps it with the time it is sent.
+	stamped := regexp.MustCompile(`^\{"event_id":"b","event_time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","value":"31"\}$`)
+	if len(stored) == 5 {
+		if m := stamped.FindStringSubmatch(stored[1]); m != nil {
+			if sent, err := time.Parse(time.RFC3339, m[1]); err == nil && time.Since(sent).Abs() < time.Hour {
+				stored[1] = events[1]
+			}
+		}
+	}
+	wantStored := []string{events[0], events[1], events[2], events[3], events[3]} // sorted by event_id already
+	if fmt.Sprint(stored) != fmt.Sprint(wantStored) {
+		t.Errorf("the API stored\n %s\nwant (b with the time it was sent)\n %s", strings.Join(stored, "\n "), strings.Join(wantStored, "\n "))
 	}
 }

@@ -45,7 +45,7 @@ func TestLocalRunsWhatWasSynthesized(t *testing.T) {
 			strings.Replace(arrival, "raw-data/", "events/json/", 1), strings.Replace(errors, "errors/", "failed/", 1),
 			map[string]string{"TRIBUTARY_SOURCE": "file", "TRIBUTARY_FILES": "/var/log/app/events.log,/var/log/app/more.log", "TRIBUTARY_BATCH_SIZE": "100"}}},
 		{"api key", apiKeySettings, want{"Tributary-PROD-Pipeline", "PROD", ingest.PerEvent, ingest.AuthAPIKey, 1, 60 * time.Second, 64, false, true,
-			"raw-data/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/", errors,
+			"raw-data/by-event-time/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/", errors,
 			map[string]string{"TRIBUTARY_AUTH": "api-key"}}},
 	}
 	for _, c := range cases {

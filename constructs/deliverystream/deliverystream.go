@@ -62,7 +62,9 @@ var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9!_.*'()-]+/)+$`)
 type Props struct {
 	Source awskinesis.IStream // required
 	Bucket awss3.IBucket      // required
-	// DataPrefix is the folder for events; UTC hour folders yyyy/MM/dd/HH/ follow it. Default: raw-data/.
+	// DataPrefix is the folder for events; UTC hour folders yyyy/MM/dd/HH/
+	// follow it, in a folder of their own (LayoutFolder) unless the format
+	// is JSON and the partitioning ArrivalTime. Default: raw-data/.
 	DataPrefix string
 	// ErrorPrefix is the folder for records Firehose could not deliver, by error type and hour. Default: errors/.
 	ErrorPrefix string
@@ -184,11 +186,25 @@ func (p Props) resolve() (r resolved, err error) {
 	if r.format == Parquet && r.compression != "UNCOMPRESSED" {
 		return r, check.Invalid("compression", r.compression, "UNCOMPRESSED with outputFormat=PARQUET: Parquet compresses its own pages (Snappy), and Firehose disables S3 compression with format conversion")
 	}
+	r.dataPrefix += LayoutFolder(r.format, r.layout.By)
 	r.layout.DataPrefix = r.dataPrefix
 	retention, err := logretention.OrDefault(p.LogRetentionDays)
 	r.logRetention = retention.Logs
 	return
 }
+
+// layoutFolders: each output format and partitioning writes to a folder of
+// its own under DataPrefix, so that changing either on a deployed stack
+// never leaves a table (over the new layout's folder) reading objects of
+// another kind. JSON by arrival time writes to DataPrefix itself, as it
+// always has, so existing deployments keep their folders.
+var layoutFolders = map[string]map[layout.Partitioning]string{
+	JSON:    {layout.ArrivalTime: "", layout.EventTime: "by-event-time/"},
+	Parquet: {layout.ArrivalTime: "parquet/", layout.EventTime: "parquet-by-event-time/"},
+}
+
+// LayoutFolder is the folder under DataPrefix that format and partitioning write to.
+func LayoutFolder(format string, by layout.Partitioning) string { return layoutFolders[format][by] }
 
 func validPrefix(setting, v string) error {
 	if len(v) > maxPrefixLength || !prefixPattern.MatchString(v) {
@@ -206,8 +222,8 @@ type DeliveryStream struct {
 	// Role is what Firehose assumes; Policy holds all it may do.
 	Role   awsiam.Role
 	Policy awsiam.Policy
-	// DataPrefix and BufferingSeconds are the settings in force, and
-	// Layout the hour folders it writes.
+	// DataPrefix (with the layout's folder) and BufferingSeconds are the
+	// settings in force, and Layout the hour folders it writes.
 	DataPrefix       string
 	BufferingSeconds int
 	Layout           layout.Layout
@@ -268,15 +284,20 @@ func New(scope constructs.Construct, id string, props *Props) *DeliveryStream {
 			query[k] = jsii.String(v)
 		}
 		destination.DynamicPartitioning = &awskinesisfirehose.DynamicPartitioningProps{Enabled: jsii.Bool(true)}
-		destination.Processors = &[]awskinesisfirehose.IDataProcessor{
+		processors := []awskinesisfirehose.IDataProcessor{
 			// A record may hold several events, one JSON object per line (JSON
 			// de-aggregation reads JSON Lines; a delimiter split would leave an
-			// empty record after each record's final newline).
+			// empty record after each record's final newline). De-aggregation
+			// comes before format conversion, so with PARQUET each event is
+			// converted, or fails, on its own.
 			awskinesisfirehose.RecordDeAggregationProcessor_Json(),
 			awskinesisfirehose.MetadataExtractionProcessor_Jq16(&query),
-			// De-aggregated events lose their newline: put it back.
-			awskinesisfirehose.NewAppendDelimiterToRecordProcessor(),
 		}
+		if r.format == JSON {
+			// De-aggregated events lose their newline: put it back (Parquet rows need none).
+			processors = append(processors, awskinesisfirehose.NewAppendDelimiterToRecordProcessor())
+		}
+		destination.Processors = &processors
 	}
 	if r.format == Parquet {
 		destination.DataFormatConversion = &awskinesisfirehose.DataFormatConversionProps{

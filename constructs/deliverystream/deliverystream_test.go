@@ -426,11 +426,11 @@ func TestKMSEncryptedBucket(t *testing.T) {
 	}
 }
 
-// options is a delivery stream in the event-time layout writing Parquet
-// with a typed table of the catalog, beside the plain (JSON) event-time one.
+// options are delivery streams beside each other: JSON by event time,
+// Parquet (with a typed table of the catalog) by arrival time and by event time.
 type options struct {
 	tpl                                    assertions.Template
-	eventTime, parquet                     *deliverystream.DeliveryStream
+	eventTime, parquet, parquetByEventTime *deliverystream.DeliveryStream
 	bucket, db, table, parquetRole, policy string
 }
 
@@ -455,6 +455,8 @@ var withOptions = func() func(t *testing.T) *options {
 		o = &options{bucket: nag.LogicalID(bucket), db: nag.LogicalID(cat.Database), table: nag.LogicalID(cat.Events)}
 		o.eventTime = deliverystream.New(stack, "EventTime", &deliverystream.Props{Source: source, Bucket: bucket, Partitioning: layout.EventTime})
 		o.parquet = deliverystream.New(stack, "Parquet", &deliverystream.Props{Source: source, Bucket: bucket, Format: deliverystream.Parquet, Table: cat.Events})
+		o.parquetByEventTime = deliverystream.New(stack, "ParquetByEventTime", &deliverystream.Props{Source: source, Bucket: bucket,
+			Format: deliverystream.Parquet, Partitioning: layout.EventTime, Table: cat.Events})
 		o.parquetRole, o.policy = nag.LogicalID(o.parquet.Role), nag.LogicalID(o.parquet.Policy)
 		o.tpl = assertions.Template_FromStack(stack, nil)
 		return o
@@ -481,7 +483,7 @@ func TestEventTimePartitioning(t *testing.T) {
 	cdktest.Expect(t, "dynamic partitioning", func() {
 		o.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
 			"ExtendedS3DestinationConfiguration": map[string]any{
-				"Prefix":                           "raw-data/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
+				"Prefix":                           "raw-data/by-event-time/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
 				"ErrorOutputPrefix":                "errors/" + errorFolders,
 				"BufferingHints":                   assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 60, "SizeInMBs": 64}),
 				"CompressionFormat":                "UNCOMPRESSED",
@@ -503,6 +505,54 @@ func TestEventTimePartitioning(t *testing.T) {
 	}
 }
 
+// PARQUET by event time de-aggregates each record into its events before
+// they are converted (Firehose: de-aggregation, then the processors, then
+// conversion), so an event that does not fit the schema is converted, or
+// fails to errors/, on its own; Parquet needs no newline after a row.
+func TestParquetByEventTimeConvertsEachEvent(t *testing.T) {
+	o := withOptions(t)
+	cdktest.Expect(t, "de-aggregated, partitioned, converted", func() {
+		o.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
+			"ExtendedS3DestinationConfiguration": map[string]any{
+				"Prefix":                           "raw-data/parquet-by-event-time/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
+				"DynamicPartitioningConfiguration": assertions.Match_ObjectEquals(&map[string]any{"Enabled": true}),
+				"ProcessingConfiguration": assertions.Match_ObjectEquals(&map[string]any{"Enabled": true, "Processors": []any{
+					map[string]any{"Type": "RecordDeAggregation", "Parameters": []any{map[string]any{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}}},
+					assertions.Match_ObjectLike(&map[string]any{"Type": "MetadataExtraction"}),
+				}}),
+				"DataFormatConversionConfiguration": assertions.Match_ObjectLike(&map[string]any{"Enabled": true}),
+			},
+		})
+	})
+	if o.parquetByEventTime.DataPrefix != "raw-data/parquet-by-event-time/" {
+		t.Errorf("DataPrefix in force %q", o.parquetByEventTime.DataPrefix)
+	}
+}
+
+// Each output format and partitioning writes to a folder of its own under
+// the data prefix, JSON by arrival time to the prefix itself (where it
+// always has): no two layouts share a folder, and no layout's folder is a
+// name Athena's projection reads as an hour (those start with the year).
+func TestEachLayoutHasItsOwnFolder(t *testing.T) {
+	seen := map[string]string{}
+	for _, format := range []string{deliverystream.JSON, deliverystream.Parquet} {
+		for _, by := range layout.Partitionings {
+			f := deliverystream.LayoutFolder(format, by)
+			if other, ok := seen[f]; ok {
+				t.Errorf("%s %s writes to %q, as %s does", format, by, f, other)
+			}
+			seen[f] = format + " " + string(by)
+			if (f == "") != (format == deliverystream.JSON && by == layout.ArrivalTime) || f != "" && (f[0] >= '0' && f[0] <= '9' || !strings.HasSuffix(f, "/")) {
+				t.Errorf("%s %s: folder %q", format, by, f)
+			}
+			p := deliverystream.Props{Format: format, Partitioning: by, DataPrefix: "events/"}
+			if got := p.Layout().DataPrefix; got != "events/"+f {
+				t.Errorf("%s %s: layout prefix %q, want events/%s", format, by, got, f)
+			}
+		}
+	}
+}
+
 // PARQUET converts with the typed table's schema (OpenX JSON in, Parquet
 // out, Snappy inside the file, no S3 compression), and Firehose may read
 // only that table's definition: GetTable* on the catalog, the database and
@@ -516,7 +566,7 @@ func TestParquetConversionReadsOnlyItsTable(t *testing.T) {
 	cdktest.Expect(t, "format conversion", func() {
 		o.tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
 			"ExtendedS3DestinationConfiguration": map[string]any{
-				"Prefix":            "raw-data/" + hourFolders,
+				"Prefix":            "raw-data/parquet/" + hourFolders,
 				"BufferingHints":    assertions.Match_ObjectEquals(&map[string]any{"IntervalInSeconds": 60, "SizeInMBs": 64}),
 				"CompressionFormat": assertions.Match_Absent(),
 				"DataFormatConversionConfiguration": assertions.Match_ObjectEquals(&map[string]any{

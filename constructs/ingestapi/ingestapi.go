@@ -91,6 +91,14 @@ func (p Props) Validate() error {
 	return err
 }
 
+// Packing is the record packing in force: RecordPacking or ingest.Packed.
+func (p Props) Packing() ingest.Packing {
+	if p.RecordPacking != "" {
+		return p.RecordPacking
+	}
+	return ingest.Packed
+}
+
 // Stage is the stage name in force: StageName or the default.
 func (p Props) Stage() string {
 	if p.StageName != "" {
@@ -115,10 +123,7 @@ func (p Props) resolve() (r resolved, err error) {
 	if err = check.OneOf("apiAuth", string(r.auth), auths...); err != nil {
 		return
 	}
-	r.packing = ingest.Packed
-	if p.RecordPacking != "" {
-		r.packing = p.RecordPacking
-	}
+	r.packing = p.Packing()
 	packings := make([]string, len(ingest.Packings))
 	for i, k := range ingest.Packings {
 		packings[i] = string(k)

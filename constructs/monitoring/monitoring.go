@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
@@ -33,14 +34,19 @@ const (
 
 var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-// Props configures monitoring. Stage, Stream, DeliveryStream and
-// DashboardName are required; Instance is the producer host, if there is one.
-// Nil thresholds mean the defaults.
+// Props configures monitoring. Stage, Stream, DeliveryStream, Bucket,
+// ErrorFilterID and DashboardName are required; Instance is the producer
+// host, if there is one. Nil thresholds mean the defaults.
 type Props struct {
 	Stage          awsapigateway.Stage
 	Stream         awskinesis.IStream
 	DeliveryStream awskinesisfirehose.IDeliveryStream
-	Instance       awsec2.IInstance
+	// Bucket is the data bucket, and ErrorFilterID the id of its request
+	// metrics filter over the error prefix: new error objects are counted
+	// by the PUT requests S3 reports for that filter.
+	Bucket        awss3.IBucket
+	ErrorFilterID string
+	Instance      awsec2.IInstance
 	// BufferingSeconds is the delivery stream's buffering interval, which
 	// data freshness is judged against.
 	BufferingSeconds int
@@ -109,12 +115,12 @@ type Monitoring struct {
 	Dashboard awscloudwatch.Dashboard
 	Topic     awssns.Topic
 	// Alarms by name: Api5xx, WriteThrottled, IteratorAge, DataFreshness,
-	// DeliveryFailure, and HostStatusCheck with a producer host.
+	// DeliveryFailure, ErrorObjects, and HostStatusCheck with a producer host.
 	Alarms map[string]awscloudwatch.Alarm
 }
 
 // alarmOrder is the order of the alarms on the dashboard.
-var alarmOrder = []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "HostStatusCheck"}
+var alarmOrder = []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects", "HostStatusCheck"}
 
 // metrics are every metric the alarms and the dashboard use, each defined once.
 type metrics struct {
@@ -122,6 +128,7 @@ type metrics struct {
 	incomingRecords, incomingBytes, throttledRecords, iteratorAge        awscloudwatch.Metric
 	putRecordSuccess, putRecordsSuccess                                  awscloudwatch.Metric
 	deliveredRecords, deliveredBytes, deliverySuccess, deliveryFreshness awscloudwatch.Metric
+	errorPuts, failedConversions                                         awscloudwatch.Metric
 	hostCPU, hostStatus                                                  awscloudwatch.Metric // nil without a host
 }
 
@@ -143,6 +150,16 @@ func newMetrics(p *Props) *metrics {
 		deliveredBytes:    ds.Metric(jsii.String("DeliveryToS3.Bytes"), opts("Sum")),
 		deliverySuccess:   ds.Metric(jsii.String("DeliveryToS3.Success"), opts("Average")),
 		deliveryFreshness: ds.Metric(jsii.String("DeliveryToS3.DataFreshness"), opts("Maximum")),
+		// Firehose counts the records it could not convert (Parquet) but
+		// publishes no count of the records jq extraction or de-aggregation
+		// sent to the error prefix; S3's request metrics for a filter on that
+		// prefix count every object written there, whatever the error type.
+		errorPuts: awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/S3"), MetricName: jsii.String("PutRequests"),
+			DimensionsMap: &map[string]*string{"BucketName": p.Bucket.BucketName(), "FilterId": jsii.String(p.ErrorFilterID)},
+			Period:        five, Statistic: jsii.String("Sum"),
+		}),
+		failedConversions: ds.Metric(jsii.String("FailedConversion.Records"), opts("Sum")),
 	}
 	if p.Instance != nil {
 		ec2 := func(name, stat string, period awscdk.Duration) awscloudwatch.Metric {
@@ -161,8 +178,8 @@ func newMetrics(p *Props) *metrics {
 // New creates the dashboard and the alarms. It panics with a one-line
 // message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *Monitoring {
-	if props == nil || props.Stage == nil || props.Stream == nil || props.DeliveryStream == nil || props.DashboardName == "" {
-		panic("monitoring: Stage, Stream, DeliveryStream and DashboardName are required")
+	if props == nil || props.Stage == nil || props.Stream == nil || props.DeliveryStream == nil || props.Bucket == nil || props.ErrorFilterID == "" || props.DashboardName == "" {
+		panic("monitoring: Stage, Stream, DeliveryStream, Bucket, ErrorFilterID and DashboardName are required")
 	}
 	r, err := props.resolve()
 	if err != nil {
@@ -199,6 +216,9 @@ func (m *Monitoring) addAlarms(mt *metrics, r resolved, bufferingSeconds int) {
 		mt.deliveryFreshness, float64(bufferingSeconds+r.freshness), above, 1)
 	m.alarm("DeliveryFailure", "Firehose failed to deliver to S3 (it retries from the stream). Check the delivery-error log group and the bucket's permissions.",
 		mt.deliverySuccess, float64(r.success)/100, below, 1)
+	// Any error object is events missing from the tables.
+	m.alarm("ErrorObjects", "Firehose wrote records it could not partition, process or convert to the error prefix: they are in no table. Run the saved query Latest errors (error_code, error_message), fix the cause, then send the records back (README, Errors).",
+		mt.errorPuts, 1, atLeast, 1)
 	if mt.hostStatus != nil {
 		m.alarm("HostStatusCheck", "The producer host fails its EC2 status checks. Open a session or replace it with cdk deploy.",
 			mt.hostStatus, 1, atLeast, 2)
@@ -251,6 +271,7 @@ func (m *Monitoring) addDashboard(mt *metrics, name string) {
 	)
 	row := []awscloudwatch.IWidget{
 		graph("Firehose: delivery success and data freshness (s)", []line{{mt.deliverySuccess, "success"}}, line{mt.deliveryFreshness, "freshness"}),
+		graph("Errors: objects written to the error prefix", []line{{mt.errorPuts, "S3 PUT requests"}}, line{mt.failedConversions, "records not converted"}),
 	}
 	if mt.hostCPU != nil {
 		row = append(row, graph("Producer host: CPU (%) and status checks", []line{{mt.hostCPU, "CPU"}}, line{mt.hostStatus, "status check failed"}))

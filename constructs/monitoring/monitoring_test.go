@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -33,6 +34,7 @@ func ref[T any](v T) *T { return &v }
 const (
 	apiName      = "test-ingest"   // the RestApi's name: the ApiName dimension
 	deliveryName = "test-delivery" // the imported delivery stream: the DeliveryStreamName dimension
+	bucketName   = "test-data"     // the imported data bucket: the BucketName dimension
 )
 
 // watched creates small real resources for monitoring to watch: a REST API
@@ -48,6 +50,8 @@ func watched(scope constructs.Construct, host bool) *monitoring.Props {
 		Stage:          api.DeploymentStage(),
 		Stream:         awskinesis.NewStream(scope, jsii.String("Events"), nil),
 		DeliveryStream: awskinesisfirehose.DeliveryStream_FromDeliveryStreamName(scope, jsii.String("Delivery"), jsii.String(deliveryName)),
+		Bucket:         awss3.Bucket_FromBucketName(scope, jsii.String("Data"), jsii.String(bucketName)),
+		ErrorFilterID:  "errors",
 		DashboardName:  "test-dashboard",
 	}
 	if host {
@@ -138,6 +142,7 @@ func (f *fixture) streamDims() []any { return []any{dim("StreamName", refTo(f.st
 func (f *fixture) deliveryDims() []any {
 	return []any{dim("DeliveryStreamName", deliveryName)}
 }
+func errorDims() []any { return []any{dim("BucketName", bucketName), dim("FilterId", "errors")} }
 
 // checkAlarms asserts that the template holds exactly the alarms in want,
 // each the construct's Alarms[name], with exactly these properties: the
@@ -193,6 +198,9 @@ func show(v any) string {
 
 // Defaults: each alarm watches its metric with the documented default
 // threshold; the data-freshness alarm allows the buffering plus 5 minutes;
+// one object written to the error prefix in 5 minutes (S3's PUT requests
+// for the bucket's filter on it) fires ErrorObjects, which says what to
+// check first;
 // with a producer host its status checks are watched for 2 minutes.
 func TestAlarmsWatchTheRightMetrics(t *testing.T) {
 	f := defaults()
@@ -202,6 +210,7 @@ func TestAlarmsWatchTheRightMetrics(t *testing.T) {
 		"IteratorAge":     {"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", f.streamDims(), 300, atLeast, 10 * 60_000, 1, "behind"},
 		"DataFreshness":   {"AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", f.deliveryDims(), 300, above, 60 + 300, 1, "buffering"},
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 1, 1, "failed to deliver"},
+		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Run the saved query Latest errors"},
 		"HostStatusCheck": {"AWS/EC2", "StatusCheckFailed", "Maximum", []any{dim("InstanceId", refTo(f.host))}, 60, atLeast, 1, 2, "status checks"},
 	})
 	cdktest.Expect(t, "no subscription without Email", func() {
@@ -230,6 +239,7 @@ func TestAlarmThresholdsAreProps(t *testing.T) {
 		"IteratorAge":     {"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", f.streamDims(), 300, atLeast, 30 * 60_000, 1, "behind"},
 		"DataFreshness":   {"AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", f.deliveryDims(), 300, above, 300 + 600, 1, "buffering"},
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 0.99, 1, "failed to deliver"},
+		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Run the saved query Latest errors"},
 	})
 	if n := len(*f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 		"Properties": map[string]any{"Namespace": "AWS/EC2"},
@@ -379,6 +389,8 @@ func dashboardWant(f *fixture) []string {
 		"Firehose: delivered to S3 | right bytes | AWS/Firehose DeliveryToS3.Bytes " + ds + " stat=Sum period=300",
 		"Firehose: delivery success and data freshness (s) | left success | AWS/Firehose DeliveryToS3.Success " + ds + " stat=Average period=300",
 		"Firehose: delivery success and data freshness (s) | right freshness | AWS/Firehose DeliveryToS3.DataFreshness " + ds + " stat=Maximum period=300",
+		"Errors: objects written to the error prefix | left S3 PUT requests | AWS/S3 PutRequests BucketName " + bucketName + " FilterId errors stat=Sum period=300",
+		"Errors: objects written to the error prefix | right records not converted | AWS/Firehose FailedConversion.Records " + ds + " stat=Sum period=300",
 	}
 	if f.host != "" {
 		host := "InstanceId ${" + f.host + "}"
@@ -400,8 +412,8 @@ func TestDashboardShowsThePipeline(t *testing.T) {
 		f      *fixture
 		alarms []string
 	}{
-		{"with host", defaults(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "HostStatusCheck"}},
-		{"without host", custom(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure"}},
+		{"with host", defaults(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects", "HostStatusCheck"}},
+		{"without host", custom(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := c.f.dashboard(t)
@@ -534,13 +546,13 @@ func TestInvalidProps(t *testing.T) {
 	}
 }
 
-// Stage, Stream, DeliveryStream and DashboardName are required; nil props
+// Stage, Stream, DeliveryStream, Bucket, ErrorFilterID and DashboardName are required; nil props
 // too panic with the one-line message, before anything is created.
 func TestMissingProps(t *testing.T) {
 	stack := cdktest.NewStack()
 	base := watched(stack, false)
 	before := len(*stack.Node().Children())
-	const want = "monitoring: Stage, Stream, DeliveryStream and DashboardName are required"
+	const want = "monitoring: Stage, Stream, DeliveryStream, Bucket, ErrorFilterID and DashboardName are required"
 	for _, c := range []struct {
 		missing string
 		edit    func(*monitoring.Props)
@@ -548,6 +560,8 @@ func TestMissingProps(t *testing.T) {
 		{"Stage", func(p *monitoring.Props) { p.Stage = nil }},
 		{"Stream", func(p *monitoring.Props) { p.Stream = nil }},
 		{"DeliveryStream", func(p *monitoring.Props) { p.DeliveryStream = nil }},
+		{"Bucket", func(p *monitoring.Props) { p.Bucket = nil }},
+		{"ErrorFilterID", func(p *monitoring.Props) { p.ErrorFilterID = "" }},
 		{"DashboardName", func(p *monitoring.Props) { p.DashboardName = "" }},
 	} {
 		p := *base

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -17,11 +19,16 @@ import (
 	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/eventschema"
 	"github.com/tributary/tributary/constructs/ingestapi"
+	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/rawbucket"
 	"github.com/tributary/tributary/constructs/stream"
 	"github.com/tributary/tributary/constructs/workgroup"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 )
+
+// ErrorMetricsID is the data bucket's request metrics filter over the error prefix.
+const ErrorMetricsID = "errors"
 
 // PipelineProps configure the pipeline's parts. The zero value is the
 // default pipeline; each part documents its own defaults.
@@ -87,6 +94,14 @@ func (p PipelineProps) Validate() error {
 			return err
 		}
 	}
+	// Firehose converts a record as one: a packed record (up to 500 events)
+	// with one event that does not fit the schema goes whole to errors/. It
+	// de-aggregates records only with dynamic partitioning (EVENT_TIME).
+	if c.Delivery.Format == deliverystream.Parquet && c.Delivery.Layout().By == layout.ArrivalTime && c.API.Packing() == ingest.Packed {
+		return check.Invalid("outputFormat", deliverystream.Parquet, fmt.Sprintf(
+			"%s with partitioning=%s and recordPacking=%s; for Parquet set partitioning=%s (Firehose splits each record into its events before converting) or recordPacking=%s: a packed record is converted as one, so one event that does not fit the schema would send its whole batch to errors/",
+			deliverystream.JSON, layout.ArrivalTime, ingest.Packed, layout.EventTime, ingest.PerEvent))
+	}
 	return nil
 }
 
@@ -133,10 +148,20 @@ func buildPipeline(scope constructs.Construct, props *PipelineProps) *Pipeline {
 	}
 	p.Delivery.Source, p.Delivery.Bucket, p.Delivery.Table = pl.Events.Stream, pl.RawData.Bucket, pl.Catalog.Events
 	pl.Delivery = deliverystream.New(scope, "Delivery", &p.Delivery)
+	// S3 reports request metrics only for a filter: this one counts the
+	// objects Firehose writes to the error prefix (the monitoring's alarm).
+	pl.RawData.Bucket.AddMetric(&awss3.BucketMetrics{Id: jsii.String(ErrorMetricsID), Prefix: jsii.String(p.Delivery.ErrorPrefixInForce())})
 	p.API.Stream = pl.Events.Stream
 	pl.Ingest = ingestapi.New(scope, "Ingest", &p.API)
 	p.Queries.Database, p.Queries.AccessLogs = pl.Catalog.Database, pl.RawData.AccessLogs
 	p.Queries.Table = catalog.RawTable
+	var tables []awsglue.S3Table // a new slice: the caller's is not written to
+	for _, t := range []awsglue.S3Table{pl.Catalog.Raw, pl.Catalog.Events, pl.Catalog.Errors} {
+		if t != nil {
+			tables = append(tables, t)
+		}
+	}
+	p.Queries.Tables = tables
 	if pl.Catalog.Errors != nil {
 		p.Queries.ErrorsTable = catalog.ErrorTable
 	}
@@ -198,6 +223,8 @@ func NewPipelineStack(scope constructs.Construct, id string, props *PipelineStac
 		output(s, "EventsTable", t.TableName(), "The events, a column per property of the event schema, partitioned by dt")
 	}
 	output(s, "AthenaWorkGroup", p.Queries.WorkGroup.Ref(), "Athena workgroup to query in: its settings are enforced and its named queries are saved there")
+	output(s, "QueryPolicyArn", p.Queries.QueryPolicy.ManagedPolicyArn(),
+		"Managed policy to attach to the users and roles that query: this workgroup, the tables and their objects, the query results")
 	output(s, "QueryResultsBucket", p.Queries.Results.BucketName(), "Where Athena writes query results (expire after 30 days)")
 	output(s, "AthenaConsoleUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), awscdk.Aws_REGION(), jsii.String(".console.aws.amazon.com/athena/home?region="), awscdk.Aws_REGION(),

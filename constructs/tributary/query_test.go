@@ -84,13 +84,15 @@ func TestCatalogAndQueriesFollowTheParts(t *testing.T) {
 	}
 	cdktest.Expect(t, "the typed table in the event-time layout", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::Glue::Table"), map[string]any{"TableInput": map[string]any{
-			"Name": "events", "Parameters": map[string]any{"projection.dt.range": "NOW-10YEARS,NOW+1DAYS", "classification": "parquet"},
+			"Name": "events", "Parameters": map[string]any{"projection.dt.range": "NOW-10YEARS,NOW+1DAYS", "classification": "parquet",
+				"storage.location.template": map[string]any{"Fn::Join": []any{"", []any{"s3://", map[string]any{"Ref": nag.LogicalID(p.RawData.Bucket)}, "/events/parquet-by-event-time/${dt}/"}}}},
 		}})
 	})
 	cdktest.Expect(t, "Parquet converted with the typed table", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), map[string]any{
 			"ExtendedS3DestinationConfiguration": map[string]any{
-				"Prefix": "events/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
+				// Its own folder under the data prefix: a table never reads JSON objects as Parquet.
+				"Prefix": "events/parquet-by-event-time/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/",
 				"DataFormatConversionConfiguration": map[string]any{"SchemaConfiguration": map[string]any{
 					"TableName": map[string]any{"Ref": nag.LogicalID(p.Catalog.Events)},
 				}},

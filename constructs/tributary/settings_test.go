@@ -95,6 +95,8 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"partitioning": "EVENT_TIME", "bufferingSeconds": "30"}, `bufferingSeconds: invalid value 30; allowed: 60 to 900 with partitioning=EVENT_TIME: Firehose's minimum for dynamic partitioning`},
 		{map[string]any{"outputFormat": "ORC"}, `outputFormat: invalid value "ORC"; allowed: one of ["JSON" "PARQUET"]`},
 		{map[string]any{"outputFormat": "PARQUET"}, `outputFormat: invalid value "PARQUET"; allowed: PARQUET only with eventSchema: Firehose converts to Parquet with the typed table's columns`},
+		// A packed record is converted as one: refused by arrival time, with the ways out.
+		{map[string]any{"outputFormat": "PARQUET", "eventSchema": "../../test/testdata/event-schema.json"}, `outputFormat: invalid value "PARQUET"; allowed: JSON with partitioning=ARRIVAL_TIME and recordPacking=PACKED; for Parquet set partitioning=EVENT_TIME (Firehose splits each record into its events before converting) or recordPacking=PER_EVENT: a packed record is converted as one, so one event that does not fit the schema would send its whole batch to errors/`},
 		{map[string]any{"outputFormat": "PARQUET", "eventSchema": "../../test/testdata/event-schema.json", "bufferingMiB": "32"}, `bufferingMiB: invalid value 32; allowed: 64 to 128 with partitioning=EVENT_TIME or outputFormat=PARQUET: Firehose's minimum for dynamic partitioning and format conversion`},
 		{map[string]any{"outputFormat": "PARQUET", "eventSchema": "../../test/testdata/event-schema.json", "compression": "GZIP"}, `compression: invalid value "GZIP"; allowed: UNCOMPRESSED with outputFormat=PARQUET: Parquet compresses its own pages (Snappy), and Firehose disables S3 compression with format conversion`},
 		{map[string]any{"queryScanLimitMiB": "9"}, `queryScanLimitMiB: invalid value 9; allowed: an integer from 10 to 1048576`},
@@ -236,7 +238,7 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 		case "producerFiles":
 			ctx["producerSource"] = "file"
 		case "outputFormat":
-			ctx["eventSchema"] = "../../test/testdata/event-schema.json"
+			ctx["eventSchema"], ctx["recordPacking"] = "../../test/testdata/event-schema.json", "PER_EVENT"
 		}
 		got, err := tributary.LoadSettings(ctx)
 		if err != nil {
@@ -252,7 +254,7 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 			want.Host.Source = "file"
 		}
 		if key == "outputFormat" {
-			want.Pipeline.EventSchema = example
+			want.Pipeline.EventSchema, want.Pipeline.API.RecordPacking = example, "PER_EVENT"
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s=%v:\n got %+v\nwant %+v", key, c.value, got, want)

@@ -94,6 +94,7 @@ func NewMonitoringStack(scope constructs.Construct, id string, props *Monitoring
 	p := props.Pipeline.Pipeline
 	mp := props.Alarms
 	mp.Stage, mp.Stream, mp.DeliveryStream = p.Ingest.API.DeploymentStage(), p.Events.Stream, p.Delivery.Firehose
+	mp.Bucket, mp.ErrorFilterID = p.RawData.Bucket, ErrorMetricsID
 	mp.BufferingSeconds, mp.DashboardName = p.Delivery.BufferingSeconds, *props.Pipeline.StackName()
 	if props.Host != nil {
 		mp.Instance = props.Host.Instance

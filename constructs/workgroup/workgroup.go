@@ -1,22 +1,25 @@
 // Package workgroup is the Athena workgroup users query the events in: its
 // configuration enforced (results encrypted in a bucket of the stack, a
-// per-query bytes-scanned limit, CloudWatch metrics) and named queries to
-// run first.
+// per-query bytes-scanned limit, CloudWatch metrics), named queries to
+// run first, and a managed policy that grants exactly what querying needs.
 package workgroup
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/internal/logretention"
+	"github.com/tributary/tributary/constructs/internal/nag"
 	"github.com/tributary/tributary/constructs/internal/providerlogs"
 	"github.com/tributary/tributary/constructs/internal/removal"
 )
@@ -49,6 +52,10 @@ type Props struct {
 	// ErrorsTable, when set, is the table over Firehose's error output
 	// (columns line, error_type, dt): two more named queries read it.
 	ErrorsTable string
+	// Tables are the Glue tables the queries read, in Database (required,
+	// at least one): the query policy grants reading their metadata and the
+	// objects under their prefixes.
+	Tables []awsglue.S3Table
 	// Columns are Table's columns when it has event_id and event_time
 	// (a typed table); nil means the schema-free table's one line column.
 	Columns []string
@@ -94,12 +101,15 @@ type WorkGroup struct {
 	Results   awss3.Bucket
 	// Queries are the named queries, in Queries' order.
 	Queries []awsathena.CfnNamedQuery
+	// QueryPolicy grants what running the queries needs; attach it to the
+	// users and roles that query.
+	QueryPolicy awsiam.ManagedPolicy
 }
 
 // New creates the workgroup. It panics with a one-line message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
-	if props == nil || props.Database == nil || props.Table == "" || props.AccessLogs == nil {
-		panic("workgroup: Database, Table and AccessLogs are required")
+	if props == nil || props.Database == nil || props.Table == "" || len(props.Tables) == 0 || props.AccessLogs == nil {
+		panic("workgroup: Database, Table, Tables and AccessLogs are required")
 	}
 	r, err := props.resolve()
 	if err != nil {
@@ -158,7 +168,92 @@ func New(scope constructs.Construct, id string, props *Props) *WorkGroup {
 			Database: props.Database.DatabaseName(), WorkGroup: w.WorkGroup.Ref(),
 		}))
 	}
+	w.QueryPolicy = w.queryPolicy(props)
 	return w
+}
+
+// Actions of the query policy, each on the resources named in queryPolicy.
+var (
+	// AthenaActions run, follow, stop and read queries, and read the saved
+	// ones, in this workgroup.
+	AthenaActions = []string{"athena:BatchGetNamedQuery", "athena:GetNamedQuery", "athena:GetQueryExecution", "athena:GetQueryResults",
+		"athena:GetWorkGroup", "athena:ListNamedQueries", "athena:StartQueryExecution", "athena:StopQueryExecution"}
+	// GlueReadActions are what Athena asks of the catalog to plan a query.
+	GlueReadActions = []string{"glue:BatchGetPartition", "glue:GetDatabase", "glue:GetPartition", "glue:GetPartitions", "glue:GetTable", "glue:GetTables"}
+	// GlueViewActions let the saved query create or replace its one view.
+	GlueViewActions = []string{"glue:CreateTable", "glue:UpdateTable"}
+	// Athena's list of what it needs of a results location; the data is only read.
+	ResultsBucketActions = []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
+	ResultsObjectActions = []string{"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"}
+	DataBucketActions    = []string{"s3:GetBucketLocation"}
+	DataListActions      = []string{"s3:ListBucket"}
+	DataObjectActions    = []string{"s3:GetObject"}
+)
+
+// queryPolicy grants running queries in this workgroup over the tables:
+// their metadata (and the one view the saved query creates), their objects
+// under their prefixes only, and the results bucket. Lake Formation in its
+// default mode (IAMAllowedPrincipals) leaves access to IAM; where it
+// enforces its own permissions, they must be granted there too.
+func (w *WorkGroup) queryPolicy(props *Props) awsiam.ManagedPolicy {
+	stack := awscdk.Stack_Of(w.Construct)
+	arn := func(service, resource string, name *string) *string {
+		return stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String(service), Resource: jsii.String(resource), ResourceName: name,
+			ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
+	}
+	catalogArn := stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("glue"), Resource: jsii.String("catalog"), ArnFormat: awscdk.ArnFormat_NO_RESOURCE_NAME})
+	view := arn("glue", "table", jsii.String(*props.Database.DatabaseName()+"/"+View))
+	tables := []*string{catalogArn, props.Database.DatabaseArn()}
+	bucket := props.Tables[0].Bucket()
+	var prefixes []string
+	for _, t := range props.Tables {
+		if *t.Bucket().Node().Path() != *bucket.Node().Path() {
+			panic("workgroup: Tables must all be in one bucket")
+		}
+		tables = append(tables, t.TableArn())
+		if p := *t.S3Prefix() + "*"; !slices.Contains(prefixes, p) { // the typed and the raw table share theirs
+			prefixes = append(prefixes, p)
+		}
+	}
+	var objects []*string
+	for _, p := range prefixes {
+		objects = append(objects, bucket.ArnForObjects(jsii.String(p)))
+	}
+	statements := []awsiam.PolicyStatement{
+		allow(AthenaActions, arn("athena", "workgroup", w.WorkGroup.Ref())),
+		allow(GlueReadActions, append(tables, view)...),
+		allow(GlueViewActions, catalogArn, props.Database.DatabaseArn(), view),
+		allow(ResultsBucketActions, w.Results.BucketArn()),
+		allow(ResultsObjectActions, w.Results.ArnForObjects(jsii.String("*"))),
+		allow(DataBucketActions, bucket.BucketArn()),
+		// Listing is limited to the tables' prefixes, as reading is (only
+		// ListBucket carries s3:prefix: GetBucketLocation stays unconditioned).
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings(DataListActions...), Resources: &[]*string{bucket.BucketArn()},
+			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": prefixes}},
+		}),
+		allow(DataObjectActions, objects...),
+	}
+	if key := bucket.EncryptionKey(); key != nil {
+		// Objects encrypted with a KMS key are read with it.
+		statements = append(statements, allow([]string{"kms:Decrypt"}, key.KeyArn()))
+	}
+	policy := awsiam.NewManagedPolicy(w.Construct, jsii.String("QueryPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Tributary: query the events of " + *stack.StackName() + " in its Athena workgroup"),
+		Statements:  &statements,
+	})
+	findings := []string{"Resource::<" + nag.LogicalID(w.Results) + ".Arn>/*"}
+	for _, p := range prefixes {
+		findings = append(findings, "Resource::<"+nag.LogicalID(bucket)+".Arn>/"+p)
+	}
+	nag.Suppress(policy, "AwsSolutions-IAM5",
+		"Athena names its result objects itself (one per query, in the workgroup's own results bucket), and Firehose names the objects the tables read (UTC hour folders, random suffixes): objects are granted by the tables' prefixes and the results bucket, nothing else in the buckets.",
+		findings...)
+	return policy
+}
+
+func allow(actions []string, resources ...*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources})
 }
 
 // Query is a named query.

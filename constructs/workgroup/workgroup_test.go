@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 
@@ -23,7 +25,8 @@ func ref[T any](v T) *T { return &v }
 type synthesized struct {
 	w                           *workgroup.WorkGroup
 	tpl                         assertions.Template
-	logs, db, results, wg, role string
+	logs, db, results, wg, data string
+	tables                      []string // logical ids: raw, typed, errors
 }
 
 func once(props workgroup.Props) func() *synthesized {
@@ -35,10 +38,21 @@ func once(props workgroup.Props) func() *synthesized {
 		stack := cdktest.NewStack()
 		logs := awss3.NewBucket(stack, jsii.String("AccessLogs"), nil)
 		db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("tributary_prod")})
+		data := awss3.NewBucket(stack, jsii.String("Data"), nil)
+		table := func(id, name, prefix string) awsglue.S3Table {
+			return awsglue.NewS3Table(stack, jsii.String(id), &awsglue.S3TableProps{Database: db, TableName: jsii.String(name),
+				Columns:    &[]*awsglue.Column{{Name: jsii.String("line"), Type: awsglue.Schema_STRING()}},
+				DataFormat: awsglue.DataFormat_JSON(), Storage: awsglue.S3TableStorage_FromBucket(data), S3Prefix: jsii.String(prefix)})
+		}
+		// Two tables over one prefix (raw and typed), one over the errors.
+		props.Tables = []awsglue.S3Table{table("Raw", props.Table, "raw-data/"), table("Typed", "typed", "raw-data/"), table("Errors", "errors", "errors/")}
 		props.AccessLogs, props.Database = logs, db
 		w := workgroup.New(stack, "Queries", &props)
 		s = &synthesized{w: w, tpl: assertions.Template_FromStack(stack, nil), logs: nag.LogicalID(logs), db: nag.LogicalID(db),
-			results: nag.LogicalID(w.Results), wg: stack.Resolve(stack.GetLogicalId(w.WorkGroup)).(string)}
+			results: nag.LogicalID(w.Results), wg: stack.Resolve(stack.GetLogicalId(w.WorkGroup)).(string), data: nag.LogicalID(data)}
+		for _, t := range props.Tables {
+			s.tables = append(s.tables, nag.LogicalID(t))
+		}
 		return s
 	}
 }
@@ -174,7 +188,8 @@ func TestNamedQueries(t *testing.T) {
 	}
 }
 
-// Nothing may act for anyone: no role or policy, but the bucket emptier's
+// Nothing may act for anyone: no role or policy attached to one (the query
+// policy is a managed policy for users to attach), but the bucket emptier's
 // when the bucket goes with the stack.
 func TestNoRoles(t *testing.T) {
 	cdktest.Expect(t, "no IAM", func() {
@@ -189,6 +204,8 @@ func TestInvalidProps(t *testing.T) {
 	stack := cdktest.NewStack()
 	logs := awss3.NewBucket(stack, jsii.String("Logs"), nil)
 	db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("d")})
+	raw := awsglue.NewS3Table(stack, jsii.String("Raw"), &awsglue.S3TableProps{Database: db,
+		Columns: &[]*awsglue.Column{{Name: jsii.String("line"), Type: awsglue.Schema_STRING()}}, DataFormat: awsglue.DataFormat_JSON()})
 	before := len(*stack.Node().Children())
 	for i, c := range []struct {
 		props workgroup.Props
@@ -202,12 +219,127 @@ func TestInvalidProps(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want %q", c.props, err, c.want)
 		}
 		c.props.AccessLogs, c.props.Database, c.props.Table = logs, db, "events_raw"
+		c.props.Tables = []awsglue.S3Table{raw}
 		cdktest.Panics(t, c.want, func() { workgroup.New(stack, fmt.Sprint("Queries", i), &c.props) })
 	}
-	const required = "workgroup: Database, Table and AccessLogs are required"
+	const required = "workgroup: Database, Table, Tables and AccessLogs are required"
 	cdktest.Panics(t, required, func() { workgroup.New(stack, "NoProps", nil) })
-	cdktest.Panics(t, required, func() { workgroup.New(stack, "NoTable", &workgroup.Props{AccessLogs: logs, Database: db}) })
+	cdktest.Panics(t, required, func() {
+		workgroup.New(stack, "NoTable", &workgroup.Props{AccessLogs: logs, Database: db, Tables: []awsglue.S3Table{raw}})
+	})
+	cdktest.Panics(t, required, func() {
+		workgroup.New(stack, "NoTables", &workgroup.Props{AccessLogs: logs, Database: db, Table: "events_raw"})
+	})
 	if n := len(*stack.Node().Children()) - before; n != 0 {
 		t.Errorf("rejected props left %d constructs in the stack", n)
+	}
+}
+
+// The query policy grants exactly what querying needs, each action on named
+// resources only: Athena in this workgroup; Glue reads of the catalog, the
+// database, its tables and the view, and creating or replacing that view
+// only; reading the tables' objects (each prefix once) and listing only
+// those prefixes; the results bucket. No "*" action, no "*" resource, and
+// the only wildcards (object keys under a prefix) are suppressed by name.
+func TestQueryPolicy(t *testing.T) {
+	s := defaults()
+	found := *s.tpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
+	if len(found) != 1 {
+		t.Fatalf("%d managed policies", len(found))
+	}
+	for id, p := range found {
+		stack := awscdk.Stack_Of(s.w.Construct)
+		if got := cdktest.Resolved(stack, s.w.QueryPolicy.ManagedPolicyArn()); fmt.Sprint(got) != fmt.Sprint(map[string]any{"Ref": id}) {
+			t.Errorf("QueryPolicy is %v, not the policy %s", got, id)
+		}
+		props := (*p)["Properties"].(map[string]any)
+		if props["Description"] != "Tributary: query the events of Test in its Athena workgroup" || props["Roles"] != nil || props["Users"] != nil || props["Groups"] != nil {
+			t.Errorf("policy properties %v", props)
+		}
+		glue := func(resource string) string {
+			return "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:" + resource
+		}
+		dbArn := glue("database/${" + s.db + "}")
+		// Refs of a Glue database and table are their names.
+		tableArn := func(id string) string { return glue("table/${" + s.db + "}/${" + id + "}") }
+		view := glue("table/${" + s.db + "}/events_dedup")
+		want := []string{
+			"athena:BatchGetNamedQuery,athena:GetNamedQuery,athena:GetQueryExecution,athena:GetQueryResults,athena:GetWorkGroup,athena:ListNamedQueries,athena:StartQueryExecution,athena:StopQueryExecution" +
+				" on arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${" + s.wg + "}",
+			"glue:BatchGetPartition,glue:GetDatabase,glue:GetPartition,glue:GetPartitions,glue:GetTable,glue:GetTables on " +
+				strings.Join([]string{glue("catalog"), dbArn, tableArn(s.tables[2]), tableArn(s.tables[0]), tableArn(s.tables[1]), view}, ","),
+			"glue:CreateTable,glue:UpdateTable on " + strings.Join([]string{glue("catalog"), dbArn, view}, ","),
+			"s3:GetBucketLocation,s3:ListBucket,s3:ListBucketMultipartUploads on ${" + s.results + ".Arn}",
+			"s3:AbortMultipartUpload,s3:GetObject,s3:ListMultipartUploadParts,s3:PutObject on ${" + s.results + ".Arn}/*",
+			"s3:GetBucketLocation on ${" + s.data + ".Arn}",
+			"s3:ListBucket on ${" + s.data + ".Arn} if StringLike s3:prefix [raw-data/* errors/*]",
+			"s3:GetObject on ${" + s.data + ".Arn}/errors/*,${" + s.data + ".Arn}/raw-data/*",
+		}
+		list := func(v any) []string {
+			items, ok := v.([]any)
+			if !ok {
+				items = []any{v}
+			}
+			var out []string
+			for _, i := range items {
+				out = append(out, cdktest.Joined(i))
+			}
+			return out
+		}
+		var got []string
+		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			line := strings.Join(list(st["Action"]), ",") + " on " + strings.Join(list(st["Resource"]), ",")
+			if c, ok := st["Condition"].(map[string]any); ok {
+				line += fmt.Sprintf(" if StringLike s3:prefix %v", c["StringLike"].(map[string]any)["s3:prefix"])
+			}
+			if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
+				t.Errorf("statement of another form: %v", st)
+			}
+			got = append(got, line)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("statements\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+		}
+		for _, line := range got {
+			for _, part := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' }) {
+				if part == "*" || strings.HasSuffix(part, ":*") {
+					t.Errorf("a wildcard action or resource: %s in %s", part, line)
+				}
+			}
+		}
+		rules := (*p)["Metadata"].(map[string]any)["cdk_nag"].(map[string]any)["rules_to_suppress"].([]any)
+		if len(rules) != 1 || fmt.Sprint(rules[0].(map[string]any)["applies_to"]) != fmt.Sprintf("[Resource::<%s.Arn>/* Resource::<%s.Arn>/raw-data/* Resource::<%[2]s.Arn>/errors/*]", s.results, s.data) {
+			t.Errorf("suppressions %v", rules)
+		}
+	}
+}
+
+// A data bucket encrypted with a customer key: the query policy may decrypt
+// with that key, and with nothing else; the SSE-S3 buckets of the app need none.
+func TestQueryPolicyDecryptsWithTheDataBucketsKey(t *testing.T) {
+	stack := cdktest.NewStack()
+	key := awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
+	data := awss3.NewBucket(stack, jsii.String("Data"), &awss3.BucketProps{Encryption: awss3.BucketEncryption_KMS, EncryptionKey: key})
+	db := awsglue.NewDatabase(stack, jsii.String("Database"), &awsglue.DatabaseProps{DatabaseName: jsii.String("d")})
+	raw := awsglue.NewS3Table(stack, jsii.String("Raw"), &awsglue.S3TableProps{Database: db, TableName: jsii.String("events_raw"),
+		Columns: &[]*awsglue.Column{{Name: jsii.String("line"), Type: awsglue.Schema_STRING()}}, DataFormat: awsglue.DataFormat_JSON(),
+		Storage: awsglue.S3TableStorage_FromBucket(data), S3Prefix: jsii.String("raw-data/")})
+	workgroup.New(stack, "Queries", &workgroup.Props{Database: db, Table: "events_raw", Tables: []awsglue.S3Table{raw},
+		AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil)})
+	var kms []string
+	for _, p := range *assertions.Template_FromStack(stack, nil).FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil) {
+		for _, st := range (*p)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if a := fmt.Sprint(st["Action"]); strings.Contains(a, "kms:") {
+				kms = append(kms, a+" on "+cdktest.Joined(st["Resource"]))
+			}
+		}
+	}
+	if want := "kms:Decrypt on ${" + nag.LogicalID(key) + ".Arn}"; fmt.Sprint(kms) != "["+want+"]" {
+		t.Errorf("KMS statements %v, want [%s]", kms, want)
+	}
+	if n := strings.Count(fmt.Sprint(defaults().tpl.ToJSON()), "kms:"); n != 0 {
+		t.Errorf("the SSE-S3 configuration grants KMS %d times", n)
 	}
 }

@@ -125,6 +125,16 @@ func tableView(table map[string]any) (string, error) {
 			name, dt, files, strings.Join(columns, ", "), delim[0], filter), nil
 	case "org.openx.data.jsonserde.JsonSerDe":
 		return jsonView(name, dt, files, filter, cols, cfn.Get(in, "StorageDescriptor", "SerdeInfo", "Parameters"))
+	case "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe":
+		// Athena reads Parquet columns by name; a file's column of another
+		// type reads as the table's type, or NULL.
+		var selected []string
+		for _, c := range cols {
+			col := fmt.Sprint(cfn.Get(c, "Name"))
+			selected = append(selected, fmt.Sprintf(`TRY_CAST("%s" AS %s) AS "%s"`, col, duckType[fmt.Sprint(cfn.Get(c, "Type"))], col))
+		}
+		return fmt.Sprintf(`CREATE VIEW %s AS SELECT %s, %s FROM read_parquet('%s', filename = true, union_by_name = true) WHERE %s`,
+			name, strings.Join(selected, ", "), dt, files, filter), nil
 	}
 	return "", fmt.Errorf("no DuckDB stand-in for %v", cfn.Get(in, "StorageDescriptor", "SerdeInfo"))
 }
