@@ -88,7 +88,7 @@ func check(args []string, out io.Writer) error {
 		return sendErr
 	}
 
-	inS3, err := countObjects(p.S3.Folder())
+	inS3, err := countObjects(p.S3.Folder(), p.Config.Delivery.Prefix)
 	if err != nil {
 		return err
 	}
@@ -166,11 +166,13 @@ func isDeadLetterExit(err error) bool {
 	return ok && ee.ExitCode() == 3
 }
 
-// countObjects counts the event lines of every object under the data
-// prefix, reading gzip where an object's name says so.
-func countObjects(folder string) (int, error) {
+// countObjects counts the event lines of every object under the fixed part
+// of the delivery's prefix (the data prefix and the layout's folder, before
+// the first !{...}), reading gzip where an object's name says so.
+func countObjects(folder, prefix string) (int, error) {
+	fixed, _, _ := strings.Cut(prefix, "!{")
 	n := 0
-	err := filepath.WalkDir(filepath.Join(folder, "raw-data"), func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(folder, fixed), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
