@@ -2,6 +2,8 @@ package test
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -338,5 +340,70 @@ func TestSettingsReachTheirResources(t *testing.T) {
 	want := map[string]string{"Api5xx": "10", "WriteT": "50", "Iterat": "1800000", "DataFr": "900", "Delive": "0.99", "ErrorO": "1", "HostSt": "1"} // any error object alarms
 	if fmt.Sprint(thresholds) != fmt.Sprint(want) {
 		t.Errorf("alarm thresholds %v, want %v", thresholds, want)
+	}
+}
+
+// In every configuration the query policy reads and lists the data bucket
+// under exactly the folders its Glue tables read (the layout's folder under
+// the data prefix, and the error prefix), each named here, not derived: a
+// table the policy did not cover would fail with Access Denied, a folder no
+// table reads would be granted for nothing.
+func TestQueryPolicyCoversExactlyTheTables(t *testing.T) {
+	for _, c := range []struct {
+		settings map[string]any
+		want     string
+	}{
+		{nil, "errors/ raw-data/"},
+		{customSettings, "events/json/ failed/"},
+		{apiKeySettings, "errors/ raw-data/by-event-time/"},
+		{openSettings, "errors/ raw-data/parquet-by-event-time/"},
+	} {
+		tpl := synth(t, c.settings).pipeline()
+		var data string // the data bucket is the versioned one
+		for id, r := range resourcesOf(tpl, "AWS::S3::Bucket") {
+			if get(r, "Properties", "VersioningConfiguration") != nil {
+				data = id
+			}
+		}
+		set := func(prefixes []string) string {
+			sort.Strings(prefixes)
+			return strings.Join(slices.Compact(prefixes), " ")
+		}
+		var tables []string
+		for _, r := range resourcesOf(tpl, "AWS::Glue::Table") {
+			loc := joined(get(r, "Properties", "TableInput", "StorageDescriptor", "Location"))
+			prefix, ok := strings.CutPrefix(loc, "s3://${"+data+"}/")
+			if !ok {
+				t.Errorf("%v: a table reads %s, not the data bucket", c.settings, loc)
+			}
+			tables = append(tables, prefix)
+		}
+		if got := set(tables); got != c.want {
+			t.Errorf("%v: the tables read %s, want %s", c.settings, got, c.want)
+		}
+		_, policy := only(t, tpl, "AWS::IAM::ManagedPolicy")
+		var objects, listed []string
+		for _, st := range get(policy, "Properties", "PolicyDocument", "Statement").([]any) {
+			switch get(st, "Action") {
+			case "s3:GetObject":
+				for _, r := range get(st, "Resource").([]any) {
+					if p, ok := strings.CutPrefix(joined(r), "${"+data+".Arn}/"); ok {
+						objects = append(objects, strings.TrimSuffix(p, "*"))
+					}
+				}
+			case "s3:ListBucket":
+				if joined(get(st, "Resource")) == "${"+data+".Arn}" {
+					for _, p := range get(st, "Condition", "StringLike", "s3:prefix").([]any) {
+						listed = append(listed, strings.TrimSuffix(p.(string), "*"))
+					}
+				}
+			}
+		}
+		if got := set(objects); got != c.want {
+			t.Errorf("%v: the policy reads objects under %s, want %s", c.settings, got, c.want)
+		}
+		if got := set(listed); got != c.want {
+			t.Errorf("%v: the policy lists the data bucket under %s, want %s", c.settings, got, c.want)
+		}
 	}
 }

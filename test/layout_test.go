@@ -157,11 +157,13 @@ func TestSynthesizedQueryRefusesWrongTimes(t *testing.T) {
 // Firehose's error documents.
 const recoverFilter = `.rawData | @base64d | split("\n")[] | select(length > 0)`
 
-// firehoseErrorObjects writes error objects into dir as Firehose writes
-// them (documents with the fields its guide lists for each error type,
-// arrival times in milliseconds), one gzipped, one plain whose documents
-// follow each other without a newline; the records are packed (several
-// events, each ending in a newline) or single. It returns the events, in order.
+// firehoseErrorObjects writes error objects into dir as a copy of a day's
+// error prefix holds them (dir/<HH>/<object>) and Firehose writes them
+// (documents with the fields its guide lists for each error type, arrival
+// times in milliseconds), one gzipped in hour 15, one plain in hour 16 whose
+// documents follow each other without a newline; the records are packed
+// (several events, each ending in a newline) or single. It returns the
+// events, in order.
 func firehoseErrorObjects(t *testing.T, dir string) []string {
 	t.Helper()
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -187,9 +189,12 @@ func firehoseErrorObjects(t *testing.T, dir string) []string {
 	zw.Write(append(append(partitioning, '\n'), append(another, '\n')...))
 	zw.Close()
 	for name, body := range map[string][]byte{
-		"Tributary-PROD-Delivery-1-2026-11-25-15-08-10-8c1e0f4a.gz": gz.Bytes(),
-		"Tributary-PROD-Delivery-1-2026-11-25-15-09-10-9d2f1a5b":    append(conversion, conversion...), // the record twice, no newline between
+		"15/Tributary-PROD-Delivery-1-2026-11-25-15-08-10-8c1e0f4a.gz": gz.Bytes(),
+		"16/Tributary-PROD-Delivery-1-2026-11-25-16-09-10-9d2f1a5b":    append(conversion, conversion...), // the record twice, no newline between
 	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -221,14 +226,13 @@ func readmeRecovery(t *testing.T) []string {
 // kept; an event that had no event_time gets the time it is sent.
 func TestRecoveredEventsComeBackThroughTheProducer(t *testing.T) {
 	lines := readmeRecovery(t)
-	if len(lines) != 4 || !strings.HasPrefix(lines[1], "zcat -f failed/* | jq -r '"+recoverFilter+"' > recovered.ndjson") ||
-		!strings.HasPrefix(lines[3], "producer -url <IngestUrl> -source stdin < recovered.ndjson") {
+	// The copy of a day's prefix gives failed/<HH>/<object>, which the zcat line's glob must reach.
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "aws s3 cp --recursive s3://<BucketName>/errors/partitioning-failed/2026/11/25/ failed/ ") ||
+		!strings.HasPrefix(lines[1], "zcat -f failed/*/* | jq -r '"+recoverFilter+"' > recovered.ndjson") ||
+		!strings.HasPrefix(lines[3], "go run ./cmd/producer -url <IngestUrl> -source stdin < recovered.ndjson") {
 		t.Fatalf("docs/querying.md recovery block changed:\n%s", strings.Join(lines, "\n"))
 	}
 	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "failed"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	events := firehoseErrorObjects(t, filepath.Join(dir, "failed"))
 	extract := exec.Command("bash", "-o", "pipefail", "-c", lines[1])
 	extract.Dir = dir
@@ -239,7 +243,7 @@ func TestRecoveredEventsComeBackThroughTheProducer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Objects in name order (zcat's glob): the gzipped one's records, then the plain one's twice.
+	// Objects in name order (zcat's glob): hour 15's gzipped one's records, then hour 16's plain one's twice.
 	want := strings.Join([]string{events[0], events[1], events[2], events[3], events[3]}, "\n") + "\n"
 	if string(got) != want {
 		t.Fatalf("recovered.ndjson\n got %q\nwant %q", got, want)
@@ -253,7 +257,7 @@ func TestRecoveredEventsComeBackThroughTheProducer(t *testing.T) {
 	defer api.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	command := strings.NewReplacer("producer ", bin+" ", "<IngestUrl>", api.URL).Replace(lines[3]) + " -auth none"
+	command := strings.NewReplacer("go run ./cmd/producer ", bin+" ", "<IngestUrl>", api.URL).Replace(lines[3]) + " -auth none"
 	send := exec.CommandContext(ctx, "bash", "-c", command)
 	send.Dir = dir
 	if out, err := send.CombinedOutput(); err != nil {

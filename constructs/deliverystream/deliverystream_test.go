@@ -527,6 +527,46 @@ func TestParquetByEventTimeConvertsEachEvent(t *testing.T) {
 	if o.parquetByEventTime.DataPrefix != "raw-data/parquet-by-event-time/" {
 		t.Errorf("DataPrefix in force %q", o.parquetByEventTime.DataPrefix)
 	}
+	// The same hour extraction as JSON by event time, and the same conversion
+	// as Parquet by arrival time (the typed table, read with its own role).
+	var tpl map[string]any
+	raw, _ := json.Marshal(o.tpl.ToJSON())
+	if err := json.Unmarshal(raw, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	dest := func(d *deliverystream.DeliveryStream) map[string]any {
+		r := tpl["Resources"].(map[string]any)[nag.LogicalID(d.Firehose)].(map[string]any)
+		return r["Properties"].(map[string]any)["ExtendedS3DestinationConfiguration"].(map[string]any)
+	}
+	show := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	both, jsonByTime, parquet := dest(o.parquetByEventTime), dest(o.eventTime), dest(o.parquet)
+	extraction := func(d map[string]any) any {
+		return d["ProcessingConfiguration"].(map[string]any)["Processors"].([]any)[1]
+	}
+	if got, want := show(extraction(both)), show(extraction(jsonByTime)); got != want {
+		t.Errorf("hour extraction\n got %s\nwant %s", got, want)
+	}
+	conversion := func(d map[string]any) (string, any) {
+		c := d["DataFormatConversionConfiguration"].(map[string]any)
+		sc := c["SchemaConfiguration"].(map[string]any)
+		role := sc["RoleARN"]
+		rest := map[string]any{}
+		for k, v := range sc {
+			if k != "RoleARN" {
+				rest[k] = v
+			}
+		}
+		return show(map[string]any{"c": c["InputFormatConfiguration"], "o": c["OutputFormatConfiguration"], "e": c["Enabled"], "s": rest}), role
+	}
+	gotConv, gotRole := conversion(both)
+	wantConv, _ := conversion(parquet)
+	if gotConv != wantConv || show(gotRole) != show(getAtt(nag.LogicalID(o.parquetByEventTime.Role))) {
+		t.Errorf("conversion\n got %s with %v\nwant %s with its own role", gotConv, gotRole, wantConv)
+	}
+	if both["ErrorOutputPrefix"] != "errors/"+errorFolders || both["CompressionFormat"] != nil ||
+		show(both["BufferingHints"]) != `{"IntervalInSeconds":60,"SizeInMBs":64}` {
+		t.Errorf("errors %v, compression %v, buffering %v", both["ErrorOutputPrefix"], both["CompressionFormat"], both["BufferingHints"])
+	}
 }
 
 // Each output format and partitioning writes to a folder of its own under

@@ -217,7 +217,7 @@ func (m *Monitoring) addAlarms(mt *metrics, r resolved, bufferingSeconds int) {
 	m.alarm("DeliveryFailure", "Firehose failed to deliver to S3 (it retries from the stream). Check the delivery-error log group and the bucket's permissions.",
 		mt.deliverySuccess, float64(r.success)/100, below, 1)
 	// Any error object is events missing from the tables.
-	m.alarm("ErrorObjects", "Firehose wrote records it could not partition, process or convert to the error prefix: they are in no table. Run the saved query Latest errors (error_code, error_message), fix the cause, then send the records back (README, Errors).",
+	m.alarm("ErrorObjects", "Firehose wrote records it could not partition, process or convert to the error prefix: they are in no table. Run the saved query Latest errors (error_code, error_message), fix the cause, then send the records back (docs/querying.md, Errors).",
 		mt.errorPuts, 1, atLeast, 1)
 	if mt.hostStatus != nil {
 		m.alarm("HostStatusCheck", "The producer host fails its EC2 status checks. Open a session or replace it with cdk deploy.",

@@ -210,7 +210,7 @@ func TestAlarmsWatchTheRightMetrics(t *testing.T) {
 		"IteratorAge":     {"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", f.streamDims(), 300, atLeast, 10 * 60_000, 1, "behind"},
 		"DataFreshness":   {"AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", f.deliveryDims(), 300, above, 60 + 300, 1, "buffering"},
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 1, 1, "failed to deliver"},
-		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Run the saved query Latest errors"},
+		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Latest errors .*send the records back .docs/querying.md, Errors"},
 		"HostStatusCheck": {"AWS/EC2", "StatusCheckFailed", "Maximum", []any{dim("InstanceId", refTo(f.host))}, 60, atLeast, 1, 2, "status checks"},
 	})
 	cdktest.Expect(t, "no subscription without Email", func() {
@@ -239,7 +239,7 @@ func TestAlarmThresholdsAreProps(t *testing.T) {
 		"IteratorAge":     {"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", f.streamDims(), 300, atLeast, 30 * 60_000, 1, "behind"},
 		"DataFreshness":   {"AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", f.deliveryDims(), 300, above, 300 + 600, 1, "buffering"},
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 0.99, 1, "failed to deliver"},
-		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Run the saved query Latest errors"},
+		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Latest errors .*send the records back .docs/querying.md, Errors"},
 	})
 	if n := len(*f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 		"Properties": map[string]any{"Namespace": "AWS/EC2"},
