@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/internal/fakeapi"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 var raceBin, plainBin string
@@ -1714,5 +1715,49 @@ func TestFaultDuplicateKeysAndOwnEventIDs(t *testing.T) {
 	}
 	if !bytes.Contains(bytes.Join(s.api.Events(), nil), []byte(`{"event_id":12,`)) {
 		t.Error(`the event's own "event_id":12 was not kept`)
+	}
+}
+
+// Answers that never confirm, each given after the API stored the events (a
+// 200 too large or too malformed to read, a 200 with the wrong record count,
+// a 500): each batch is sent a bounded number of times, then dead-lettered
+// with a reason naming the answer, said at the default level; never an
+// endless loop of copies. Reading answers through a limit keeps memory
+// bounded at -concurrency 64.
+func TestFaultAnswersThatNeverConfirm(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		faults fakeapi.Faults
+		reason string
+		sends  int // the most a batch is sent: the first try and the bounded retries
+	}{
+		{"200_over_16MiB", fakeapi.Faults{HugeOKEvery: 1}, "HTTP 200 with an answer over 512 KiB, not read", 11},
+		{"200_malformed", fakeapi.Faults{MalformedOKEvery: 1}, "unreadable batch answer", 11},
+		{"200_wrong_record_count", fakeapi.Faults{ShortRecordsEvery: 1, Packing: ingest.PerEvent}, "batch answer with 19 records for 20 events", 11},
+		{"500_after_storing", fakeapi.Faults{FailAfterStoreEvery: 1}, "HTTP 500: Internal server error", 21},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			s.bin = plainBin // the race detector's memory would hide the producer's
+			s.appendFile("app.log", s.lines(0, 2000, 20))
+			p := s.start(nil, "-files", s.path("app.log"), "-concurrency", "64", "-log-level", "info")
+			waitFor(t, "every line dead-lettered", func() bool { return s.count().dead == 2000 })
+			if code := p.stop(syscall.SIGTERM); code != 3 {
+				t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+			}
+			tl := s.check(true)
+			if tl.stored > 2000*c.sends {
+				t.Errorf("%d copies stored for 2000 lines: more than %d sends each", tl.stored, c.sends)
+			}
+			if r := tl.reasons[0]; !strings.Contains(r, "no answer confirmed these events after") || !strings.Contains(r, c.reason) {
+				t.Errorf("dead-letter reason %q, want one naming %q", r, c.reason)
+			}
+			if !strings.Contains(s.logs(), `"level":"WARN","msg":"events not stored; writing them to the dead-letter file"`) {
+				t.Errorf("no log line at the default level says why:\n%s", tail(s.logs()))
+			}
+			if s.peakRSS > 200<<10 {
+				t.Errorf("peak RSS %d KiB at -concurrency 64, want under 200 MiB", s.peakRSS)
+			}
+		})
 	}
 }

@@ -363,7 +363,8 @@ func (r *run) parse(l line) (*Event, bool) {
 // deliver sends events until each is stored or dead-lettered, or the
 // shutdown deadline passes.
 func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
-	last := "" // why the last attempt failed, for the dead-letter file
+	last := ""                 // why the last attempt failed, for the dead-letter file
+	unknown, serverErr := 0, 0 // answers in a row that did not confirm these events
 	for len(events) > 0 {
 		if ctx.Err() != nil {
 			r.abandon(events, last)
@@ -379,8 +380,13 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 			r.stats.Sent.Add(1)
 			r.handled(events[i].pos, events[i].cost)
 		}
+		unknown, serverErr = countUnconfirmed(o, unknown, serverErr)
+		if len(o.retry) > 0 && (unknown > maxUnknownAnswers || serverErr > maxServerErrors) {
+			o.reason = fmt.Sprintf("no answer confirmed these events after %d tries (each may have stored a copy); last: %s", attempt+1, o.reason)
+			o.dead, o.retry = append(o.dead, o.retry...), nil
+		}
 		if len(o.dead) > 0 {
-			r.cfg.Log.Warn("events rejected; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason)
+			r.cfg.Log.Warn("events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason)
 			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
 				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost})
@@ -409,6 +415,38 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		}
 		attempt++
 	}
+}
+
+// Events whose answers never confirm them are sent a bounded number of
+// times, then dead-lettered with the last answer: each try may store a copy
+// (an API that stores, then answers unreadably or with a 5xx), and resending
+// forever would store them without end.
+const (
+	// maxUnknownAnswers is for 2xx answers the API does not document
+	// (unreadable, too large, the wrong record count, 202, 204): a working
+	// API gives one rarely, a proxy or a broken deployment every time; ten
+	// in a row do not happen by chance even when a third of answers are so.
+	maxUnknownAnswers = 10
+	// maxServerErrors is for 5xx answers, which the API documents as
+	// nothing stored: about 2 minutes of them at the default -max-backoff,
+	// time for API Gateway or Kinesis to recover from a blip.
+	maxServerErrors = 20
+)
+
+// countUnconfirmed adds o to the counts of answers in a row that did not
+// confirm events: an answer of another kind ends the run of its kind.
+func countUnconfirmed(o outcome, unknown, serverErr int) (int, int) {
+	if o.unknown {
+		unknown++
+	} else {
+		unknown = 0
+	}
+	if o.status >= 500 {
+		serverErr++
+	} else {
+		serverErr = 0
+	}
+	return unknown, serverErr
 }
 
 // backoff is a capped exponential backoff with full jitter.
