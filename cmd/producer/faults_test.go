@@ -75,6 +75,7 @@ type scenario struct {
 	stderrs []string     // logs of the processes run, kept for the checks
 	flags   []string     // per-scenario flags added to every start
 	stderr  *os.File     // when set, the producers' stderr instead of a buffer
+	env     []string     // when set, the producers' environment instead of the test's
 }
 
 func newScenario(t *testing.T, f fakeapi.Faults) *scenario {
@@ -149,6 +150,9 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	if s.env != nil {
+		cmd.Env = append(s.env, "GORACE=halt_on_error=0")
+	}
 	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel, dlAt: s.dlEntries()}
 	cmd.Stderr = p.stderr
 	if s.stderr != nil {
@@ -1760,4 +1764,105 @@ func TestFaultAnswersThatNeverConfirm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every condition that stops delivery is said at the default level at once,
+// with what to do, and again at a bounded rate while it lasts (once every
+// 10 s), never once per request: no AWS credentials with -auth iam (the
+// README's stdin example, which then stops on its own), an API answering
+// 403 to everything, TLS to a plain HTTP listener.
+func TestFaultSaysWhyDeliveryStops(t *testing.T) {
+	// said waits (5 s at most: the promise is "within seconds") for a
+	// WARN line holding what, and returns how many there are at the end.
+	said := func(t *testing.T, p *proc, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.stderr.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing at the default level says %q within 5 s:\n%s", what, tail(p.stderr.String()))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	count := func(s *scenario, msg, what string) (n int) {
+		for _, l := range strings.Split(s.logs(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, msg) && strings.Contains(l, what) {
+				n++
+			}
+		}
+		return n
+	}
+	stdinFile := func(s *scenario, n int) *os.File {
+		if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, n, 20)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in, err := os.Open(s.path("events.ndjson"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close() })
+		return in
+	}
+
+	t.Run("no_credentials", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{RequireSigV4: true})
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") {
+				s.env = append(s.env, kv)
+			}
+		}
+		empty := s.path("empty")
+		os.WriteFile(empty, nil, 0o644)
+		s.env = append(s.env, "HOME="+s.dir, "AWS_CONFIG_FILE="+empty, "AWS_SHARED_CREDENTIALS_FILE="+empty, "AWS_EC2_METADATA_DISABLED=true")
+		// -shutdown-timeout 12s: the end of stdin with nothing confirmed
+		// for 12 s stops it, time for the condition to be said twice.
+		p := s.start(stdinFile(s, 500), "-source", "stdin", "-auth", "iam", "-region", "eu-west-1", "-log-level", "info", "-shutdown-timeout", "12s")
+		said(t, p, "no usable AWS credentials for -auth iam")
+		select {
+		case <-p.done:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("still running 45 s after the end of stdin with -shutdown-timeout 12s:\n%s", tail(p.stderr.String()))
+		}
+		if code := p.wait(); code != 3 {
+			t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+		}
+		tl := s.check(false)
+		if tl.dead != 500 || !strings.Contains(tl.reasons[0], "AWS credentials") {
+			t.Errorf("%d dead-lettered, reason %q; want all 500, naming the credentials", tl.dead, tl.reasons[0])
+		}
+		if n := count(s, "events not confirmed", "no usable AWS credentials"); n < 2 || n > 3 {
+			t.Errorf("said %d times in about 12 s, want 2 or 3 (at once, then every 10 s):\n%s", n, tail(s.logs()))
+		}
+	})
+
+	t.Run("403_to_everything", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{APIKey: "the-key"})
+		s.appendFile("app.log", s.lines(0, 1000, 20))
+		p := s.start(nil, "-files", s.path("app.log"), "-auth", "api-key", "-api-key", "another-key", "-log-level", "info")
+		said(t, p, "the API refuses the requests: check that -auth is the API's apiAuth")
+		s.waitAll(p)
+		if code := p.stop(syscall.SIGTERM); code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		tl := s.check(true)
+		if tl.dead != 1000 || !strings.HasPrefix(tl.reasons[0], "HTTP 403") {
+			t.Errorf("%d dead-lettered, reason %q; want all 1000 with the 403", tl.dead, tl.reasons[0])
+		}
+		if n := count(s, "events not stored", "HTTP 403"); n < 1 || n > 2 {
+			t.Errorf("said %d times for 50 batches refused, want once or twice:\n%s", n, tail(s.logs()))
+		}
+	})
+
+	t.Run("tls_to_plain_http", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		url := strings.Replace(s.api.URL, "http://", "https://", 1)
+		p := s.start(stdinFile(s, 100), "-source", "stdin", "-url", url, "-log-level", "info", "-shutdown-timeout", "2s")
+		said(t, p, "TLS failed: check that -url is the API's https:// URL")
+		if code := p.wait(); code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		if tl := s.check(false); tl.dead != 100 || tl.stored != 0 {
+			t.Errorf("%d dead-lettered, %d stored; want all 100 dead-lettered", tl.dead, tl.stored)
+		}
+	})
 }

@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.QueueBytes <= 0 { // a library caller that predates the setting (cmd/smoke)
 		cfg.QueueBytes = DefaultQueueBytes
 	}
-	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
+	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes), problems: newRateLog(cfg.Log, problemEvery),
 		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
@@ -253,6 +253,9 @@ type run struct {
 	stats  *Stats
 	client *client
 	budget *budget
+	// problems says at the default level, at a bounded rate, why events
+	// are not delivered.
+	problems *rateLog
 
 	dlIn            chan []dlItem
 	dlDone          chan struct{}
@@ -386,7 +389,8 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 			o.dead, o.retry = append(o.dead, o.retry...), nil
 		}
 		if len(o.dead) > 0 {
-			r.cfg.Log.Warn("events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason)
+			key, what := advice(o)
+			r.problems.at(slog.LevelWarn, "dead:"+key, "events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason, "what_to_do", what)
 			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
 				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost})
@@ -409,6 +413,12 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		events = next
 		r.stats.Retried.Add(int64(len(events)))
 		r.cfg.Log.Debug("retrying", "count", len(events), "attempt", attempt+1, "reason", o.reason)
+		key, what := advice(o)
+		level := slog.LevelWarn
+		if key == "throttled" { // the API's backpressure, not a fault
+			level = slog.LevelInfo
+		}
+		r.problems.at(level, key, "events not confirmed; sending them again", "count", len(events), "reason", o.reason, "what_to_do", what)
 		if !r.sleep(ctx, attempt) {
 			r.abandon(events, last)
 			return
