@@ -1657,7 +1657,7 @@ func TestFaultExitStatus(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		bad     bool // a line that is not an object
-		cpStuck bool // the checkpoint's temporary file cannot be created, even by root
+		cpStuck bool // once the file's seed is saved, the checkpoint's temporary file cannot be created, even by root
 		want    int
 		log     string
 	}{
@@ -1667,11 +1667,6 @@ func TestFaultExitStatus(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newScenario(t, fakeapi.Faults{})
-			if c.cpStuck {
-				if err := os.MkdirAll(s.cp+".tmp", 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
 			text := s.lines(0, 100, 20)
 			if c.bad {
 				text += `{"n":100}x` + "\n"
@@ -1680,6 +1675,12 @@ func TestFaultExitStatus(t *testing.T) {
 			s.appendFile("app.log", text+s.lines(101, 200, 20))
 			p := s.start(nil, "-files", s.path("app.log"))
 			s.waitAll(p)
+			if c.cpStuck { // a new file's lines wait for its seed to be saved: these are sent
+				waitFor(t, "the checkpoint", func() bool { return checkpointOffset(t, s.cp) > 0 })
+				waitFor(t, "a directory in the way", func() bool { return os.Mkdir(s.cp+".tmp", 0o755) == nil })
+				s.appendFile("app.log", s.lines(200, 300, 20))
+				s.waitAll(p)
+			}
 			if code := p.stop(syscall.SIGTERM); code != c.want {
 				t.Errorf("exit %d, want %d; logs:\n%s", code, c.want, tail(s.logs()))
 			}
@@ -1865,4 +1866,35 @@ func TestFaultSaysWhyDeliveryStops(t *testing.T) {
 			t.Errorf("%d dead-lettered, %d stored; want all 100 dead-lettered", tl.dead, tl.stored)
 		}
 	})
+}
+
+// The checkpoint's disk full (a file size limit that a checkpoint of one
+// file fits and one of two does not): said at the default level, exit 3, and
+// no id changes. The new file's lines wait until its seed can be saved;
+// after a restart (the disk freed) the first file's lines since the last
+// save are sent again with the ids they had, which deduplication removes.
+func TestFaultCheckpointDiskFull(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app-*.log"), "-log-level", "info"}
+	s.appendFile("app-a.log", s.lines(0, 500, 20))
+	// dash counts ulimit -f in 512-byte blocks: 1 KiB, which a checkpoint
+	// of one file fits and one of two does not.
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -f 2 && exec "$0" "$@"`}, nil)
+	s.waitAll(p)
+	waitFor(t, "the checkpoint saved with the first file", func() bool { return checkpointOffset(t, s.cp) > 0 })
+	s.appendFile("app-b.log", s.lines(500, 1000, 20))
+	waitFor(t, "the error", func() bool { return strings.Contains(p.stderr.String(), "CANNOT SAVE THE CHECKPOINT") })
+	s.appendFile("app-a.log", s.lines(1000, 1500, 20))
+	waitFor(t, "the first file's new lines", func() bool { return len(s.api.Events()) >= 1000 })
+	if code := p.stop(syscall.SIGTERM); code != 3 {
+		t.Errorf("exit %d, want 3 (the checkpoint could not be saved)", code)
+	}
+	if !strings.Contains(s.logs(), `"level":"ERROR","msg":"CANNOT SAVE THE CHECKPOINT`) || !strings.Contains(s.logs(), "the checkpoint could not be saved") {
+		t.Errorf("no error at the default level says the checkpoint was not saved:\n%s", tail(s.logs()))
+	}
+	p = s.start(nil)
+	s.finish(p)
+	if tl := s.check(true); tl.dups < 500 {
+		t.Errorf("%d duplicates: want the first file's 500 lines since the last save sent again", tl.dups)
+	}
 }

@@ -69,6 +69,24 @@ type checkpoints struct {
 	records []*record
 	saving  sync.Mutex // one save at a time: the follower saves too (onDisk)
 	saved   []byte     // what the last save wrote
+	// syncDir makes a rename in dir durable: syncDirectory when nil (a
+	// test's stand-in sees that it is called).
+	syncDir func(dir string) error
+}
+
+// syncDirectory fsyncs dir: a rename is in the directory, and without this
+// a power loss can bring back the old checkpoint, or none, although the new
+// one's bytes were synced.
+func syncDirectory(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // savedFile is a record in the checkpoint file (format version 2).
@@ -396,6 +414,13 @@ func (c *checkpoints) save() error {
 	}
 	if err := os.Rename(tmp, c.path); err != nil {
 		return err
+	}
+	syncDir := c.syncDir
+	if syncDir == nil {
+		syncDir = syncDirectory
+	}
+	if err := syncDir(filepath.Dir(c.path)); err != nil {
+		return fmt.Errorf("syncing the checkpoint's directory: %w", err)
 	}
 	c.saved = raw
 	return nil

@@ -720,8 +720,12 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			// The seed of a file read from its start goes to disk before
 			// an id made from it leaves: after a crash, the lines read
 			// again get the ids they had.
+			// Until then its lines wait: sent now, they would be sent again
+			// after a restart with other ids, which deduplication cannot
+			// remove.
 			if err := fl.cp.save(); err != nil {
-				fl.say(w.path, "cannot save the checkpoint before sending a new file's first lines: if the producer crashes before a save works, they are sent again with other ids", "err", err)
+				fl.say(w.path, "cannot save the checkpoint: this new file's lines wait until it can be saved (free space on its disk)", "err", err)
+				return false
 			}
 		}
 		w.next += int64(n)

@@ -278,7 +278,8 @@ func (r *run) housekeep(done <-chan struct{}) {
 				continue
 			}
 			if err := r.cp.save(); err != nil {
-				r.cfg.Log.Error("saving the checkpoint", "err", err)
+				r.problems.at(slog.LevelError, "checkpoint", "CANNOT SAVE THE CHECKPOINT: a restart sends again (with the same ids) the lines since the last save, new files wait, and the exit status is 3 unless a later save works; free space on its disk",
+					"path", r.cfg.CheckpointPath, "err", err)
 			}
 		case now := <-report.C:
 			prevSent = r.stats.report(r.cfg.Log, now.Sub(last), prevSent)
