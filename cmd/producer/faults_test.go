@@ -1898,3 +1898,25 @@ func TestFaultCheckpointDiskFull(t *testing.T) {
 		t.Errorf("%d duplicates: want the first file's 500 lines since the last save sent again", tl.dups)
 	}
 }
+
+// More matched files than descriptors (ulimit -n 256, 1,000 files with
+// lines): delivery and the checkpoint keep theirs, the files beyond the
+// budget wait, a warning names how many, and every line is stored.
+func TestFaultMoreFilesThanDescriptors(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	for i := 0; i < 1000; i++ {
+		s.appendFile(fmt.Sprintf("f%04d.log", i), s.lines(i*5, i*5+5, 20))
+	}
+	s.flags = []string{"-files", s.path("f*.log"), "-log-level", "info"}
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -n 256 && exec "$0" "$@"`}, nil)
+	s.waitAll(p)
+	if !strings.Contains(p.stderr.String(), `"msg":"matched files wait for a file descriptor`) {
+		t.Errorf("no warning says files wait:\n%s", tail(p.stderr.String()))
+	}
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(s.logs()))
+	}
+	if tl := s.check(true); tl.stored != 5000 {
+		t.Errorf("%d stored, want each of the 5,000 lines once", tl.stored)
+	}
+}

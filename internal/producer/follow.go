@@ -10,7 +10,12 @@ package producer
 // same file, a lagging writer's lines after a rename are still read, and its
 // inode cannot be reused while it is held. A file that is no longer matched
 // (or was deleted) is read until it has stayed idle for -rotate-wait, then
-// closed. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
+// closed. Descriptors are budgeted (fileBudget: RLIMIT_NOFILE less what
+// delivery and the producer's own files need): beyond it, matched files
+// wait, with a warning naming how many, and files idle at their end are
+// parked (closed, their record kept, passed over until they grow) to make
+// room; a parked file loses the guarantees above of an open descriptor until
+// it is opened again. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
 // warning: `*.log*` matches app.log.2.gz, whose bytes are not events. While
 // reading waits for room in the queue, the patterns are still expanded every
 // poll (send): only a file opened before it is deleted or renamed over can
@@ -99,6 +104,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -303,7 +309,13 @@ type follower struct {
 	emit       func(context.Context, line) bool // waits for room; false when ctx ended
 
 	watchers []*watcher
-	passed   map[fileID]int64  // files passed over (empty or compressed), with their size then
+	// maxOpen bounds the watchers (fileBudget of nofile, RLIMIT_NOFILE):
+	// matched files beyond it wait, and idle ones are parked to make room.
+	maxOpen  int
+	nofile   uint64
+	parked   map[fileID]*record // followed files closed at their end to make room
+	problems *rateLog
+	passed   map[fileID]int64  // files passed over (empty, compressed or parked), with their size then
 	said     map[string]string // per path, the last warning, to say it once
 	chunk    []byte
 	head     []byte
@@ -331,7 +343,8 @@ type watcher struct {
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
 	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
 	fl := &follower{patterns: patterns, exclude: exclude, excludeAbs: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
-		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
+		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes),
+		maxOpen: math.MaxInt, parked: map[fileID]*record{}, problems: newRateLog(log, problemEvery)}
 	for _, p := range exclude {
 		if abs, err := filepath.Abs(p); err == nil {
 			fl.excludeAbs[abs] = true
@@ -476,10 +489,63 @@ func (fl *follower) scan(now time.Time) {
 			delete(fl.passed, id)
 		}
 	}
+	for id, r := range fl.parked {
+		if _, ok := seen[id]; ok { // still there: not to be forgotten
+			fl.cp.update(func() { r.seen = now })
+		} else {
+			delete(fl.parked, id)
+		}
+	}
+	fl.park(len(fresh)-(fl.maxOpen-len(fl.watchers)), func(id fileID) (int64, bool) {
+		f, ok := seen[id]
+		if !ok {
+			return 0, false
+		}
+		return f.fi.Size(), true
+	}, now)
+	waiting := 0
 	for _, id := range fresh {
+		if len(fl.watchers) >= fl.maxOpen {
+			waiting++
+			continue
+		}
+		delete(fl.parked, id)
 		fl.discover(seen[id].path, id, now)
 	}
+	if waiting > 0 {
+		fl.problems.at(slog.LevelWarn, "descriptors", "matched files wait for a file descriptor: each is read once an open one is idle at its end",
+			"waiting", waiting, "open", len(fl.watchers), "rlimit_nofile", fl.nofile, "what_to_do", "raise the limit (ulimit -n, LimitNOFILE= in systemd) or match fewer files with -files")
+	}
 	fl.forget(now)
+}
+
+// park closes up to n watchers that are idle at the end of a file still
+// matched (nothing new since they read it: sizeOf, from the scan), longest
+// idle first, so that files waiting for a descriptor can be opened. A
+// parked file's record stays, not held; the file is passed over until it
+// grows, then found again by its inode and fingerprint and read on from
+// where it was.
+func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time) {
+	if n <= 0 {
+		return
+	}
+	var idle []*watcher
+	for _, w := range fl.watchers {
+		rotated := false
+		if w.rec != nil {
+			fl.cp.update(func() { rotated = w.rec.rotated })
+		}
+		if size, ok := sizeOf(w.id); ok && w.rec != nil && !rotated && w.missing.IsZero() && w.nlink > 0 && w.line.n == 0 && size == w.next {
+			idle = append(idle, w)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
+	for _, w := range idle[:min(n, len(idle))] {
+		w.f.Close()
+		fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
+		fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
+	}
 }
 
 // discover starts following the file at path, unless there is nothing in it

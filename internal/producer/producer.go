@@ -152,7 +152,10 @@ func Run(ctx context.Context, cfg Config) error {
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
 			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
-			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit).run(readCtx)
+			fl := newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit)
+			fl.nofile = nofileLimit()
+			fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
+			err = fl.run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
