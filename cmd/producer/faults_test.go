@@ -1877,9 +1877,9 @@ func TestFaultCheckpointDiskFull(t *testing.T) {
 	s := newScenario(t, fakeapi.Faults{})
 	s.flags = []string{"-files", s.path("app-*.log"), "-log-level", "info"}
 	s.appendFile("app-a.log", s.lines(0, 500, 20))
-	// dash counts ulimit -f in 512-byte blocks: 1 KiB, which a checkpoint
-	// of one file fits and one of two does not.
-	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -f 2 && exec "$0" "$@"`}, nil)
+	// dash counts ulimit -f in 512-byte blocks: 512 bytes, which a
+	// checkpoint of one file (about 450 bytes) fits and one of two does not.
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -f 1 && exec "$0" "$@"`}, nil)
 	s.waitAll(p)
 	waitFor(t, "the checkpoint saved with the first file", func() bool { return checkpointOffset(t, s.cp) > 0 })
 	s.appendFile("app-b.log", s.lines(500, 1000, 20))

@@ -3,9 +3,11 @@ package producer
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Followed files get what RLIMIT_NOFILE leaves after the producer's own
@@ -62,3 +64,38 @@ func TestFilesBeyondTheBudgetWaitAndNoneStarves(t *testing.T) {
 		t.Errorf("no warning names the 7 files waiting:\n%s", logs)
 	}
 }
+
+// With many matched files the patterns are expanded less often than every
+// poll (never less than every maxScanEvery), and an idle file is read only
+// after a scan checked it; a file that changed, or is rotated, every poll.
+func TestManyFilesAreCheckedLessOften(t *testing.T) {
+	fl := &follower{poll: 250 * time.Millisecond}
+	for _, c := range []struct {
+		matched int
+		want    time.Duration
+	}{{0, 250 * time.Millisecond}, {1999, 250 * time.Millisecond}, {3000, 750 * time.Millisecond}, {20000, 5 * time.Second}, {1e6, 5 * time.Second}} {
+		fl.matched = c.matched
+		if got := fl.scanEvery(); got != c.want {
+			t.Errorf("%d files: scanned every %v, want %v", c.matched, got, c.want)
+		}
+	}
+	now := time.Now()
+	fl.cp = &checkpoints{}
+	idle := &watcher{rec: &record{}, changed: now.Add(-restAfter)}
+	if !fl.resting(idle, now) {
+		t.Error("an idle file not checked by the last scan is read")
+	}
+	for name, w := range map[string]*watcher{
+		"changed":  {rec: &record{}, changed: now.Add(-restAfter / 2)},
+		"scanned":  {rec: &record{}, changed: now.Add(-restAfter), scanned: fakeInfo{}},
+		"rotated":  {rec: &record{rotated: true}, changed: now.Add(-restAfter)},
+		"missing":  {rec: &record{}, changed: now.Add(-restAfter), missing: now},
+		"mid-line": {rec: &record{}, changed: now.Add(-restAfter), line: lineState{n: 3}},
+	} {
+		if fl.resting(w, now) {
+			t.Errorf("a %s file is not read", name)
+		}
+	}
+}
+
+type fakeInfo struct{ os.FileInfo }

@@ -313,6 +313,7 @@ type follower struct {
 	// matched files beyond it wait, and idle ones are parked to make room.
 	maxOpen  int
 	nofile   uint64
+	matched  int                // files the last scan found
 	parked   map[fileID]*record // followed files closed at their end to make room
 	problems *rateLog
 	passed   map[fileID]int64  // files passed over (empty, compressed or parked), with their size then
@@ -333,8 +334,9 @@ type watcher struct {
 	changed time.Time // when its size last changed
 	next    int64     // the next byte to read
 	line    lineState
-	copyOf  *record   // while rec is nil: the followed file's record it may be a copy of
-	checked time.Time // the change time (ctime) of the file when verify last passed
+	scanned os.FileInfo // what the last scan found at its path (its inode), until read uses it
+	copyOf  *record     // while rec is nil: the followed file's record it may be a copy of
+	checked time.Time   // the change time (ctime) of the file when verify last passed
 	// when that was: a change less than a second before it may carry the
 	// same change time as a later one
 	checkedAt time.Time
@@ -360,11 +362,18 @@ func (fl *follower) run(ctx context.Context) error {
 			w.f.Close()
 		}
 	}()
+	var scanned time.Time
 	for ctx.Err() == nil {
 		now := time.Now()
-		fl.scan(now)
+		if now.Sub(scanned) >= fl.scanEvery() {
+			fl.scan(now)
+			scanned = now
+		}
 		more := false
 		for _, w := range slices.Clone(fl.watchers) {
+			if fl.resting(w, now) {
+				continue
+			}
 			more = fl.read(ctx, w, now) || more
 			if ctx.Err() != nil {
 				return nil
@@ -378,6 +387,35 @@ func (fl *follower) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// With many matched files, checking each one every poll is most of the
+// producer's work (a stat or two each, four times a second): beyond
+// scanFilesPerPoll files, the patterns are expanded and every file checked
+// less often, at most every maxScanEvery, and a file idle for restAfter is
+// read only after such a scan; files that change are read every poll.
+const (
+	scanFilesPerPoll = 1000
+	maxScanEvery     = 5 * time.Second
+	restAfter        = 2 * time.Second
+)
+
+// scanEvery is how often the patterns are expanded: each poll, or, with
+// many files, once per poll for every scanFilesPerPoll of them.
+func (fl *follower) scanEvery() time.Duration {
+	return max(fl.poll, min(fl.poll*time.Duration(fl.matched/scanFilesPerPoll), maxScanEvery))
+}
+
+// resting reports whether w need not be read now: the last scan did not
+// check it (see scanEvery), and it is a matched file, idle since restAfter
+// at the end of a line.
+func (fl *follower) resting(w *watcher, now time.Time) bool {
+	if w.scanned != nil || w.rec == nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
+		return false
+	}
+	rotated := false
+	fl.cp.update(func() { rotated = w.rec.rotated })
+	return !rotated
 }
 
 // ownPath reports whether path names one of our own files, also through
@@ -443,8 +481,10 @@ func (fl *follower) scan(now time.Time) {
 		}
 	}
 	fresh = slices.DeleteFunc(fresh, func(id fileID) bool { _, ok := seen[id]; return !ok })
+	fl.matched = len(seen)
 	for _, w := range fl.watchers {
 		f, ok := seen[w.id]
+		w.scanned = f.fi // its inode's, as fstat would say: read needs no stat of its own
 		if !ok {
 			if w.missing.IsZero() {
 				w.missing = now
@@ -463,9 +503,13 @@ func (fl *follower) scan(now time.Time) {
 		}
 		fl.cp.update(func() { w.rec.seen = now })
 	}
+	isOpen := make(map[fileID]bool, len(fl.watchers))
+	for _, w := range fl.watchers {
+		isOpen[w.id] = true
+	}
 	fresh = slices.DeleteFunc(fresh, func(id fileID) bool {
 		size, passed := fl.passed[id]
-		return (passed && size == seen[id].fi.Size()) || slices.ContainsFunc(fl.watchers, func(w *watcher) bool { return w.id == id })
+		return (passed && size == seen[id].fi.Size()) || isOpen[id]
 	})
 	// A file whose inode a record names goes first, so that a copy of it
 	// (copytruncate, a backup) cannot take its record; then oldest first.
@@ -665,9 +709,18 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 	var match, truncated, copyOf, kin *record
 	fl.cp.update(func() {
 		var cands []*record
+		fps := map[int][16]byte{} // head's fingerprint by length: one hash each, not one per record
+		fpOf := func(n int) [16]byte {
+			fp, ok := fps[n]
+			if !ok {
+				fp = fingerprint(head[:n])
+				fps[n] = fp
+			}
+			return fp
+		}
 		for _, r := range fl.cp.records {
 			own := r.dev == id.dev && r.ino == id.ino
-			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fingerprint(head[:r.fpLen]) == r.fp {
+			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fpOf(r.fpLen) == r.fp {
 				cands = append(cands, r)
 			}
 		}
@@ -746,10 +799,14 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	if w.rec == nil && !fl.settle(w, now) {
 		return false
 	}
-	fi, err := w.f.Stat()
-	if err != nil {
-		fl.say(w.path, "cannot stat a followed file", "err", err)
-		return false
+	fi := w.scanned
+	w.scanned = nil
+	if fi == nil {
+		var err error
+		if fi, err = w.f.Stat(); err != nil {
+			fl.say(w.path, "cannot stat a followed file", "err", err)
+			return false
+		}
 	}
 	w.nlink = nlinkOf(fi)
 	if fi.Size() != w.size {
@@ -759,7 +816,10 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 		fl.truncated(w, "the file shrank")
 	}
 	ctime := ctimeOf(fi)
-	for got := 0; got < readPerCycle; {
+	// Nothing new and no change since the last check: no read (with
+	// thousands of idle files, the syscalls are most of the cost).
+	idle := fi.Size() == w.next && ctime.Equal(w.checked) && ctime.Before(w.checkedAt.Add(-time.Second))
+	for got := 0; !idle && got < readPerCycle; {
 		n, err := w.f.ReadAt(fl.chunk, w.next)
 		if n == 0 && err != nil && !errors.Is(err, io.EOF) {
 			fl.say(w.path, "cannot read a followed file", "err", err)
@@ -789,9 +849,12 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			// Until then its lines wait: sent now, they would be sent again
 			// after a restart with other ids, which deduplication cannot
 			// remove.
-			if err := fl.cp.save(); err != nil {
+			if err := fl.cp.saveDue(); err != nil {
 				fl.say(w.path, "cannot save the checkpoint: this new file's lines wait until it can be saved (free space on its disk)", "err", err)
 				return false
+			}
+			if !fl.cp.onDisk(w.rec) {
+				return false // not due yet: read at a later poll
 			}
 		}
 		w.next += int64(n)

@@ -280,7 +280,7 @@ func (r *run) housekeep(done <-chan struct{}) {
 			if r.cp == nil {
 				continue
 			}
-			if err := r.cp.save(); err != nil {
+			if err := r.cp.saveDue(); err != nil {
 				r.problems.at(slog.LevelError, "checkpoint", "CANNOT SAVE THE CHECKPOINT: a restart sends again (with the same ids) the lines since the last save, new files wait, and the exit status is 3 unless a later save works; free space on its disk",
 					"path", r.cfg.CheckpointPath, "err", err)
 			}
