@@ -44,7 +44,7 @@ type record struct {
 	readSeq   uint64
 	last      *position            // the last line handed out
 	doneSeq   uint64               // lines confirmed in order
-	done      map[uint64]*position // confirmed out of order
+	done      map[uint64]*position // confirmed out of order; nil when none
 	committed mark                 // every line before it is confirmed
 
 	held   bool      // a watcher reads it
@@ -220,7 +220,6 @@ func (f savedFile) record() (*record, error) {
 		}
 	}
 	r.read = r.committed
-	r.done = map[uint64]*position{}
 	return r, nil
 }
 
@@ -277,7 +276,7 @@ func adoptFile(path string, inode uint64, offset int64) (*record, error) {
 		return nil, err
 	}
 	return &record{fp: fingerprint(head), fpLen: len(head), seed: chainSeed(0), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
-		read: m, committed: m, done: map[uint64]*position{}, seen: time.Now()}, nil
+		read: m, committed: m, seen: time.Now()}, nil
 }
 
 // newRecord starts a record for a file read from its start, its chain from
@@ -287,7 +286,7 @@ func (c *checkpoints) newRecord(head []byte, gen uint64, seed [32]byte, path str
 	defer c.mu.Unlock()
 	start := mark{chain: seed}
 	r := &record{gen: gen, seed: seed, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
-		done: map[uint64]*position{}, held: true, seen: time.Now()}
+		held: true, seen: time.Now()}
 	if len(head) > 0 {
 		r.fp, r.fpLen = fingerprint(head), len(head)
 	}
@@ -330,8 +329,16 @@ func (c *checkpoints) confirm(p *position) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := p.rec
-	r.done[p.seq] = p
-	moved := 0
+	if p.seq != r.doneSeq+1 { // one before it is still unconfirmed
+		if r.done == nil {
+			r.done = map[uint64]*position{}
+		}
+		r.done[p.seq] = p
+		return 0
+	}
+	r.doneSeq++
+	r.committed = p.end
+	moved := 1
 	for {
 		next, ok := r.done[r.doneSeq+1]
 		if !ok {
@@ -341,6 +348,9 @@ func (c *checkpoints) confirm(p *position) int {
 		r.doneSeq++
 		r.committed = next.end
 		moved++
+	}
+	if len(r.done) == 0 {
+		r.done = nil // a map keeps its memory: thousands of files would each hold one
 	}
 	return moved
 }
