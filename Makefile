@@ -31,11 +31,13 @@ lint: ## gofmt and go vet
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted"; exit 1; fi
 	go vet ./...
 
-bench: deps ## Wall time of a warm synth and a warm test run; producer events per second; cost per event by packing
+bench: deps ## Wall time of a warm synth and a warm test run; producer events per second and the cost of 20,000 followed files; cost per event by packing
 	@./cdk synth --quiet >/dev/null; go test ./... >/dev/null
 	@TIMEFORMAT='warm cdk synth:     %R s (target < 15 s)'; time ./cdk synth --quiet >/dev/null
 	@TIMEFORMAT='warm go test ./...: %R s (target < 60 s)'; time go test -count=1 ./... >/dev/null
 	@go test -run '^$$' -bench Throughput -benchtime 20000x ./internal/producer | grep events/s
+	@echo "20,000 followed files, one growing (targets: cpu-fraction < 0.05 of a core, rss-MB < 64):"
+	@go test -run '^$$' -bench ManyFilesOneGrowing -benchtime 10x ./internal/producer 2>/dev/null | grep cpu-fraction
 	@echo "500 events of 200 bytes through the rendered templates, per recordPacking:"
 	@go test -run '^$$' -bench Cost -benchtime 1x ./test | grep '^BenchmarkCost/' 
 	@echo "the local pipeline's API (batches of 500 events, target >= 5,000 events/s):"

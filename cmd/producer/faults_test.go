@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/internal/fakeapi"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 var raceBin, plainBin string
@@ -74,6 +75,7 @@ type scenario struct {
 	stderrs []string     // logs of the processes run, kept for the checks
 	flags   []string     // per-scenario flags added to every start
 	stderr  *os.File     // when set, the producers' stderr instead of a buffer
+	env     []string     // when set, the producers' environment instead of the test's
 }
 
 func newScenario(t *testing.T, f fakeapi.Faults) *scenario {
@@ -148,6 +150,9 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	if s.env != nil {
+		cmd.Env = append(s.env, "GORACE=halt_on_error=0")
+	}
 	p := &proc{s: s, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), cancel: cancel, dlAt: s.dlEntries()}
 	cmd.Stderr = p.stderr
 	if s.stderr != nil {
@@ -1652,7 +1657,7 @@ func TestFaultExitStatus(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		bad     bool // a line that is not an object
-		cpStuck bool // the checkpoint's temporary file cannot be created, even by root
+		cpStuck bool // once the file's seed is saved, the checkpoint's temporary file cannot be created, even by root
 		want    int
 		log     string
 	}{
@@ -1662,11 +1667,6 @@ func TestFaultExitStatus(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newScenario(t, fakeapi.Faults{})
-			if c.cpStuck {
-				if err := os.MkdirAll(s.cp+".tmp", 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
 			text := s.lines(0, 100, 20)
 			if c.bad {
 				text += `{"n":100}x` + "\n"
@@ -1675,6 +1675,12 @@ func TestFaultExitStatus(t *testing.T) {
 			s.appendFile("app.log", text+s.lines(101, 200, 20))
 			p := s.start(nil, "-files", s.path("app.log"))
 			s.waitAll(p)
+			if c.cpStuck { // a new file's lines wait for its seed to be saved: these are sent
+				waitFor(t, "the checkpoint", func() bool { return checkpointOffset(t, s.cp) > 0 })
+				waitFor(t, "a directory in the way", func() bool { return os.Mkdir(s.cp+".tmp", 0o755) == nil })
+				s.appendFile("app.log", s.lines(200, 300, 20))
+				s.waitAll(p)
+			}
 			if code := p.stop(syscall.SIGTERM); code != c.want {
 				t.Errorf("exit %d, want %d; logs:\n%s", code, c.want, tail(s.logs()))
 			}
@@ -1714,5 +1720,203 @@ func TestFaultDuplicateKeysAndOwnEventIDs(t *testing.T) {
 	}
 	if !bytes.Contains(bytes.Join(s.api.Events(), nil), []byte(`{"event_id":12,`)) {
 		t.Error(`the event's own "event_id":12 was not kept`)
+	}
+}
+
+// Answers that never confirm, each given after the API stored the events (a
+// 200 too large or too malformed to read, a 200 with the wrong record count,
+// a 500): each batch is sent a bounded number of times, then dead-lettered
+// with a reason naming the answer, said at the default level; never an
+// endless loop of copies. Reading answers through a limit keeps memory
+// bounded at -concurrency 64.
+func TestFaultAnswersThatNeverConfirm(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		faults fakeapi.Faults
+		reason string
+		sends  int // the most a batch is sent: the first try and the bounded retries
+	}{
+		{"200_over_16MiB", fakeapi.Faults{HugeOKEvery: 1}, "HTTP 200 with an answer over 512 KiB, not read", 11},
+		{"200_malformed", fakeapi.Faults{MalformedOKEvery: 1}, "unreadable batch answer", 11},
+		{"200_wrong_record_count", fakeapi.Faults{ShortRecordsEvery: 1, Packing: ingest.PerEvent}, "batch answer with 19 records for 20 events", 11},
+		{"500_after_storing", fakeapi.Faults{FailAfterStoreEvery: 1}, "HTTP 500: Internal server error", 21},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, c.faults)
+			s.bin = plainBin // the race detector's memory would hide the producer's
+			s.appendFile("app.log", s.lines(0, 2000, 20))
+			p := s.start(nil, "-files", s.path("app.log"), "-concurrency", "64", "-log-level", "info")
+			waitFor(t, "every line dead-lettered", func() bool { return s.count().dead == 2000 })
+			if code := p.stop(syscall.SIGTERM); code != 3 {
+				t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+			}
+			tl := s.check(true)
+			if tl.stored > 2000*c.sends {
+				t.Errorf("%d copies stored for 2000 lines: more than %d sends each", tl.stored, c.sends)
+			}
+			if r := tl.reasons[0]; !strings.Contains(r, "no answer confirmed these events after") || !strings.Contains(r, c.reason) {
+				t.Errorf("dead-letter reason %q, want one naming %q", r, c.reason)
+			}
+			if !strings.Contains(s.logs(), `"level":"WARN","msg":"events not stored; writing them to the dead-letter file"`) {
+				t.Errorf("no log line at the default level says why:\n%s", tail(s.logs()))
+			}
+			if s.peakRSS > 200<<10 {
+				t.Errorf("peak RSS %d KiB at -concurrency 64, want under 200 MiB", s.peakRSS)
+			}
+		})
+	}
+}
+
+// Every condition that stops delivery is said at the default level at once,
+// with what to do, and again at a bounded rate while it lasts (once every
+// 10 s), never once per request: no AWS credentials with -auth iam (the
+// README's stdin example, which then stops on its own), an API answering
+// 403 to everything, TLS to a plain HTTP listener.
+func TestFaultSaysWhyDeliveryStops(t *testing.T) {
+	// said waits (5 s at most: the promise is "within seconds") for a
+	// WARN line holding what, and returns how many there are at the end.
+	said := func(t *testing.T, p *proc, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.stderr.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing at the default level says %q within 5 s:\n%s", what, tail(p.stderr.String()))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	count := func(s *scenario, msg, what string) (n int) {
+		for _, l := range strings.Split(s.logs(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, msg) && strings.Contains(l, what) {
+				n++
+			}
+		}
+		return n
+	}
+	stdinFile := func(s *scenario, n int) *os.File {
+		if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, n, 20)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in, err := os.Open(s.path("events.ndjson"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close() })
+		return in
+	}
+
+	t.Run("no_credentials", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{RequireSigV4: true})
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") {
+				s.env = append(s.env, kv)
+			}
+		}
+		empty := s.path("empty")
+		os.WriteFile(empty, nil, 0o644)
+		s.env = append(s.env, "HOME="+s.dir, "AWS_CONFIG_FILE="+empty, "AWS_SHARED_CREDENTIALS_FILE="+empty, "AWS_EC2_METADATA_DISABLED=true")
+		// -shutdown-timeout 12s: the end of stdin with nothing confirmed
+		// for 12 s stops it, time for the condition to be said twice.
+		p := s.start(stdinFile(s, 500), "-source", "stdin", "-auth", "iam", "-region", "eu-west-1", "-log-level", "info", "-shutdown-timeout", "12s")
+		said(t, p, "no usable AWS credentials for -auth iam")
+		select {
+		case <-p.done:
+		case <-time.After(45 * time.Second):
+			t.Fatalf("still running 45 s after the end of stdin with -shutdown-timeout 12s:\n%s", tail(p.stderr.String()))
+		}
+		if code := p.wait(); code != 3 {
+			t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+		}
+		tl := s.check(false)
+		if tl.dead != 500 || !strings.Contains(tl.reasons[0], "AWS credentials") {
+			t.Errorf("%d dead-lettered, reason %q; want all 500, naming the credentials", tl.dead, tl.reasons[0])
+		}
+		if n := count(s, "events not confirmed", "no usable AWS credentials"); n < 2 || n > 3 {
+			t.Errorf("said %d times in about 12 s, want 2 or 3 (at once, then every 10 s):\n%s", n, tail(s.logs()))
+		}
+	})
+
+	t.Run("403_to_everything", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{APIKey: "the-key"})
+		s.appendFile("app.log", s.lines(0, 1000, 20))
+		p := s.start(nil, "-files", s.path("app.log"), "-auth", "api-key", "-api-key", "another-key", "-log-level", "info")
+		said(t, p, "the API refuses the requests: check that -auth is the API's apiAuth")
+		s.waitAll(p)
+		if code := p.stop(syscall.SIGTERM); code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		tl := s.check(true)
+		if tl.dead != 1000 || !strings.HasPrefix(tl.reasons[0], "HTTP 403") {
+			t.Errorf("%d dead-lettered, reason %q; want all 1000 with the 403", tl.dead, tl.reasons[0])
+		}
+		if n := count(s, "events not stored", "HTTP 403"); n < 1 || n > 2 {
+			t.Errorf("said %d times for 50 batches refused, want once or twice:\n%s", n, tail(s.logs()))
+		}
+	})
+
+	t.Run("tls_to_plain_http", func(t *testing.T) {
+		s := newScenario(t, fakeapi.Faults{})
+		url := strings.Replace(s.api.URL, "http://", "https://", 1)
+		p := s.start(stdinFile(s, 100), "-source", "stdin", "-url", url, "-log-level", "info", "-shutdown-timeout", "2s")
+		said(t, p, "TLS failed: check that -url is the API's https:// URL")
+		if code := p.wait(); code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		if tl := s.check(false); tl.dead != 100 || tl.stored != 0 {
+			t.Errorf("%d dead-lettered, %d stored; want all 100 dead-lettered", tl.dead, tl.stored)
+		}
+	})
+}
+
+// The checkpoint's disk full (a file size limit that a checkpoint of one
+// file fits and one of two does not): said at the default level, exit 3, and
+// no id changes. The new file's lines wait until its seed can be saved;
+// after a restart (the disk freed) the first file's lines since the last
+// save are sent again with the ids they had, which deduplication removes.
+func TestFaultCheckpointDiskFull(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("app-*.log"), "-log-level", "info"}
+	s.appendFile("app-a.log", s.lines(0, 500, 20))
+	// dash counts ulimit -f in 512-byte blocks: 512 bytes, which a
+	// checkpoint of one file (about 450 bytes) fits and one of two does not.
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -f 1 && exec "$0" "$@"`}, nil)
+	s.waitAll(p)
+	waitFor(t, "the checkpoint saved with the first file", func() bool { return checkpointOffset(t, s.cp) > 0 })
+	s.appendFile("app-b.log", s.lines(500, 1000, 20))
+	waitFor(t, "the error", func() bool { return strings.Contains(p.stderr.String(), "CANNOT SAVE THE CHECKPOINT") })
+	s.appendFile("app-a.log", s.lines(1000, 1500, 20))
+	waitFor(t, "the first file's new lines", func() bool { return len(s.api.Events()) >= 1000 })
+	if code := p.stop(syscall.SIGTERM); code != 3 {
+		t.Errorf("exit %d, want 3 (the checkpoint could not be saved)", code)
+	}
+	if !strings.Contains(s.logs(), `"level":"ERROR","msg":"CANNOT SAVE THE CHECKPOINT`) || !strings.Contains(s.logs(), "the checkpoint could not be saved") {
+		t.Errorf("no error at the default level says the checkpoint was not saved:\n%s", tail(s.logs()))
+	}
+	p = s.start(nil)
+	s.finish(p)
+	if tl := s.check(true); tl.dups < 500 {
+		t.Errorf("%d duplicates: want the first file's 500 lines since the last save sent again", tl.dups)
+	}
+}
+
+// More matched files than descriptors (ulimit -n 256, 1,000 files with
+// lines): delivery and the checkpoint keep theirs, the files beyond the
+// budget wait, a warning names how many, and every line is stored.
+func TestFaultMoreFilesThanDescriptors(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	for i := 0; i < 1000; i++ {
+		s.appendFile(fmt.Sprintf("f%04d.log", i), s.lines(i*5, i*5+5, 20))
+	}
+	s.flags = []string{"-files", s.path("f*.log"), "-log-level", "info"}
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -n 256 && exec "$0" "$@"`}, nil)
+	s.waitAll(p)
+	if !strings.Contains(p.stderr.String(), `"msg":"matched files wait for a file descriptor`) {
+		t.Errorf("no warning says files wait:\n%s", tail(p.stderr.String()))
+	}
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(s.logs()))
+	}
+	if tl := s.check(true); tl.stored != 5000 {
+		t.Errorf("%d stored, want each of the 5,000 lines once", tl.stored)
 	}
 }

@@ -152,3 +152,14 @@ func TestFinalStatsRateIsOverTheWholeRun(t *testing.T) {
 		t.Errorf("final rate %.1f events/s; the run sent %d events in between %v and %v: %.1f to %.1f", rate, n, open, took, low, high)
 	}
 }
+
+// A Region it cannot read (-auth iam, a URL that names none, no -region)
+// stops it at once with an error at the default level saying what to do.
+func TestRegionItCannotReadIsSaidAtOnce(t *testing.T) {
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-url", "https://api.example.com/PROD/v1", "-auth", "iam", "-log-level", "info"}, nil, &out)
+	if code != exitFailed || !strings.Contains(out.String(), `"level":"ERROR"`) || !strings.Contains(out.String(), "cannot read the Region") ||
+		!strings.Contains(out.String(), "set -region") {
+		t.Errorf("exit %d, logs:\n%s\nwant exit 1 with an ERROR saying to set -region", code, out.String())
+	}
+}

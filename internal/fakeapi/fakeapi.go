@@ -4,7 +4,7 @@
 // decompresses request bodies as API Gateway does; faults can be injected:
 // throttling, 5xx, 408, answers the API does not document (202, 204, 200
 // without the expected body), dropped connections, partial batch failures,
-// a packed batch half stored (and said so), gzip not decoded, slow answers, being down, redirects, rejected events and wrong credentials.
+// a packed batch half stored (and said so), answers that never confirm (too large, malformed, the wrong record count, a 500 after storing), gzip not decoded, slow answers, being down, redirects, rejected events and wrong credentials.
 package fakeapi
 
 import (
@@ -33,7 +33,11 @@ type Faults struct {
 	NoContentEvery int // answer 204 without storing
 	EmptyOKEvery   int // store the events, then answer 200 with {} (no sequence numbers)
 	DropEvery      int // store the events, then close the connection without an answer
-	PartialEvery   int // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
+	// Answers that never confirm, each after storing the events: a 200
+	// with a 17 MiB body, a 200 whose body is not JSON, a PER_EVENT 200
+	// listing one record fewer than were sent, a 500.
+	HugeOKEvery, MalformedOKEvery, ShortRecordsEvery, FailAfterStoreEvery int
+	PartialEvery                                                          int // PER_EVENT: 200 with every other record throttled (not stored); PACKED: the record throttled, 429
 	// PackedShortEvery: PACKED, store only the first half of the batch (its
 	// first (n+1)/2 events) and say so in the answer's events count.
 	PackedShortEvery int
@@ -330,6 +334,22 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case every(f.DropEvery):
 		hangUp(w)
+	case every(f.HugeOKEvery):
+		w.Header().Set("Content-Type", "application/json")
+		pad := bytes.Repeat([]byte(" "), 1<<20)
+		for range 17 {
+			if _, err := w.Write(pad); err != nil {
+				return
+			}
+		}
+		fmt.Fprint(w, `{"sequenceNumber":"1"}`)
+	case every(f.MalformedOKEvery):
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"sequenceNumber":"1",`)
+	case every(f.ShortRecordsEvery) && batch && !packed:
+		answer(w, http.StatusOK, map[string]any{"failedRecordCount": failed, "records": results[:len(results)-1]})
+	case every(f.FailAfterStoreEvery):
+		answer(w, http.StatusInternalServerError, msg("Internal server error"))
 	case every(f.AcceptedEvery):
 		answer(w, http.StatusAccepted, map[string]any{})
 	case every(f.EmptyOKEvery):

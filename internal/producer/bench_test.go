@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,4 +60,130 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkManyFilesOneGrowing follows 20,000 files of which one grows
+// (ten lines a second), with the production -poll and -rotate-wait, and
+// reports what following them costs once the first lines are stored: the
+// fraction of a core used (the fake API's share included), the process's
+// resident set and the Go heap (in use, and live after a collection), and
+// the checkpoint bytes written a second.
+// Target: under 5% of a core and 64 MB on a 2-core host. Each iteration is
+// one second.
+//
+//	go test -run '^$' -bench ManyFiles -benchtime 5x ./internal/producer
+func BenchmarkManyFilesOneGrowing(b *testing.B) {
+	const files = 20000
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := b.TempDir()
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d.log", i)), []byte(numbered(i, i+1, nil)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := testConfig(b, api)
+	cfg.Source, cfg.Files, cfg.CheckpointPath = SourceFile, []string{filepath.Join(dir, "*.log")}, filepath.Join(b.TempDir(), "cp.json")
+	cfg.Poll, cfg.RotateWait, cfg.Linger, cfg.BatchSize = 250*time.Millisecond, 10*time.Second, time.Second, 500
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	for len(api.Events()) < files {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the checkpoint saved past them
+	grow := filepath.Join(dir, "f00000.log")
+	stopGrowing := make(chan struct{})
+	grown := make(chan struct{})
+	go func() {
+		defer close(grown)
+		for n := files; ; n++ {
+			select {
+			case <-stopGrowing:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			f, err := os.OpenFile(grow, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			f.WriteString(numbered(n, n+1, nil))
+			f.Close()
+		}
+	}()
+	var before, after syscall.Rusage
+	cpBytes := checkpointWrites(b, cfg.CheckpointPath)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		time.Sleep(time.Second)
+	}
+	wall := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	written := cpBytes()
+	b.StopTimer()
+	var ms, live runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	runtime.GC()
+	runtime.ReadMemStats(&live)
+	close(stopGrowing)
+	<-grown
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-fraction")
+	b.ReportMetric(float64(rssBytes(b))/1e6, "rss-MB")
+	b.ReportMetric(float64(ms.HeapInuse)/1e6, "heap-MB")
+	b.ReportMetric(float64(live.HeapAlloc)/1e6, "live-heap-MB")
+	b.ReportMetric(float64(written)/wall.Seconds(), "checkpoint-B/s")
+}
+
+// checkpointWrites watches the checkpoint at path (a new inode at each
+// save) and returns a function that stops and says how many bytes the saves
+// since wrote.
+func checkpointWrites(b *testing.B, path string) func() int64 {
+	stop := make(chan struct{})
+	total := make(chan int64)
+	go func() {
+		var sum int64
+		var last uint64
+		for {
+			if fi, err := os.Stat(path); err == nil {
+				if ino := fi.Sys().(*syscall.Stat_t).Ino; ino != last {
+					if last != 0 {
+						sum += fi.Size()
+					}
+					last = ino
+				}
+			}
+			select {
+			case <-stop:
+				total <- sum
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-total }
+}
+
+// rssBytes is the process's resident set size.
+func rssBytes(b *testing.B) int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
+			return kib << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }

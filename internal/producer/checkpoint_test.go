@@ -182,3 +182,56 @@ func TestCheckpointWithoutSeedsIsRead(t *testing.T) {
 		t.Errorf("a seed that is not 32 hex bytes was accepted: %+v", c.records)
 	}
 }
+
+// A save syncs the checkpoint's directory after the rename (else a power
+// loss can undo the rename); a save with nothing changed writes nothing;
+// a failed sync is a failed save, tried again at the next one.
+func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "checkpoint.json")
+	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	var synced []string
+	var failSync error
+	c.syncDir = func(d string) error {
+		if raw, err := os.ReadFile(path); err != nil || !strings.Contains(string(raw), "/var/log/app.log") {
+			t.Errorf("directory synced before the rename: %q, %v", raw, err)
+		}
+		synced = append(synced, d)
+		return failSync
+	}
+	c.newRecord([]byte("first bytes"), 0, newSeed(), "/var/log/app.log", fileID{7, 42}, 300)
+	if err := c.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.save(); err != nil { // unchanged
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Fatalf("synced %v, want [%s] once", synced, dir)
+	}
+	failSync = syscall.EIO
+	c.newRecord([]byte("other bytes"), 0, newSeed(), "/var/log/other.log", fileID{7, 43}, 300)
+	if err := c.save(); err == nil || !strings.Contains(err.Error(), "syncing the checkpoint's directory") {
+		t.Errorf("save with a failed directory sync: %v, want the error", err)
+	}
+	failSync = nil
+	if err := c.save(); err != nil || len(synced) != 3 {
+		t.Errorf("after a failed sync, the next save: %v, %d syncs; want it written and synced again", err, len(synced))
+	}
+}
+
+// The lock's refusal never suggests what would send every line twice: two
+// producers on the same files with separate checkpoints.
+func TestLockRefusalSaysNotToFollowTheSameFilesTwice(t *testing.T) {
+	cp := filepath.Join(t.TempDir(), "checkpoint.json")
+	f, err := lockCheckpoint(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = lockCheckpoint(cp)
+	if err == nil || !strings.Contains(err.Error(), "must never follow the same files, even with separate checkpoints") ||
+		!strings.Contains(err.Error(), "-files matching different files") {
+		t.Errorf("second lock: %v", err)
+	}
+}

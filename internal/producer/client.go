@@ -97,7 +97,16 @@ type outcome struct {
 	dead   []int  // indexes that retrying cannot fix
 	status int    // HTTP status, 0 for a network error
 	reason string // why, for logs and the dead-letter file
+	// unknown: a 2xx that is not the documented answer (unreadable, too
+	// large, the wrong record count): the events may be stored, or not.
+	unknown bool
 }
+
+// maxAnswerBytes bounds what is read of an answer. The largest documented
+// one, a PER_EVENT answer for 500 events each with Kinesis's error message,
+// is under 128 KiB; a larger one is not the API's, and reading it whole
+// would cost -concurrency times its size.
+const maxAnswerBytes = 512 << 10
 
 type client struct {
 	url   string      // the /v1 URL
@@ -161,9 +170,16 @@ func (c *client) post(ctx context.Context, events []*Event, gz bool) outcome {
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return outcome{dead: all, status: resp.StatusCode, reason: redirected(resp.StatusCode, resp.Header.Get("Location"))}
 	}
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		return outcome{retry: all, status: resp.StatusCode, reason: "network: reading the answer: " + err.Error()}
+	}
+	if len(respBody) > maxAnswerBytes {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return outcome{retry: all, status: resp.StatusCode, unknown: true,
+				reason: fmt.Sprintf("HTTP %d with an answer over %d KiB, not read (outcome unknown, sent again)", resp.StatusCode, maxAnswerBytes>>10)}
+		}
+		respBody = respBody[:maxAnswerBytes] // only its message counts
 	}
 	return c.classify(resp.StatusCode, respBody, len(events))
 }
@@ -204,7 +220,7 @@ func (c *client) classify(status int, body []byte, n int) outcome {
 	case status >= 200 && status < 300:
 		// Not the documented answer: the events may or may not be stored.
 		// Sending them again risks duplicates; not sending risks loss.
-		o.retry = all
+		o.retry, o.unknown = all, true
 		o.reason = fmt.Sprintf("HTTP %d without the documented answer (outcome unknown, sent again): %s", status, message(body))
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
 		o.retry = all
@@ -262,7 +278,11 @@ func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 		for i := range o.retry {
 			o.retry[i] = i
 		}
-		o.reason = "unreadable batch answer: " + message(body)
+		o.unknown = true
+		o.reason = "unreadable batch answer (outcome unknown, sent again): " + message(body)
+		if err == nil && r.Records != nil {
+			o.reason = fmt.Sprintf("batch answer with %d records for %d events (outcome unknown, sent again)", len(r.Records), n)
+		}
 		return
 	}
 	for i, rec := range r.Records {

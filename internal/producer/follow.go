@@ -10,7 +10,12 @@ package producer
 // same file, a lagging writer's lines after a rename are still read, and its
 // inode cannot be reused while it is held. A file that is no longer matched
 // (or was deleted) is read until it has stayed idle for -rotate-wait, then
-// closed. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
+// closed. Descriptors are budgeted (fileBudget: RLIMIT_NOFILE less what
+// delivery and the producer's own files need): beyond it, matched files
+// wait, with a warning naming how many, and files idle at their end are
+// parked (closed, their record kept, passed over until they grow) to make
+// room; a parked file loses the guarantees above of an open descriptor until
+// it is opened again. Compressed files (gzip, bzip2, xz, zstd magic) are skipped with a
 // warning: `*.log*` matches app.log.2.gz, whose bytes are not events. While
 // reading waits for room in the queue, the patterns are still expanded every
 // poll (send): only a file opened before it is deleted or renamed over can
@@ -99,6 +104,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -303,7 +309,14 @@ type follower struct {
 	emit       func(context.Context, line) bool // waits for room; false when ctx ended
 
 	watchers []*watcher
-	passed   map[fileID]int64  // files passed over (empty or compressed), with their size then
+	// maxOpen bounds the watchers (fileBudget of nofile, RLIMIT_NOFILE):
+	// matched files beyond it wait, and idle ones are parked to make room.
+	maxOpen  int
+	nofile   uint64
+	matched  int                // files the last scan found
+	parked   map[fileID]*record // followed files closed at their end to make room
+	problems *rateLog
+	passed   map[fileID]int64  // files passed over (empty, compressed or parked), with their size then
 	said     map[string]string // per path, the last warning, to say it once
 	chunk    []byte
 	head     []byte
@@ -321,8 +334,9 @@ type watcher struct {
 	changed time.Time // when its size last changed
 	next    int64     // the next byte to read
 	line    lineState
-	copyOf  *record   // while rec is nil: the followed file's record it may be a copy of
-	checked time.Time // the change time (ctime) of the file when verify last passed
+	scanned os.FileInfo // what the last scan found at its path (its inode), until read uses it
+	copyOf  *record     // while rec is nil: the followed file's record it may be a copy of
+	checked time.Time   // the change time (ctime) of the file when verify last passed
 	// when that was: a change less than a second before it may carry the
 	// same change time as a later one
 	checkedAt time.Time
@@ -331,7 +345,8 @@ type watcher struct {
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
 	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
 	fl := &follower{patterns: patterns, exclude: exclude, excludeAbs: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
-		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes)}
+		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes),
+		maxOpen: math.MaxInt, parked: map[fileID]*record{}, problems: newRateLog(log, problemEvery)}
 	for _, p := range exclude {
 		if abs, err := filepath.Abs(p); err == nil {
 			fl.excludeAbs[abs] = true
@@ -347,11 +362,18 @@ func (fl *follower) run(ctx context.Context) error {
 			w.f.Close()
 		}
 	}()
+	var scanned time.Time
 	for ctx.Err() == nil {
 		now := time.Now()
-		fl.scan(now)
+		if now.Sub(scanned) >= fl.scanEvery() {
+			fl.scan(now)
+			scanned = now
+		}
 		more := false
 		for _, w := range slices.Clone(fl.watchers) {
+			if fl.resting(w, now) {
+				continue
+			}
 			more = fl.read(ctx, w, now) || more
 			if ctx.Err() != nil {
 				return nil
@@ -365,6 +387,35 @@ func (fl *follower) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// With many matched files, checking each one every poll is most of the
+// producer's work (a stat or two each, four times a second): beyond
+// scanFilesPerPoll files, the patterns are expanded and every file checked
+// less often, at most every maxScanEvery, and a file idle for restAfter is
+// read only after such a scan; files that change are read every poll.
+const (
+	scanFilesPerPoll = 1000
+	maxScanEvery     = 5 * time.Second
+	restAfter        = 2 * time.Second
+)
+
+// scanEvery is how often the patterns are expanded: each poll, or, with
+// many files, once per poll for every scanFilesPerPoll of them.
+func (fl *follower) scanEvery() time.Duration {
+	return max(fl.poll, min(fl.poll*time.Duration(fl.matched/scanFilesPerPoll), maxScanEvery))
+}
+
+// resting reports whether w need not be read now: the last scan did not
+// check it (see scanEvery), and it is a matched file, idle since restAfter
+// at the end of a line.
+func (fl *follower) resting(w *watcher, now time.Time) bool {
+	if w.scanned != nil || w.rec == nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
+		return false
+	}
+	rotated := false
+	fl.cp.update(func() { rotated = w.rec.rotated })
+	return !rotated
 }
 
 // ownPath reports whether path names one of our own files, also through
@@ -430,8 +481,10 @@ func (fl *follower) scan(now time.Time) {
 		}
 	}
 	fresh = slices.DeleteFunc(fresh, func(id fileID) bool { _, ok := seen[id]; return !ok })
+	fl.matched = len(seen)
 	for _, w := range fl.watchers {
 		f, ok := seen[w.id]
+		w.scanned = f.fi // its inode's, as fstat would say: read needs no stat of its own
 		if !ok {
 			if w.missing.IsZero() {
 				w.missing = now
@@ -450,9 +503,13 @@ func (fl *follower) scan(now time.Time) {
 		}
 		fl.cp.update(func() { w.rec.seen = now })
 	}
+	isOpen := make(map[fileID]bool, len(fl.watchers))
+	for _, w := range fl.watchers {
+		isOpen[w.id] = true
+	}
 	fresh = slices.DeleteFunc(fresh, func(id fileID) bool {
 		size, passed := fl.passed[id]
-		return (passed && size == seen[id].fi.Size()) || slices.ContainsFunc(fl.watchers, func(w *watcher) bool { return w.id == id })
+		return (passed && size == seen[id].fi.Size()) || isOpen[id]
 	})
 	// A file whose inode a record names goes first, so that a copy of it
 	// (copytruncate, a backup) cannot take its record; then oldest first.
@@ -476,10 +533,63 @@ func (fl *follower) scan(now time.Time) {
 			delete(fl.passed, id)
 		}
 	}
+	for id, r := range fl.parked {
+		if _, ok := seen[id]; ok { // still there: not to be forgotten
+			fl.cp.update(func() { r.seen = now })
+		} else {
+			delete(fl.parked, id)
+		}
+	}
+	fl.park(len(fresh)-(fl.maxOpen-len(fl.watchers)), func(id fileID) (int64, bool) {
+		f, ok := seen[id]
+		if !ok {
+			return 0, false
+		}
+		return f.fi.Size(), true
+	}, now)
+	waiting := 0
 	for _, id := range fresh {
+		if len(fl.watchers) >= fl.maxOpen {
+			waiting++
+			continue
+		}
+		delete(fl.parked, id)
 		fl.discover(seen[id].path, id, now)
 	}
+	if waiting > 0 {
+		fl.problems.at(slog.LevelWarn, "descriptors", "matched files wait for a file descriptor: each is read once an open one is idle at its end",
+			"waiting", waiting, "open", len(fl.watchers), "rlimit_nofile", fl.nofile, "what_to_do", "raise the limit (ulimit -n, LimitNOFILE= in systemd) or match fewer files with -files")
+	}
 	fl.forget(now)
+}
+
+// park closes up to n watchers that are idle at the end of a file still
+// matched (nothing new since they read it: sizeOf, from the scan), longest
+// idle first, so that files waiting for a descriptor can be opened. A
+// parked file's record stays, not held; the file is passed over until it
+// grows, then found again by its inode and fingerprint and read on from
+// where it was.
+func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time) {
+	if n <= 0 {
+		return
+	}
+	var idle []*watcher
+	for _, w := range fl.watchers {
+		rotated := false
+		if w.rec != nil {
+			fl.cp.update(func() { rotated = w.rec.rotated })
+		}
+		if size, ok := sizeOf(w.id); ok && w.rec != nil && !rotated && w.missing.IsZero() && w.nlink > 0 && w.line.n == 0 && size == w.next {
+			idle = append(idle, w)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
+	for _, w := range idle[:min(n, len(idle))] {
+		w.f.Close()
+		fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
+		fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
+	}
 }
 
 // discover starts following the file at path, unless there is nothing in it
@@ -599,9 +709,18 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 	var match, truncated, copyOf, kin *record
 	fl.cp.update(func() {
 		var cands []*record
+		fps := map[int][16]byte{} // head's fingerprint by length: one hash each, not one per record
+		fpOf := func(n int) [16]byte {
+			fp, ok := fps[n]
+			if !ok {
+				fp = fingerprint(head[:n])
+				fps[n] = fp
+			}
+			return fp
+		}
 		for _, r := range fl.cp.records {
 			own := r.dev == id.dev && r.ino == id.ino
-			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fingerprint(head[:r.fpLen]) == r.fp {
+			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fpOf(r.fpLen) == r.fp {
 				cands = append(cands, r)
 			}
 		}
@@ -680,10 +799,14 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	if w.rec == nil && !fl.settle(w, now) {
 		return false
 	}
-	fi, err := w.f.Stat()
-	if err != nil {
-		fl.say(w.path, "cannot stat a followed file", "err", err)
-		return false
+	fi := w.scanned
+	w.scanned = nil
+	if fi == nil {
+		var err error
+		if fi, err = w.f.Stat(); err != nil {
+			fl.say(w.path, "cannot stat a followed file", "err", err)
+			return false
+		}
 	}
 	w.nlink = nlinkOf(fi)
 	if fi.Size() != w.size {
@@ -693,7 +816,10 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 		fl.truncated(w, "the file shrank")
 	}
 	ctime := ctimeOf(fi)
-	for got := 0; got < readPerCycle; {
+	// Nothing new and no change since the last check: no read (with
+	// thousands of idle files, the syscalls are most of the cost).
+	idle := fi.Size() == w.next && ctime.Equal(w.checked) && ctime.Before(w.checkedAt.Add(-time.Second))
+	for got := 0; !idle && got < readPerCycle; {
 		n, err := w.f.ReadAt(fl.chunk, w.next)
 		if n == 0 && err != nil && !errors.Is(err, io.EOF) {
 			fl.say(w.path, "cannot read a followed file", "err", err)
@@ -720,8 +846,15 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			// The seed of a file read from its start goes to disk before
 			// an id made from it leaves: after a crash, the lines read
 			// again get the ids they had.
-			if err := fl.cp.save(); err != nil {
-				fl.say(w.path, "cannot save the checkpoint before sending a new file's first lines: if the producer crashes before a save works, they are sent again with other ids", "err", err)
+			// Until then its lines wait: sent now, they would be sent again
+			// after a restart with other ids, which deduplication cannot
+			// remove.
+			if err := fl.cp.saveDue(); err != nil {
+				fl.say(w.path, "cannot save the checkpoint: this new file's lines wait until it can be saved (free space on its disk)", "err", err)
+				return false
+			}
+			if !fl.cp.onDisk(w.rec) {
+				return false // not due yet: read at a later poll
 			}
 		}
 		w.next += int64(n)

@@ -566,7 +566,7 @@ func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
 	}
 	cp.save()
 	raw, _ := os.ReadFile(cpPath)
-	if !strings.Contains(string(raw), `"inode": 0,`) {
+	if !strings.Contains(string(raw), `"inode":0,`) {
 		t.Errorf("the deleted file's record still names its inode:\n%s", raw)
 	}
 }

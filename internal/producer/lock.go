@@ -38,7 +38,7 @@ func lockCheckpoint(checkpoint string) (*os.File, error) {
 	if err := flock(f); err != nil {
 		f.Close()
 		if errors.Is(err, errLocked) {
-			return nil, fmt.Errorf("another producer is running with the checkpoint %s (%s is locked): two would send every line twice; give each its own -checkpoint and -dead-letter", checkpoint, path)
+			return nil, fmt.Errorf("another producer is running with the checkpoint %s (%s is locked): stop it first. Two producers must never follow the same files, even with separate checkpoints: each would send every line, with different ids that deduplication cannot remove. To split the work, give each its own -files matching different files, and its own -checkpoint and -dead-letter", checkpoint, path)
 		}
 		return nil, fmt.Errorf("checkpoint lock %s: %w", path, err)
 	}

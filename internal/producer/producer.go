@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.QueueBytes <= 0 { // a library caller that predates the setting (cmd/smoke)
 		cfg.QueueBytes = DefaultQueueBytes
 	}
-	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes),
+	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes), problems: newRateLog(cfg.Log, problemEvery),
 		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
 	r.stats.queued = r.budget.inUse
@@ -152,7 +152,10 @@ func Run(ctx context.Context, cfg Config) error {
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
 		case SourceFile:
 			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
-			err = newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit).run(readCtx)
+			fl := newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit)
+			fl.nofile = nofileLimit()
+			fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
+			err = fl.run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
@@ -253,6 +256,9 @@ type run struct {
 	stats  *Stats
 	client *client
 	budget *budget
+	// problems says at the default level, at a bounded rate, why events
+	// are not delivered.
+	problems *rateLog
 
 	dlIn            chan []dlItem
 	dlDone          chan struct{}
@@ -274,8 +280,9 @@ func (r *run) housekeep(done <-chan struct{}) {
 			if r.cp == nil {
 				continue
 			}
-			if err := r.cp.save(); err != nil {
-				r.cfg.Log.Error("saving the checkpoint", "err", err)
+			if err := r.cp.saveDue(); err != nil {
+				r.problems.at(slog.LevelError, "checkpoint", "CANNOT SAVE THE CHECKPOINT: a restart sends again (with the same ids) the lines since the last save, new files wait, and the exit status is 3 unless a later save works; free space on its disk",
+					"path", r.cfg.CheckpointPath, "err", err)
 			}
 		case now := <-report.C:
 			prevSent = r.stats.report(r.cfg.Log, now.Sub(last), prevSent)
@@ -363,7 +370,8 @@ func (r *run) parse(l line) (*Event, bool) {
 // deliver sends events until each is stored or dead-lettered, or the
 // shutdown deadline passes.
 func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
-	last := "" // why the last attempt failed, for the dead-letter file
+	last := ""                 // why the last attempt failed, for the dead-letter file
+	unknown, serverErr := 0, 0 // answers in a row that did not confirm these events
 	for len(events) > 0 {
 		if ctx.Err() != nil {
 			r.abandon(events, last)
@@ -379,8 +387,14 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 			r.stats.Sent.Add(1)
 			r.handled(events[i].pos, events[i].cost)
 		}
+		unknown, serverErr = countUnconfirmed(o, unknown, serverErr)
+		if len(o.retry) > 0 && (unknown > maxUnknownAnswers || serverErr > maxServerErrors) {
+			o.reason = fmt.Sprintf("no answer confirmed these events after %d tries (each may have stored a copy); last: %s", attempt+1, o.reason)
+			o.dead, o.retry = append(o.dead, o.retry...), nil
+		}
 		if len(o.dead) > 0 {
-			r.cfg.Log.Warn("events rejected; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason)
+			key, what := advice(o)
+			r.problems.at(slog.LevelWarn, "dead:"+key, "events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason, "what_to_do", what)
 			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
 				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost})
@@ -403,12 +417,50 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		events = next
 		r.stats.Retried.Add(int64(len(events)))
 		r.cfg.Log.Debug("retrying", "count", len(events), "attempt", attempt+1, "reason", o.reason)
+		key, what := advice(o)
+		level := slog.LevelWarn
+		if key == "throttled" { // the API's backpressure, not a fault
+			level = slog.LevelInfo
+		}
+		r.problems.at(level, key, "events not confirmed; sending them again", "count", len(events), "reason", o.reason, "what_to_do", what)
 		if !r.sleep(ctx, attempt) {
 			r.abandon(events, last)
 			return
 		}
 		attempt++
 	}
+}
+
+// Events whose answers never confirm them are sent a bounded number of
+// times, then dead-lettered with the last answer: each try may store a copy
+// (an API that stores, then answers unreadably or with a 5xx), and resending
+// forever would store them without end.
+const (
+	// maxUnknownAnswers is for 2xx answers the API does not document
+	// (unreadable, too large, the wrong record count, 202, 204): a working
+	// API gives one rarely, a proxy or a broken deployment every time; ten
+	// in a row do not happen by chance even when a third of answers are so.
+	maxUnknownAnswers = 10
+	// maxServerErrors is for 5xx answers, which the API documents as
+	// nothing stored: about 2 minutes of them at the default -max-backoff,
+	// time for API Gateway or Kinesis to recover from a blip.
+	maxServerErrors = 20
+)
+
+// countUnconfirmed adds o to the counts of answers in a row that did not
+// confirm events: an answer of another kind ends the run of its kind.
+func countUnconfirmed(o outcome, unknown, serverErr int) (int, int) {
+	if o.unknown {
+		unknown++
+	} else {
+		unknown = 0
+	}
+	if o.status >= 500 {
+		serverErr++
+	} else {
+		serverErr = 0
+	}
+	return unknown, serverErr
 }
 
 // backoff is a capped exponential backoff with full jitter.
