@@ -105,13 +105,16 @@ func (s *scenario) dlEntries() int {
 }
 
 // wantExit is the exit status p must have: 3 when it dead-lettered events
-// (the dead-letter file grew while it ran), else 0.
+// (the dead-letter file grew while it ran) or kept events in the spool,
+// else 0.
 func (p *proc) wantExit() int {
-	if p.s.dlEntries() > p.dlAt {
+	if p.s.dlEntries() > p.dlAt || keptRe.MatchString(p.stderr.String()) {
 		return 3
 	}
 	return 0
 }
+
+var keptRe = regexp.MustCompile(`"kept_in_spool":[1-9]`)
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -678,8 +681,8 @@ func (s *scenario) stdinRest(r *os.File) {
 	s.t.Logf("%d lines were still in the pipe, unread (and %d cut off at shutdown)", unread, len(tl.extra))
 }
 
-// 7. stdin and SIGTERM: every line read is delivered or dead-lettered, with
-// the API down and with a slow API.
+// 7. stdin and SIGTERM: every line read is delivered, or kept in the spool
+// and delivered by the next start, with the API down and with a slow API.
 func TestFaultStdinSIGTERM(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -705,10 +708,12 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			if code != p.wantExit() {
 				t.Errorf("exit %d, want %d", code, p.wantExit())
 			}
-			tl := s.check(false)
-			if tl.dead == 0 && c.faults.Down {
-				t.Error("nothing was dead-lettered although the API was down")
+			if kept := len(s.spooled()); kept == 0 && c.faults.Down {
+				t.Error("nothing was kept in the spool although the API was down")
 			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
+			s.check(false)
 		})
 	}
 }
@@ -1551,6 +1556,8 @@ func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
 			if code != p.wantExit() {
 				t.Errorf("exit %d, want %d (killed by %v?)", code, p.wantExit(), c.sig)
 			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
 			tl := s.check(false)
 			if tl.stored+tl.dead == 0 {
 				t.Error("nothing stored or dead-lettered")
@@ -1617,8 +1624,8 @@ func TestFaultAPIDoesNotDecodeGzip(t *testing.T) {
 }
 
 // The end of stdin with the API down: the producer stops on its own once
-// the API has confirmed nothing for -shutdown-timeout, every event
-// dead-lettered with the last failure, and exits 3.
+// the API has confirmed nothing for -shutdown-timeout, every event kept in
+// the spool, and exits 3; the next start sends them.
 func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
 	s := newScenario(t, fakeapi.Faults{Down: true})
 	if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, 500, 20)), 0o644); err != nil {
@@ -1636,11 +1643,15 @@ func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
 		t.Fatalf("the producer is still running 30 s after the end of its input with -shutdown-timeout 1s:\n%s", tail(p.stderr.String()))
 	}
 	if code := p.wait(); code != 3 {
-		t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+		t.Errorf("exit %d, want 3 (events kept in the spool)", code)
 	}
-	tl := s.check(false)
-	if tl.dead != 500 || !strings.Contains(tl.reasons[0], "shutdown deadline; last attempt: network") {
-		t.Errorf("%d dead-lettered, reason %q; want all 500, with the last network error", tl.dead, tl.reasons[0])
+	if kept, dead := len(s.spooled()), s.dlEntries(); kept != 500 || dead != 0 {
+		t.Errorf("%d kept in the spool, %d dead-lettered; want all 500 kept", kept, dead)
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	s.sendSpool()
+	if tl := s.check(false); tl.stored != 500 {
+		t.Errorf("%d stored after the restart, want 500", tl.stored)
 	}
 }
 
@@ -1715,4 +1726,168 @@ func TestFaultDuplicateKeysAndOwnEventIDs(t *testing.T) {
 	if !bytes.Contains(bytes.Join(s.api.Events(), nil), []byte(`{"event_id":12,`)) {
 		t.Error(`the event's own "event_id":12 was not kept`)
 	}
+}
+
+// spoolPath is where the producer keeps its spool: beside the checkpoint.
+func (s *scenario) spoolPath() string {
+	return filepath.Join(filepath.Dir(s.cp), "tributary-spool.ndjson")
+}
+
+// spooled is the spool's records not acknowledged: event_id to the line.
+func (s *scenario) spooled() map[string]string {
+	raw, _ := os.ReadFile(s.spoolPath())
+	live := map[string]string{}
+	bySeq := map[uint64]string{}
+	for _, l := range strings.SplitAfter(string(raw), "\n") {
+		var r struct {
+			Seq  uint64   `json:"seq"`
+			ID   string   `json:"id"`
+			Line string   `json:"line"`
+			Ack  []uint64 `json:"ack"`
+		}
+		if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &r) != nil {
+			continue
+		}
+		if r.Seq > 0 {
+			live[r.ID], bySeq[r.Seq] = r.Line, r.ID
+		}
+		for _, a := range r.Ack {
+			delete(live, bySeq[a])
+		}
+	}
+	return live
+}
+
+// sendSpool starts a producer on an empty stdin with the API up: it sends
+// what the spool holds and stops on its own, exit 0, the spool removed.
+func (s *scenario) sendSpool() {
+	s.t.Helper()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer devNull.Close()
+	p := s.start(devNull, "-source", "stdin")
+	if code := p.wait(); code != 0 {
+		s.t.Errorf("the restart that sends the spool exited %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	if _, err := os.Stat(s.spoolPath()); !os.IsNotExist(err) {
+		s.t.Errorf("the spool is still there after everything in it was sent: %v", err)
+	}
+}
+
+// checkSpoolIDs checks that each event the spool held was stored exactly
+// once, with the event_id the spool gave it.
+func (s *scenario) checkSpoolIDs(ids map[string]string) {
+	s.t.Helper()
+	stored := map[string]int{}
+	for _, rec := range s.api.Events() {
+		if m := idRe.FindSubmatch(rec[:min(len(rec), 200)]); m != nil {
+			stored[string(m[1])]++
+		}
+	}
+	bad := 0
+	for id := range ids {
+		if stored[id] != 1 {
+			bad++
+		}
+	}
+	if bad > 0 {
+		s.t.Errorf("%d of the %d events the spool held were not stored exactly once under their event_id", bad, len(ids))
+	}
+}
+
+// Stdin with the API down: 5,000 events read (in the spool), then kill -9
+// or SIGTERM; the restart with the API up stores all of them, each exactly
+// once under the event_id it had. A SIGTERM keeps them in the spool, not
+// the dead-letter file, says how many, and exits 3.
+func TestFaultStdinSpoolKill9AndSIGTERM(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{Down: true})
+			r, w := stdinPipe(t)
+			// Full batches of 500: 8 of them in flight and waiting, and
+			// the lines between, hold the 5,000 while the API is down.
+			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-batch-size", "500", "-linger", "1s")
+			text := s.lines(0, 5000, 60)
+			go func() { _, _ = w.WriteString(text) }()
+			waitFor(t, "5,000 events in the spool", func() bool { return len(s.spooled()) == 5000 })
+			code := p.stop(sig)
+			w.Close()
+			r.Close()
+			ids := s.spooled()
+			if sig == syscall.SIGTERM {
+				if code != 3 || !strings.Contains(p.stderr.String(), `"kept":5000`) {
+					t.Errorf("exit %d, want 3 with 5000 kept in the spool; logs:\n%s", code, tail(p.stderr.String()))
+				}
+				if n := s.dlEntries(); n != 0 {
+					t.Errorf("%d events dead-lettered; they belong in the spool", n)
+				}
+			}
+			if len(ids) != 5000 {
+				t.Fatalf("%d events in the spool after %v, want 5000", len(ids), sig)
+			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
+			if tl := s.check(true); tl.stored != 5000 || tl.dups != 0 {
+				t.Errorf("%d stored, %d duplicates; want 5000 exactly once", tl.stored, tl.dups)
+			}
+			s.checkSpoolIDs(ids)
+		})
+	}
+}
+
+// The spool full (-spool-mib 1, about 3 MB of stdin, the API down): reading
+// stops, the log and the stats say so, the file stays within its bound, and
+// once the API is back every event is stored.
+func TestFaultSpoolFull(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin", "-spool-mib", "1", "-stats-interval", "100ms")
+	go func() {
+		defer w.Close()
+		for i := 0; i < 3000; i += 100 {
+			if _, err := w.WriteString(s.lines(i, i+100, 1000)); err != nil {
+				t.Errorf("writing to the pipe: %v", err)
+				return
+			}
+		}
+	}()
+	waitFor(t, "the log to say the spool is full", func() bool {
+		return strings.Contains(p.stderr.String(), "the spool is full") && strings.Contains(p.stderr.String(), `"spool_full":true`)
+	})
+	if fi, err := os.Stat(s.spoolPath()); err != nil || fi.Size() > 1<<20 {
+		t.Errorf("spool %v, %v: want at most 1 MiB", fi.Size(), err)
+	}
+	if n := len(s.spooled()); n >= 3000 || n == 0 {
+		t.Errorf("%d events in the spool; reading should have stopped before 3000", n)
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	if code := p.wait(); code != 0 { // the end of stdin, every event confirmed
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	if !strings.Contains(p.stderr.String(), "the spool has room again") {
+		t.Error("the log never said reading went on")
+	}
+	if tl := s.check(true); tl.stored != 3000 || tl.dups != 0 {
+		t.Errorf("%d stored, %d duplicates; want 3000 exactly once", tl.stored, tl.dups)
+	}
+}
+
+// The synthetic source with the API down, then kill -9: the restart stores
+// every event that was in the spool, under its event_id.
+func TestFaultSpoolSyntheticKill9(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	p := s.start(nil, "-source", "synthetic", "-rate", "500")
+	waitFor(t, "events in the spool", func() bool { return len(s.spooled()) >= 300 })
+	p.stop(syscall.SIGKILL)
+	ids := s.spooled()
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil, "-source", "synthetic", "-rate", "1")
+	waitFor(t, "the spool's events stored", func() bool { return len(s.api.Events()) >= len(ids) })
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
+	}
+	s.checkSpoolIDs(ids)
+	t.Logf("RESULT %-40s spooled %5d at kill -9, stored %d", t.Name(), len(ids), len(s.api.Events()))
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -41,16 +42,16 @@ Exit status:
   0  every event read was confirmed by the API (lines of followed files not yet confirmed are read again at the next start)
   1  it could not start, or events could be neither delivered nor dead-lettered (they are logged in full), or stdin failed
   2  a flag is wrong
-  3  events were dead-lettered (see the -dead-letter file), or the checkpoint could not be saved at exit
+  3  events were dead-lettered (see the -dead-letter file), or kept unconfirmed in the -spool (the next start sends them first), or the checkpoint could not be saved at exit
 `
 
 // options are the flags, before they become a producer.Config.
 type options struct {
-	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
-	rate                                                                       float64
-	batchSize, concurrency, queueMiB                                           int
-	gzip                                                                       bool
-	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait       time.Duration
+	url, source, files, checkpoint, deadLetter, spool, auth, apiKey, region, logLevel string
+	rate                                                                              float64
+	batchSize, concurrency, queueMiB, spoolMiB                                        int
+	gzip                                                                              bool
+	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait              time.Duration
 }
 
 func envName(flagName string) string {
@@ -68,6 +69,8 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.StringVar(&o.files, "files", "", "comma-separated files or glob patterns to follow as they grow, e.g. '/var/log/app/*.log*' (source file)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
 	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
+	fs.StringVar(&o.spool, "spool", "", "where events that cannot be read again (stdin, synthetic, and lines of files unconfirmed at shutdown) are kept, synced, until confirmed or dead-lettered; a restart sends them first (default: "+spoolName+" beside -checkpoint)")
+	fs.IntVar(&o.spoolMiB, "spool-mib", producer.DefaultSpoolBytes>>20, "MiB the spool file may take (1-1048576); reading waits when unconfirmed events fill it")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
 	fs.BoolVar(&o.gzip, "gzip", true, "send batches gzip-compressed (Content-Encoding: gzip; the API decompresses them)")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
@@ -107,6 +110,16 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	return o, o.validate()
 }
 
+// spoolName is the spool's file name beside the checkpoint.
+const spoolName = "tributary-spool.ndjson"
+
+func (o *options) spoolPath() string {
+	if o.spool != "" {
+		return o.spool
+	}
+	return filepath.Join(filepath.Dir(o.checkpoint), spoolName)
+}
+
 func (o *options) validate() error {
 	switch {
 	case !strings.HasPrefix(o.url, "https://") && !strings.HasPrefix(o.url, "http://"):
@@ -123,6 +136,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
 	case o.queueMiB < 1 || o.queueMiB > 4096:
 		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	case o.spoolMiB < 1 || o.spoolMiB > 1<<20:
+		return fmt.Errorf("-spool-mib must be 1 to 1048576, got %d", o.spoolMiB)
 	case authErr(o.auth) != nil:
 		return authErr(o.auth)
 	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
@@ -176,18 +191,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	stats := &producer.Stats{}
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
-		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
+		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter, SpoolPath: o.spoolPath(), SpoolBytes: int64(o.spoolMiB) << 20,
 		BatchSize: o.batchSize, Gzip: o.gzip, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
 		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log, Stats: stats,
 	})
-	dead := stats.DeadLettered.Load()
+	dead, kept := stats.DeadLettered.Load(), stats.Kept.Load()
 	switch {
 	case err != nil && !errors.Is(err, producer.ErrCheckpointNotSaved):
-		log.Error("stopped", "err", err, "dead_lettered", dead)
+		log.Error("stopped", "err", err, "dead_lettered", dead, "kept_in_spool", kept)
 		return exitFailed
-	case err != nil || dead > 0:
-		log.Error("stopped with events dead-lettered or the checkpoint not saved", "err", err, "dead_lettered", dead, "dead_letter_file", o.deadLetter)
+	case err != nil || dead > 0 || kept > 0:
+		log.Error("stopped with events dead-lettered, kept in the spool for the next start, or the checkpoint not saved", "err", err,
+			"dead_lettered", dead, "dead_letter_file", o.deadLetter, "kept_in_spool", kept, "spool", o.spoolPath())
 		return exitIncomplete
 	}
 	log.Info("stopped")

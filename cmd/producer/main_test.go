@@ -35,6 +35,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
 		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
 		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
+		"-url https://h/v1 -spool-mib 0":    "-spool-mib must be 1 to 1048576, got 0",
 		"-url https://h/v1 -rotate-wait 0s": "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
@@ -48,6 +49,25 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
+// The spool is beside the checkpoint unless -spool says where.
+func TestSpoolBesideTheCheckpoint(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	o, err := parse([]string{"-url", "https://h/v1", "-checkpoint", "/var/lib/p/cp.json"}, none, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.spoolPath(); got != "/var/lib/p/tributary-spool.ndjson" {
+		t.Errorf("spool %q, want beside the checkpoint", got)
+	}
+	if o.spoolMiB != 256 {
+		t.Errorf("-spool-mib defaults to %d, want 256", o.spoolMiB)
+	}
+	o, _ = parse([]string{"-url", "https://h/v1", "-spool", "/s/sp"}, none, &bytes.Buffer{})
+	if got := o.spoolPath(); got != "/s/sp" {
+		t.Errorf("spool %q, want -spool's", got)
+	}
+}
+
 func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
@@ -57,7 +77,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 		t.Error("help does not say how flags map to environment variables")
 	}
 	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "gzip", "linger", "concurrency",
-		"queue-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
+		"queue-mib", "spool", "spool-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
 	for _, f := range flags {
 		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
 			t.Errorf("help lacks -%s with %s", f, envName(f))

@@ -19,6 +19,8 @@ type line struct {
 	tooLong bool      // data holds only the start of the line
 	cut     string    // why the line has no newline, when that is not the end of the input
 	cost    int64     // bytes it holds of the queue
+	spool   uint64    // its record in the spool; 0 when not spooled
+	read    time.Time // when it was read, for a spooled line (its event_time); zero: when parsed
 }
 
 // maxLineBytes bounds the memory one line may take; longer lines go to the
