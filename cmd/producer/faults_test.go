@@ -1891,3 +1891,27 @@ func TestFaultSpoolSyntheticKill9(t *testing.T) {
 	s.checkSpoolIDs(ids)
 	t.Logf("RESULT %-40s spooled %5d at kill -9, stored %d", t.Name(), len(ids), len(s.api.Events()))
 }
+
+// copytruncate with a copy the patterns do not match: app.log only is
+// followed, the API is down, 200 lines are read, logrotate copies app.log
+// to app.log.1 and truncates it, then SIGTERM. The 200 lines cannot be read
+// again from any followed file: they go to the spool at shutdown, and the
+// restart with the API up stores each of them under its id.
+func TestFaultCopytruncateUnmatchedCopy(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	s.flags = []string{"-files", s.path("app.log")}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 200, 40))
+	waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 5 })
+	s.copytruncate("app.log", "app.log.1")
+	waitFor(t, "the truncation seen", func() bool { return strings.Contains(p.stderr.String(), "file truncated or rewritten") })
+	if code := p.stop(syscall.SIGTERM); code != 3 || !strings.Contains(p.stderr.String(), `"kept":200`) {
+		t.Errorf("exit %d, want 3 with the 200 lines kept in the spool; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil)
+	s.finish(p)
+	if tl := s.check(true); tl.stored != 200 || tl.dead != 0 {
+		t.Errorf("%d stored, %d dead-lettered; want the 200 lines stored", tl.stored, tl.dead)
+	}
+}

@@ -39,7 +39,7 @@ const (
 
 const exitStatuses = `
 Exit status:
-  0  every event read was confirmed by the API (lines of followed files not yet confirmed are read again at the next start)
+  0  every event read was confirmed by the API
   1  it could not start, or events could be neither delivered nor dead-lettered (they are logged in full), or stdin failed
   2  a flag is wrong
   3  events were dead-lettered (see the -dead-letter file), or kept unconfirmed in the -spool (the next start sends them first), or the checkpoint could not be saved at exit

@@ -497,6 +497,7 @@ func (r *run) abandon(events []*Event, last string) {
 		reason += "; last attempt: " + last
 	}
 	var items []dlItem
+	var lines []*Event
 	for _, e := range events {
 		if e.spool != 0 { // on disk: the next start sends it first
 			r.stats.Kept.Add(1)
@@ -504,12 +505,12 @@ func (r *run) abandon(events []*Event, last string) {
 			continue
 		}
 		if e.pos != nil {
-			r.stats.Abandoned.Add(1)
-			r.budget.release(e.cost)
+			lines = append(lines, e)
 			continue
 		}
 		items = append(items, dlItem{entry: deadLetter{Reason: reason, Event: e.Data}, cost: e.cost})
 	}
+	r.keepLines(lines)
 	if len(items) > 0 {
 		r.dlIn <- items
 	}

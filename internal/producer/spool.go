@@ -522,3 +522,34 @@ func (s *spool) close() int {
 	s.f.Close()
 	return kept
 }
+
+// keepLines puts lines of followed files still unconfirmed at shutdown in
+// the spool, and lets the checkpoint move past them: their file may not be
+// there to read them again (truncated after a copy the patterns do not
+// match, deleted, rotated away). Without a spool, or when it cannot be
+// written, they stay unconfirmed, to be read again from their file.
+func (r *run) keepLines(events []*Event) {
+	if len(events) == 0 {
+		return
+	}
+	if r.spool != nil {
+		ls := make([]line, len(events))
+		for i, e := range events {
+			ls[i] = line{data: e.Data, id: e.ID} // with its event_id and event_time
+		}
+		err := r.spool.write(context.Background(), ls, true)
+		if err == nil {
+			for _, e := range events {
+				r.stats.Kept.Add(1)
+				r.handled(e.pos, 0, e.cost)
+			}
+			return
+		}
+		r.cfg.Log.Error("cannot write lines of followed files to the spool at shutdown: they are read again from their files at the next start, if they are still there",
+			"events", len(events), "path", r.cfg.SpoolPath, "err", err)
+	}
+	for _, e := range events {
+		r.stats.Abandoned.Add(1)
+		r.budget.release(e.cost)
+	}
+}
