@@ -713,7 +713,9 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			}
 			s.api.SetFaults(fakeapi.Faults{})
 			s.sendSpool()
-			s.check(false)
+			if tl := s.check(false); len(tl.extra) > 0 {
+				t.Errorf("%d lines cut off at shutdown; a stop reads the line in progress to its newline", len(tl.extra))
+			}
 		})
 	}
 }
@@ -1913,5 +1915,35 @@ func TestFaultCopytruncateUnmatchedCopy(t *testing.T) {
 	s.finish(p)
 	if tl := s.check(true); tl.stored != 200 || tl.dead != 0 {
 		t.Errorf("%d stored, %d dead-lettered; want the 200 lines stored", tl.stored, tl.dead)
+	}
+}
+
+// A stop never cuts a stdin line: SIGTERM while half a line is in the pipe,
+// the rest written 300 ms later (within -shutdown-timeout 2s). The line is
+// read to its newline and stored whole; the line after it stays in the pipe.
+func TestFaultStdinStopFinishesTheLine(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin")
+	w.WriteString(s.lines(0, 10, 20))
+	s.waitAll(p)
+	whole := s.lines(10, 11, 2000)
+	w.WriteString(whole[:1000])
+	time.Sleep(200 * time.Millisecond) // the producer reads the first half
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	w.WriteString(whole[1000:] + s.lines(11, 12, 20))
+	w.Close()
+	code := p.wait()
+	s.stdinRest(r)
+	if code != 0 {
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	tl := s.check(false)
+	if len(tl.idsOf[10]) != 1 || len(tl.extra) != 0 || tl.dead != 0 {
+		t.Errorf("line 10: stored %d times, %d cut off, %d dead-lettered; want it stored whole", len(tl.idsOf[10]), len(tl.extra), tl.dead)
+	}
+	if _, unread := s.written[11]; unread {
+		t.Error("line 11, written after the stop, was not left in the pipe")
 	}
 }
