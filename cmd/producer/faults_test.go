@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,10 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 		"-poll", "20ms", "-rotate-wait", "300ms", "-linger", "10ms", "-max-backoff", "50ms",
 		"-shutdown-timeout", "2s", "-stats-interval", "1h", "-batch-size", "20", "-log-level", "debug"}
 	all := append(append(base, s.flags...), args...)
+	if len(args) > 0 && args[0] == "replay" { // no source, checkpoint or spool of its own
+		all = append([]string{"replay", "-url", s.api.URL, "-auth", "none", "-linger", "10ms", "-max-backoff", "50ms",
+			"-shutdown-timeout", "2s", "-stats-interval", "1h", "-batch-size", "20", "-log-level", "debug"}, args[1:]...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
@@ -1946,4 +1951,160 @@ func TestFaultStdinStopFinishesTheLine(t *testing.T) {
 	if _, unread := s.written[11]; unread {
 		t.Error("line 11, written after the stop, was not left in the pipe")
 	}
+}
+
+// storedIDs is the event_id of every stored event, with how many times.
+func (s *scenario) storedIDs() map[string]int {
+	ids := map[string]int{}
+	for _, rec := range s.api.Events() {
+		if m := idRe.FindSubmatch(rec[:min(len(rec), 200)]); m != nil {
+			ids[string(m[1])]++
+		}
+	}
+	return ids
+}
+
+// deadIDs is the event_id of every event in a dead-letter file.
+func deadIDs(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var d struct {
+			Event struct {
+				ID string `json:"event_id"`
+			} `json:"event"`
+		}
+		if json.Unmarshal([]byte(l), &d) == nil && d.Event.ID != "" {
+			ids = append(ids, d.Event.ID)
+		}
+	}
+	return ids
+}
+
+// Replay: 300 lines refused with 403 (a wrong API key) are dead-lettered.
+// A replay with the key fixed stores every one under its event_id and
+// exits 0; one with the API still refusing writes them to a new
+// dead-letter file, named in the log, and exits 3. The file replayed from
+// is never changed.
+func TestFaultReplay(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{APIKey: "right"})
+	s.appendFile("app.log", s.lines(0, 300, 20))
+	p := s.start(nil, "-files", s.path("app.log"), "-auth", "api-key", "-api-key", "wrong")
+	s.finish(p)
+	if tl := s.check(true); tl.dead != 300 {
+		t.Fatalf("%d dead-lettered, want the 300 refused", tl.dead)
+	}
+	before, _ := os.ReadFile(s.dl)
+	ids := deadIDs(t, s.dl)
+
+	t.Run("still_refused", func(t *testing.T) {
+		p := s.start(nil, "replay", "-from", s.dl, "-reason", "403", "-auth", "api-key", "-api-key", "wrong")
+		code := p.wait()
+		m := regexp.MustCompile(`"dead_letter_file":"([^"]+replay-[^"]+)"`).FindStringSubmatch(p.stderr.String())
+		if code != 3 || m == nil {
+			t.Fatalf("exit %d, want 3 naming a new dead-letter file; logs:\n%s", code, tail(p.stderr.String()))
+		}
+		if again := deadIDs(t, m[1]); len(again) != 300 {
+			t.Errorf("the new dead-letter file holds %d events, want the 300", len(again))
+		}
+		if after, _ := os.ReadFile(s.dl); !bytes.Equal(before, after) {
+			t.Error("the dead-letter file replayed from was changed")
+		}
+	})
+	t.Run("fixed", func(t *testing.T) {
+		p := s.start(nil, "replay", "-from", s.dl, "-reason", "403", "-auth", "api-key", "-api-key", "right")
+		if code := p.wait(); code != 0 {
+			t.Fatalf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+		}
+		stored := s.storedIDs()
+		for _, id := range ids {
+			if stored[id] != 1 {
+				t.Errorf("event %s stored %d times, want once under its id", id, stored[id])
+				break
+			}
+		}
+		if tl := s.check(true); tl.stored != 300 {
+			t.Errorf("%d stored, want 300", tl.stored)
+		}
+		if after, _ := os.ReadFile(s.dl); !bytes.Equal(before, after) {
+			t.Error("the dead-letter file replayed from was changed")
+		}
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(s.dl), "*replay-*")); len(left) != 1 {
+			t.Errorf("replay files %v: want only the one of the replay that failed (an empty one is removed)", left)
+		}
+	})
+}
+
+// Replay chooses by reason: 403, shutdown (any last attempt), 5xx (also
+// as the last attempt), all (a line that is not JSON fails again).
+func TestFaultReplayReasonFilter(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	entry := func(n int, reason string, status int) string {
+		ev := fmt.Sprintf(`{"event_id":"id-%d","event_time":"2026-01-01T00:00:00.000Z","n":%d}`, n, n)
+		b, _ := json.Marshal(map[string]any{"time": "2026-01-01T00:00:00Z", "reason": reason, "status": status, "event": json.RawMessage(ev)})
+		return string(b) + "\n"
+	}
+	var b strings.Builder
+	for n := 0; n < 30; n++ {
+		switch {
+		case n < 10:
+			b.WriteString(entry(n, "HTTP 403: Forbidden", 403))
+		case n < 20:
+			b.WriteString(entry(n, "not confirmed by the API before the shutdown deadline; last attempt: network: EOF", 0))
+		default:
+			b.WriteString(entry(n, "not confirmed by the API before the shutdown deadline; last attempt: HTTP 500: x", 0))
+		}
+	}
+	b.WriteString(`{"time":"2026-01-01T00:00:00Z","reason":"not a JSON object","raw":"n 30 not json"}` + "\n")
+	from := s.path("dl.ndjson")
+	if err := os.WriteFile(from, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		reason string
+		want   []int // the n stored once the replay is done
+		exit   int
+	}{
+		{"5xx", rangeOf(20, 30), 0},
+		{"403", rangeOf(0, 10), 0},
+		{"shutdown", rangeOf(10, 30), 0},
+		{"all", nil, 3}, // the line that is not JSON fails again
+	} {
+		before := len(s.api.Events())
+		p := s.start(nil, "replay", "-from", from, "-reason", c.reason, "-dead-letter", s.path("again-"+c.reason+".ndjson"))
+		if code := p.wait(); code != c.exit {
+			t.Errorf("-reason %s: exit %d, want %d", c.reason, code, c.exit)
+		}
+		var got []int
+		for _, rec := range s.api.Events()[before:] {
+			if m := nRe.FindSubmatch(rec); m != nil {
+				n, _ := strconv.Atoi(string(m[1]))
+				got = append(got, n)
+			}
+		}
+		slices.Sort(got)
+		if c.want != nil && !slices.Equal(got, c.want) {
+			t.Errorf("-reason %s stored %v, want %v", c.reason, got, c.want)
+		}
+		if c.reason == "all" && (len(got) != 30 || len(deadIDs(t, s.path("again-all.ndjson"))) != 0 || s.dlLines(s.path("again-all.ndjson")) != 1) {
+			t.Errorf("-reason all stored %d (want 30) and should dead-letter only the line that is not JSON", len(got))
+		}
+	}
+}
+
+func rangeOf(from, to int) []int {
+	var ns []int
+	for n := from; n < to; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func (s *scenario) dlLines(path string) int {
+	raw, _ := os.ReadFile(path)
+	return bytes.Count(raw, []byte("\n"))
 }

@@ -172,3 +172,32 @@ func TestFinalStatsRateIsOverTheWholeRun(t *testing.T) {
 		t.Errorf("final rate %.1f events/s; the run sent %d events in between %v and %v: %.1f to %.1f", rate, n, open, took, low, high)
 	}
 }
+
+// producer replay needs -from and a known -reason, and never writes to an
+// existing dead-letter file (the one it replays from least of all).
+func TestReplayFlags(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	from := filepath.Join(t.TempDir(), "dl.ndjson")
+	if err := os.WriteFile(from, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{
+		"-url https://h/v1 -reason all":                                         "replay needs -from, the dead-letter file to send again",
+		"-url https://h/v1 -from " + from + " -reason 404":                      `-reason must be one of shutdown, 5xx, 403, all, got "404"`,
+		"-url https://h/v1 -from " + from + " -reason all -dead-letter " + from: "-dead-letter " + from + " exists: replay writes what fails again to a new file, never to one it could lose",
+	} {
+		if _, err := parseCmd(true, strings.Fields(args), none, &bytes.Buffer{}); err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %q", args, err, want)
+		}
+	}
+	o, err := parseCmd(true, []string{"-url", "https://h/v1", "-from", from, "-reason", "403"}, none, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(o.deadLetter, strings.TrimSuffix(from, ".ndjson")+".replay-") || o.spoolPath() != "" {
+		t.Errorf("dead-letter %q, spool %q: want a new file beside -from and no spool", o.deadLetter, o.spoolPath())
+	}
+	if _, err := parseCmd(true, []string{"-url", "https://h/v1", "-from", from, "-reason", "all", "-files", "x"}, none, &bytes.Buffer{}); err == nil {
+		t.Error("replay took -files, which it has no use for")
+	}
+}

@@ -66,6 +66,9 @@ type Config struct {
 	// (what is unconfirmed at shutdown is then dead-lettered).
 	SpoolPath  string
 	SpoolBytes int64 // bound on the spool file; 0: DefaultSpoolBytes
+
+	ReplayFrom   string // for SourceReplay: the dead-letter file to send again (only read)
+	ReplayReason string // which of its entries: one of ReplayReasons
 }
 
 // Run sends events until ctx ends (or stdin does), then stops reading,
@@ -78,7 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Stats == nil {
 		cfg.Stats = &Stats{}
 	}
-	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile {
+	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile && cfg.Source != SourceReplay {
 		return fmt.Errorf("unknown source %q", cfg.Source)
 	}
 	for _, p := range cfg.Files {
@@ -184,6 +187,8 @@ func Run(ctx context.Context, cfg Config) error {
 			err = generate(readCtx, cfg.Rate, emit)
 		case SourceStdin:
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
+		case SourceReplay:
+			err = replay(readCtx, cfg.ReplayFrom, cfg.ReplayReason, emit, cfg)
 		case SourceFile:
 			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
 			if sp != nil {
