@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,13 +108,16 @@ func (s *scenario) dlEntries() int {
 }
 
 // wantExit is the exit status p must have: 3 when it dead-lettered events
-// (the dead-letter file grew while it ran), else 0.
+// (the dead-letter file grew while it ran) or kept events in the spool,
+// else 0.
 func (p *proc) wantExit() int {
-	if p.s.dlEntries() > p.dlAt {
+	if p.s.dlEntries() > p.dlAt || keptRe.MatchString(p.stderr.String()) {
 		return 3
 	}
 	return 0
 }
+
+var keptRe = regexp.MustCompile(`"kept_in_spool":[1-9]`)
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -146,6 +150,10 @@ func (s *scenario) startWith(wrapper []string, stdin *os.File, args ...string) *
 		"-poll", "20ms", "-rotate-wait", "300ms", "-linger", "10ms", "-max-backoff", "50ms",
 		"-shutdown-timeout", "2s", "-stats-interval", "1h", "-batch-size", "20", "-log-level", "debug"}
 	all := append(append(base, s.flags...), args...)
+	if len(args) > 0 && args[0] == "replay" { // no source, checkpoint or spool of its own
+		all = append([]string{"replay", "-url", s.api.URL, "-auth", "none", "-linger", "10ms", "-max-backoff", "50ms",
+			"-shutdown-timeout", "2s", "-stats-interval", "1h", "-batch-size", "20", "-log-level", "debug"}, args[1:]...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmdArgs := append(append(append([]string(nil), wrapper...), s.bin), all...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
@@ -683,8 +691,8 @@ func (s *scenario) stdinRest(r *os.File) {
 	s.t.Logf("%d lines were still in the pipe, unread (and %d cut off at shutdown)", unread, len(tl.extra))
 }
 
-// 7. stdin and SIGTERM: every line read is delivered or dead-lettered, with
-// the API down and with a slow API.
+// 7. stdin and SIGTERM: every line read is delivered, or kept in the spool
+// and delivered by the next start, with the API down and with a slow API.
 func TestFaultStdinSIGTERM(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -710,9 +718,13 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			if code != p.wantExit() {
 				t.Errorf("exit %d, want %d", code, p.wantExit())
 			}
-			tl := s.check(false)
-			if tl.dead == 0 && c.faults.Down {
-				t.Error("nothing was dead-lettered although the API was down")
+			if kept := len(s.spooled()); kept == 0 && c.faults.Down {
+				t.Error("nothing was kept in the spool although the API was down")
+			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
+			if tl := s.check(false); len(tl.extra) > 0 {
+				t.Errorf("%d lines cut off at shutdown; a stop reads the line in progress to its newline", len(tl.extra))
 			}
 		})
 	}
@@ -1556,6 +1568,8 @@ func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
 			if code != p.wantExit() {
 				t.Errorf("exit %d, want %d (killed by %v?)", code, p.wantExit(), c.sig)
 			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
 			tl := s.check(false)
 			if tl.stored+tl.dead == 0 {
 				t.Error("nothing stored or dead-lettered")
@@ -1622,8 +1636,8 @@ func TestFaultAPIDoesNotDecodeGzip(t *testing.T) {
 }
 
 // The end of stdin with the API down: the producer stops on its own once
-// the API has confirmed nothing for -shutdown-timeout, every event
-// dead-lettered with the last failure, and exits 3.
+// the API has confirmed nothing for -shutdown-timeout, every event kept in
+// the spool, and exits 3; the next start sends them.
 func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
 	s := newScenario(t, fakeapi.Faults{Down: true})
 	if err := os.WriteFile(s.path("events.ndjson"), []byte(s.lines(0, 500, 20)), 0o644); err != nil {
@@ -1641,11 +1655,15 @@ func TestFaultStdinEndWithTheAPIDown(t *testing.T) {
 		t.Fatalf("the producer is still running 30 s after the end of its input with -shutdown-timeout 1s:\n%s", tail(p.stderr.String()))
 	}
 	if code := p.wait(); code != 3 {
-		t.Errorf("exit %d, want 3 (events dead-lettered)", code)
+		t.Errorf("exit %d, want 3 (events kept in the spool)", code)
 	}
-	tl := s.check(false)
-	if tl.dead != 500 || !strings.Contains(tl.reasons[0], "shutdown deadline; last attempt: network") {
-		t.Errorf("%d dead-lettered, reason %q; want all 500, with the last network error", tl.dead, tl.reasons[0])
+	if kept, dead := len(s.spooled()), s.dlEntries(); kept != 500 || dead != 0 {
+		t.Errorf("%d kept in the spool, %d dead-lettered; want all 500 kept", kept, dead)
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	s.sendSpool()
+	if tl := s.check(false); tl.stored != 500 {
+		t.Errorf("%d stored after the restart, want 500", tl.stored)
 	}
 }
 
@@ -1770,8 +1788,9 @@ func TestFaultAnswersThatNeverConfirm(t *testing.T) {
 // Every condition that stops delivery is said at the default level at once,
 // with what to do, and again at a bounded rate while it lasts (once every
 // 10 s), never once per request: no AWS credentials with -auth iam (the
-// README's stdin example, which then stops on its own), an API answering
-// 403 to everything, TLS to a plain HTTP listener.
+// README's stdin example, which then stops on its own, its events kept in
+// the spool for the next start), an API answering 403 to everything, TLS
+// to a plain HTTP listener.
 func TestFaultSaysWhyDeliveryStops(t *testing.T) {
 	// said waits (5 s at most: the promise is "within seconds") for a
 	// WARN line holding what, and returns how many there are at the end.
@@ -1824,15 +1843,21 @@ func TestFaultSaysWhyDeliveryStops(t *testing.T) {
 		case <-time.After(45 * time.Second):
 			t.Fatalf("still running 45 s after the end of stdin with -shutdown-timeout 12s:\n%s", tail(p.stderr.String()))
 		}
-		if code := p.wait(); code != 3 {
-			t.Errorf("exit %d, want 3 (events dead-lettered)", code)
-		}
-		tl := s.check(false)
-		if tl.dead != 500 || !strings.Contains(tl.reasons[0], "AWS credentials") {
-			t.Errorf("%d dead-lettered, reason %q; want all 500, naming the credentials", tl.dead, tl.reasons[0])
+		if code := p.wait(); code != 3 || !strings.Contains(p.stderr.String(), `"kept":500`) {
+			t.Errorf("exit %d, want 3 with the 500 events kept in the spool:\n%s", code, tail(p.stderr.String()))
 		}
 		if n := count(s, "events not confirmed", "no usable AWS credentials"); n < 2 || n > 3 {
 			t.Errorf("said %d times in about 12 s, want 2 or 3 (at once, then every 10 s):\n%s", n, tail(s.logs()))
+		}
+		if n, dl := len(s.spooled()), s.dlEntries(); n != 500 || dl != 0 {
+			t.Errorf("%d events in the spool, %d dead-lettered; want all 500 kept for the next start", n, dl)
+		}
+		// Credentials fixed: the next start sends what the spool kept.
+		s.env = nil
+		s.api.SetFaults(fakeapi.Faults{})
+		s.sendSpool()
+		if tl := s.check(false); tl.stored != 500 || tl.dups != 0 {
+			t.Errorf("%d stored, %d duplicates after the restart; want 500 exactly once", tl.stored, tl.dups)
 		}
 	})
 
@@ -1862,8 +1887,12 @@ func TestFaultSaysWhyDeliveryStops(t *testing.T) {
 		if code := p.wait(); code != 3 {
 			t.Errorf("exit %d, want 3", code)
 		}
-		if tl := s.check(false); tl.dead != 100 || tl.stored != 0 {
-			t.Errorf("%d dead-lettered, %d stored; want all 100 dead-lettered", tl.dead, tl.stored)
+		if n, dl := len(s.spooled()), s.dlEntries(); n != 100 || dl != 0 {
+			t.Errorf("%d events in the spool, %d dead-lettered; want all 100 kept for the next start", n, dl)
+		}
+		s.sendSpool() // -url fixed: the next start sends them
+		if tl := s.check(false); tl.stored != 100 || tl.dups != 0 {
+			t.Errorf("%d stored, %d duplicates after the restart; want 100 exactly once", tl.stored, tl.dups)
 		}
 	})
 }
@@ -1919,4 +1948,378 @@ func TestFaultMoreFilesThanDescriptors(t *testing.T) {
 	if tl := s.check(true); tl.stored != 5000 {
 		t.Errorf("%d stored, want each of the 5,000 lines once", tl.stored)
 	}
+}
+
+// spoolPath is where the producer keeps its spool: beside the checkpoint.
+func (s *scenario) spoolPath() string {
+	return filepath.Join(filepath.Dir(s.cp), "tributary-spool.ndjson")
+}
+
+// spooled is the spool's records not acknowledged: event_id to the line.
+func (s *scenario) spooled() map[string]string {
+	raw, _ := os.ReadFile(s.spoolPath())
+	live := map[string]string{}
+	bySeq := map[uint64]string{}
+	for _, l := range strings.SplitAfter(string(raw), "\n") {
+		var r struct {
+			Seq  uint64   `json:"seq"`
+			ID   string   `json:"id"`
+			Line string   `json:"line"`
+			Ack  []uint64 `json:"ack"`
+		}
+		if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &r) != nil {
+			continue
+		}
+		if r.Seq > 0 {
+			live[r.ID], bySeq[r.Seq] = r.Line, r.ID
+		}
+		for _, a := range r.Ack {
+			delete(live, bySeq[a])
+		}
+	}
+	return live
+}
+
+// sendSpool starts a producer on an empty stdin with the API up: it sends
+// what the spool holds and stops on its own, exit 0, the spool removed.
+func (s *scenario) sendSpool() {
+	s.t.Helper()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer devNull.Close()
+	p := s.start(devNull, "-source", "stdin")
+	if code := p.wait(); code != 0 {
+		s.t.Errorf("the restart that sends the spool exited %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	if _, err := os.Stat(s.spoolPath()); !os.IsNotExist(err) {
+		s.t.Errorf("the spool is still there after everything in it was sent: %v", err)
+	}
+}
+
+// checkSpoolIDs checks that each event the spool held was stored exactly
+// once, with the event_id the spool gave it.
+func (s *scenario) checkSpoolIDs(ids map[string]string) {
+	s.t.Helper()
+	stored := map[string]int{}
+	for _, rec := range s.api.Events() {
+		if m := idRe.FindSubmatch(rec[:min(len(rec), 200)]); m != nil {
+			stored[string(m[1])]++
+		}
+	}
+	bad := 0
+	for id := range ids {
+		if stored[id] != 1 {
+			bad++
+		}
+	}
+	if bad > 0 {
+		s.t.Errorf("%d of the %d events the spool held were not stored exactly once under their event_id", bad, len(ids))
+	}
+}
+
+// Stdin with the API down: 5,000 events read (in the spool), then kill -9
+// or SIGTERM; the restart with the API up stores all of them, each exactly
+// once under the event_id it had. A SIGTERM keeps them in the spool, not
+// the dead-letter file, says how many, and exits 3.
+func TestFaultStdinSpoolKill9AndSIGTERM(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{Down: true})
+			r, w := stdinPipe(t)
+			// Full batches of 500: 8 of them in flight and waiting, and
+			// the lines between, hold the 5,000 while the API is down.
+			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-batch-size", "500", "-linger", "1s")
+			text := s.lines(0, 5000, 60)
+			go func() { _, _ = w.WriteString(text) }()
+			waitFor(t, "5,000 events in the spool", func() bool { return len(s.spooled()) == 5000 })
+			code := p.stop(sig)
+			w.Close()
+			r.Close()
+			ids := s.spooled()
+			if sig == syscall.SIGTERM {
+				if code != 3 || !strings.Contains(p.stderr.String(), `"kept":5000`) {
+					t.Errorf("exit %d, want 3 with 5000 kept in the spool; logs:\n%s", code, tail(p.stderr.String()))
+				}
+				if n := s.dlEntries(); n != 0 {
+					t.Errorf("%d events dead-lettered; they belong in the spool", n)
+				}
+			}
+			if len(ids) != 5000 {
+				t.Fatalf("%d events in the spool after %v, want 5000", len(ids), sig)
+			}
+			s.api.SetFaults(fakeapi.Faults{})
+			s.sendSpool()
+			if tl := s.check(true); tl.stored != 5000 || tl.dups != 0 {
+				t.Errorf("%d stored, %d duplicates; want 5000 exactly once", tl.stored, tl.dups)
+			}
+			s.checkSpoolIDs(ids)
+		})
+	}
+}
+
+// The spool full (-spool-mib 1, about 3 MB of stdin, the API down): reading
+// stops, the log and the stats say so, the file stays within its bound, and
+// once the API is back every event is stored.
+func TestFaultSpoolFull(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin", "-spool-mib", "1", "-stats-interval", "100ms")
+	go func() {
+		defer w.Close()
+		for i := 0; i < 3000; i += 100 {
+			if _, err := w.WriteString(s.lines(i, i+100, 1000)); err != nil {
+				t.Errorf("writing to the pipe: %v", err)
+				return
+			}
+		}
+	}()
+	waitFor(t, "the log to say the spool is full", func() bool {
+		return strings.Contains(p.stderr.String(), "the spool is full") && strings.Contains(p.stderr.String(), `"spool_full":true`)
+	})
+	if fi, err := os.Stat(s.spoolPath()); err != nil || fi.Size() > 1<<20 {
+		t.Errorf("spool %v, %v: want at most 1 MiB", fi.Size(), err)
+	}
+	if n := len(s.spooled()); n >= 3000 || n == 0 {
+		t.Errorf("%d events in the spool; reading should have stopped before 3000", n)
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	if code := p.wait(); code != 0 { // the end of stdin, every event confirmed
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	if !strings.Contains(p.stderr.String(), "the spool has room again") {
+		t.Error("the log never said reading went on")
+	}
+	if tl := s.check(true); tl.stored != 3000 || tl.dups != 0 {
+		t.Errorf("%d stored, %d duplicates; want 3000 exactly once", tl.stored, tl.dups)
+	}
+}
+
+// The synthetic source with the API down, then kill -9: the restart stores
+// every event that was in the spool, under its event_id.
+func TestFaultSpoolSyntheticKill9(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	p := s.start(nil, "-source", "synthetic", "-rate", "500")
+	waitFor(t, "events in the spool", func() bool { return len(s.spooled()) >= 300 })
+	p.stop(syscall.SIGKILL)
+	ids := s.spooled()
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil, "-source", "synthetic", "-rate", "1")
+	waitFor(t, "the spool's events stored", func() bool { return len(s.api.Events()) >= len(ids) })
+	if code := p.stop(syscall.SIGTERM); code != p.wantExit() {
+		t.Errorf("exit %d, want %d", code, p.wantExit())
+	}
+	s.checkSpoolIDs(ids)
+	t.Logf("RESULT %-40s spooled %5d at kill -9, stored %d", t.Name(), len(ids), len(s.api.Events()))
+}
+
+// copytruncate with a copy the patterns do not match: app.log only is
+// followed, the API is down, 200 lines are read, logrotate copies app.log
+// to app.log.1 and truncates it, then SIGTERM. The 200 lines cannot be read
+// again from any followed file: they go to the spool at shutdown, and the
+// restart with the API up stores each of them under its id.
+func TestFaultCopytruncateUnmatchedCopy(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	s.flags = []string{"-files", s.path("app.log")}
+	p := s.start(nil)
+	s.appendFile("app.log", s.lines(0, 200, 40))
+	waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 5 })
+	s.copytruncate("app.log", "app.log.1")
+	waitFor(t, "the truncation seen", func() bool { return strings.Contains(p.stderr.String(), "file truncated or rewritten") })
+	if code := p.stop(syscall.SIGTERM); code != 3 || !strings.Contains(p.stderr.String(), `"kept":200`) {
+		t.Errorf("exit %d, want 3 with the 200 lines kept in the spool; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	p = s.start(nil)
+	s.finish(p)
+	if tl := s.check(true); tl.stored != 200 || tl.dead != 0 {
+		t.Errorf("%d stored, %d dead-lettered; want the 200 lines stored", tl.stored, tl.dead)
+	}
+}
+
+// A stop never cuts a stdin line: SIGTERM while half a line is in the pipe,
+// the rest written 300 ms later (within -shutdown-timeout 2s). The line is
+// read to its newline and stored whole; the line after it stays in the pipe.
+func TestFaultStdinStopFinishesTheLine(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	r, w := stdinPipe(t)
+	p := s.start(r, "-source", "stdin")
+	w.WriteString(s.lines(0, 10, 20))
+	s.waitAll(p)
+	whole := s.lines(10, 11, 2000)
+	w.WriteString(whole[:1000])
+	time.Sleep(200 * time.Millisecond) // the producer reads the first half
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	w.WriteString(whole[1000:] + s.lines(11, 12, 20))
+	w.Close()
+	code := p.wait()
+	s.stdinRest(r)
+	if code != 0 {
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+	}
+	tl := s.check(false)
+	if len(tl.idsOf[10]) != 1 || len(tl.extra) != 0 || tl.dead != 0 {
+		t.Errorf("line 10: stored %d times, %d cut off, %d dead-lettered; want it stored whole", len(tl.idsOf[10]), len(tl.extra), tl.dead)
+	}
+	if _, unread := s.written[11]; unread {
+		t.Error("line 11, written after the stop, was not left in the pipe")
+	}
+}
+
+// storedIDs is the event_id of every stored event, with how many times.
+func (s *scenario) storedIDs() map[string]int {
+	ids := map[string]int{}
+	for _, rec := range s.api.Events() {
+		if m := idRe.FindSubmatch(rec[:min(len(rec), 200)]); m != nil {
+			ids[string(m[1])]++
+		}
+	}
+	return ids
+}
+
+// deadIDs is the event_id of every event in a dead-letter file.
+func deadIDs(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var d struct {
+			Event struct {
+				ID string `json:"event_id"`
+			} `json:"event"`
+		}
+		if json.Unmarshal([]byte(l), &d) == nil && d.Event.ID != "" {
+			ids = append(ids, d.Event.ID)
+		}
+	}
+	return ids
+}
+
+// Replay: 300 lines refused with 403 (a wrong API key) are dead-lettered.
+// A replay with the key fixed stores every one under its event_id and
+// exits 0; one with the API still refusing writes them to a new
+// dead-letter file, named in the log, and exits 3. The file replayed from
+// is never changed.
+func TestFaultReplay(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{APIKey: "right"})
+	s.appendFile("app.log", s.lines(0, 300, 20))
+	p := s.start(nil, "-files", s.path("app.log"), "-auth", "api-key", "-api-key", "wrong")
+	s.finish(p)
+	if tl := s.check(true); tl.dead != 300 {
+		t.Fatalf("%d dead-lettered, want the 300 refused", tl.dead)
+	}
+	before, _ := os.ReadFile(s.dl)
+	ids := deadIDs(t, s.dl)
+
+	t.Run("still_refused", func(t *testing.T) {
+		p := s.start(nil, "replay", "-from", s.dl, "-reason", "403", "-auth", "api-key", "-api-key", "wrong")
+		code := p.wait()
+		m := regexp.MustCompile(`"dead_letter_file":"([^"]+replay-[^"]+)"`).FindStringSubmatch(p.stderr.String())
+		if code != 3 || m == nil {
+			t.Fatalf("exit %d, want 3 naming a new dead-letter file; logs:\n%s", code, tail(p.stderr.String()))
+		}
+		if again := deadIDs(t, m[1]); len(again) != 300 {
+			t.Errorf("the new dead-letter file holds %d events, want the 300", len(again))
+		}
+		if after, _ := os.ReadFile(s.dl); !bytes.Equal(before, after) {
+			t.Error("the dead-letter file replayed from was changed")
+		}
+	})
+	t.Run("fixed", func(t *testing.T) {
+		p := s.start(nil, "replay", "-from", s.dl, "-reason", "403", "-auth", "api-key", "-api-key", "right")
+		if code := p.wait(); code != 0 {
+			t.Fatalf("exit %d, want 0; logs:\n%s", code, tail(p.stderr.String()))
+		}
+		stored := s.storedIDs()
+		for _, id := range ids {
+			if stored[id] != 1 {
+				t.Errorf("event %s stored %d times, want once under its id", id, stored[id])
+				break
+			}
+		}
+		if tl := s.check(true); tl.stored != 300 {
+			t.Errorf("%d stored, want 300", tl.stored)
+		}
+		if after, _ := os.ReadFile(s.dl); !bytes.Equal(before, after) {
+			t.Error("the dead-letter file replayed from was changed")
+		}
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(s.dl), "*replay-*")); len(left) != 1 {
+			t.Errorf("replay files %v: want only the one of the replay that failed (an empty one is removed)", left)
+		}
+	})
+}
+
+// Replay chooses by reason: 403, shutdown (any last attempt), 5xx (also
+// as the last attempt), all (a line that is not JSON fails again).
+func TestFaultReplayReasonFilter(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	entry := func(n int, reason string, status int) string {
+		ev := fmt.Sprintf(`{"event_id":"id-%d","event_time":"2026-01-01T00:00:00.000Z","n":%d}`, n, n)
+		b, _ := json.Marshal(map[string]any{"time": "2026-01-01T00:00:00Z", "reason": reason, "status": status, "event": json.RawMessage(ev)})
+		return string(b) + "\n"
+	}
+	var b strings.Builder
+	for n := 0; n < 30; n++ {
+		switch {
+		case n < 10:
+			b.WriteString(entry(n, "HTTP 403: Forbidden", 403))
+		case n < 20:
+			b.WriteString(entry(n, "not confirmed by the API before the shutdown deadline; last attempt: network: EOF", 0))
+		default:
+			b.WriteString(entry(n, "not confirmed by the API before the shutdown deadline; last attempt: HTTP 500: x", 0))
+		}
+	}
+	b.WriteString(`{"time":"2026-01-01T00:00:00Z","reason":"not a JSON object","raw":"n 30 not json"}` + "\n")
+	from := s.path("dl.ndjson")
+	if err := os.WriteFile(from, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		reason string
+		want   []int // the n stored once the replay is done
+		exit   int
+	}{
+		{"5xx", rangeOf(20, 30), 0},
+		{"403", rangeOf(0, 10), 0},
+		{"shutdown", rangeOf(10, 30), 0},
+		{"all", nil, 3}, // the line that is not JSON fails again
+	} {
+		before := len(s.api.Events())
+		p := s.start(nil, "replay", "-from", from, "-reason", c.reason, "-dead-letter", s.path("again-"+c.reason+".ndjson"))
+		if code := p.wait(); code != c.exit {
+			t.Errorf("-reason %s: exit %d, want %d", c.reason, code, c.exit)
+		}
+		var got []int
+		for _, rec := range s.api.Events()[before:] {
+			if m := nRe.FindSubmatch(rec); m != nil {
+				n, _ := strconv.Atoi(string(m[1]))
+				got = append(got, n)
+			}
+		}
+		slices.Sort(got)
+		if c.want != nil && !slices.Equal(got, c.want) {
+			t.Errorf("-reason %s stored %v, want %v", c.reason, got, c.want)
+		}
+		if c.reason == "all" && (len(got) != 30 || len(deadIDs(t, s.path("again-all.ndjson"))) != 0 || s.dlLines(s.path("again-all.ndjson")) != 1) {
+			t.Errorf("-reason all stored %d (want 30) and should dead-letter only the line that is not JSON", len(got))
+		}
+	}
+}
+
+func rangeOf(from, to int) []int {
+	var ns []int
+	for n := from; n < to; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func (s *scenario) dlLines(path string) int {
+	raw, _ := os.ReadFile(path)
+	return bytes.Count(raw, []byte("\n"))
 }

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,19 +40,21 @@ const (
 
 const exitStatuses = `
 Exit status:
-  0  every event read was confirmed by the API (lines of followed files not yet confirmed are read again at the next start)
+  0  every event read was confirmed by the API
   1  it could not start, or events could be neither delivered nor dead-lettered (they are logged in full), or stdin failed
   2  a flag is wrong
-  3  events were dead-lettered (see the -dead-letter file), or the checkpoint could not be saved at exit
+  3  events were dead-lettered (see the -dead-letter file), or kept unconfirmed in the -spool (the next start sends them first), or the checkpoint could not be saved at exit
 `
 
 // options are the flags, before they become a producer.Config.
 type options struct {
-	url, source, files, checkpoint, deadLetter, auth, apiKey, region, logLevel string
-	rate                                                                       float64
-	batchSize, concurrency, queueMiB                                           int
-	gzip                                                                       bool
-	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait       time.Duration
+	replay                                                                            bool
+	from, reason                                                                      string // replay
+	url, source, files, checkpoint, deadLetter, spool, auth, apiKey, region, logLevel string
+	rate                                                                              float64
+	batchSize, concurrency, queueMiB, spoolMiB                                        int
+	gzip                                                                              bool
+	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait              time.Duration
 }
 
 func envName(flagName string) string {
@@ -59,15 +63,34 @@ func envName(flagName string) string {
 
 // parse reads flags, then environment variables for flags not given.
 func parse(args []string, env func(string) (string, bool), out io.Writer) (*options, error) {
-	o := &options{}
-	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	return parseCmd(false, args, env, out)
+}
+
+// parseCmd parses the flags of the producer, or of producer replay, which
+// has no source of its own, no checkpoint and no spool.
+func parseCmd(replay bool, args []string, env func(string) (string, bool), out io.Writer) (*options, error) {
+	o := &options{replay: replay}
+	name := "producer"
+	if replay {
+		name = "producer replay"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.url, "url", "", "the ingest API's /v1 URL (stack output IngestUrl); required")
-	fs.StringVar(&o.source, "source", producer.SourceSynthetic, "where events come from: synthetic, stdin, or file")
-	fs.Float64Var(&o.rate, "rate", 10, "synthetic events per second")
-	fs.StringVar(&o.files, "files", "", "comma-separated files or glob patterns to follow as they grow, e.g. '/var/log/app/*.log*' (source file)")
-	fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
-	fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
+	if replay {
+		o.source = producer.SourceReplay
+		fs.StringVar(&o.from, "from", "", "the dead-letter file whose events are sent again (only read, never changed); required")
+		fs.StringVar(&o.reason, "reason", "", "which entries: "+strings.Join(producer.ReplayReasons, ", ")+" (shutdown: not confirmed before a shutdown; 5xx, 403: refused so, also as the last attempt before a shutdown); required")
+		fs.StringVar(&o.deadLetter, "dead-letter", "", "a new file for the events that fail again (default: beside -from, named with the time; said in the log)")
+	} else {
+		fs.StringVar(&o.source, "source", producer.SourceSynthetic, "where events come from: synthetic, stdin, or file")
+		fs.Float64Var(&o.rate, "rate", 10, "synthetic events per second")
+		fs.StringVar(&o.files, "files", "", "comma-separated files or glob patterns to follow as they grow, e.g. '/var/log/app/*.log*' (source file)")
+		fs.StringVar(&o.checkpoint, "checkpoint", "tributary-checkpoint.json", "where followed files' confirmed offsets are kept")
+		fs.StringVar(&o.deadLetter, "dead-letter", "tributary-dead-letter.ndjson", "where events the API cannot take are written, with the reason")
+		fs.StringVar(&o.spool, "spool", "", "where events that cannot be read again (stdin, synthetic, and lines of files unconfirmed at shutdown) are kept, synced, until confirmed or dead-lettered; a restart sends them first (default: "+spoolName+" beside -checkpoint)")
+		fs.IntVar(&o.spoolMiB, "spool-mib", producer.DefaultSpoolBytes>>20, "MiB the spool file may take (1-1048576); reading waits when unconfirmed events fill it")
+	}
 	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
 	fs.BoolVar(&o.gzip, "gzip", true, "send batches gzip-compressed (Content-Encoding: gzip; the API decompresses them)")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
@@ -79,12 +102,21 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 20*time.Second, "longest pause between retries")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, SIGINT, SIGHUP or SIGQUIT, how long to deliver what is in flight; at the end of stdin, how long the API may confirm nothing before what is left is dead-lettered")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 30*time.Second, "how often a stats line is logged")
-	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
-	fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
+	if !replay {
+		fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
+		fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
+	}
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
+		if replay {
+			fmt.Fprintf(out, "Usage: producer replay -from <dead-letter file> -reason %s -url https://<api>/PROD/v1 [flags]\n\n"+
+				"Sends again the chosen events of a dead-letter file, each with its event_id; what fails again goes to a new dead-letter file.\n\n", strings.Join(producer.ReplayReasons, "|"))
+			fs.PrintDefaults()
+			fmt.Fprint(out, exitStatuses)
+			return
+		}
+		fmt.Fprintf(out, "Usage: producer -url https://<api>/PROD/v1 [flags]\n       producer replay -help: send dead-lettered events again\n\nEach flag can be set with the environment variable TRIBUTARY_<FLAG>, e.g. TRIBUTARY_BATCH_SIZE.\n\n")
 		fs.PrintDefaults()
 		fmt.Fprint(out, exitStatuses)
 	}
@@ -107,7 +139,23 @@ func parse(args []string, env func(string) (string, bool), out io.Writer) (*opti
 	return o, o.validate()
 }
 
+// spoolName is the spool's file name beside the checkpoint.
+const spoolName = "tributary-spool.ndjson"
+
+func (o *options) spoolPath() string {
+	if o.replay {
+		return "" // what it replays stays in its file
+	}
+	if o.spool != "" {
+		return o.spool
+	}
+	return filepath.Join(filepath.Dir(o.checkpoint), spoolName)
+}
+
 func (o *options) validate() error {
+	if o.replay {
+		return o.validateReplay()
+	}
 	switch {
 	case !strings.HasPrefix(o.url, "https://") && !strings.HasPrefix(o.url, "http://"):
 		return fmt.Errorf("-url must be the API's /v1 URL (http or https), got %q", o.url)
@@ -123,6 +171,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
 	case o.queueMiB < 1 || o.queueMiB > 4096:
 		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	case o.spoolMiB < 1 || o.spoolMiB > 1<<20:
+		return fmt.Errorf("-spool-mib must be 1 to 1048576, got %d", o.spoolMiB)
 	case authErr(o.auth) != nil:
 		return authErr(o.auth)
 	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
@@ -134,7 +184,11 @@ func (o *options) validate() error {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
-	o, err := parse(args, os.LookupEnv, stderr)
+	replay := len(args) > 0 && args[0] == "replay"
+	if replay {
+		args = args[1:]
+	}
+	o, err := parseCmd(replay, args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -173,22 +227,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		defer restore()
 	}
 	log.Info("starting", "url", o.url, "source", o.source, "batch_size", o.batchSize, "auth", o.auth)
+	if o.replay {
+		log.Info("replay: events that fail again go to a new dead-letter file", "from", o.from, "reason", o.reason, "dead_letter_file", o.deadLetter)
+	}
 	stats := &producer.Stats{}
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
-		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter,
+		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter, SpoolPath: o.spoolPath(), SpoolBytes: int64(o.spoolMiB) << 20,
+		ReplayFrom: o.from, ReplayReason: o.reason,
 		BatchSize: o.batchSize, Gzip: o.gzip, Linger: o.linger, Concurrency: o.concurrency, QueueBytes: int64(o.queueMiB) << 20, Auth: auth,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, MaxBackoff: o.maxBackoff,
 		ShutdownTimeout: o.shutdownTimeout, StatsInterval: o.statsInterval, Poll: o.poll, RotateWait: o.rotateWait, Log: log, Stats: stats,
 	})
-	dead := stats.DeadLettered.Load()
+	dead, kept := stats.DeadLettered.Load(), stats.Kept.Load()
 	switch {
 	case err != nil && !errors.Is(err, producer.ErrCheckpointNotSaved):
-		log.Error("stopped", "err", err, "dead_lettered", dead)
+		log.Error("stopped", "err", err, "dead_lettered", dead, "kept_in_spool", kept)
 		return exitFailed
-	case err != nil || dead > 0:
-		log.Error("stopped with events dead-lettered or the checkpoint not saved", "err", err, "dead_lettered", dead, "dead_letter_file", o.deadLetter)
+	case err != nil || dead > 0 || kept > 0:
+		log.Error("stopped with events dead-lettered, kept in the spool for the next start, or the checkpoint not saved", "err", err,
+			"dead_lettered", dead, "dead_letter_file", o.deadLetter, "kept_in_spool", kept, "spool", o.spoolPath())
 		return exitIncomplete
+	}
+	if o.replay {
+		_ = os.Remove(o.deadLetter) // nothing failed again: the new file is empty
+		log.Info("replay: every event chosen was stored", "from", o.from)
+		return exitOK
 	}
 	log.Info("stopped")
 	return exitOK
@@ -232,4 +296,36 @@ func authFor(ctx context.Context, o *options) (producer.Auth, error) {
 		return nil, err
 	}
 	return producer.NewAuth(mode, "", cfg.Credentials, region), nil
+}
+
+// validateReplay checks producer replay's flags, and names the new
+// dead-letter file when none is given.
+func (o *options) validateReplay() error {
+	switch {
+	case !strings.HasPrefix(o.url, "https://") && !strings.HasPrefix(o.url, "http://"):
+		return fmt.Errorf("-url must be the API's /v1 URL (http or https), got %q", o.url)
+	case o.from == "":
+		return errors.New("replay needs -from, the dead-letter file to send again")
+	case !slices.Contains(producer.ReplayReasons, o.reason):
+		return fmt.Errorf("-reason must be one of %s, got %q", strings.Join(producer.ReplayReasons, ", "), o.reason)
+	case o.batchSize < 1 || o.batchSize > 500:
+		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
+	case o.concurrency < 1 || o.concurrency > 64:
+		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
+	case o.queueMiB < 1 || o.queueMiB > 4096:
+		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	case authErr(o.auth) != nil:
+		return authErr(o.auth)
+	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
+		return errors.New("-auth api-key needs -api-key")
+	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0:
+		return errors.New("-linger, -max-backoff, -shutdown-timeout and -stats-interval must be above 0")
+	}
+	if o.deadLetter == "" {
+		o.deadLetter = strings.TrimSuffix(o.from, ".ndjson") + ".replay-" + time.Now().UTC().Format("20060102T150405.000Z") + ".ndjson"
+	}
+	if _, err := os.Stat(o.deadLetter); err == nil || o.deadLetter == o.from {
+		return fmt.Errorf("-dead-letter %s exists: replay writes what fails again to a new file, never to one it could lose", o.deadLetter)
+	}
+	return nil
 }

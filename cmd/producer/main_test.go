@@ -35,6 +35,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
 		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
 		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
+		"-url https://h/v1 -spool-mib 0":    "-spool-mib must be 1 to 1048576, got 0",
 		"-url https://h/v1 -rotate-wait 0s": "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
@@ -48,6 +49,25 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
+// The spool is beside the checkpoint unless -spool says where.
+func TestSpoolBesideTheCheckpoint(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	o, err := parse([]string{"-url", "https://h/v1", "-checkpoint", "/var/lib/p/cp.json"}, none, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.spoolPath(); got != "/var/lib/p/tributary-spool.ndjson" {
+		t.Errorf("spool %q, want beside the checkpoint", got)
+	}
+	if o.spoolMiB != 256 {
+		t.Errorf("-spool-mib defaults to %d, want 256", o.spoolMiB)
+	}
+	o, _ = parse([]string{"-url", "https://h/v1", "-spool", "/s/sp"}, none, &bytes.Buffer{})
+	if got := o.spoolPath(); got != "/s/sp" {
+		t.Errorf("spool %q, want -spool's", got)
+	}
+}
+
 func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"-help"}, nil, &out); code != 0 {
@@ -57,7 +77,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 		t.Error("help does not say how flags map to environment variables")
 	}
 	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "gzip", "linger", "concurrency",
-		"queue-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
+		"queue-mib", "spool", "spool-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
 	for _, f := range flags {
 		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
 			t.Errorf("help lacks -%s with %s", f, envName(f))
@@ -161,5 +181,34 @@ func TestRegionItCannotReadIsSaidAtOnce(t *testing.T) {
 	if code != exitFailed || !strings.Contains(out.String(), `"level":"ERROR"`) || !strings.Contains(out.String(), "cannot read the Region") ||
 		!strings.Contains(out.String(), "set -region") {
 		t.Errorf("exit %d, logs:\n%s\nwant exit 1 with an ERROR saying to set -region", code, out.String())
+	}
+}
+
+// producer replay needs -from and a known -reason, and never writes to an
+// existing dead-letter file (the one it replays from least of all).
+func TestReplayFlags(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	from := filepath.Join(t.TempDir(), "dl.ndjson")
+	if err := os.WriteFile(from, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{
+		"-url https://h/v1 -reason all":                                         "replay needs -from, the dead-letter file to send again",
+		"-url https://h/v1 -from " + from + " -reason 404":                      `-reason must be one of shutdown, 5xx, 403, all, got "404"`,
+		"-url https://h/v1 -from " + from + " -reason all -dead-letter " + from: "-dead-letter " + from + " exists: replay writes what fails again to a new file, never to one it could lose",
+	} {
+		if _, err := parseCmd(true, strings.Fields(args), none, &bytes.Buffer{}); err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %q", args, err, want)
+		}
+	}
+	o, err := parseCmd(true, []string{"-url", "https://h/v1", "-from", from, "-reason", "403"}, none, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(o.deadLetter, strings.TrimSuffix(from, ".ndjson")+".replay-") || o.spoolPath() != "" {
+		t.Errorf("dead-letter %q, spool %q: want a new file beside -from and no spool", o.deadLetter, o.spoolPath())
+	}
+	if _, err := parseCmd(true, []string{"-url", "https://h/v1", "-from", from, "-reason", "all", "-files", "x"}, none, &bytes.Buffer{}); err == nil {
+		t.Error("replay took -files, which it has no use for")
 	}
 }

@@ -344,6 +344,9 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 		"TRIBUTARY_LINGER=" + linger,
 		"TRIBUTARY_CHECKPOINT=" + stateDir + "/checkpoint.json",
 		"TRIBUTARY_DEAD_LETTER=" + stateDir + "/dead-letter.ndjson",
+		// Events read but not yet confirmed survive a restart here, as
+		// the checkpoint does: the state directory, not the working one.
+		"TRIBUTARY_SPOOL=" + stateDir + "/spool.ndjson",
 	}
 	if r.source == "file" {
 		env = append(env, "TRIBUTARY_FILES="+strings.Join(p.Files, ","))

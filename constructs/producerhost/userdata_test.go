@@ -75,7 +75,7 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		}
 		env := append([]string{"TRIBUTARY_URL=" + url}, c.env...)
 		env = append(env, "TRIBUTARY_LINGER=5s", "TRIBUTARY_CHECKPOINT=/var/lib/tributary-producer/checkpoint.json",
-			"TRIBUTARY_DEAD_LETTER=/var/lib/tributary-producer/dead-letter.ndjson")
+			"TRIBUTARY_DEAD_LETTER=/var/lib/tributary-producer/dead-letter.ndjson", "TRIBUTARY_SPOOL=/var/lib/tributary-producer/spool.ndjson")
 		if s == cfgExisting(t) {
 			env = append(env, "TRIBUTARY_FILES=/var/log/app/*.log,/srv/events/current.ndjson")
 		}

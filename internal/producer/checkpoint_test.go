@@ -149,12 +149,12 @@ func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
 		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}))
 		r.budget.take(cost)
 	}
-	r.handled(ps[1], cost)
-	r.handled(ps[2], cost)
+	r.handled(ps[1], 0, cost)
+	r.handled(ps[2], 0, cost)
 	if got, want := r.budget.inUse(), int64(cost+2*positionOverhead); got != want {
 		t.Errorf("in use %d with one line unconfirmed and two confirmed after it, want %d", got, want)
 	}
-	r.handled(ps[0], cost)
+	r.handled(ps[0], 0, cost)
 	if got := r.budget.inUse(); got != 0 {
 		t.Errorf("in use %d once every line is confirmed, want 0", got)
 	}

@@ -21,10 +21,11 @@ const MaxEventBytes = 1<<20 - 512
 
 // Event is one JSON object on its way to the API.
 type Event struct {
-	ID   string
-	Data []byte // compact JSON object with event_id and event_time
-	pos  *position
-	cost int64 // bytes it holds of the queue
+	ID    string
+	Data  []byte // compact JSON object with event_id and event_time
+	pos   *position
+	cost  int64  // bytes it holds of the queue
+	spool uint64 // its record in the spool; 0 when not spooled
 }
 
 // errNotObject marks input that cannot be sent: it goes to the dead-letter file.

@@ -60,6 +60,15 @@ type Config struct {
 	RotateWait      time.Duration // how long a rotated file must stay idle before it is finished
 	Log             *slog.Logger
 	Stats           *Stats // counters; Run creates them when nil
+
+	// SpoolPath keeps, synced, events whose source cannot be read again
+	// until they are confirmed or dead-lettered (see spool.go); "": none
+	// (what is unconfirmed at shutdown is then dead-lettered).
+	SpoolPath  string
+	SpoolBytes int64 // bound on the spool file; 0: DefaultSpoolBytes
+
+	ReplayFrom   string // for SourceReplay: the dead-letter file to send again (only read)
+	ReplayReason string // which of its entries: one of ReplayReasons
 }
 
 // Run sends events until ctx ends (or stdin does), then stops reading,
@@ -72,7 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Stats == nil {
 		cfg.Stats = &Stats{}
 	}
-	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile {
+	if cfg.Source != SourceSynthetic && cfg.Source != SourceStdin && cfg.Source != SourceFile && cfg.Source != SourceReplay {
 		return fmt.Errorf("unknown source %q", cfg.Source)
 	}
 	for _, p := range cfg.Files {
@@ -91,13 +100,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	var sp *spool
+	if cfg.SpoolPath != "" {
+		if cfg.SpoolBytes <= 0 {
+			cfg.SpoolBytes = DefaultSpoolBytes
+		}
+		if sp, err = openSpool(cfg.SpoolPath, cfg.SpoolBytes, cfg.Log); err != nil {
+			return err
+		}
+	}
 	if cfg.QueueBytes <= 0 { // a library caller that predates the setting (cmd/smoke)
 		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes), problems: newRateLog(cfg.Log, problemEvery),
 		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
-		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{})}
+		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{}), spool: sp}
 	r.stats.queued = r.budget.inUse
+	if sp != nil {
+		r.stats.spooled = sp.state
+	}
 	if cfg.Source == SourceFile { // other sources neither read nor write it
 		r.cp = loadCheckpoints(cfg.CheckpointPath, cfg.Log)
 	}
@@ -110,13 +131,18 @@ func Run(ctx context.Context, cfg Config) error {
 	go r.shutdownDeadline(readCtx, sourceDone, sendCtx.Done(), stopSending)
 
 	lines := make(chan line, 1024)
+	read := lines // where the source's lines go: through the spool when it cannot be read again
+	if sp != nil && cfg.Source != SourceFile {
+		read = make(chan line, spoolGroup)
+		go sp.run(read, lines, readCtx.Done())
+	}
 	emit := func(ctx context.Context, l line) bool {
 		l.cost = int64(len(l.data)) + eventOverhead
 		if !r.budget.acquire(ctx, l.cost) {
 			return false
 		}
 		select {
-		case lines <- l:
+		case read <- l:
 			return true
 		case <-ctx.Done():
 			r.budget.release(l.cost)
@@ -139,19 +165,35 @@ func Run(ctx context.Context, cfg Config) error {
 	emitNow := func(l line) { // already read at shutdown: delivered or dead-lettered, never dropped
 		l.cost = int64(len(l.data)) + eventOverhead
 		r.budget.take(l.cost)
-		lines <- l // the batcher reads until every source has returned
+		read <- l // the batcher reads until every source has returned
+	}
+	recovered := func(ctx context.Context, l line) bool { // already in the spool
+		l.cost = int64(len(l.data)) + eventOverhead
+		if !r.budget.acquire(ctx, l.cost) {
+			return false
+		}
+		lines <- l // not closed before the source returns
+		return true
 	}
 	var sourceErr error
 	go func() {
 		defer close(sourceDone)
+		if sp != nil {
+			sp.recoverSpool(readCtx, recovered)
+		}
 		var err error
 		switch cfg.Source {
 		case SourceSynthetic:
 			err = generate(readCtx, cfg.Rate, emit)
 		case SourceStdin:
 			err = readStream(readCtx, cfg.Stdin, sendCtx.Done(), emit, emitNow)
+		case SourceReplay:
+			err = replay(readCtx, cfg.ReplayFrom, cfg.ReplayReason, emit, cfg)
 		case SourceFile:
 			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
+			if sp != nil {
+				exclude = append(exclude, cfg.SpoolPath, cfg.SpoolPath+".tmp", cfg.SpoolPath+".lock")
+			}
 			fl := newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit)
 			fl.nofile = nofileLimit()
 			fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
@@ -161,7 +203,7 @@ func Run(ctx context.Context, cfg Config) error {
 			sourceErr = err
 			stopReading()
 		}
-		close(lines)
+		close(read)
 	}()
 
 	batches := make(chan []*Event, cfg.Concurrency)
@@ -192,6 +234,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if r.cp != nil {
 		if err := r.cp.save(); err != nil {
 			cpErr = fmt.Errorf("saving the checkpoint %s: %w", cfg.CheckpointPath, err)
+		}
+	}
+	if sp != nil {
+		if kept := sp.close(); kept > 0 {
+			cfg.Log.Warn("events not confirmed are kept in the spool: the next start sends them first, with their event_id", "kept", kept, "path", cfg.SpoolPath)
 		}
 	}
 	r.stats.report(cfg.Log, time.Since(start), 0)
@@ -259,6 +306,7 @@ type run struct {
 	// problems says at the default level, at a bounded rate, why events
 	// are not delivered.
 	problems *rateLog
+	spool    *spool // nil without one
 
 	dlIn            chan []dlItem
 	dlDone          chan struct{}
@@ -344,12 +392,16 @@ func (r *run) parse(l line) (*Event, bool) {
 		reason = fmt.Sprintf("line longer than %d bytes (kept truncated here); the most a Kinesis record takes is %d", maxLineBytes, MaxEventBytes)
 	} else {
 		var err error
-		if data, id, err = enrich(l.data, l.id, time.Now()); err != nil {
+		at := l.read
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if data, id, err = enrich(l.data, l.id, at); err != nil {
 			reason = err.Error()
 		}
 	}
 	if reason == "" {
-		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost}, true
+		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost, spool: l.spool}, true
 	}
 	if l.cut != "" {
 		reason = "line " + l.cut + ": " + reason
@@ -363,7 +415,7 @@ func (r *run) parse(l line) (*Event, bool) {
 	default:
 		entry.Raw = string(l.data)
 	}
-	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost}}
+	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost, spool: l.spool}}
 	return nil, false
 }
 
@@ -385,7 +437,7 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		}
 		for _, i := range o.stored {
 			r.stats.Sent.Add(1)
-			r.handled(events[i].pos, events[i].cost)
+			r.handled(events[i].pos, events[i].spool, events[i].cost)
 		}
 		unknown, serverErr = countUnconfirmed(o, unknown, serverErr)
 		if len(o.retry) > 0 && (unknown > maxUnknownAnswers || serverErr > maxServerErrors) {
@@ -397,7 +449,7 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 			r.problems.at(slog.LevelWarn, "dead:"+key, "events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason, "what_to_do", what)
 			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
-				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost})
+				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost, spool: events[i].spool})
 			}
 			r.dlIn <- items
 		}
@@ -482,31 +534,40 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 // handled releases what an event held once it is stored or dead-lettered,
 // and lets the checkpoint move past it. A line of a followed file keeps
 // positionOverhead of its cost until the checkpoint has moved past it.
-func (r *run) handled(pos *position, cost int64) {
+func (r *run) handled(pos *position, spool uint64, cost int64) {
+	if spool != 0 {
+		r.spool.ack(spool)
+	}
 	if r.cp != nil && pos != nil {
 		cost += int64(r.cp.confirm(pos)-1) * positionOverhead
 	}
 	r.budget.release(cost)
 }
 
-// abandon handles events still unconfirmed at the shutdown deadline: lines of
-// followed files stay unconfirmed and are read again on restart; anything
-// else goes to the dead-letter file, so that nothing disappears, with why
-// the last attempt failed.
+// abandon handles events still unconfirmed at the shutdown deadline: those
+// in the spool stay there, lines of followed files stay unconfirmed and are
+// read again on restart; anything else goes to the dead-letter file, so that
+// nothing disappears, with why the last attempt failed.
 func (r *run) abandon(events []*Event, last string) {
 	reason := "not confirmed by the API before the shutdown deadline"
 	if last != "" {
 		reason += "; last attempt: " + last
 	}
 	var items []dlItem
+	var lines []*Event
 	for _, e := range events {
-		if e.pos != nil {
-			r.stats.Abandoned.Add(1)
+		if e.spool != 0 { // on disk: the next start sends it first
+			r.stats.Kept.Add(1)
 			r.budget.release(e.cost)
+			continue
+		}
+		if e.pos != nil {
+			lines = append(lines, e)
 			continue
 		}
 		items = append(items, dlItem{entry: deadLetter{Reason: reason, Event: e.Data}, cost: e.cost})
 	}
+	r.keepLines(lines)
 	if len(items) > 0 {
 		r.dlIn <- items
 	}
@@ -517,6 +578,7 @@ type dlItem struct {
 	entry deadLetter
 	pos   *position // nil: the source cannot be read again
 	cost  int64
+	spool uint64
 }
 
 // deadLetterLoop writes what arrives on dlIn to the dead-letter file. When
@@ -545,7 +607,7 @@ func (r *run) deadLetterLoop(stop <-chan struct{}) {
 				}
 				r.stats.DeadLettered.Add(int64(len(pending)))
 				for _, it := range pending {
-					r.handled(it.pos, it.cost)
+					r.handled(it.pos, it.spool, it.cost)
 				}
 				pending, failures = nil, 0
 				continue

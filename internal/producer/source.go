@@ -19,6 +19,8 @@ type line struct {
 	tooLong bool      // data holds only the start of the line
 	cut     string    // why the line has no newline, when that is not the end of the input
 	cost    int64     // bytes it holds of the queue
+	spool   uint64    // its record in the spool; 0 when not spooled
+	read    time.Time // when it was read, for a spooled line (its event_time); zero: when parsed
 }
 
 // maxLineBytes bounds the memory one line may take; longer lines go to the
@@ -39,27 +41,45 @@ type deadliner interface {
 }
 
 // readStream sends every line of r (stdin) until it ends or ctx does. When
-// ctx ends it starts no new read, and every byte already read becomes a line
-// that is delivered or dead-lettered: a read in progress is ended at once
-// when r is a deadliner, or waited for until giveUp otherwise. emit waits
-// for room in the queue (false when ctx ended); emitNow does not wait.
+// ctx ends it starts no new line: a read in progress is ended at once when r
+// is a deadliner (or waited for until giveUp otherwise), and a line read in
+// part is read to its newline, a byte at a time so that nothing after it is
+// taken, until giveUp; only then is what was read of it dead-lettered as cut
+// off. Every byte read becomes a line that is delivered or dead-lettered.
+// emit waits for room in the queue (false when ctx ended); emitNow does not
+// wait.
 func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit func(context.Context, line) bool, emitNow func(line)) error {
 	type result struct {
 		n   int
 		err error
 	}
 	buf := make([]byte, 64<<10)
-	ask := make(chan struct{})
+	ask := make(chan int)
 	got := make(chan result, 1)
 	defer close(ask)
 	go func() { // reads only when asked, so nothing is read after a stop
-		for range ask {
-			n, err := r.Read(buf)
+		for size := range ask {
+			n, err := r.Read(buf[:size])
 			got <- result{n, err}
 		}
 	}()
+	// interrupt ends the read in progress; ok false when it could not be
+	// ended and giveUp came first (a read that never returns holds nothing).
+	interrupt := func() (result, bool) {
+		if d, ok := r.(deadliner); ok && d.SetReadDeadline(time.Now()) == nil {
+			res := <-got
+			_ = d.SetReadDeadline(time.Time{}) // the caller's file reads again
+			return res, true
+		}
+		select {
+		case res := <-got:
+			return res, true
+		case <-giveUp:
+			return result{}, false
+		}
+	}
 	var ls lineState
-	stopped := false
+	stopped, gaveUp := false, false
 	send := func(cut string) {
 		l := line{data: append([]byte(nil), trimEOL(ls.buf)...), tooLong: ls.long(), cut: cut}
 		ls.start([32]byte{})
@@ -70,22 +90,25 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 			emitNow(l)
 		}
 	}
+	size := len(buf)
 	for {
-		ask <- struct{}{}
+		ask <- size
 		var res result
+		ok := true
+		stop := ctx.Done()
+		if stopped {
+			stop = giveUp
+		}
 		select {
 		case res = <-got:
-		case <-ctx.Done():
+		case <-stop:
+			// At the stop, the read in progress (a whole buffer) is ended;
+			// a line it leaves in part is read on, a byte at a time. At
+			// giveUp, that read is ended too.
+			gaveUp = stopped
 			stopped = true
-			if d, ok := r.(deadliner); ok && d.SetReadDeadline(time.Now()) == nil {
-				res = <-got
-				_ = d.SetReadDeadline(time.Time{}) // the caller's file reads again
-			} else {
-				select {
-				case res = <-got:
-				case <-giveUp: // a read that never returns holds nothing yet
-				}
-			}
+			res, ok = interrupt()
+			gaveUp = gaveUp || !ok
 		}
 		for p := buf[:res.n]; len(p) > 0; {
 			i := bytes.IndexByte(p, '\n')
@@ -100,16 +123,26 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 			}
 		}
 		stopped = stopped || ctx.Err() != nil
+		if stopped && !gaveUp {
+			select {
+			case <-giveUp:
+				gaveUp = true
+			default:
+			}
+		}
 		switch {
 		case errors.Is(res.err, io.EOF):
 			send("") // a last line without newline
 			return nil
-		case stopped:
-			send("cut off at shutdown before its newline was read")
+		case stopped && (ls.n == 0 || gaveUp || !ok):
+			send("cut off at shutdown before its newline was read (the shutdown timeout passed)")
 			return nil
 		case res.err != nil && !errors.Is(res.err, os.ErrDeadlineExceeded):
 			send("cut off by a read error")
 			return res.err
+		}
+		if stopped {
+			size = 1 // the rest of the line, and nothing after it
 		}
 	}
 }

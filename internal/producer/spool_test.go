@@ -1,0 +1,183 @@
+package producer
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// recovered opens the spool at path and returns what it hands out, by id.
+func recovered(t *testing.T, path string, limit int64) (*spool, map[string]line) {
+	t.Helper()
+	s, err := openSpool(path, limit, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]line{}
+	s.recoverSpool(context.Background(), func(_ context.Context, l line) bool {
+		got[l.id] = l
+		return true
+	})
+	return s, got
+}
+
+// Records written survive a reopen with their id, bytes, flags and read
+// time; acknowledged ones do not; a torn last record (a crash mid-write)
+// is ignored and cut off.
+func TestSpoolKeepsWhatIsNotAcknowledged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "spool.ndjson")
+	s, got := recovered(t, path, 1<<20)
+	if len(got) != 0 {
+		t.Fatalf("a new spool handed out %d records", len(got))
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	ls := []line{
+		{data: []byte(`{"a":1}`)},
+		{data: []byte{0xff, 'x'}, tooLong: true, cut: "why"}, // not UTF-8
+		{data: []byte(`{"a":3}`), id: "own-id", read: at},
+	}
+	if err := s.write(context.Background(), ls, false); err != nil {
+		t.Fatal(err)
+	}
+	if ls[0].id == "" || ls[0].spool == 0 || ls[0].read.IsZero() || ls[2].id != "own-id" || !ls[2].read.Equal(at) {
+		t.Fatalf("write did not give ids, seqs and read times as it should: %+v", ls)
+	}
+	s.ack(ls[0].spool)
+	s.close()
+	// A crash in the middle of the next write.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"seq":98,"id":"torn-whole","line":"{}"}`) // all but its newline: glued to the next record, it would spoil both
+	f.Close()
+
+	s, got = recovered(t, path, 1<<20)
+	if len(got) != 2 {
+		t.Fatalf("recovered %d records, want the 2 not acknowledged: %v", len(got), got)
+	}
+	if _, ok := got["torn-whole"]; ok || len(s.live) != 2 {
+		t.Errorf("the torn last record was handed out or counted (%d live records, want 2)", len(s.live))
+	}
+	if _, ok := got[ls[0].id]; ok {
+		t.Error("an acknowledged record was handed out again")
+	}
+	b := got[ls[1].id]
+	if string(b.data) != "\xffx" || !b.tooLong || b.cut != "why" || b.spool != ls[1].spool {
+		t.Errorf("record 2 came back as %+v", b)
+	}
+	if c := got["own-id"]; string(c.data) != `{"a":3}` || !c.read.Equal(at) {
+		t.Errorf("record 3 came back as %+v", c)
+	}
+	// New records continue the sequence: an ack of one cannot hit another.
+	more := []line{{data: []byte(`{"a":4}`)}}
+	if err := s.write(context.Background(), more, false); err != nil {
+		t.Fatal(err)
+	}
+	if more[0].spool <= ls[2].spool {
+		t.Errorf("seq %d after a restart, not above the %d kept", more[0].spool, ls[2].spool)
+	}
+	s.close()
+	s, got = recovered(t, path, 1<<20)
+	defer s.close()
+	if _, ok := got[more[0].id]; !ok || len(got) != 3 {
+		t.Errorf("after the torn record, the next start recovered %d records (want 3, the one written after it too)", len(got))
+	}
+}
+
+// A spool whose every record is acknowledged is removed at close.
+func TestSpoolRemovedWhenAllAcknowledged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.ndjson")
+	s, _ := recovered(t, path, 1<<20)
+	ls := []line{{data: []byte(`{"a":1}`)}, {data: []byte(`{"a":2}`)}}
+	if err := s.write(context.Background(), ls, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		s.ack(l.spool)
+	}
+	if kept := s.close(); kept != 0 {
+		t.Errorf("close kept %d", kept)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the spool is still there: %v", err)
+	}
+}
+
+// When the live records fill the spool, write waits (reading stops) and
+// says so; acknowledgements make room (the file is compacted), and the file
+// never passes its bound.
+func TestSpoolFullWaitsForAcknowledgements(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.ndjson")
+	const limit = 4 << 10
+	s, _ := recovered(t, path, limit)
+	defer s.close()
+	rec := func() []line { return []line{{data: []byte(`{"pad":"` + strings.Repeat("x", 560) + `"}`)}} }
+	var written [][]line
+	for range 6 { // about 640 bytes each: 6 fit, a 7th does not
+		ls := rec()
+		if err := s.write(context.Background(), ls, false); err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, ls)
+	}
+	last := rec()
+	done := make(chan error, 1)
+	go func() { done <- s.write(context.Background(), last, false) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, full := s.state(); full {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the spool never said it was full")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write returned (%v) with the spool full", err)
+	default:
+	}
+	for _, ls := range written[:3] { // room to compact: 3/4 of the bound
+		s.ack(ls[0].spool)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // bounds the test only
+		t.Fatal("write still waits after acknowledgements made room")
+	}
+	if _, full := s.state(); full {
+		t.Error("still full after the write went through")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > limit {
+		t.Errorf("spool is %d bytes, over its %d", fi.Size(), limit)
+	}
+}
+
+// force (shutdown) writes what was read even when the spool is full.
+func TestSpoolForceWritesWhenFull(t *testing.T) {
+	s, _ := recovered(t, filepath.Join(t.TempDir(), "spool.ndjson"), 1)
+	defer s.close()
+	if err := s.write(context.Background(), []line{{data: []byte(`{"a":1}`)}}, false); err != nil {
+		t.Fatal(err)
+	}
+	ls := []line{{data: []byte(`{"a":2}`)}}
+	if err := s.write(context.Background(), ls, true); err != nil || ls[0].spool == 0 {
+		t.Fatalf("forced write: %v, seq %d", err, ls[0].spool)
+	}
+}
