@@ -2138,6 +2138,51 @@ func TestFaultCopytruncateUnmatchedCopy(t *testing.T) {
 	}
 }
 
+// The same with kill -9 instead of SIGTERM, and with a plain truncation
+// and a deletion too: app.log only is followed, the API is down, 200 lines
+// are read; then the file is copied (to app.log.1, not matched) and
+// truncated, truncated, or deleted; a few polls later, kill -9. Nothing
+// can read those lines again: they went to the spool when the follower saw
+// it, and the restart with the API up stores each exactly once, with its
+// id.
+func TestFaultLinesOfAFileGoneKill9(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		do     func(s *scenario)
+		seenBy string // what the log says once the follower saw it
+	}{
+		{"copytruncate", func(s *scenario) { s.copytruncate("app.log", "app.log.1") }, "file truncated or rewritten"},
+		{"truncate", func(s *scenario) {
+			if err := os.Truncate(s.path("app.log"), 0); err != nil {
+				s.t.Fatal(err)
+			}
+		}, "file truncated or rewritten"},
+		{"delete", func(s *scenario) {
+			if err := os.Remove(s.path("app.log")); err != nil {
+				s.t.Fatal(err)
+			}
+		}, "stopped following a rotated file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScenario(t, fakeapi.Faults{Down: true})
+			s.flags = []string{"-files", s.path("app.log")}
+			p := s.start(nil)
+			s.appendFile("app.log", s.lines(0, 200, 40))
+			waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 5 })
+			c.do(s)
+			waitFor(t, "the follower to see it", func() bool { return strings.Contains(p.stderr.String(), c.seenBy) })
+			time.Sleep(50 * time.Millisecond) // a poll or two
+			p.stop(syscall.SIGKILL)
+			s.api.SetFaults(fakeapi.Faults{})
+			p = s.start(nil)
+			s.finish(p)
+			if tl := s.check(true); tl.stored != 200 || tl.dups != 0 || tl.dead != 0 {
+				t.Errorf("%d stored, %d duplicates, %d dead-lettered; want the 200 lines stored exactly once", tl.stored, tl.dups, tl.dead)
+			}
+		})
+	}
+}
+
 // A stop never cuts a stdin line: SIGTERM while half a line is in the pipe,
 // the rest written 300 ms later (within -shutdown-timeout 2s). The line is
 // read to its newline and stored whole; the line after it stays in the pipe.

@@ -46,6 +46,7 @@ type record struct {
 	doneSeq   uint64               // lines confirmed in order
 	done      map[uint64]*position // confirmed out of order; nil when none
 	committed mark                 // every line before it is confirmed
+	flight    []*position          // lines handed out, in order, until the checkpoint moves past them
 
 	held   bool      // a watcher reads it
 	seen   time.Time // when a scan last found its file
@@ -61,6 +62,10 @@ type position struct {
 	rec *record
 	seq uint64
 	end mark
+	// ln is the line as handed out (the event it became, once parsed),
+	// until it is confirmed or kept: what keepFlight writes to the spool.
+	ln    line
+	spool uint64 // its record in the spool once kept there (the checkpoint then moved past it)
 }
 
 // checkpoints keeps the records of followed files, confirms lines although
@@ -294,14 +299,69 @@ func (c *checkpoints) newRecord(head []byte, gen uint64, seed [32]byte, path str
 	return r
 }
 
-// read records that the line ending at end was handed out.
-func (c *checkpoints) read(r *record, end mark) *position {
+// read records that the line ln, ending at end, was handed out.
+func (c *checkpoints) read(r *record, end mark, ln line) *position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.readSeq++
 	r.read = end
-	r.last = &position{rec: r, seq: r.readSeq, end: end}
+	r.last = &position{rec: r, seq: r.readSeq, end: end, ln: ln}
+	r.flight = append(r.flight, r.last)
 	return r.last
+}
+
+// parsed makes the event a line became what keepFlight would keep of it,
+// so that the line itself need not stay in memory.
+func (c *checkpoints) parsed(p *position, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.ln.data != nil { // neither confirmed nor kept yet
+		p.ln.data = data
+	}
+}
+
+// inFlight is r's lines handed out and neither confirmed nor kept, in
+// order, with their positions.
+func (c *checkpoints) inFlight(r *record) ([]*position, []line) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ps []*position
+	var ls []line
+	for _, p := range r.flight {
+		if p.seq > r.doneSeq && r.done[p.seq] == nil && p.spool == 0 {
+			ps, ls = append(ps, p), append(ls, p.ln)
+		}
+	}
+	return ps, ls
+}
+
+// keptIn is p's spool record when it was kept there; 0 when not.
+func (c *checkpoints) keptIn(p *position) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return p.spool
+}
+
+// kept records that the lines at ps are in the spool as records seqs, and
+// moves the checkpoint past them. It returns the spool records of lines
+// confirmed meanwhile (to acknowledge at once), and how many positions of
+// lines confirmed before (out of order) the checkpoint moved past: their
+// positionOverhead is free now.
+func (c *checkpoints) kept(ps []*position, seqs []uint64) (ack []uint64, freed int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range ps {
+		r := p.rec
+		if p.seq <= r.doneSeq || r.done[p.seq] != nil {
+			ack = append(ack, seqs[i])
+			continue
+		}
+		// p itself is still in flight: its positionOverhead goes back
+		// with its event (confirm).
+		freed += c.confirmLocked(p) - 1
+		p.spool = seqs[i]
+	}
+	return ack, freed
 }
 
 // skip records a blank line ending at end. It gets no position, which would
@@ -321,14 +381,23 @@ func (c *checkpoints) skip(r *record, end mark) {
 
 // confirm records that the line at p is stored or dead-lettered; it returns
 // how many lines the checkpoint moved past (0 when one before p is still
-// unconfirmed).
-func (c *checkpoints) confirm(p *position) int {
+// unconfirmed), and p's spool record when p was kept there (the checkpoint
+// moved past it then: it counts as 1).
+func (c *checkpoints) confirm(p *position) (int, uint64) {
 	if p == nil {
-		return 0
+		return 0, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if p.spool != 0 {
+		return 1, p.spool
+	}
+	return c.confirmLocked(p), 0
+}
+
+func (c *checkpoints) confirmLocked(p *position) int {
 	r := p.rec
+	p.ln = line{}             // confirmed: nothing to keep
 	if p.seq != r.doneSeq+1 { // one before it is still unconfirmed
 		if r.done == nil {
 			r.done = map[uint64]*position{}
@@ -351,6 +420,14 @@ func (c *checkpoints) confirm(p *position) int {
 	}
 	if len(r.done) == 0 {
 		r.done = nil // a map keeps its memory: thousands of files would each hold one
+	}
+	i := 0
+	for i < len(r.flight) && r.flight[i].seq <= r.doneSeq {
+		i++
+	}
+	r.flight = r.flight[i:]
+	if len(r.flight) == 0 {
+		r.flight = nil
 	}
 	return moved
 }

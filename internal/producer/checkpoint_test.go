@@ -60,8 +60,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
 	c := &checkpoints{path: path}
 	r := c.newRecord([]byte("first bytes"), 3, newSeed(), "/var/log/app.log", fileID{7, 42}, 300)
-	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64})
-	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}) // not confirmed
+	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64}, line{})
+	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}, line{}) // not confirmed
 	c.confirm(p)
 	if err := c.save(); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestCheckpointMovesOnlyPastConfirmedLines(t *testing.T) {
 	r := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
 	var ps []*position
 	for i := 1; i <= 4; i++ {
-		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}))
+		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}, line{}))
 	}
 	c.confirm(ps[1])
 	c.confirm(ps[3])
@@ -146,7 +146,7 @@ func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
 	const cost = 1000
 	var ps []*position
 	for i := 1; i <= 3; i++ {
-		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}))
+		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}, line{}))
 		r.budget.take(cost)
 	}
 	r.handled(ps[1], 0, cost)

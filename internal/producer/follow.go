@@ -307,6 +307,9 @@ type follower struct {
 	log        *slog.Logger
 	tryEmit    func(line) bool                  // hands a line to the queue if it has room now
 	emit       func(context.Context, line) bool // waits for room; false when ctx ended
+	// keep puts a record's lines in flight in the spool (run.keepFlight)
+	// once its file can no longer be read again; nil without a spool.
+	keep func(*record)
 
 	watchers []*watcher
 	// maxOpen bounds the watchers (fileBudget of nofile, RLIMIT_NOFILE):
@@ -359,6 +362,9 @@ func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rot
 func (fl *follower) run(ctx context.Context) error {
 	defer func() {
 		for _, w := range fl.watchers {
+			if w.gone() { // a line handed out since the last keep, or cut off by the stop
+				fl.keepFlight(w.rec)
+			}
 			w.f.Close()
 		}
 	}()
@@ -489,6 +495,7 @@ func (fl *follower) scan(now time.Time) {
 			if w.missing.IsZero() {
 				w.missing = now
 			}
+			fl.keepFlight(w.rec) // a restart would not find it: also the lines read since the last scan
 			continue
 		}
 		w.missing = time.Time{}
@@ -645,6 +652,16 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 	fl.follow(w, r, how)
 }
 
+// gone reports whether a restart could not read w's file again: deleted,
+// or matched by no pattern.
+func (w *watcher) gone() bool { return w.nlink == 0 || !w.missing.IsZero() }
+
+func (fl *follower) keepFlight(r *record) {
+	if fl.keep != nil && r != nil {
+		fl.keep(r)
+	}
+}
+
 // follow starts reading w's file as r says.
 func (fl *follower) follow(w *watcher, r *record, how string) {
 	delete(fl.said, w.path)
@@ -799,6 +816,11 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	if w.rec == nil && !fl.settle(w, now) {
 		return false
 	}
+	defer func() {
+		if w.gone() { // what was read from it now cannot be read again after a restart
+			fl.keepFlight(w.rec)
+		}
+	}()
 	fi := w.scanned
 	w.scanned = nil
 	if fi == nil {
@@ -899,6 +921,7 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 // record stays for its lines in flight and for a copy of the file to claim.
 func (fl *follower) truncated(w *watcher, why string) {
 	old := w.rec
+	fl.keepFlight(old) // its lines in flight are no longer in the file (a copy may hold them, or not)
 	fl.log.Warn("file truncated or rewritten; reading it again from the start", "path", w.path, "why", why, "was_read_to", old.read.offset)
 	// The old record no longer describes this inode: without its hint, a
 	// restart cannot resume it here, past the new generation's lines, when
@@ -939,7 +962,10 @@ func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 		fl.cp.skip(w.rec, end) // a blank line: nothing to send
 		return true
 	}
-	l := line{pos: fl.cp.read(w.rec, end), id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...)}
+	// Its time is its event_time, so that what keepFlight keeps of it is
+	// the same event.
+	l := line{id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...), read: time.Now()}
+	l.pos = fl.cp.read(w.rec, end, l)
 	return fl.send(ctx, l)
 }
 

@@ -197,6 +197,9 @@ func Run(ctx context.Context, cfg Config) error {
 			fl := newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit)
 			fl.nofile = nofileLimit()
 			fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
+			if sp != nil {
+				fl.keep = r.keepFlight
+			}
 			err = fl.run(readCtx)
 		}
 		if err != nil {
@@ -401,6 +404,9 @@ func (r *run) parse(l line) (*Event, bool) {
 		}
 	}
 	if reason == "" {
+		if l.pos != nil {
+			r.cp.parsed(l.pos, data)
+		}
 		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost, spool: l.spool}, true
 	}
 	if l.cut != "" {
@@ -535,11 +541,13 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 // and lets the checkpoint move past it. A line of a followed file keeps
 // positionOverhead of its cost until the checkpoint has moved past it.
 func (r *run) handled(pos *position, spool uint64, cost int64) {
+	if r.cp != nil && pos != nil {
+		moved, kept := r.cp.confirm(pos)
+		cost += int64(moved-1) * positionOverhead
+		spool = max(spool, kept) // a line of a file kept in the spool (keepFlight)
+	}
 	if spool != 0 {
 		r.spool.ack(spool)
-	}
-	if r.cp != nil && pos != nil {
-		cost += int64(r.cp.confirm(pos)-1) * positionOverhead
 	}
 	r.budget.release(cost)
 }
@@ -562,6 +570,11 @@ func (r *run) abandon(events []*Event, last string) {
 			continue
 		}
 		if e.pos != nil {
+			if r.cp.keptIn(e.pos) != 0 { // kept while in flight (keepFlight): on disk already
+				r.stats.Kept.Add(1)
+				r.budget.release(e.cost)
+				continue
+			}
 			lines = append(lines, e)
 			continue
 		}

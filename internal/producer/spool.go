@@ -523,6 +523,36 @@ func (s *spool) close() int {
 	return kept
 }
 
+// keepFlight puts rec's lines in flight (handed out, neither confirmed nor
+// kept yet) in the spool, synced, and moves the checkpoint past them. The
+// follower calls it once their file can no longer be read again (truncated,
+// deleted, matched by no pattern), so that a crash loses none of them. They
+// stay in flight: a confirmation acknowledges their spool records, and at
+// shutdown they count as kept. They are written even when the spool is
+// full: already read, they are bounded by the queue.
+func (r *run) keepFlight(rec *record) {
+	ps, ls := r.cp.inFlight(rec)
+	if len(ps) == 0 {
+		return
+	}
+	if err := r.spool.write(context.Background(), ls, true); err != nil {
+		r.problems.at(slog.LevelError, "keep", "CANNOT WRITE THE SPOOL: lines of a file that can no longer be read again are only in memory until the API confirms them",
+			"events", len(ls), "path", r.cfg.SpoolPath, "err", err)
+		return
+	}
+	seqs := make([]uint64, len(ls))
+	for i := range ls {
+		seqs[i] = ls[i].spool
+	}
+	ack, freed := r.cp.kept(ps, seqs)
+	for _, seq := range ack { // confirmed while they were written
+		r.spool.ack(seq)
+	}
+	r.budget.release(int64(freed) * positionOverhead)
+	r.problems.at(slog.LevelInfo, "kept", "lines of a file that can no longer be read again (truncated, deleted, or rotated past the patterns) are kept in the spool until the API confirms them",
+		"events", len(ls), "path", r.cfg.SpoolPath)
+}
+
 // keepLines puts lines of followed files still unconfirmed at shutdown in
 // the spool, and lets the checkpoint move past them: their file may not be
 // there to read them again (truncated after a copy the patterns do not
