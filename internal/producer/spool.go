@@ -2,7 +2,8 @@ package producer
 
 // The spool keeps on the producer's own disk the events whose source cannot
 // be read again (stdin, the synthetic source, and lines of followed files
-// still unconfirmed at shutdown), from the moment they are read until the
+// still unconfirmed at shutdown or when their file is truncated, deleted or
+// no longer matched: keepFlight), from the moment they are read until the
 // API confirms them or they are dead-lettered. It is one append-only file
 // of JSON lines: a record per event (its sequence number, event_id, the
 // line and when it was read, so a resent event is the same event) and ack
