@@ -49,7 +49,7 @@ const modelCIRuns = 12
 // and every copy of a line must carry the same event_id, again except where
 // the docs say otherwise.
 //
-//	go test -tags faults -count=1 ./cmd/producer/ -run TestModelFileSource               # the CI seeds
+//	go test -tags faults -count=1 ./cmd/producer/ -run TestModelFileSource               # CI: seeds 1..12 and modelLimitPlans
 //	go test -tags faults -count=1 ./cmd/producer/ -run TestModelFileSource -model.runs=50 # seeds 1..50
 //	go test -tags faults -count=1 ./cmd/producer/ -run TestModelFileSource -model.seed=N  # replay seed N
 //	go test -tags faults -count=1 ./cmd/producer/ -run TestModelFileSource -model.plan='append:app.log:3 rotate ...'
