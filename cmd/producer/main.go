@@ -165,12 +165,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-rate must be above 0, got %v", o.rate)
 	case o.source == producer.SourceFile && strings.TrimSpace(o.files) == "":
 		return errors.New("-source file needs -files")
-	case o.batchSize < 1 || o.batchSize > 500:
-		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
-	case o.concurrency < 1 || o.concurrency > 64:
-		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
-	case o.queueMiB < 1 || o.queueMiB > 4096:
-		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	case o.sendingErr() != nil:
+		return o.sendingErr()
 	case o.spoolMiB < 1 || o.spoolMiB > 1<<20:
 		return fmt.Errorf("-spool-mib must be 1 to 1048576, got %d", o.spoolMiB)
 	case authErr(o.auth) != nil:
@@ -298,6 +294,20 @@ func authFor(ctx context.Context, o *options) (producer.Auth, error) {
 	return producer.NewAuth(mode, "", cfg.Credentials, region), nil
 }
 
+// sendingErr checks the flags that shape requests, shared by sending and
+// replay.
+func (o *options) sendingErr() error {
+	switch {
+	case o.batchSize < 1 || o.batchSize > 500:
+		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
+	case o.concurrency < 1 || o.concurrency > 64:
+		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
+	case o.queueMiB < 1 || o.queueMiB > 4096:
+		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	}
+	return nil
+}
+
 // validateReplay checks producer replay's flags, and names the new
 // dead-letter file when none is given.
 func (o *options) validateReplay() error {
@@ -308,12 +318,8 @@ func (o *options) validateReplay() error {
 		return errors.New("replay needs -from, the dead-letter file to send again")
 	case !slices.Contains(producer.ReplayReasons, o.reason):
 		return fmt.Errorf("-reason must be one of %s, got %q", strings.Join(producer.ReplayReasons, ", "), o.reason)
-	case o.batchSize < 1 || o.batchSize > 500:
-		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
-	case o.concurrency < 1 || o.concurrency > 64:
-		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
-	case o.queueMiB < 1 || o.queueMiB > 4096:
-		return fmt.Errorf("-queue-mib must be 1 to 4096, got %d", o.queueMiB)
+	case o.sendingErr() != nil:
+		return o.sendingErr()
 	case authErr(o.auth) != nil:
 		return authErr(o.auth)
 	case o.auth == ingest.AuthAPIKey.Flag() && o.apiKey == "":
