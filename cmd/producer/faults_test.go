@@ -2368,3 +2368,29 @@ func (s *scenario) dlLines(path string) int {
 	raw, _ := os.ReadFile(path)
 	return bytes.Count(raw, []byte("\n"))
 }
+
+// A matched file found empty is held open, so that lines written to it and
+// the file deleted before the next poll are still read; once deleted it is
+// let go, also when nothing was ever written to it.
+func TestFaultLinesWrittenToAnEmptyFileThenDeleted(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{})
+	s.flags = []string{"-files", s.path("*.log"), "-poll", "500ms"}
+	p := s.start(nil)
+	for round := 0; round < 4; round++ {
+		name := fmt.Sprintf("job-%d.log", round)
+		s.appendFile(name, "")
+		waitFor(t, "the producer to hold "+name+" open", func() bool { return p.holds(s.path(name)) })
+		if round < 3 {
+			s.appendFile(name, s.lines(round*10, round*10+3, 40))
+		}
+		if err := os.Remove(s.path(name)); err != nil {
+			t.Fatal(err)
+		}
+		s.waitAll(p)
+		waitFor(t, "the producer to let the deleted "+name+" go", func() bool { return !p.holds(s.path(name) + " (deleted)") })
+	}
+	s.finish(p)
+	if tl := s.check(true); tl.stored != 9 {
+		t.Errorf("%d stored, want the 9 lines once each", tl.stored)
+	}
+}

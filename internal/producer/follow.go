@@ -319,7 +319,7 @@ type follower struct {
 	matched  int                // files the last scan found
 	parked   map[fileID]*record // followed files closed at their end to make room
 	problems *rateLog
-	passed   map[fileID]int64  // files passed over (empty, compressed or parked), with their size then
+	passed   map[fileID]int64  // files passed over (compressed or parked), with their size then
 	said     map[string]string // per path, the last warning, to say it once
 	chunk    []byte
 	head     []byte
@@ -414,10 +414,13 @@ func (fl *follower) scanEvery() time.Duration {
 
 // resting reports whether w need not be read now: the last scan did not
 // check it (see scanEvery), and it is a matched file, idle since restAfter
-// at the end of a line.
+// at the end of a line or still too short to identify.
 func (fl *follower) resting(w *watcher, now time.Time) bool {
-	if w.scanned != nil || w.rec == nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
+	if w.scanned != nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
 		return false
+	}
+	if w.rec == nil {
+		return w.unidentified()
 	}
 	rotated := false
 	fl.cp.update(func() { rotated = w.rec.rotated })
@@ -586,22 +589,30 @@ func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 		if w.rec != nil {
 			fl.cp.update(func() { rotated = w.rec.rotated })
 		}
-		if size, ok := sizeOf(w.id); ok && w.rec != nil && !rotated && w.missing.IsZero() && w.nlink > 0 && w.line.n == 0 && size == w.next {
+		size, ok := sizeOf(w.id)
+		if ok && w.missing.IsZero() && w.nlink > 0 && (w.unidentified() && size == w.size ||
+			w.rec != nil && !rotated && w.line.n == 0 && size == w.next) {
 			idle = append(idle, w)
 		}
 	}
 	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
 	for _, w := range idle[:min(n, len(idle))] {
-		w.f.Close()
-		fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
+		fl.close(w)
+		if w.rec == nil { // too short to identify: found again once it grows
+			fl.passed[w.id] = w.size
+			continue
+		}
 		fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
 		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
 	}
 }
 
-// discover starts following the file at path, unless there is nothing in it
-// yet or it is compressed; a possible copy of a followed file is held open,
-// unread, until settle decides.
+// discover starts following the file at path, unless it is compressed. A
+// file with nothing in it yet, or too little to tell whether it is
+// compressed, is held open, unidentified, until it has (see identify): lines
+// written to it and the file deleted before the next poll are still read.
+// A possible copy of a followed file is held open, unread, until settle
+// decides.
 func (fl *follower) discover(path string, id fileID, now time.Time) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -612,44 +623,59 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 		fl.say(path, "cannot open a matched file; it is skipped until it can be opened", "err", err)
 		return
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			f.Close()
-		}
-	}()
 	fi, err := f.Stat()
 	if err != nil || idOf(fi) != id {
+		f.Close()
 		return // replaced since the scan
 	}
-	if fi.Size() == 0 {
-		fl.passed[id] = 0 // nothing to read or identify yet
-		return
-	}
-	head, err := readHead(f, fi.Size())
-	if err != nil {
-		fl.say(path, "cannot read a matched file; it is skipped until it can be read", "err", err)
-		return
-	}
-	if yes, undecided := compressed(head); yes || undecided {
-		if yes {
-			fl.say(path, "skipping a compressed file: its bytes are not events (leave rotated logs uncompressed, with logrotate's delaycompress, or exclude them from the patterns)")
-			fl.passed[id] = fi.Size()
-		}
-		return
-	}
-	keep = true
 	w := &watcher{f: f, id: id, path: path, nlink: nlinkOf(fi), size: fi.Size(), changed: now,
 		line: lineState{h: sha256.New(), skipNUL: true}}
-	fl.watchers = append(fl.watchers, w)
-	r, how, copyOf := fl.claim(f, head, path, id, fi.Size(), false)
-	if r == nil {
-		w.copyOf = copyOf
-		fl.say(path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
-			"copy_of", copyOf.path)
+	if !fl.identify(w, fi.Size()) {
+		f.Close()
 		return
 	}
+	fl.watchers = append(fl.watchers, w)
+}
+
+// identify reads the first bytes of w's file, of size bytes, and starts
+// following it, or holds it as a possible copy, or, with too few bytes to
+// tell, leaves it unidentified (w.rec and w.copyOf nil); false when it is
+// not to be followed: compressed, or unreadable.
+func (fl *follower) identify(w *watcher, size int64) bool {
+	if size == 0 {
+		return true
+	}
+	head, err := readHead(w.f, size)
+	if err != nil {
+		fl.say(w.path, "cannot read a matched file; it is skipped until it can be read", "err", err)
+		return false
+	}
+	if yes, undecided := compressed(head); yes {
+		fl.say(w.path, "skipping a compressed file: its bytes are not events (leave rotated logs uncompressed, with logrotate's delaycompress, or exclude them from the patterns)")
+		fl.passed[w.id] = size
+		return false
+	} else if undecided {
+		return true
+	}
+	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, size, false)
+	if r == nil {
+		w.copyOf = copyOf
+		fl.say(w.path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
+			"copy_of", copyOf.path)
+		return true
+	}
 	fl.follow(w, r, how)
+	return true
+}
+
+// unidentified reports whether w is held open with too few bytes to be
+// identified yet.
+func (w *watcher) unidentified() bool { return w.rec == nil && w.copyOf == nil }
+
+// close stops holding w, which is not followed.
+func (fl *follower) close(w *watcher) {
+	w.f.Close()
+	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
 }
 
 // gone reports whether a restart could not read w's file again: deleted,
@@ -683,6 +709,17 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 	w.nlink = nlinkOf(fi)
 	if fi.Size() != w.size {
 		w.size, w.changed = fi.Size(), now
+	}
+	if w.unidentified() {
+		w.scanned = nil
+		if !fl.identify(w, fi.Size()) {
+			fl.close(w)
+			return false
+		}
+		if w.unidentified() && w.gone() && (w.nlink == 0 || now.Sub(w.missing) >= fl.rotateWait) {
+			fl.close(w) // it went away with nothing to read
+		}
+		return w.rec != nil
 	}
 	held := false
 	fl.cp.update(func() { held = w.copyOf.held })
@@ -1005,8 +1042,7 @@ func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	if !gone {
 		return
 	}
-	w.f.Close()
-	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
+	fl.close(w)
 	fl.cp.update(func() {
 		w.rec.held, w.rec.seen = false, now
 		if w.nlink == 0 { // deleted: its inode may be reused by another file
