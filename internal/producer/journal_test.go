@@ -153,21 +153,29 @@ func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	ino, folds := inodeOf(t, path), 0
-	limit := int64(journalLimit(c.foldedBytes))
+	// A checkpoint of one record is far under 128 KiB: the limit is the
+	// minimum, 64 KiB of lines (the header's bytes come on top).
+	const limit, headerBytes = 64 << 10, 100
 	var old []byte // the journal of the first epoch, with lines
+	last := fileSize(t, journalPath(path))
 	for off := int64(20); folds < 2; off += 10 {
 		advance(c, a, off)
 		if err := c.save(); err != nil {
 			t.Fatal(err)
 		}
-		if size := fileSize(t, journalPath(path)); size > limit+100 { // the header's bytes
+		size := fileSize(t, journalPath(path))
+		if size > limit+headerBytes {
 			t.Fatalf("the journal holds %d bytes, over its limit %d", size, limit)
 		}
 		if now := inodeOf(t, path); now != ino {
+			if line := int64(len(a.enc)) + 32; last+2*line < limit { // two more lines would have fitted
+				t.Fatalf("folded with the journal at %d bytes, far under its limit %d", last, limit)
+			}
 			ino, folds = now, folds+1
 		} else if folds == 0 {
 			old, _ = os.ReadFile(journalPath(path))
 		}
+		last = size
 		if off > 100000 {
 			t.Fatal("never folded")
 		}
@@ -232,5 +240,39 @@ func TestJournalAppendFailureFolds(t *testing.T) {
 	}
 	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"a:30"}) {
 		t.Errorf("loaded %v, want a at 30", offsets(got.records))
+	}
+}
+
+// A crash after a fold's rename and before its journal begins leaves the
+// journal of the epoch before, whose slots no longer match the checkpoint's
+// records: applied, its "forgotten" line for slot 0 would drop b, the file
+// still followed. It is ignored: the checkpoint alone holds every record.
+func TestJournalCrashBetweenFoldAndNewJournalLosesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkpoint.json")
+	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 100)
+	b := c.newRecord([]byte("b bytes"), 0, newSeed(), "b", fileID{1, 2}, 100)
+	advance(c, a, 10)
+	advance(c, b, 10)
+	if err := c.save(); err != nil { // folds: a in slot 0, b in slot 1
+		t.Fatal(err)
+	}
+	c.update(func() { c.records = slices.DeleteFunc(c.records, func(r *record) bool { return r == a }) })
+	advance(c, b, 20)
+	if err := c.save(); err != nil { // the journal: b at 20, slot 0 forgotten
+		t.Fatal(err)
+	}
+	stale := readString(t, journalPath(path))
+	if !strings.Contains(stale, `{"slot":0,"forgotten":true}`) {
+		t.Fatalf("journal %q: want slot 0 forgotten", stale)
+	}
+	advance(c, b, 30)
+	if err := c.fold(); err != nil { // b now in slot 0
+		t.Fatal(err)
+	}
+	c.close()
+	os.WriteFile(journalPath(path), []byte(stale), 0o640) // as a crash before the journal began leaves it
+	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"b:30"}) {
+		t.Errorf("with the journal of the epoch before the fold: loaded %v, want b at 30", offsets(got.records))
 	}
 }
