@@ -548,9 +548,10 @@ func (c *checkpoints) persist(due bool) error {
 
 // fold saves, then rewrites the checkpoint whole and empties the journal
 // when it holds lines: at shutdown, so that the next start reads one file.
-// Only the save can fail it: once the save is synced, the checkpoint and
-// its journal hold every record, and a fold that fails (a full disk has
-// room for a line, not for the whole checkpoint) leaves both as they were.
+// The save comes first so that a fold that fails (a full disk may have
+// room for a line, not for the whole checkpoint) leaves every record in
+// the checkpoint and its journal; the failure is still an error (exit 3):
+// the next start must rewrite the checkpoint too.
 func (c *checkpoints) fold() error {
 	if err := c.save(); err != nil {
 		return err
@@ -560,8 +561,7 @@ func (c *checkpoints) fold() error {
 	if c.journal == nil || c.journalBytes == 0 {
 		return nil // the save folded, or the journal holds no line
 	}
-	_ = c.foldNow()
-	return nil
+	return c.foldNow()
 }
 
 // changes encodes the records that changed since the last save and
