@@ -54,6 +54,7 @@ type record struct {
 
 	enc     []byte     // its entry in the checkpoint file, as last encoded
 	encoded savedState // what enc says
+	slot    int        // its index in checkpoints.bySlot plus one: its slot in the journal; 0 before a save wrote it
 }
 
 // position is where a line of a followed file ended, and its place in the
@@ -75,12 +76,20 @@ type checkpoints struct {
 	mu      sync.Mutex
 	records []*record
 	saving  sync.Mutex // one save at a time: the follower saves too (onDisk)
-	// Guarded by mu: whether a record changed since the last save wrote
-	// it (or a save failed), how many records it wrote, and when saveDue
-	// may write again.
-	dirty      bool
-	savedCount int
-	nextDue    time.Time
+	// Guarded by mu: the records the checkpoint and its journal hold, by
+	// slot (nil once forgotten); whether a failed write left the disk
+	// behind what the records' enc say (the next save folds); whether the
+	// disk holds any record; and when saveDue may fold again.
+	bySlot   []*record
+	behind   bool
+	holds    bool
+	nextFold time.Time
+	// Guarded by saving: the journal (see journal.go), open once a fold
+	// began it (nil: the next save folds), the bytes of lines in it, and
+	// the size of the checkpoint the last fold wrote.
+	journal      *os.File
+	journalBytes int
+	foldedBytes  int
 	// syncDir makes a rename in dir durable: syncDirectory when nil (a
 	// test's stand-in sees that it is called).
 	syncDir func(dir string) error
@@ -136,11 +145,13 @@ func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
 	}
 	if err == nil {
 		var records []*record
-		if records, err = parseCheckpoint(raw, log); err == nil {
-			c.records = records
+		var epoch string
+		if records, epoch, err = parseCheckpoint(raw, log); err == nil {
+			c.records = replayJournal(journalPath(path), epoch, records, log)
+			c.bySlot, c.holds = slices.Clone(c.records), len(c.records) > 0
 			now := time.Now()
-			for _, r := range records {
-				r.seen, r.onDisk = now, true
+			for i, r := range c.records {
+				r.seen, r.onDisk, r.slot = now, true, i+1
 			}
 			return c
 		}
@@ -156,13 +167,16 @@ func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
 	return c
 }
 
-func parseCheckpoint(raw []byte, log *slog.Logger) ([]*record, error) {
+// parseCheckpoint returns the records of a checkpoint and the epoch of the
+// journal that goes with it ("" for none: the earlier format, or one
+// written before journals).
+func parseCheckpoint(raw []byte, log *slog.Logger) ([]*record, string, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
+		return nil, "", fmt.Errorf("not a JSON object: %w", err)
 	}
 	if top == nil {
-		return nil, errors.New("not a JSON object: null")
+		return nil, "", errors.New("not a JSON object: null")
 	}
 	if _, ok := top["version"]; !ok {
 		var legacy map[string]struct {
@@ -170,29 +184,31 @@ func parseCheckpoint(raw []byte, log *slog.Logger) ([]*record, error) {
 			Offset int64  `json:"offset"`
 		}
 		if err := json.Unmarshal(top["files"], &legacy); err != nil || legacy == nil {
-			return nil, fmt.Errorf("neither a version %d checkpoint nor the earlier format: %v", checkpointVersion, err)
+			return nil, "", fmt.Errorf("neither a version %d checkpoint nor the earlier format: %v", checkpointVersion, err)
 		}
-		return adoptLegacy(legacy, log)
+		records, err := adoptLegacy(legacy, log)
+		return records, "", err
 	}
 	var st struct {
 		Version int         `json:"version"`
+		Journal string      `json:"journal"` // absent before journals: an earlier producer ignores it
 		Files   []savedFile `json:"files"`
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if st.Version != checkpointVersion {
-		return nil, fmt.Errorf("version %d, want %d", st.Version, checkpointVersion)
+		return nil, "", fmt.Errorf("version %d, want %d", st.Version, checkpointVersion)
 	}
 	var out []*record
 	for i, f := range st.Files {
 		r, err := f.record()
 		if err != nil {
-			return nil, fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
+			return nil, "", fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, st.Journal, nil
 }
 
 func (f savedFile) record() (*record, error) {
@@ -447,11 +463,13 @@ func (c *checkpoints) update(f func()) {
 	f()
 }
 
-// checkpointBytesPerSecond bounds what saves due (housekeep's, every
-// second) write: the checkpoint is rewritten whole, about 420 bytes a file,
-// so with 20,000 files (8 MB) a save is due every 8 s or so, not every
-// second; a crash then sends again, with the same ids, the lines since.
-// A checkpoint of up to 1 MiB (about 2,500 files) is saved whenever due.
+// checkpointBytesPerSecond bounds what folds due write; appends to the
+// journal are never delayed. It is still needed when many files change at
+// once: their lines then outgrow the journal at every save, and each save
+// would rewrite the whole checkpoint (about 450 bytes a file, 9 MB for
+// 20,000). A fold of n bytes makes the next fold due n/1 MiB seconds later
+// when that is over a second; saves due meanwhile that would fold wait
+// (a crash then sends again, with the same ids, the lines since).
 const checkpointBytesPerSecond = 1 << 20
 
 // savedState is what the checkpoint file keeps of a record, to tell
@@ -481,50 +499,134 @@ func (st savedState) encode() []byte {
 	return raw
 }
 
-// saveDue saves the checkpoint unless a save wrote it less than its size
-// at checkpointBytesPerSecond ago.
-func (c *checkpoints) saveDue() error {
-	c.mu.Lock()
-	early := time.Now().Before(c.nextDue)
-	c.mu.Unlock()
-	if early {
-		return nil
-	}
-	return c.save()
-}
+// saveDue saves as save does, but one that would fold waits while the
+// last fold wrote more than checkpointBytesPerSecond allows since.
+func (c *checkpoints) saveDue() error { return c.persist(true) }
 
-// save writes the checkpoint atomically (a crash leaves the old one or the
-// new one) when it changed. Only records that changed are encoded again:
-// with thousands of files of which few change, encoding them all at every
-// save was most of the producer's work.
-func (c *checkpoints) save() error {
+// save writes what changed since the last save: the records of files
+// that changed, and those forgotten, as lines appended to the journal and
+// synced, so that the bytes written grow with the files that change, not
+// with all files followed. When the journal would outgrow journalLimit, or
+// the append fails (it may leave a torn line), it folds instead. Only
+// records that changed are encoded again.
+func (c *checkpoints) save() error { return c.persist(false) }
+
+func (c *checkpoints) persist(due bool) error {
 	if c.path == "" {
 		return nil
 	}
 	c.saving.Lock()
 	defer c.saving.Unlock()
 	c.mu.Lock()
-	var written []*record
-	size := 0
+	lines, changed := c.changes()
+	behind := c.behind
+	c.mu.Unlock()
+	if lines == nil && !behind {
+		return nil
+	}
+	if !behind && c.journal != nil && c.journalBytes+len(lines) <= journalLimit(c.foldedBytes) {
+		err := appendSynced(c.journal, lines)
+		if err == nil {
+			c.journalBytes += len(lines)
+			c.saved(changed)
+			return nil
+		}
+		c.closeJournal() // it may end in a torn line: the fold begins a new one
+	}
+	wait := false
+	c.update(func() {
+		// The lines of changes() are in no file now: only a fold can
+		// write them, be it this one or a later one.
+		c.behind = true
+		wait = due && time.Now().Before(c.nextFold)
+	})
+	if wait {
+		return nil
+	}
+	return c.foldNow()
+}
+
+// fold saves, then rewrites the checkpoint whole and empties the journal
+// when it holds lines: at shutdown, so that the next start reads one file.
+// The save comes first so that a fold that fails (a full disk may have
+// room for a line, not for the whole checkpoint) leaves every record in
+// the checkpoint and its journal; the failure is still an error (exit 3):
+// the next start must rewrite the checkpoint too.
+func (c *checkpoints) fold() error {
+	if err := c.save(); err != nil {
+		return err
+	}
+	c.saving.Lock()
+	defer c.saving.Unlock()
+	if c.journal == nil || c.journalBytes == 0 {
+		return nil // the save folded, or the journal holds no line
+	}
+	return c.foldNow()
+}
+
+// changes encodes the records that changed since the last save and
+// returns their journal lines, and those of records forgotten since (nil
+// when none), and the records written. Records new to the disk get a slot.
+// Called with mu held.
+func (c *checkpoints) changes() ([]byte, []*record) {
+	var lines []byte
+	var changed []*record
+	// Which slots hold a record still followed: a bit a slot for this
+	// save, rather than a field in each of thousands of records.
+	found := make([]bool, len(c.bySlot))
 	for _, r := range c.records {
 		if r.fpLen == 0 {
 			continue // nothing read yet
 		}
-		written = append(written, r)
-		if st := r.state(); r.enc == nil || st != r.encoded {
-			r.enc, r.encoded, c.dirty = st.encode(), st, true
+		if r.slot > 0 {
+			found[r.slot-1] = true
 		}
+		if st := r.state(); r.enc == nil || st != r.encoded || r.slot == 0 {
+			r.enc, r.encoded = st.encode(), st
+			if r.slot == 0 {
+				c.bySlot = append(c.bySlot, r)
+				r.slot = len(c.bySlot)
+			}
+			lines = appendFileLine(lines, r.slot-1, r.enc)
+			changed = append(changed, r)
+		}
+	}
+	for i, r := range c.bySlot[:len(found)] {
+		if r != nil && !found[i] {
+			c.bySlot[i], r.slot = nil, 0
+			lines = appendForgottenLine(lines, i)
+		}
+	}
+	return lines, changed
+}
+
+// foldNow writes every record to the checkpoint, atomically (a crash
+// leaves the old one or the new one), with a new journal epoch, then
+// begins the journal of that epoch. Called with saving held.
+func (c *checkpoints) foldNow() error {
+	epoch := newEpoch()
+	c.mu.Lock()
+	var written []*record
+	size := 0
+	for _, r := range c.records {
+		if r.fpLen == 0 {
+			continue
+		}
+		if st := r.state(); r.enc == nil || st != r.encoded {
+			r.enc, r.encoded = st.encode(), st
+		}
+		written = append(written, r)
+		r.slot = len(written)
 		size += len(r.enc) + 2
 	}
-	if len(written) != c.savedCount {
-		c.dirty = true // a record forgotten
-	}
-	if !c.dirty {
+	c.bySlot = slices.Clone(written)
+	if len(written) == 0 && !c.holds {
+		c.behind = false
 		c.mu.Unlock()
-		return nil
+		return nil // nothing was ever on disk, nor is now
 	}
-	raw := make([]byte, 0, size+64)
-	raw = fmt.Appendf(raw, "{\"version\":%d,\"files\":[", checkpointVersion)
+	raw := make([]byte, 0, size+96)
+	raw = fmt.Appendf(raw, "{\"version\":%d,\"journal\":%q,\"files\":[", checkpointVersion, epoch)
 	for i, r := range written {
 		if i > 0 {
 			raw = append(raw, ',')
@@ -533,20 +635,32 @@ func (c *checkpoints) save() error {
 	}
 	raw = append(raw, "\n]}\n"...)
 	c.mu.Unlock()
+	c.closeJournal() // its lines are in raw; a crash before the new one begins leaves it of the old epoch, ignored
 	if err := c.write(raw); err != nil {
 		return err
 	}
+	c.foldedBytes = len(raw)
+	// The checkpoint is saved whatever becomes of the journal: without
+	// one, each save folds, as before journals.
+	_ = c.beginJournal(epoch)
 	c.update(func() {
-		c.dirty, c.savedCount = false, len(written)
-		c.nextDue = time.Time{}
-		if len(raw) > checkpointBytesPerSecond { // a smaller one is saved whenever due
-			c.nextDue = time.Now().Add(time.Duration(len(raw)) * time.Second / checkpointBytesPerSecond)
+		c.behind, c.holds = false, len(written) > 0
+		c.nextFold = time.Time{}
+		if len(raw) > checkpointBytesPerSecond { // a smaller fold is made whenever due
+			c.nextFold = time.Now().Add(time.Duration(len(raw)) * time.Second / checkpointBytesPerSecond)
 		}
+	})
+	c.saved(written)
+	return nil
+}
+
+// saved marks records as on disk once a save that wrote them is synced.
+func (c *checkpoints) saved(written []*record) {
+	c.update(func() {
 		for _, r := range written {
 			r.onDisk = true
 		}
 	})
-	return nil
 }
 
 // write replaces the checkpoint file with raw, synced, then syncs its
@@ -574,11 +688,7 @@ func (c *checkpoints) write(raw []byte) error {
 	if err := os.Rename(tmp, c.path); err != nil {
 		return err
 	}
-	syncDir := c.syncDir
-	if syncDir == nil {
-		syncDir = syncDirectory
-	}
-	if err := syncDir(filepath.Dir(c.path)); err != nil {
+	if err := c.syncDirOf(c.path); err != nil {
 		return fmt.Errorf("syncing the checkpoint's directory: %w", err)
 	}
 	return nil

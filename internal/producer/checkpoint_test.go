@@ -183,9 +183,12 @@ func TestCheckpointWithoutSeedsIsRead(t *testing.T) {
 	}
 }
 
-// A save syncs the checkpoint's directory after the rename (else a power
-// loss can undo the rename); a save with nothing changed writes nothing;
-// a failed sync is a failed save, tried again at the next one.
+// A fold syncs the checkpoint's directory after the rename (else a power
+// loss can undo the rename), then again once the journal is begun (it may
+// be new); a save with nothing changed writes nothing; a save appended to
+// the journal renames nothing; a failed sync is a failed save, and the next
+// save folds again. At shutdown, a fold that fails after its save went to
+// the journal is an error, and the files on disk hold every record.
 func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "checkpoint.json")
@@ -206,17 +209,30 @@ func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 	if err := c.save(); err != nil { // unchanged
 		t.Fatal(err)
 	}
-	if len(synced) != 1 || synced[0] != dir {
-		t.Fatalf("synced %v, want [%s] once", synced, dir)
+	if len(synced) != 2 || synced[0] != dir || synced[1] != dir {
+		t.Fatalf("synced %v, want [%s %s]: after the rename and after the journal began", synced, dir, dir)
+	}
+	c.newRecord([]byte("other bytes"), 0, newSeed(), "/var/log/other.log", fileID{7, 43}, 300)
+	if err := c.save(); err != nil || len(synced) != 2 {
+		t.Fatalf("a save to the journal: %v, %d syncs; want no directory sync", err, len(synced))
 	}
 	failSync = syscall.EIO
-	c.newRecord([]byte("other bytes"), 0, newSeed(), "/var/log/other.log", fileID{7, 43}, 300)
+	c.close() // without a journal the next save folds, as after a failed append
+	c.newRecord([]byte("third bytes"), 0, newSeed(), "/var/log/third.log", fileID{7, 44}, 300)
 	if err := c.save(); err == nil || !strings.Contains(err.Error(), "syncing the checkpoint's directory") {
-		t.Errorf("save with a failed directory sync: %v, want the error", err)
+		t.Errorf("a fold with a failed directory sync: %v, want the error", err)
 	}
 	failSync = nil
-	if err := c.save(); err != nil || len(synced) != 3 {
-		t.Errorf("after a failed sync, the next save: %v, %d syncs; want it written and synced again", err, len(synced))
+	if err := c.save(); err != nil || len(synced) != 5 {
+		t.Errorf("after a failed sync, the next save: %v, %d syncs; want a fold, synced twice again", err, len(synced))
+	}
+	failSync = syscall.EIO
+	c.newRecord([]byte("fourth bytes"), 0, newSeed(), "/var/log/fourth.log", fileID{7, 45}, 300)
+	if err := c.fold(); err == nil || len(synced) != 6 {
+		t.Errorf("a shutdown fold failing after its save: %v, %d syncs; want the error, the fold tried", err, len(synced))
+	}
+	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 4 {
+		t.Errorf("after a shutdown fold failed, %d records on disk, want 4", len(got.records))
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 // reservedFDs is what the producer keeps of RLIMIT_NOFILE for itself
 // before followed files get any: stdin, stdout and stderr; the runtime's
 // poller (epoll and its eventfd); the checkpoint's lock, temporary file and
-// directory (synced after each save); the dead-letter file; the spool; a
+// directory (synced after each fold), and its journal (open from one fold
+// to the next); the dead-letter file; the spool; a
 // directory a scan lists; a DNS lookup; and two sockets per request in
 // flight (one being dialled while another closes), added by fileBudget.
-const reservedFDs = 16
+const reservedFDs = 17
 
 // fileBudget is how many followed files may be open at once under a limit
 // of nofile descriptors: the rest wait (see follower.scan). At least one,

@@ -17,7 +17,7 @@ func TestFileBudgetReservesDeliveryAndOwnFiles(t *testing.T) {
 		nofile      uint64
 		concurrency int
 		want        int
-	}{{256, 4, 256 - 16 - 8}, {1024, 64, 1024 - 16 - 128}, {20, 4, 1}, {0, 1, 1}, {1 << 62, 4, 1<<31 - 1}} {
+	}{{256, 4, 256 - 17 - 8}, {1024, 64, 1024 - 17 - 128}, {20, 4, 1}, {0, 1, 1}, {1 << 62, 4, 1<<31 - 1}} {
 		if got := fileBudget(c.nofile, c.concurrency); got != c.want {
 			t.Errorf("fileBudget(%d, %d) = %d, want %d", c.nofile, c.concurrency, got, c.want)
 		}

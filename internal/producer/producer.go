@@ -190,7 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case SourceReplay:
 			err = replay(readCtx, cfg.ReplayFrom, cfg.ReplayReason, emit, cfg)
 		case SourceFile:
-			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock"}
+			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock", journalPath(cfg.CheckpointPath)}
 			if sp != nil {
 				exclude = append(exclude, cfg.SpoolPath, cfg.SpoolPath+".tmp", cfg.SpoolPath+".lock")
 			}
@@ -235,9 +235,10 @@ func Run(ctx context.Context, cfg Config) error {
 	<-sourceDone
 	var cpErr error
 	if r.cp != nil {
-		if err := r.cp.save(); err != nil {
+		if err := r.cp.fold(); err != nil {
 			cpErr = fmt.Errorf("saving the checkpoint %s: %w", cfg.CheckpointPath, err)
 		}
+		r.cp.close()
 	}
 	if sp != nil {
 		if kept := sp.close(); kept > 0 {
