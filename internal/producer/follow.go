@@ -216,8 +216,8 @@ type lineState struct {
 	n       int64
 	h       hash.Hash // nil for stdin, and between lines once released
 	prev    [32]byte
-	skipNUL bool  // files: leading NULs are not kept in buf
 	nuls    int64 // leading NULs skipped
+	skipNUL bool  // files: leading NULs are not kept in buf
 	// released: h went back to lineHashes between lines; add takes one
 	// again for the next line.
 	released bool
@@ -238,10 +238,15 @@ func (ls *lineState) start(chain [32]byte) {
 	}
 }
 
-// release gives the hash back while no line is in progress (the chain
-// before the next line is in prev).
+// release gives the hash and the line's buffer back while no line is in
+// progress (the chain before the next line is in prev): an idle file holds
+// neither.
 func (ls *lineState) release() {
-	if ls.h != nil && ls.n == 0 {
+	if ls.n != 0 {
+		return
+	}
+	ls.buf = nil
+	if ls.h != nil {
 		lineHashes.Put(ls.h)
 		ls.h, ls.released = nil, true
 	}
