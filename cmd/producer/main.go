@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -179,6 +180,24 @@ func (o *options) validate() error {
 	return nil
 }
 
+// memoryHeadroom is what the default memory limit allows beyond the queue:
+// the followed files' records (about 1.6 KB each), request bodies, buffers.
+const memoryHeadroom = 24 << 20
+
+// memoryLimit is the soft memory limit the producer sets for itself unless
+// GOMEMLIMIT is set (GOMEMLIMIT=off: none): the queue's bound plus
+// memoryHeadroom, 56 MiB by default. Without one the Go runtime lets the
+// heap grow to twice what is live: with 20,000 files followed, about 100 MB
+// of RSS for 32 MB live. Under the limit it collects more often instead
+// (CPU, not memory); the heap still grows past it when more is live (a full
+// queue of long lines and many files), collected then up to half the CPU.
+func memoryLimit(queueBytes int64, env func(string) (string, bool)) (int64, bool) {
+	if _, set := env("GOMEMLIMIT"); set {
+		return 0, false
+	}
+	return queueBytes + memoryHeadroom, true
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
 	replay := len(args) > 0 && args[0] == "replay"
 	if replay {
@@ -206,6 +225,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	// A log reader gone (stderr a closed pipe) would kill the process at its
 	// next log line; the lines are lost instead, and delivery goes on.
 	signal.Ignore(syscall.SIGPIPE)
+	if limit, ok := memoryLimit(int64(o.queueMiB)<<20, os.LookupEnv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	auth, err := authFor(ctx, o)
 	if err != nil {
 		log.Error("credentials", "err", err)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,36 @@ func TestReplayFlags(t *testing.T) {
 	}
 	if _, err := parseCmd(true, []string{"-url", "https://h/v1", "-from", from, "-reason", "all", "-files", "x"}, none, &bytes.Buffer{}); err == nil {
 		t.Error("replay took -files, which it has no use for")
+	}
+}
+
+// The producer sets a soft memory limit of the queue's bound plus
+// memoryHeadroom, unless GOMEMLIMIT says otherwise.
+func TestMemoryLimitFollowsTheQueueUnlessGOMEMLIMITIsSet(t *testing.T) {
+	unset := func(string) (string, bool) { return "", false }
+	if got, ok := memoryLimit(32<<20, unset); !ok || got != 56<<20 {
+		t.Errorf("default queue: limit %d (set %v), want 56 MiB", got, ok)
+	}
+	for _, v := range []string{"off", "200MiB"} {
+		if got, ok := memoryLimit(32<<20, func(k string) (string, bool) { return v, k == "GOMEMLIMIT" }); ok {
+			t.Errorf("GOMEMLIMIT=%s: the producer sets %d, want GOMEMLIMIT's own", v, got)
+		}
+	}
+
+	// And run applies it.
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	api := fakeapi.Start(fakeapi.Faults{})
+	defer api.Close()
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	code := run(context.Background(), []string{"-url", api.URL, "-source", "stdin", "-auth", "none", "-linger", "10ms", "-queue-mib", "8",
+		"-dead-letter", filepath.Join(dir, "dl.ndjson"), "-checkpoint", filepath.Join(dir, "cp.json")}, strings.NewReader("{\"a\":1}\n"), &logs)
+	if code != 0 {
+		t.Fatalf("exit %d; logs:\n%s", code, logs.String())
+	}
+	if got := debug.SetMemoryLimit(-1); got != 32<<20 {
+		t.Errorf("memory limit after run with -queue-mib 8: %d, want 32 MiB (8 MiB + 24 MiB)", got)
 	}
 }

@@ -42,7 +42,7 @@ type record struct {
 
 	read      mark // the end of the last line handed out (or blank line skipped)
 	readSeq   uint64
-	last      *position            // the last line handed out
+	last      *position            // the last line handed out; nil once every line is confirmed
 	doneSeq   uint64               // lines confirmed in order
 	done      map[uint64]*position // confirmed out of order; nil when none
 	committed mark                 // every line before it is confirmed
@@ -443,7 +443,9 @@ func (c *checkpoints) confirmLocked(p *position) int {
 	}
 	r.flight = r.flight[i:]
 	if len(r.flight) == 0 {
-		r.flight = nil
+		// Every line handed out is confirmed: skip no longer needs the
+		// last one, whose position would stay in memory for each idle file.
+		r.flight, r.last = nil, nil
 	}
 	return moved
 }

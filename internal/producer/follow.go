@@ -108,6 +108,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -213,11 +214,18 @@ func compressed(head []byte) (yes, undecided bool) {
 type lineState struct {
 	buf     []byte
 	n       int64
-	h       hash.Hash // nil for stdin
+	h       hash.Hash // nil for stdin, and between lines once released
 	prev    [32]byte
-	skipNUL bool  // files: leading NULs are not kept in buf
 	nuls    int64 // leading NULs skipped
+	skipNUL bool  // files: leading NULs are not kept in buf
+	// released: h went back to lineHashes between lines; add takes one
+	// again for the next line.
+	released bool
 }
+
+// lineHashes holds the hashes of files idle between lines: with thousands
+// of files followed, one each was a large part of the memory per file.
+var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
 
 func (ls *lineState) start(chain [32]byte) {
 	if cap(ls.buf) > 64<<10 {
@@ -230,8 +238,27 @@ func (ls *lineState) start(chain [32]byte) {
 	}
 }
 
+// release gives the hash and the line's buffer back while no line is in
+// progress (the chain before the next line is in prev): an idle file holds
+// neither.
+func (ls *lineState) release() {
+	if ls.n != 0 {
+		return
+	}
+	ls.buf = nil
+	if ls.h != nil {
+		lineHashes.Put(ls.h)
+		ls.h, ls.released = nil, true
+	}
+}
+
 func (ls *lineState) add(p []byte) {
 	ls.n += int64(len(p))
+	if ls.h == nil && ls.released {
+		ls.h = lineHashes.Get().(hash.Hash)
+		ls.h.Reset()
+		ls.h.Write(ls.prev[:])
+	}
 	if ls.h != nil {
 		ls.h.Write(p) // the id covers every byte, NULs included
 	}
@@ -857,6 +884,7 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 		if w.gone() { // what was read from it now cannot be read again after a restart
 			fl.keepFlight(w.rec)
 		}
+		w.line.release()
 	}()
 	fi := w.scanned
 	w.scanned = nil
