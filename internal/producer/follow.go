@@ -326,7 +326,7 @@ func skim(f *os.File, offset int64) (mark, error) {
 // follower reads the files its patterns match as they grow.
 type follower struct {
 	patterns   []string
-	exclude    []string        // our own files: checkpoint (and its temporary file), dead-letter file
+	exclude    []string        // our own files: checkpoint (its temporary file, lock and journal), spool, dead-letter file
 	excludeAbs map[string]bool // the same, absolute
 	cp         *checkpoints
 	poll       time.Duration
