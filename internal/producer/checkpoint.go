@@ -52,8 +52,10 @@ type record struct {
 	seen   time.Time // when a scan last found its file
 	onDisk bool      // a save wrote it, with its seed
 
-	enc     []byte     // its entry in the checkpoint file, as last encoded
-	encoded savedState // what enc says
+	// What its entry on disk says, as last written (zero: none yet). Not
+	// kept encoded: with thousands of files that was a third of the heap,
+	// and only a fold, which is rare, writes every entry.
+	encoded savedState
 	slot    int        // its index in checkpoints.bySlot plus one: its slot in the journal; 0 before a save wrote it
 }
 
@@ -78,7 +80,7 @@ type checkpoints struct {
 	saving  sync.Mutex // one save at a time: the follower saves too (onDisk)
 	// Guarded by mu: the records the checkpoint and its journal hold, by
 	// slot (nil once forgotten); whether a failed write left the disk
-	// behind what the records' enc say (the next save folds); whether the
+	// behind what the records' encoded say (the next save folds); whether the
 	// disk holds any record; and when saveDue may fold again.
 	bySlot   []*record
 	behind   bool
@@ -583,13 +585,13 @@ func (c *checkpoints) changes() ([]byte, []*record) {
 		if r.slot > 0 {
 			found[r.slot-1] = true
 		}
-		if st := r.state(); r.enc == nil || st != r.encoded || r.slot == 0 {
-			r.enc, r.encoded = st.encode(), st
+		if st := r.state(); st != r.encoded || r.slot == 0 {
+			r.encoded = st
 			if r.slot == 0 {
 				c.bySlot = append(c.bySlot, r)
 				r.slot = len(c.bySlot)
 			}
-			lines = appendFileLine(lines, r.slot-1, r.enc)
+			lines = appendFileLine(lines, r.slot-1, st.encode())
 			changed = append(changed, r)
 		}
 	}
@@ -609,17 +611,15 @@ func (c *checkpoints) foldNow() error {
 	epoch := newEpoch()
 	c.mu.Lock()
 	var written []*record
-	size := 0
+	var states []savedState
 	for _, r := range c.records {
 		if r.fpLen == 0 {
 			continue
 		}
-		if st := r.state(); r.enc == nil || st != r.encoded {
-			r.enc, r.encoded = st.encode(), st
-		}
+		r.encoded = r.state()
 		written = append(written, r)
+		states = append(states, r.encoded)
 		r.slot = len(written)
-		size += len(r.enc) + 2
 	}
 	c.bySlot = slices.Clone(written)
 	if len(written) == 0 && !c.holds {
@@ -627,16 +627,16 @@ func (c *checkpoints) foldNow() error {
 		c.mu.Unlock()
 		return nil // nothing was ever on disk, nor is now
 	}
-	raw := make([]byte, 0, size+96)
+	c.mu.Unlock() // encoding thousands of entries need not hold up confirmations
+	raw := make([]byte, 0, c.foldedBytes+4096)
 	raw = fmt.Appendf(raw, "{\"version\":%d,\"journal\":%q,\"files\":[", checkpointVersion, epoch)
-	for i, r := range written {
+	for i, st := range states {
 		if i > 0 {
 			raw = append(raw, ',')
 		}
-		raw = append(append(raw, '\n'), r.enc...)
+		raw = append(append(raw, '\n'), st.encode()...)
 	}
 	raw = append(raw, "\n]}\n"...)
-	c.mu.Unlock()
 	c.closeJournal() // its lines are in raw; a crash before the new one begins leaves it of the old epoch, ignored
 	if err := c.write(raw); err != nil {
 		return err

@@ -66,8 +66,8 @@ func TestJournalReplaysSavesInOrder(t *testing.T) {
 	if err := c.save(); err != nil {
 		t.Fatal(err)
 	}
-	if grew := fileSize(t, journalPath(path)) - journal; grew <= 0 || grew > 2*int64(len(a.enc)) {
-		t.Errorf("a save of one changed record appended %d bytes to the journal, want about one record (%d)", grew, len(a.enc))
+	if grew := fileSize(t, journalPath(path)) - journal; grew <= 0 || grew > 2*int64(len(a.encoded.encode())) {
+		t.Errorf("a save of one changed record appended %d bytes to the journal, want about one record (%d)", grew, len(a.encoded.encode()))
 	}
 	advance(c, a, 30)
 	d := c.newRecord([]byte("d bytes"), 4, newSeed(), "d", fileID{1, 4}, 100)
@@ -168,7 +168,7 @@ func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 			t.Fatalf("the journal holds %d bytes, over its limit %d", size, limit)
 		}
 		if now := inodeOf(t, path); now != ino {
-			if line := int64(len(a.enc)) + 32; last+2*line < limit { // two more lines would have fitted
+			if line := int64(len(a.encoded.encode())) + 32; last+2*line < limit { // two more lines would have fitted
 				t.Fatalf("folded with the journal at %d bytes, far under its limit %d", last, limit)
 			}
 			ino, folds = now, folds+1
