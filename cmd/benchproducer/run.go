@@ -67,15 +67,17 @@ func runOnce(ctx context.Context, s *sink, c client, dir string, expect int, tra
 	if feed != nil {
 		go func() { fed <- feed(ctx) }()
 	}
+	var waitErr error
+	stopped := false // exited was received
 	fail := func(why string) (sample, error) {
-		_ = cmd.Process.Kill()
-		<-exited
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 		got := s.counts()
 		return sample{}, fmt.Errorf("%s %s: counted %d of %d events (%d duplicates, %d unknown)%s",
 			c.name, why, got.distinct, expect, got.dupes, got.unknown, tail(errLog))
 	}
-	var waitErr error
-	stopped := false
 	for finished := false; !finished; {
 		select {
 		case <-done:
