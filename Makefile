@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # jsii prints a banner on Node 20 (end of life) in go test too; the app still works there, Node 22+ is recommended.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test lint bench deps clean local local-check local-query bin/producer bin/local
+.PHONY: synth test lint bench bench-producer deps clean local local-check local-query bin/producer bin/local
 
 deps: .tools/node_modules/.package-lock.json ## Check Go, Node.js and npm; install the pinned Node tools (only when the lock changed) and download Go modules
 	@.tools/check go node npm
@@ -42,6 +42,10 @@ bench: deps ## Wall time of a warm synth and a warm test run; producer events pe
 	@go test -run '^$$' -bench Cost -benchtime 1x ./test | grep '^BenchmarkCost/' 
 	@echo "the local pipeline's API (batches of 500 events, target >= 5,000 events/s):"
 	@go test -run '^$$' -bench LocalAPI -benchtime 200x ./internal/local | grep events/s
+
+# BENCH_FLAGS passes flags to the harness: make bench-producer BENCH_FLAGS='-lines 100000 -runs 1' (quick)
+bench-producer: ## The producer binary against a raw floor client on loopback: events/s, CPU s per million events, peak RSS, bytes on the wire, tail latency (docs/producer.md "Performance")
+	go run ./cmd/benchproducer $(BENCH_FLAGS)
 
 bin/producer bin/local: ## Build the producer and the local pipeline (static binaries)
 	CGO_ENABLED=0 go build -o $@ ./cmd/$(notdir $@)
