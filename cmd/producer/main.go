@@ -181,7 +181,7 @@ func (o *options) validate() error {
 }
 
 // memoryHeadroom is what the default memory limit allows beyond the queue:
-// the followed files' records (about 1.6 KB each), request bodies, buffers.
+// the followed files' records (about 1.1 KB each), request bodies, buffers.
 const memoryHeadroom = 24 << 20
 
 // memoryLimit is the soft memory limit the producer sets for itself unless
