@@ -96,9 +96,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"io"
@@ -144,26 +142,6 @@ func nlinkOf(fi os.FileInfo) uint64 {
 	return 1
 }
 
-func fingerprint(head []byte) (fp [16]byte) {
-	sum := sha256.Sum256(head)
-	copy(fp[:], sum[:])
-	return fp
-}
-
-// newSeed starts the chain of a file read from its start: random, so that
-// two files, or a file before and after a truncation, never share ids.
-func newSeed() (seed [32]byte) {
-	_, _ = rand.Read(seed[:])
-	return seed
-}
-
-// chainSeed is what the chain of a file's generation started from before
-// seeds were random: for records of earlier checkpoints, which do not keep
-// their seed.
-func chainSeed(gen uint64) [32]byte {
-	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
-}
-
 // lineOK reports whether f still holds, before m.offset, the line read
 // there; an error when f could not be read.
 func lineOK(f *os.File, m mark) (bool, error) {
@@ -177,10 +155,7 @@ func lineOK(f *os.File, m mark) (bool, error) {
 		}
 		return false, err
 	}
-	h := sha256.New()
-	h.Write(m.prev[:])
-	h.Write(buf)
-	return [32]byte(h.Sum(nil)) == m.chain, nil
+	return m.prev.then(buf) == m.chain, nil
 }
 
 func readHead(f *os.File, size int64) ([]byte, error) {
@@ -215,7 +190,7 @@ type lineState struct {
 	buf     []byte
 	n       int64
 	h       hash.Hash // nil for stdin, and between lines once released
-	prev    [32]byte
+	prev    chainHash
 	nuls    int64 // leading NULs skipped
 	skipNUL bool  // files: leading NULs are not kept in buf
 	// released: h went back to lineHashes between lines; add takes one
@@ -227,7 +202,7 @@ type lineState struct {
 // of files followed, one each was a large part of the memory per file.
 var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
 
-func (ls *lineState) start(chain [32]byte) {
+func (ls *lineState) start(chain chainHash) {
 	if cap(ls.buf) > 64<<10 {
 		ls.buf = nil // a long line's memory goes back once it is sent
 	}
@@ -790,18 +765,9 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 	var match, truncated, copyOf, kin *record
 	fl.cp.update(func() {
 		var cands []*record
-		fps := map[int][16]byte{} // head's fingerprint by length: one hash each, not one per record
-		fpOf := func(n int) [16]byte {
-			fp, ok := fps[n]
-			if !ok {
-				fp = fingerprint(head[:n])
-				fps[n] = fp
-			}
-			return fp
-		}
+		fh := newFileHead(head)
 		for _, r := range fl.cp.records {
-			own := r.dev == id.dev && r.ino == id.ino
-			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fpOf(r.fpLen) == r.fp {
+			if r.fp.matches(fh, r.dev == id.dev && r.ino == id.ino) {
 				cands = append(cands, r)
 			}
 		}
@@ -969,12 +935,13 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 		return false, "", err
 	}
 	head := fl.head[:n]
-	if r.fpLen > 0 && (n < r.fpLen || fingerprint(head[:r.fpLen]) != r.fp) {
+	// A record begun at a truncation covers no bytes until some are read.
+	if r.fp.n > 0 && !r.fp.matches(newFileHead(head), true) {
 		return false, "its first bytes changed", nil
 	}
-	if n > r.fpLen {
-		fp := fingerprint(head)
-		fl.cp.update(func() { r.fp, r.fpLen = fp, n })
+	if n > r.fp.n {
+		fp := fingerprintOf(head)
+		fl.cp.update(func() { r.fp = fp })
 	}
 	if ok, err := lineOK(w.f, r.read); err != nil || !ok {
 		return false, "the line before the read offset changed", err
