@@ -331,8 +331,9 @@ type follower struct {
 type watcher struct {
 	f       *os.File
 	id      fileID
-	path    string    // where the last scan found it
-	rec     *record   // nil while it may be a copy of a followed file (see settle)
+	path    string // where the last scan found it
+	state   watcherState
+	rec     *record   // the record read: set in following and draining (and kept once closed)
 	missing time.Time // since when no scan found it; zero when found
 	nlink   uint64
 	size    int64
@@ -340,11 +341,62 @@ type watcher struct {
 	next    int64     // the next byte to read
 	line    lineState
 	scanned os.FileInfo // what the last scan found at its path (its inode), until read uses it
-	copyOf  *record     // while rec is nil: the followed file's record it may be a copy of
+	copyOf  *record     // in possibleCopy: the followed file's record it may be a copy of
 	checked time.Time   // the change time (ctime) of the file when verify last passed
 	// when that was: a change less than a second before it may carry the
 	// same change time as a later one
 	checkedAt time.Time
+}
+
+// watcherState is where a watcher is in its life (FILESOURCE.md has the
+// diagram). Whether its file is still matched (missing) or still linked
+// (nlink) is apart: a file in any state can go away.
+type watcherState uint8
+
+const (
+	// unidentified: open, with too few bytes to tell whether it is
+	// compressed, or none; nothing read. A file found empty waits here, so
+	// that lines written to it and the file deleted before a poll are read.
+	unidentified watcherState = iota
+	// possibleCopy: open, unread; its first bytes are those of a followed
+	// file (copyOf) it may be the copy of (see settle).
+	possibleCopy
+	// following: reading rec's lines as the file grows.
+	following
+	// draining: following a file renamed since it was found (rec.rotated):
+	// its unterminated last line goes out once idle for rotateWait.
+	draining
+	// closed: no longer held; a parked file's record stays.
+	closed
+)
+
+// reading reports whether the watcher reads a record's lines.
+func (s watcherState) reading() bool { return s == following || s == draining }
+
+// The transitions. Each changes only the watcher; what they do to the
+// record is the caller's, under the checkpoint's lock.
+
+// holdAsCopy: unidentified or possibleCopy -> possibleCopy of r.
+func (w *watcher) holdAsCopy(r *record) { w.state, w.copyOf = possibleCopy, r }
+
+// startReading: unidentified or possibleCopy -> following r (draining when
+// r's file was renamed: rotated, as r says), from where r was read to.
+func (w *watcher) startReading(r *record, rotated bool) {
+	w.state, w.rec, w.copyOf, w.next = following, r, nil, r.read.offset
+	if rotated {
+		w.state = draining
+	}
+	w.line.start(r.read.chain)
+}
+
+// rotate: following -> draining, the file renamed.
+func (w *watcher) rotate() { w.state = draining }
+
+// restart: following or draining -> following r, a new generation read
+// from 0 (the file was truncated).
+func (w *watcher) restart(r *record) {
+	w.state, w.rec, w.next = following, r, 0
+	w.line.start(r.read.chain)
 }
 
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
@@ -421,12 +473,7 @@ func (fl *follower) resting(w *watcher, now time.Time) bool {
 	if w.scanned != nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
 		return false
 	}
-	if w.rec == nil {
-		return w.unidentified()
-	}
-	rotated := false
-	fl.cp.update(func() { rotated = w.rec.rotated })
-	return !rotated
+	return w.state == unidentified || w.state == following
 }
 
 // ownPath reports whether path names one of our own files, also through
@@ -504,7 +551,7 @@ func (fl *follower) scan(now time.Time) {
 			continue
 		}
 		w.missing = time.Time{}
-		if w.rec == nil {
+		if !w.state.reading() {
 			w.path = f.path
 			continue
 		}
@@ -512,6 +559,7 @@ func (fl *follower) scan(now time.Time) {
 			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
 			w.path = f.path
 			fl.cp.update(func() { w.rec.path, w.rec.rotated = f.path, true })
+			w.rotate()
 		}
 		fl.cp.update(func() { w.rec.seen = now })
 	}
@@ -587,20 +635,17 @@ func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 	}
 	var idle []*watcher
 	for _, w := range fl.watchers {
-		rotated := false
-		if w.rec != nil {
-			fl.cp.update(func() { rotated = w.rec.rotated })
-		}
 		size, ok := sizeOf(w.id)
-		if ok && w.missing.IsZero() && w.nlink > 0 && (w.unidentified() && size == w.size ||
-			w.rec != nil && !rotated && w.line.n == 0 && size == w.next) {
+		if ok && w.missing.IsZero() && w.nlink > 0 && (w.state == unidentified && size == w.size ||
+			w.state == following && w.line.n == 0 && size == w.next) {
 			idle = append(idle, w)
 		}
 	}
 	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
 	for _, w := range idle[:min(n, len(idle))] {
+		short := w.state == unidentified
 		fl.close(w)
-		if w.rec == nil { // too short to identify: found again once it grows
+		if short { // too short to identify: found again once it grows
 			fl.passed[w.id] = w.size
 			continue
 		}
@@ -641,7 +686,7 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 
 // identify reads the first bytes of w's file, of size bytes, and starts
 // following it, or holds it as a possible copy, or, with too few bytes to
-// tell, leaves it unidentified (w.rec and w.copyOf nil); false when it is
+// tell, leaves it unidentified; false when it is
 // not to be followed: compressed, or unreadable.
 func (fl *follower) identify(w *watcher, size int64) bool {
 	if size == 0 {
@@ -661,7 +706,7 @@ func (fl *follower) identify(w *watcher, size int64) bool {
 	}
 	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, size, false)
 	if r == nil {
-		w.copyOf = copyOf
+		w.holdAsCopy(copyOf)
 		fl.say(w.path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
 			"copy_of", copyOf.path)
 		return true
@@ -670,12 +715,9 @@ func (fl *follower) identify(w *watcher, size int64) bool {
 	return true
 }
 
-// unidentified reports whether w is held open with too few bytes to be
-// identified yet.
-func (w *watcher) unidentified() bool { return w.rec == nil && w.copyOf == nil }
-
 // close stops holding w, which is not followed.
 func (fl *follower) close(w *watcher) {
+	w.state = closed
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
 }
@@ -693,8 +735,9 @@ func (fl *follower) keepFlight(r *record) {
 // follow starts reading w's file as r says.
 func (fl *follower) follow(w *watcher, r *record, how string) {
 	delete(fl.said, w.path)
-	w.rec, w.copyOf, w.next = r, nil, r.read.offset
-	w.line.start(r.read.chain)
+	rotated := false
+	fl.cp.update(func() { rotated = r.rotated })
+	w.startReading(r, rotated)
 	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
 }
 
@@ -712,16 +755,16 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 	if fi.Size() != w.size {
 		w.size, w.changed = fi.Size(), now
 	}
-	if w.unidentified() {
+	if w.state == unidentified {
 		w.scanned = nil
 		if !fl.identify(w, fi.Size()) {
 			fl.close(w)
 			return false
 		}
-		if w.unidentified() && w.gone() && (w.nlink == 0 || now.Sub(w.missing) >= fl.rotateWait) {
+		if w.state == unidentified && w.gone() && (w.nlink == 0 || now.Sub(w.missing) >= fl.rotateWait) {
 			fl.close(w) // it went away with nothing to read
 		}
-		return w.rec != nil
+		return w.state.reading()
 	}
 	held := false
 	fl.cp.update(func() { held = w.copyOf.held })
@@ -736,7 +779,7 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 	}
 	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, fi.Size(), idle)
 	if r == nil {
-		w.copyOf = copyOf // another followed file it may be a copy of
+		w.holdAsCopy(copyOf) // another followed file it may be a copy of
 		return false
 	}
 	fl.follow(w, r, how)
@@ -843,7 +886,10 @@ func (fl *follower) forget(now time.Time) {
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
 func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
-	if w.rec == nil && !fl.settle(w, now) {
+	// A watcher closed (parked) by a scan in send during this pass over
+	// the watchers is still read once, as it was before its state had a
+	// name: with its record, or through settle.
+	if !(w.state.reading() || w.state == closed && w.rec != nil) && !fl.settle(w, now) {
 		return false
 	}
 	defer func() {
@@ -959,9 +1005,7 @@ func (fl *follower) truncated(w *watcher, why string) {
 	// restart cannot resume it here, past the new generation's lines, when
 	// the file was rewritten with the same content.
 	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
-	w.rec = fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0)
-	w.next = 0
-	w.line.start(w.rec.read.chain)
+	w.restart(fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0))
 }
 
 // feed splits p into lines and hands out the complete ones; false when ctx
@@ -1028,7 +1072,7 @@ func (fl *follower) send(ctx context.Context, l line) bool {
 // from the patterns (or deleted), it is closed.
 func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	gone := (!w.missing.IsZero() && now.Sub(w.missing) >= fl.rotateWait) || w.nlink == 0
-	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.rec.rotated) {
+	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.state == draining) {
 		return
 	}
 	if w.line.n > 0 && !fl.emitLine(ctx, w, "the last line of a rotated file, without a newline") {
