@@ -558,10 +558,10 @@ func (fl *follower) scan(now time.Time) {
 		if f.path != w.path {
 			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
 			w.path = f.path
-			fl.cp.update(func() { w.rec.path, w.rec.rotated = f.path, true })
+			fl.cp.renamed(w.rec, f.path)
 			w.rotate()
 		}
-		fl.cp.update(func() { w.rec.seen = now })
+		fl.cp.found(w.rec, now)
 	}
 	isOpen := make(map[fileID]bool, len(fl.watchers))
 	for _, w := range fl.watchers {
@@ -573,12 +573,7 @@ func (fl *follower) scan(now time.Time) {
 	})
 	// A file whose inode a record names goes first, so that a copy of it
 	// (copytruncate, a backup) cannot take its record; then oldest first.
-	hinted := map[fileID]bool{}
-	fl.cp.update(func() {
-		for _, r := range fl.cp.records {
-			hinted[fileID{r.dev, r.ino}] = hinted[fileID{r.dev, r.ino}] || !r.held
-		}
-	})
+	hinted := fl.cp.hinted()
 	slices.SortFunc(fresh, func(a, b fileID) int {
 		if hinted[a] != hinted[b] {
 			if hinted[a] {
@@ -595,7 +590,7 @@ func (fl *follower) scan(now time.Time) {
 	}
 	for id, r := range fl.parked {
 		if _, ok := seen[id]; ok { // still there: not to be forgotten
-			fl.cp.update(func() { r.seen = now })
+			fl.cp.found(r, now)
 		} else {
 			delete(fl.parked, id)
 		}
@@ -649,7 +644,7 @@ func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 			fl.passed[w.id] = w.size
 			continue
 		}
-		fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+		fl.cp.release(w.rec, now, false)
 		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
 	}
 }
@@ -735,9 +730,7 @@ func (fl *follower) keepFlight(r *record) {
 // follow starts reading w's file as r says.
 func (fl *follower) follow(w *watcher, r *record, how string) {
 	delete(fl.said, w.path)
-	rotated := false
-	fl.cp.update(func() { rotated = r.rotated })
-	w.startReading(r, rotated)
+	w.startReading(r, fl.cp.isRotated(r))
 	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
 }
 
@@ -766,8 +759,7 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 		}
 		return w.state.reading()
 	}
-	held := false
-	fl.cp.update(func() { held = w.copyOf.held })
+	held := fl.cp.isHeld(w.copyOf)
 	idle := now.Sub(w.changed) >= fl.rotateWait
 	if held && !idle {
 		return false
@@ -806,54 +798,32 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 //   - otherwise a new file.
 func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
 	var match, truncated, copyOf, kin *record
-	fl.cp.update(func() {
-		var cands []*record
-		fh := newFileHead(head)
-		for _, r := range fl.cp.records {
-			if r.fp.matches(fh, r.dev == id.dev && r.ino == id.ino) {
-				cands = append(cands, r)
-			}
+	// The file is read outside the registry's lock, which confirmations
+	// need: what a candidate says of its record stays true meanwhile (only
+	// this goroutine changes it).
+	for _, c := range fl.cp.candidates(head, id) {
+		ok, _ := lineOK(f, c.read) // unreadable: not a match
+		fits := ok && size >= c.read.offset
+		if fits && !c.held {
+			match = c.r
+			break
 		}
-		rank := func(r *record) int {
-			switch {
-			case r.held:
-				return 2
-			case r.dev == id.dev && r.ino == id.ino:
-				return 0
-			}
-			return 1
+		switch {
+		case c.rank == 0 && truncated == nil:
+			truncated = c.r
+		case c.held && (fits || size < c.read.offset) && copyOf == nil:
+			copyOf = c.r
+		case !c.held && size < c.read.offset && kin == nil:
+			kin = c.r
 		}
-		slices.SortStableFunc(cands, func(a, b *record) int {
-			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
-		})
-		for _, r := range cands {
-			ok, _ := lineOK(f, r.read) // unreadable: not a match
-			fits := ok && size >= r.read.offset
-			switch {
-			case fits && !r.held:
-				match = r
-				return
-			case rank(r) == 0 && truncated == nil:
-				truncated = r
-			case r.held && (fits || size < r.read.offset) && copyOf == nil:
-				copyOf = r
-			case !r.held && size < r.read.offset && kin == nil:
-				kin = r
-			}
-		}
-	})
+	}
 	switch {
 	case match != nil:
-		fl.cp.update(func() {
-			match.held, match.seen, match.size, match.dev, match.ino = true, time.Now(), size, id.dev, id.ino
-			if match.path != path {
-				match.path, match.rotated = path, true
-			}
-		})
+		fl.cp.resume(match, path, id, size)
 		return match, "resumed from the checkpoint", nil
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
-		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
+		fl.cp.dropHint(truncated) // as in follower.truncated
 		return fl.cp.newRecord(head, truncated.gen+1, newSeed(), path, id, size), "truncated: from the start", nil
 	case copyOf != nil && !idle:
 		return nil, "", copyOf
@@ -869,18 +839,10 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 // forget drops records that no file has matched for rotateWait and whose
 // lines are all confirmed.
 func (fl *follower) forget(now time.Time) {
-	fl.cp.update(func() {
-		fl.cp.records = slices.DeleteFunc(fl.cp.records, func(r *record) bool {
-			if r.held || now.Sub(r.seen) < fl.rotateWait || r.readSeq != r.doneSeq {
-				return false
-			}
-			if r.committed.offset < r.size {
-				fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
-					"path", r.path, "read_to", r.committed.offset, "size", r.size)
-			}
-			return true
-		})
-	})
+	for _, u := range fl.cp.forget(now, fl.rotateWait) {
+		fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
+			"path", u.path, "read_to", u.readTo, "size", u.size)
+	}
 }
 
 // read reads what was added to w's file since the last time, up to
@@ -965,7 +927,7 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			return true
 		}
 	}
-	fl.cp.update(func() { w.rec.size = max(w.rec.size, w.size) })
+	fl.cp.sawSize(w.rec, w.size)
 	fl.atEnd(ctx, w, now)
 	return false
 }
@@ -987,7 +949,7 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 	}
 	if n > r.fp.n {
 		fp := fingerprintOf(head)
-		fl.cp.update(func() { r.fp = fp })
+		fl.cp.grew(r, fp)
 	}
 	if ok, err := lineOK(w.f, r.read); err != nil || !ok {
 		return false, "the line before the read offset changed", err
@@ -1004,7 +966,7 @@ func (fl *follower) truncated(w *watcher, why string) {
 	// The old record no longer describes this inode: without its hint, a
 	// restart cannot resume it here, past the new generation's lines, when
 	// the file was rewritten with the same content.
-	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
+	fl.cp.release(old, time.Now(), true)
 	w.restart(fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0))
 }
 
@@ -1082,11 +1044,6 @@ func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 		return
 	}
 	fl.close(w)
-	fl.cp.update(func() {
-		w.rec.held, w.rec.seen = false, now
-		if w.nlink == 0 { // deleted: its inode may be reused by another file
-			w.rec.dev, w.rec.ino = 0, 0
-		}
-	})
+	fl.cp.release(w.rec, now, w.nlink == 0) // deleted: its inode may be reused by another file
 	fl.log.Info("stopped following a rotated file: idle and no longer matched", "path", w.path, "read_to", w.rec.read.offset)
 }
