@@ -23,8 +23,8 @@ import (
 // (chain = SHA-256(prev || line)).
 type mark struct {
 	offset  int64
-	chain   [32]byte
-	prev    [32]byte
+	chain   chainHash
+	prev    chainHash
 	lineLen int64
 }
 
@@ -33,10 +33,9 @@ type mark struct {
 // device, inode and path as hints) and how far its lines are read and
 // confirmed. All fields are guarded by checkpoints.mu.
 type record struct {
-	fp       [16]byte
-	fpLen    int // bytes the fingerprint covers: grows with the file up to fpBytes
+	fp       fingerprint
 	gen      uint64
-	seed     [32]byte // the chain before the file's first line (see follow.go, Ids)
+	seed     chainHash // the chain before the file's first line (see follow.go, Ids)
 	path     string
 	dev, ino uint64
 	size     int64 // last size seen
@@ -216,7 +215,7 @@ func parseCheckpoint(raw []byte, log *slog.Logger) ([]*record, string, error) {
 }
 
 func (f savedFile) record() (*record, error) {
-	r := &record{gen: f.Generation, path: f.Path, dev: f.Device, ino: f.Inode, size: f.Size, rotated: f.Rotated, fpLen: f.FingerprintBytes}
+	r := &record{gen: f.Generation, path: f.Path, dev: f.Device, ino: f.Inode, size: f.Size, rotated: f.Rotated, fp: fingerprint{n: f.FingerprintBytes}}
 	switch {
 	case f.Offset < 0 || f.Size < 0:
 		return nil, fmt.Errorf("negative offset %d or size %d", f.Offset, f.Size)
@@ -230,7 +229,7 @@ func (f savedFile) record() (*record, error) {
 	hexes := []struct {
 		name, hex string
 		dst       []byte
-	}{{"fingerprint", f.Fingerprint, r.fp[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}}
+	}{{"fingerprint", f.Fingerprint, r.fp.sum[:]}, {"chain", f.Chain, r.committed.chain[:]}, {"previous_chain", f.PreviousChain, r.committed.prev[:]}}
 	if f.Seed != "" {
 		hexes = append(hexes, struct {
 			name, hex string
@@ -300,20 +299,20 @@ func adoptFile(path string, inode uint64, offset int64) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &record{fp: fingerprint(head), fpLen: len(head), seed: chainSeed(0), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
+	return &record{fp: fingerprintOf(head), seed: chainSeed(0), path: path, dev: id.dev, ino: id.ino, size: fi.Size(),
 		read: m, committed: m, seen: time.Now()}, nil
 }
 
 // newRecord starts a record for a file read from its start, its chain from
 // seed.
-func (c *checkpoints) newRecord(head []byte, gen uint64, seed [32]byte, path string, id fileID, size int64) *record {
+func (c *checkpoints) newRecord(head []byte, gen uint64, seed chainHash, path string, id fileID, size int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := mark{chain: seed}
 	r := &record{gen: gen, seed: seed, path: path, dev: id.dev, ino: id.ino, size: size, read: start, committed: start,
 		held: true, seen: time.Now()}
 	if len(head) > 0 {
-		r.fp, r.fpLen = fingerprint(head), len(head)
+		r.fp = fingerprintOf(head)
 	}
 	c.records = append(c.records, r)
 	return r
@@ -483,23 +482,22 @@ const checkpointBytesPerSecond = 1 << 20
 type savedState struct {
 	path     string
 	dev, ino uint64
-	fp       [16]byte
-	fpLen    int
+	fp       fingerprint
 	gen      uint64
-	seed     [32]byte
+	seed     chainHash
 	at       mark
 	size     int64
 	rotated  bool
 }
 
 func (r *record) state() savedState {
-	return savedState{r.path, r.dev, r.ino, r.fp, r.fpLen, r.gen, r.seed, r.committed, r.size, r.rotated}
+	return savedState{r.path, r.dev, r.ino, r.fp, r.gen, r.seed, r.committed, r.size, r.rotated}
 }
 
 func (st savedState) encode() []byte {
 	m := st.at
 	raw, _ := json.Marshal(savedFile{Path: st.path, Device: st.dev, Inode: st.ino,
-		Fingerprint: hex.EncodeToString(st.fp[:]), FingerprintBytes: st.fpLen, Generation: st.gen, Seed: hex.EncodeToString(st.seed[:]),
+		Fingerprint: hex.EncodeToString(st.fp.sum[:]), FingerprintBytes: st.fp.n, Generation: st.gen, Seed: hex.EncodeToString(st.seed[:]),
 		Offset: m.offset, Chain: hex.EncodeToString(m.chain[:]), PreviousChain: hex.EncodeToString(m.prev[:]), LineBytes: m.lineLen,
 		Size: st.size, Rotated: st.rotated})
 	return raw
@@ -581,7 +579,7 @@ func (c *checkpoints) changes() ([]byte, []*record) {
 	// save, rather than a field in each of thousands of records.
 	found := make([]bool, len(c.bySlot))
 	for _, r := range c.records {
-		if r.fpLen == 0 {
+		if r.fp.n == 0 {
 			continue // nothing read yet
 		}
 		if r.slot > 0 {
@@ -615,7 +613,7 @@ func (c *checkpoints) foldNow() error {
 	var written []*record
 	var states []savedState
 	for _, r := range c.records {
-		if r.fpLen == 0 {
+		if r.fp.n == 0 {
 			continue
 		}
 		r.encoded = r.state()

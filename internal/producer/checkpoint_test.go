@@ -71,7 +71,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Fatalf("%d records", len(got.records))
 	}
 	g := got.records[0]
-	if g.fp != fingerprint([]byte("first bytes")) || g.fpLen != 11 || g.gen != 3 || g.seed != r.seed || g.path != "/var/log/app.log" ||
+	if g.fp != fingerprintOf([]byte("first bytes")) || g.fp.n != 11 || g.gen != 3 || g.seed != r.seed || g.path != "/var/log/app.log" ||
 		g.dev != 7 || g.ino != 42 || g.size != 300 || g.committed != p.end || g.read != p.end {
 		t.Errorf("loaded %+v, want the record with the confirmed mark %+v", g, p.end)
 	}

@@ -81,16 +81,16 @@ func TestManyFilesAreCheckedLessOften(t *testing.T) {
 	}
 	now := time.Now()
 	fl.cp = &checkpoints{}
-	idle := &watcher{rec: &record{}, changed: now.Add(-restAfter)}
+	idle := &watcher{state: following, rec: &record{}, changed: now.Add(-restAfter)}
 	if !fl.resting(idle, now) {
 		t.Error("an idle file not checked by the last scan is read")
 	}
 	for name, w := range map[string]*watcher{
-		"changed":  {rec: &record{}, changed: now.Add(-restAfter / 2)},
-		"scanned":  {rec: &record{}, changed: now.Add(-restAfter), scanned: fakeInfo{}},
-		"rotated":  {rec: &record{rotated: true}, changed: now.Add(-restAfter)},
-		"missing":  {rec: &record{}, changed: now.Add(-restAfter), missing: now},
-		"mid-line": {rec: &record{}, changed: now.Add(-restAfter), line: lineState{n: 3}},
+		"changed":  {state: following, rec: &record{}, changed: now.Add(-restAfter / 2)},
+		"scanned":  {state: following, rec: &record{}, changed: now.Add(-restAfter), scanned: fakeInfo{}},
+		"rotated":  {state: draining, rec: &record{rotated: true}, changed: now.Add(-restAfter)},
+		"missing":  {state: following, rec: &record{}, changed: now.Add(-restAfter), missing: now},
+		"mid-line": {state: following, rec: &record{}, changed: now.Add(-restAfter), line: lineState{n: 3}},
 	} {
 		if fl.resting(w, now) {
 			t.Errorf("a %s file is not read", name)

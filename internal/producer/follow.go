@@ -96,9 +96,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"io"
@@ -144,26 +142,6 @@ func nlinkOf(fi os.FileInfo) uint64 {
 	return 1
 }
 
-func fingerprint(head []byte) (fp [16]byte) {
-	sum := sha256.Sum256(head)
-	copy(fp[:], sum[:])
-	return fp
-}
-
-// newSeed starts the chain of a file read from its start: random, so that
-// two files, or a file before and after a truncation, never share ids.
-func newSeed() (seed [32]byte) {
-	_, _ = rand.Read(seed[:])
-	return seed
-}
-
-// chainSeed is what the chain of a file's generation started from before
-// seeds were random: for records of earlier checkpoints, which do not keep
-// their seed.
-func chainSeed(gen uint64) [32]byte {
-	return sha256.Sum256(binary.BigEndian.AppendUint64([]byte("tributary file chain\x00"), gen))
-}
-
 // lineOK reports whether f still holds, before m.offset, the line read
 // there; an error when f could not be read.
 func lineOK(f *os.File, m mark) (bool, error) {
@@ -177,10 +155,7 @@ func lineOK(f *os.File, m mark) (bool, error) {
 		}
 		return false, err
 	}
-	h := sha256.New()
-	h.Write(m.prev[:])
-	h.Write(buf)
-	return [32]byte(h.Sum(nil)) == m.chain, nil
+	return m.prev.then(buf) == m.chain, nil
 }
 
 func readHead(f *os.File, size int64) ([]byte, error) {
@@ -215,7 +190,7 @@ type lineState struct {
 	buf     []byte
 	n       int64
 	h       hash.Hash // nil for stdin, and between lines once released
-	prev    [32]byte
+	prev    chainHash
 	nuls    int64 // leading NULs skipped
 	skipNUL bool  // files: leading NULs are not kept in buf
 	// released: h went back to lineHashes between lines; add takes one
@@ -227,7 +202,7 @@ type lineState struct {
 // of files followed, one each was a large part of the memory per file.
 var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
 
-func (ls *lineState) start(chain [32]byte) {
+func (ls *lineState) start(chain chainHash) {
 	if cap(ls.buf) > 64<<10 {
 		ls.buf = nil // a long line's memory goes back once it is sent
 	}
@@ -356,8 +331,9 @@ type follower struct {
 type watcher struct {
 	f       *os.File
 	id      fileID
-	path    string    // where the last scan found it
-	rec     *record   // nil while it may be a copy of a followed file (see settle)
+	path    string // where the last scan found it
+	state   watcherState
+	rec     *record   // the record read: set in following and draining (and kept once closed)
 	missing time.Time // since when no scan found it; zero when found
 	nlink   uint64
 	size    int64
@@ -365,11 +341,62 @@ type watcher struct {
 	next    int64     // the next byte to read
 	line    lineState
 	scanned os.FileInfo // what the last scan found at its path (its inode), until read uses it
-	copyOf  *record     // while rec is nil: the followed file's record it may be a copy of
+	copyOf  *record     // in possibleCopy: the followed file's record it may be a copy of
 	checked time.Time   // the change time (ctime) of the file when verify last passed
 	// when that was: a change less than a second before it may carry the
 	// same change time as a later one
 	checkedAt time.Time
+}
+
+// watcherState is where a watcher is in its life (FILESOURCE.md has the
+// diagram). Whether its file is still matched (missing) or still linked
+// (nlink) is apart: a file in any state can go away.
+type watcherState uint8
+
+const (
+	// unidentified: open, with too few bytes to tell whether it is
+	// compressed, or none; nothing read. A file found empty waits here, so
+	// that lines written to it and the file deleted before a poll are read.
+	unidentified watcherState = iota
+	// possibleCopy: open, unread; its first bytes are those of a followed
+	// file (copyOf) it may be the copy of (see settle).
+	possibleCopy
+	// following: reading rec's lines as the file grows.
+	following
+	// draining: following a file renamed since it was found (rec.rotated):
+	// its unterminated last line goes out once idle for rotateWait.
+	draining
+	// closed: no longer held; a parked file's record stays.
+	closed
+)
+
+// reading reports whether the watcher reads a record's lines.
+func (s watcherState) reading() bool { return s == following || s == draining }
+
+// The transitions. Each changes only the watcher; what they do to the
+// record is the caller's, under the checkpoint's lock.
+
+// holdAsCopy: unidentified or possibleCopy -> possibleCopy of r.
+func (w *watcher) holdAsCopy(r *record) { w.state, w.copyOf = possibleCopy, r }
+
+// startReading: unidentified or possibleCopy -> following r (draining when
+// r's file was renamed: rotated, as r says), from where r was read to.
+func (w *watcher) startReading(r *record, rotated bool) {
+	w.state, w.rec, w.copyOf, w.next = following, r, nil, r.read.offset
+	if rotated {
+		w.state = draining
+	}
+	w.line.start(r.read.chain)
+}
+
+// rotate: following -> draining, the file renamed.
+func (w *watcher) rotate() { w.state = draining }
+
+// restart: following or draining -> following r, a new generation read
+// from 0 (the file was truncated).
+func (w *watcher) restart(r *record) {
+	w.state, w.rec, w.next = following, r, 0
+	w.line.start(r.read.chain)
 }
 
 func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
@@ -446,12 +473,7 @@ func (fl *follower) resting(w *watcher, now time.Time) bool {
 	if w.scanned != nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
 		return false
 	}
-	if w.rec == nil {
-		return w.unidentified()
-	}
-	rotated := false
-	fl.cp.update(func() { rotated = w.rec.rotated })
-	return !rotated
+	return w.state == unidentified || w.state == following
 }
 
 // ownPath reports whether path names one of our own files, also through
@@ -529,16 +551,17 @@ func (fl *follower) scan(now time.Time) {
 			continue
 		}
 		w.missing = time.Time{}
-		if w.rec == nil {
+		if !w.state.reading() {
 			w.path = f.path
 			continue
 		}
 		if f.path != w.path {
 			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
 			w.path = f.path
-			fl.cp.update(func() { w.rec.path, w.rec.rotated = f.path, true })
+			fl.cp.renamed(w.rec, f.path)
+			w.rotate()
 		}
-		fl.cp.update(func() { w.rec.seen = now })
+		fl.cp.found(w.rec, now)
 	}
 	isOpen := make(map[fileID]bool, len(fl.watchers))
 	for _, w := range fl.watchers {
@@ -550,12 +573,7 @@ func (fl *follower) scan(now time.Time) {
 	})
 	// A file whose inode a record names goes first, so that a copy of it
 	// (copytruncate, a backup) cannot take its record; then oldest first.
-	hinted := map[fileID]bool{}
-	fl.cp.update(func() {
-		for _, r := range fl.cp.records {
-			hinted[fileID{r.dev, r.ino}] = hinted[fileID{r.dev, r.ino}] || !r.held
-		}
-	})
+	hinted := fl.cp.hinted()
 	slices.SortFunc(fresh, func(a, b fileID) int {
 		if hinted[a] != hinted[b] {
 			if hinted[a] {
@@ -572,7 +590,7 @@ func (fl *follower) scan(now time.Time) {
 	}
 	for id, r := range fl.parked {
 		if _, ok := seen[id]; ok { // still there: not to be forgotten
-			fl.cp.update(func() { r.seen = now })
+			fl.cp.found(r, now)
 		} else {
 			delete(fl.parked, id)
 		}
@@ -612,24 +630,21 @@ func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 	}
 	var idle []*watcher
 	for _, w := range fl.watchers {
-		rotated := false
-		if w.rec != nil {
-			fl.cp.update(func() { rotated = w.rec.rotated })
-		}
 		size, ok := sizeOf(w.id)
-		if ok && w.missing.IsZero() && w.nlink > 0 && (w.unidentified() && size == w.size ||
-			w.rec != nil && !rotated && w.line.n == 0 && size == w.next) {
+		if ok && w.missing.IsZero() && w.nlink > 0 && (w.state == unidentified && size == w.size ||
+			w.state == following && w.line.n == 0 && size == w.next) {
 			idle = append(idle, w)
 		}
 	}
 	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
 	for _, w := range idle[:min(n, len(idle))] {
+		short := w.state == unidentified
 		fl.close(w)
-		if w.rec == nil { // too short to identify: found again once it grows
+		if short { // too short to identify: found again once it grows
 			fl.passed[w.id] = w.size
 			continue
 		}
-		fl.cp.update(func() { w.rec.held, w.rec.seen = false, now })
+		fl.cp.release(w.rec, now, false)
 		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
 	}
 }
@@ -666,7 +681,7 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 
 // identify reads the first bytes of w's file, of size bytes, and starts
 // following it, or holds it as a possible copy, or, with too few bytes to
-// tell, leaves it unidentified (w.rec and w.copyOf nil); false when it is
+// tell, leaves it unidentified; false when it is
 // not to be followed: compressed, or unreadable.
 func (fl *follower) identify(w *watcher, size int64) bool {
 	if size == 0 {
@@ -686,7 +701,7 @@ func (fl *follower) identify(w *watcher, size int64) bool {
 	}
 	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, size, false)
 	if r == nil {
-		w.copyOf = copyOf
+		w.holdAsCopy(copyOf)
 		fl.say(w.path, "a possible copy of a followed file (the same first bytes): held open; read from where that file was read to once it is truncated or gone, or from its start once idle for -rotate-wait",
 			"copy_of", copyOf.path)
 		return true
@@ -695,12 +710,9 @@ func (fl *follower) identify(w *watcher, size int64) bool {
 	return true
 }
 
-// unidentified reports whether w is held open with too few bytes to be
-// identified yet.
-func (w *watcher) unidentified() bool { return w.rec == nil && w.copyOf == nil }
-
 // close stops holding w, which is not followed.
 func (fl *follower) close(w *watcher) {
+	w.state = closed
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
 }
@@ -718,8 +730,7 @@ func (fl *follower) keepFlight(r *record) {
 // follow starts reading w's file as r says.
 func (fl *follower) follow(w *watcher, r *record, how string) {
 	delete(fl.said, w.path)
-	w.rec, w.copyOf, w.next = r, nil, r.read.offset
-	w.line.start(r.read.chain)
+	w.startReading(r, fl.cp.isRotated(r))
 	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
 }
 
@@ -737,19 +748,18 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 	if fi.Size() != w.size {
 		w.size, w.changed = fi.Size(), now
 	}
-	if w.unidentified() {
+	if w.state == unidentified {
 		w.scanned = nil
 		if !fl.identify(w, fi.Size()) {
 			fl.close(w)
 			return false
 		}
-		if w.unidentified() && w.gone() && (w.nlink == 0 || now.Sub(w.missing) >= fl.rotateWait) {
+		if w.state == unidentified && w.gone() && (w.nlink == 0 || now.Sub(w.missing) >= fl.rotateWait) {
 			fl.close(w) // it went away with nothing to read
 		}
-		return w.rec != nil
+		return w.state.reading()
 	}
-	held := false
-	fl.cp.update(func() { held = w.copyOf.held })
+	held := fl.cp.isHeld(w.copyOf)
 	idle := now.Sub(w.changed) >= fl.rotateWait
 	if held && !idle {
 		return false
@@ -761,7 +771,7 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 	}
 	r, how, copyOf := fl.claim(w.f, head, w.path, w.id, fi.Size(), idle)
 	if r == nil {
-		w.copyOf = copyOf // another followed file it may be a copy of
+		w.holdAsCopy(copyOf) // another followed file it may be a copy of
 		return false
 	}
 	fl.follow(w, r, how)
@@ -788,63 +798,32 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 //   - otherwise a new file.
 func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
 	var match, truncated, copyOf, kin *record
-	fl.cp.update(func() {
-		var cands []*record
-		fps := map[int][16]byte{} // head's fingerprint by length: one hash each, not one per record
-		fpOf := func(n int) [16]byte {
-			fp, ok := fps[n]
-			if !ok {
-				fp = fingerprint(head[:n])
-				fps[n] = fp
-			}
-			return fp
+	// The file is read outside the registry's lock, which confirmations
+	// need: what a candidate says of its record stays true meanwhile (only
+	// this goroutine changes it).
+	for _, c := range fl.cp.candidates(head, id) {
+		ok, _ := lineOK(f, c.read) // unreadable: not a match
+		fits := ok && size >= c.read.offset
+		if fits && !c.held {
+			match = c.r
+			break
 		}
-		for _, r := range fl.cp.records {
-			own := r.dev == id.dev && r.ino == id.ino
-			if r.fpLen > 0 && r.fpLen <= len(head) && (r.fpLen == fpBytes || own) && fpOf(r.fpLen) == r.fp {
-				cands = append(cands, r)
-			}
+		switch {
+		case c.rank == 0 && truncated == nil:
+			truncated = c.r
+		case c.held && (fits || size < c.read.offset) && copyOf == nil:
+			copyOf = c.r
+		case !c.held && size < c.read.offset && kin == nil:
+			kin = c.r
 		}
-		rank := func(r *record) int {
-			switch {
-			case r.held:
-				return 2
-			case r.dev == id.dev && r.ino == id.ino:
-				return 0
-			}
-			return 1
-		}
-		slices.SortStableFunc(cands, func(a, b *record) int {
-			return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.read.offset, a.read.offset))
-		})
-		for _, r := range cands {
-			ok, _ := lineOK(f, r.read) // unreadable: not a match
-			fits := ok && size >= r.read.offset
-			switch {
-			case fits && !r.held:
-				match = r
-				return
-			case rank(r) == 0 && truncated == nil:
-				truncated = r
-			case r.held && (fits || size < r.read.offset) && copyOf == nil:
-				copyOf = r
-			case !r.held && size < r.read.offset && kin == nil:
-				kin = r
-			}
-		}
-	})
+	}
 	switch {
 	case match != nil:
-		fl.cp.update(func() {
-			match.held, match.seen, match.size, match.dev, match.ino = true, time.Now(), size, id.dev, id.ino
-			if match.path != path {
-				match.path, match.rotated = path, true
-			}
-		})
+		fl.cp.resume(match, path, id, size)
 		return match, "resumed from the checkpoint", nil
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
-		fl.cp.update(func() { truncated.dev, truncated.ino = 0, 0 }) // as in follower.truncated
+		fl.cp.dropHint(truncated) // as in follower.truncated
 		return fl.cp.newRecord(head, truncated.gen+1, newSeed(), path, id, size), "truncated: from the start", nil
 	case copyOf != nil && !idle:
 		return nil, "", copyOf
@@ -860,24 +839,19 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 // forget drops records that no file has matched for rotateWait and whose
 // lines are all confirmed.
 func (fl *follower) forget(now time.Time) {
-	fl.cp.update(func() {
-		fl.cp.records = slices.DeleteFunc(fl.cp.records, func(r *record) bool {
-			if r.held || now.Sub(r.seen) < fl.rotateWait || r.readSeq != r.doneSeq {
-				return false
-			}
-			if r.committed.offset < r.size {
-				fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
-					"path", r.path, "read_to", r.committed.offset, "size", r.size)
-			}
-			return true
-		})
-	})
+	for _, u := range fl.cp.forget(now, fl.rotateWait) {
+		fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
+			"path", u.path, "read_to", u.readTo, "size", u.size)
+	}
 }
 
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
 func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
-	if w.rec == nil && !fl.settle(w, now) {
+	// A watcher closed (parked) by a scan in send during this pass over
+	// the watchers is still read once, as it was before its state had a
+	// name: with its record, or through settle.
+	if !(w.state.reading() || w.state == closed && w.rec != nil) && !fl.settle(w, now) {
 		return false
 	}
 	defer func() {
@@ -953,7 +927,7 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			return true
 		}
 	}
-	fl.cp.update(func() { w.rec.size = max(w.rec.size, w.size) })
+	fl.cp.sawSize(w.rec, w.size)
 	fl.atEnd(ctx, w, now)
 	return false
 }
@@ -969,12 +943,13 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 		return false, "", err
 	}
 	head := fl.head[:n]
-	if r.fpLen > 0 && (n < r.fpLen || fingerprint(head[:r.fpLen]) != r.fp) {
+	// A record begun at a truncation covers no bytes until some are read.
+	if r.fp.n > 0 && !r.fp.matches(newFileHead(head), true) {
 		return false, "its first bytes changed", nil
 	}
-	if n > r.fpLen {
-		fp := fingerprint(head)
-		fl.cp.update(func() { r.fp, r.fpLen = fp, n })
+	if n > r.fp.n {
+		fp := fingerprintOf(head)
+		fl.cp.grew(r, fp)
 	}
 	if ok, err := lineOK(w.f, r.read); err != nil || !ok {
 		return false, "the line before the read offset changed", err
@@ -991,10 +966,8 @@ func (fl *follower) truncated(w *watcher, why string) {
 	// The old record no longer describes this inode: without its hint, a
 	// restart cannot resume it here, past the new generation's lines, when
 	// the file was rewritten with the same content.
-	fl.cp.update(func() { old.held, old.seen, old.dev, old.ino = false, time.Now(), 0, 0 })
-	w.rec = fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0)
-	w.next = 0
-	w.line.start(w.rec.read.chain)
+	fl.cp.release(old, time.Now(), true)
+	w.restart(fl.cp.newRecord(nil, old.gen+1, newSeed(), w.path, w.id, 0))
 }
 
 // feed splits p into lines and hands out the complete ones; false when ctx
@@ -1061,7 +1034,7 @@ func (fl *follower) send(ctx context.Context, l line) bool {
 // from the patterns (or deleted), it is closed.
 func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	gone := (!w.missing.IsZero() && now.Sub(w.missing) >= fl.rotateWait) || w.nlink == 0
-	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.rec.rotated) {
+	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.state == draining) {
 		return
 	}
 	if w.line.n > 0 && !fl.emitLine(ctx, w, "the last line of a rotated file, without a newline") {
@@ -1071,11 +1044,6 @@ func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 		return
 	}
 	fl.close(w)
-	fl.cp.update(func() {
-		w.rec.held, w.rec.seen = false, now
-		if w.nlink == 0 { // deleted: its inode may be reused by another file
-			w.rec.dev, w.rec.ino = 0, 0
-		}
-	})
+	fl.cp.release(w.rec, now, w.nlink == 0) // deleted: its inode may be reused by another file
 	fl.log.Info("stopped following a rotated file: idle and no longer matched", "path", w.path, "read_to", w.rec.read.offset)
 }
