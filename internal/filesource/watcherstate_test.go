@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"io"
@@ -57,7 +57,7 @@ func TestWatcherStateDecidesRestingAndParking(t *testing.T) {
 		}
 		return w
 	}
-	fl := newFollower(nil, nil, &checkpoints{}, time.Second, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	fl := New(Config{Checkpoints: &Checkpoints{}, Poll: time.Second, RotateWait: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ws := map[watcherState]*watcher{}
 	for _, st := range []watcherState{unidentified, possibleCopy, following, draining} {
 		ws[st] = newW(st)

@@ -1,4 +1,8 @@
-package producer
+// Package filesource follows files as they grow and hands out their lines,
+// each with an id's source (its chain hash) and a position that delivery
+// confirms; it keeps the checkpoint of what was confirmed. It knows nothing
+// of delivery: the producer imports it (FILESOURCE.md has the states).
+package filesource
 
 // DESIGN of the file source, after Vector's file source (lib/file-source:
 // fingerprinter, file_server, checkpointer) and Fluent Bit's tail input
@@ -62,7 +66,7 @@ package producer
 // hints (device and inode dropped once the inode no longer holds the
 // record's lines: truncated or deleted), the confirmed offset with the chain
 // hash there and before its last line, and the last size seen. Blank lines
-// get no position: the line before them ends after them (checkpoints.skip).
+// get no position: the line before them ends after them (Checkpoints.skip).
 // A line confirmed before an earlier one keeps its position, and
 // positionOverhead of the queue's bytes, until the checkpoint moves past it.
 // A record is forgotten once no file has matched it for -rotate-wait and
@@ -102,7 +106,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,7 +186,7 @@ func compressed(head []byte) (yes, undecided bool) {
 	return false, undecided
 }
 
-// lineState is the line being read: its first maxLineBytes bytes (and two
+// lineState is the line being read: its first MaxLineBytes bytes (and two
 // for its end of line), its length, and, for files, the chain before it and
 // the hash so far.
 type lineState struct {
@@ -239,7 +242,7 @@ func (ls *lineState) add(p []byte) {
 	}
 	if ls.skipNUL && len(ls.buf) == 0 {
 		// The hole a writer without O_APPEND leaves after a copytruncate
-		// can be larger than maxLineBytes: kept, it would push the line
+		// can be larger than MaxLineBytes: kept, it would push the line
 		// after it out of buf.
 		i := 0
 		for i < len(p) && p[i] == 0 {
@@ -248,9 +251,9 @@ func (ls *lineState) add(p []byte) {
 		ls.nuls += int64(i)
 		p = p[i:]
 	}
-	// Room for the end of line too, so that a line of exactly maxLineBytes
-	// is whole: long then means longer than maxLineBytes, as parse says.
-	if room := maxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
+	// Room for the end of line too, so that a line of exactly MaxLineBytes
+	// is whole: long then means longer than MaxLineBytes, as parse says.
+	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
 		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
 	}
 }
@@ -298,33 +301,55 @@ func skim(f *os.File, offset int64) (mark, error) {
 	return m, nil
 }
 
-// follower reads the files its patterns match as they grow.
-type follower struct {
+// Config is what a Follower follows and where it hands its lines.
+type Config struct {
+	Patterns []string // glob patterns (checked by the caller with filepath.Match)
+	// Exclude is the producer's own files, never followed, also when a
+	// pattern reaches them by another path: CheckpointFiles, the spool, the
+	// dead-letter file.
+	Exclude     []string
+	Checkpoints *Checkpoints
+	Poll        time.Duration // how often the patterns are expanded and files read
+	RotateWait  time.Duration // how long a rotated-away file stays idle before its end goes out and it is closed
+	Log         *slog.Logger
+	// Concurrency is delivery's requests in flight: two descriptors each
+	// are kept of RLIMIT_NOFILE (fileBudget).
+	Concurrency int
+	TryEmit     func(Line) bool                  // hands a line to the queue if it has room now
+	Emit        func(context.Context, Line) bool // waits for room; false when ctx ended
+	// Keep puts lines in flight in the spool once their file can no longer
+	// be read again, then says so (Checkpoints.Kept); nil without a spool.
+	Keep func([]*Position, []Line)
+	// Problem says a condition that lasts at a bounded rate, by key; nil:
+	// at every occurrence, to Log.
+	Problem func(level slog.Level, key, msg string, args ...any)
+}
+
+// Follower reads the files its patterns match as they grow.
+type Follower struct {
 	patterns   []string
 	exclude    []string        // our own files: checkpoint (its temporary file, lock and journal), spool, dead-letter file
 	excludeAbs map[string]bool // the same, absolute
-	cp         *checkpoints
+	cp         *Checkpoints
 	poll       time.Duration
 	rotateWait time.Duration
 	log        *slog.Logger
-	tryEmit    func(line) bool                  // hands a line to the queue if it has room now
-	emit       func(context.Context, line) bool // waits for room; false when ctx ended
-	// keep puts a record's lines in flight in the spool (run.keepFlight)
-	// once its file can no longer be read again; nil without a spool.
-	keep func(*record)
+	tryEmit    func(Line) bool
+	emit       func(context.Context, Line) bool
+	keep       func([]*Position, []Line) // nil without a spool
 
 	watchers []*watcher
 	// maxOpen bounds the watchers (fileBudget of nofile, RLIMIT_NOFILE):
 	// matched files beyond it wait, and idle ones are parked to make room.
-	maxOpen  int
-	nofile   uint64
-	matched  int                // files the last scan found
-	parked   map[fileID]*record // followed files closed at their end to make room
-	problems *rateLog
-	passed   map[fileID]int64  // files passed over (compressed or parked), with their size then
-	said     map[string]string // per path, the last warning, to say it once
-	chunk    []byte
-	head     []byte
+	maxOpen int
+	nofile  uint64
+	matched int                // files the last scan found
+	parked  map[fileID]*record // followed files closed at their end to make room
+	problem func(level slog.Level, key, msg string, args ...any)
+	passed  map[fileID]int64  // files passed over (compressed or parked), with their size then
+	said    map[string]string // per path, the last warning, to say it once
+	chunk   []byte
+	head    []byte
 }
 
 // watcher is an open followed file.
@@ -399,12 +424,21 @@ func (w *watcher) restart(r *record) {
 	w.line.start(r.read.chain)
 }
 
-func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rotateWait time.Duration, log *slog.Logger,
-	tryEmit func(line) bool, emit func(context.Context, line) bool) *follower {
-	fl := &follower{patterns: patterns, exclude: exclude, excludeAbs: map[string]bool{}, cp: cp, poll: poll, rotateWait: rotateWait, log: log, tryEmit: tryEmit, emit: emit,
+// New makes a follower of what cfg says; Run starts it. Its descriptors
+// are budgeted from RLIMIT_NOFILE as the process has it now.
+func New(cfg Config) *Follower {
+	fl := &Follower{patterns: cfg.Patterns, exclude: cfg.Exclude, excludeAbs: map[string]bool{}, cp: cfg.Checkpoints, poll: cfg.Poll, rotateWait: cfg.RotateWait,
+		log: cfg.Log, tryEmit: cfg.TryEmit, emit: cfg.Emit, keep: cfg.Keep, problem: cfg.Problem,
 		passed: map[fileID]int64{}, said: map[string]string{}, chunk: make([]byte, 64<<10), head: make([]byte, fpBytes),
-		maxOpen: math.MaxInt, parked: map[fileID]*record{}, problems: newRateLog(log, problemEvery)}
-	for _, p := range exclude {
+		parked: map[fileID]*record{}}
+	fl.nofile = nofileLimit()
+	fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
+	if fl.problem == nil {
+		fl.problem = func(level slog.Level, _, msg string, args ...any) {
+			fl.log.Log(context.Background(), level, msg, args...)
+		}
+	}
+	for _, p := range cfg.Exclude {
 		if abs, err := filepath.Abs(p); err == nil {
 			fl.excludeAbs[abs] = true
 		}
@@ -412,8 +446,8 @@ func newFollower(patterns []string, exclude []string, cp *checkpoints, poll, rot
 	return fl
 }
 
-// run follows the files until ctx ends.
-func (fl *follower) run(ctx context.Context) error {
+// Run follows the files until ctx ends.
+func (fl *Follower) Run(ctx context.Context) error {
 	defer func() {
 		for _, w := range fl.watchers {
 			if w.gone() { // a line handed out since the last keep, or cut off by the stop
@@ -462,14 +496,14 @@ const (
 
 // scanEvery is how often the patterns are expanded: each poll, or, with
 // many files, once per poll for every scanFilesPerPoll of them.
-func (fl *follower) scanEvery() time.Duration {
+func (fl *Follower) scanEvery() time.Duration {
 	return max(fl.poll, min(fl.poll*time.Duration(fl.matched/scanFilesPerPoll), maxScanEvery))
 }
 
 // resting reports whether w need not be read now: the last scan did not
 // check it (see scanEvery), and it is a matched file, idle since restAfter
 // at the end of a line or still too short to identify.
-func (fl *follower) resting(w *watcher, now time.Time) bool {
+func (fl *Follower) resting(w *watcher, now time.Time) bool {
 	if w.scanned != nil || !w.missing.IsZero() || w.line.n > 0 || now.Sub(w.changed) < restAfter {
 		return false
 	}
@@ -478,7 +512,7 @@ func (fl *follower) resting(w *watcher, now time.Time) bool {
 
 // ownPath reports whether path names one of our own files, also through
 // symlinked directories; for a file that is gone, whose inode is unknown.
-func (fl *follower) ownPath(path string) bool {
+func (fl *Follower) ownPath(path string) bool {
 	canon := func(p string) string {
 		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
 		if err != nil {
@@ -492,7 +526,7 @@ func (fl *follower) ownPath(path string) bool {
 }
 
 // say logs a warning about path unless it is what was said last about it.
-func (fl *follower) say(path, msg string, args ...any) {
+func (fl *Follower) say(path, msg string, args ...any) {
 	if fl.said[path] == msg {
 		return
 	}
@@ -503,7 +537,7 @@ func (fl *follower) say(path, msg string, args ...any) {
 // scan expands the patterns, notes which followed files were renamed or are
 // gone, starts following new ones (oldest first) and forgets records no file
 // has matched for rotateWait.
-func (fl *follower) scan(now time.Time) {
+func (fl *Follower) scan(now time.Time) {
 	type found struct {
 		path string
 		fi   os.FileInfo
@@ -612,7 +646,7 @@ func (fl *follower) scan(now time.Time) {
 		fl.discover(seen[id].path, id, now)
 	}
 	if waiting > 0 {
-		fl.problems.at(slog.LevelWarn, "descriptors", "matched files wait for a file descriptor: each is read once an open one is idle at its end",
+		fl.problem(slog.LevelWarn, "descriptors", "matched files wait for a file descriptor: each is read once an open one is idle at its end",
 			"waiting", waiting, "open", len(fl.watchers), "rlimit_nofile", fl.nofile, "what_to_do", "raise the limit (ulimit -n, LimitNOFILE= in systemd) or match fewer files with -files")
 	}
 	fl.forget(now)
@@ -624,7 +658,7 @@ func (fl *follower) scan(now time.Time) {
 // parked file's record stays, not held; the file is passed over until it
 // grows, then found again by its inode and fingerprint and read on from
 // where it was.
-func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time) {
+func (fl *Follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time) {
 	if n <= 0 {
 		return
 	}
@@ -655,7 +689,7 @@ func (fl *follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 // written to it and the file deleted before the next poll are still read.
 // A possible copy of a followed file is held open, unread, until settle
 // decides.
-func (fl *follower) discover(path string, id fileID, now time.Time) {
+func (fl *Follower) discover(path string, id fileID, now time.Time) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fl.say(path, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
@@ -683,7 +717,7 @@ func (fl *follower) discover(path string, id fileID, now time.Time) {
 // following it, or holds it as a possible copy, or, with too few bytes to
 // tell, leaves it unidentified; false when it is
 // not to be followed: compressed, or unreadable.
-func (fl *follower) identify(w *watcher, size int64) bool {
+func (fl *Follower) identify(w *watcher, size int64) bool {
 	if size == 0 {
 		return true
 	}
@@ -711,7 +745,7 @@ func (fl *follower) identify(w *watcher, size int64) bool {
 }
 
 // close stops holding w, which is not followed.
-func (fl *follower) close(w *watcher) {
+func (fl *Follower) close(w *watcher) {
 	w.state = closed
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
@@ -721,14 +755,19 @@ func (fl *follower) close(w *watcher) {
 // or matched by no pattern.
 func (w *watcher) gone() bool { return w.nlink == 0 || !w.missing.IsZero() }
 
-func (fl *follower) keepFlight(r *record) {
-	if fl.keep != nil && r != nil {
-		fl.keep(r)
+// keepFlight hands r's lines in flight to keep: their file can no longer
+// be read again.
+func (fl *Follower) keepFlight(r *record) {
+	if fl.keep == nil || r == nil {
+		return
+	}
+	if ps, ls := fl.cp.inFlight(r); len(ps) > 0 {
+		fl.keep(ps, ls)
 	}
 }
 
 // follow starts reading w's file as r says.
-func (fl *follower) follow(w *watcher, r *record, how string) {
+func (fl *Follower) follow(w *watcher, r *record, how string) {
 	delete(fl.said, w.path)
 	w.startReading(r, fl.cp.isRotated(r))
 	fl.log.Info("following file", "path", w.path, "from_offset", r.read.offset, "how", how)
@@ -738,7 +777,7 @@ func (fl *follower) follow(w *watcher, r *record, how string) {
 // is no longer followed (truncated or gone: it then takes that file's
 // record, as it would at a restart) or it has stayed idle for rotateWait
 // (it is then read from its start); true when it is followed now.
-func (fl *follower) settle(w *watcher, now time.Time) bool {
+func (fl *Follower) settle(w *watcher, now time.Time) bool {
 	fi, err := w.f.Stat()
 	if err != nil {
 		fl.say(w.path, "cannot stat a matched file", "err", err)
@@ -796,7 +835,7 @@ func (fl *follower) settle(w *watcher, now time.Time) bool {
 //     lines that were read from the original; read from its start with the
 //     ids the original gave those lines, so that duplicates can be removed;
 //   - otherwise a new file.
-func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
+func (fl *Follower) claim(f *os.File, head []byte, path string, id fileID, size int64, idle bool) (*record, string, *record) {
 	var match, truncated, copyOf, kin *record
 	// The file is read outside the registry's lock, which confirmations
 	// need: what a candidate says of its record stays true meanwhile (only
@@ -823,7 +862,7 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 		return match, "resumed from the checkpoint", nil
 	case truncated != nil:
 		fl.log.Warn("file truncated or replaced since it was last read; reading it from the start", "path", path, "was_read_to", truncated.read.offset)
-		fl.cp.dropHint(truncated) // as in follower.truncated
+		fl.cp.dropHint(truncated) // as in Follower.truncated
 		return fl.cp.newRecord(head, truncated.gen+1, newSeed(), path, id, size), "truncated: from the start", nil
 	case copyOf != nil && !idle:
 		return nil, "", copyOf
@@ -838,7 +877,7 @@ func (fl *follower) claim(f *os.File, head []byte, path string, id fileID, size 
 
 // forget drops records that no file has matched for rotateWait and whose
 // lines are all confirmed.
-func (fl *follower) forget(now time.Time) {
+func (fl *Follower) forget(now time.Time) {
 	for _, u := range fl.cp.forget(now, fl.rotateWait) {
 		fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
 			"path", u.path, "read_to", u.readTo, "size", u.size)
@@ -847,7 +886,7 @@ func (fl *follower) forget(now time.Time) {
 
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
-func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
+func (fl *Follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	// A watcher closed (parked) by a scan in send during this pass over
 	// the watchers is still read once, as it was before its state had a
 	// name: with its record, or through settle.
@@ -910,7 +949,7 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 			// Until then its lines wait: sent now, they would be sent again
 			// after a restart with other ids, which deduplication cannot
 			// remove.
-			if err := fl.cp.saveDue(); err != nil {
+			if err := fl.cp.SaveDue(); err != nil {
 				fl.say(w.path, "cannot save the checkpoint: this new file's lines wait until it can be saved (free space on its disk)", "err", err)
 				return false
 			}
@@ -936,7 +975,7 @@ func (fl *follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 // fingerprint's bytes at its start and the line before the read offset. It
 // grows the fingerprint while the file is shorter than fpBytes. A read error
 // is returned as such: it is no proof of a truncation.
-func (fl *follower) verify(w *watcher) (bool, string, error) {
+func (fl *Follower) verify(w *watcher) (bool, string, error) {
 	r := w.rec
 	n, err := w.f.ReadAt(fl.head, 0)
 	if n < len(fl.head) && err != nil && !errors.Is(err, io.EOF) {
@@ -959,7 +998,7 @@ func (fl *follower) verify(w *watcher) (bool, string, error) {
 
 // truncated starts w's file again from 0, as a new generation. The old
 // record stays for its lines in flight and for a copy of the file to claim.
-func (fl *follower) truncated(w *watcher, why string) {
+func (fl *Follower) truncated(w *watcher, why string) {
 	old := w.rec
 	fl.keepFlight(old) // its lines in flight are no longer in the file (a copy may hold them, or not)
 	fl.log.Warn("file truncated or rewritten; reading it again from the start", "path", w.path, "why", why, "was_read_to", old.read.offset)
@@ -972,7 +1011,7 @@ func (fl *follower) truncated(w *watcher, why string) {
 
 // feed splits p into lines and hands out the complete ones; false when ctx
 // ended.
-func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
+func (fl *Follower) feed(ctx context.Context, w *watcher, p []byte) bool {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		piece := p
@@ -991,7 +1030,7 @@ func (fl *follower) feed(ctx context.Context, w *watcher, p []byte) bool {
 	return true
 }
 
-func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
+func (fl *Follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	end := w.line.end(w.rec.read.offset)
 	data := trimEOL(w.line.buf) // without its leading NULs (lineState.skipNUL)
 	long := w.line.long()
@@ -1002,8 +1041,8 @@ func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	}
 	// Its time is its event_time, so that what keepFlight keeps of it is
 	// the same event.
-	l := line{id: chainID(end.chain), tooLong: long, cut: cut, data: append([]byte(nil), data...), read: time.Now()}
-	l.pos = fl.cp.read(w.rec, end, l)
+	l := Line{Chain: end.chain, TooLong: long, Cut: cut, Data: append([]byte(nil), data...), Read: time.Now()}
+	l.Pos = fl.cp.read(w.rec, end, l)
 	return fl.send(ctx, l)
 }
 
@@ -1011,7 +1050,7 @@ func (fl *follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 // or slow), the patterns are still expanded every poll: a file is kept only
 // if it is open before it is deleted or rotated away, and opening one takes
 // no room in the queue.
-func (fl *follower) send(ctx context.Context, l line) bool {
+func (fl *Follower) send(ctx context.Context, l Line) bool {
 	if fl.tryEmit(l) {
 		return true
 	}
@@ -1032,7 +1071,7 @@ func (fl *follower) send(ctx context.Context, l line) bool {
 // atEnd handles w at the end of its file: once it is rotated away and idle
 // for rotateWait, its unterminated last line goes out; once it is also gone
 // from the patterns (or deleted), it is closed.
-func (fl *follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
+func (fl *Follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	gone := (!w.missing.IsZero() && now.Sub(w.missing) >= fl.rotateWait) || w.nlink == 0
 	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.state == draining) {
 		return
