@@ -345,6 +345,9 @@ type Follower struct {
 	nofile  uint64
 	matched int                // files the last scan found
 	parked  map[fileID]*record // followed files closed at their end to make room
+	// reading is the watcher read now: a scan in send must not park it,
+	// whose chunk read is not all handed out yet.
+	reading *watcher
 	problem func(level slog.Level, key, msg string, args ...any)
 	passed  map[fileID]int64  // files passed over (compressed or parked), with their size then
 	said    map[string]string // per path, the last warning, to say it once
@@ -465,7 +468,9 @@ func (fl *Follower) Run(ctx context.Context) error {
 		}
 		more := false
 		for _, w := range slices.Clone(fl.watchers) {
-			if fl.resting(w, now) {
+			// A watcher closed (parked) by a scan in send during this
+			// pass is not read: its descriptor is closed.
+			if w.state == closed || fl.resting(w, now) {
 				continue
 			}
 			more = fl.read(ctx, w, now) || more
@@ -653,8 +658,8 @@ func (fl *Follower) scan(now time.Time) {
 }
 
 // park closes up to n watchers that are idle at the end of a file still
-// matched (nothing new since they read it: sizeOf, from the scan), longest
-// idle first, so that files waiting for a descriptor can be opened. A
+// matched (nothing new since they read it: sizeOf, from the scan), but for
+// the one read now, longest idle first, so that files waiting for a descriptor can be opened. A
 // parked file's record stays, not held; the file is passed over until it
 // grows, then found again by its inode and fingerprint and read on from
 // where it was.
@@ -665,7 +670,7 @@ func (fl *Follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time
 	var idle []*watcher
 	for _, w := range fl.watchers {
 		size, ok := sizeOf(w.id)
-		if ok && w.missing.IsZero() && w.nlink > 0 && (w.state == unidentified && size == w.size ||
+		if ok && w != fl.reading && w.missing.IsZero() && w.nlink > 0 && (w.state == unidentified && size == w.size ||
 			w.state == following && w.line.n == 0 && size == w.next) {
 			idle = append(idle, w)
 		}
@@ -887,13 +892,12 @@ func (fl *Follower) forget(now time.Time) {
 // read reads what was added to w's file since the last time, up to
 // readPerCycle bytes; true when there is more to read at once.
 func (fl *Follower) read(ctx context.Context, w *watcher, now time.Time) bool {
-	// A watcher closed (parked) by a scan in send during this pass over
-	// the watchers is still read once, as it was before its state had a
-	// name: with its record, or through settle.
-	if !(w.state.reading() || w.state == closed && w.rec != nil) && !fl.settle(w, now) {
+	if !w.state.reading() && !fl.settle(w, now) {
 		return false
 	}
+	fl.reading = w
 	defer func() {
+		fl.reading = nil
 		if w.gone() { // what was read from it now cannot be read again after a restart
 			fl.keepFlight(w.rec)
 		}
