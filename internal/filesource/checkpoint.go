@@ -2,6 +2,9 @@ package filesource
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -714,4 +717,37 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 	n, err := cw.w.Write(p)
 	cw.n += n
 	return n, err
+}
+
+// skim computes the mark at offset by reading f from the start, as reading
+// the lines would: for a checkpoint of the earlier format, which has no chain.
+func skim(f *os.File, offset int64) (mark, error) {
+	ls := lineState{h: sha256.New()}
+	m := mark{chain: chainSeed(0)}
+	ls.start(m.chain)
+	buf := make([]byte, 64<<10)
+	for pos := int64(0); pos < offset; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), offset-pos)], pos)
+		if n == 0 {
+			return mark{}, cmp.Or(err, io.ErrUnexpectedEOF)
+		}
+		pos += int64(n)
+		for p := buf[:n]; len(p) > 0; {
+			i := bytes.IndexByte(p, '\n')
+			piece := p
+			if i >= 0 {
+				piece = p[:i+1]
+			}
+			ls.add(piece)
+			p = p[len(piece):]
+			if i >= 0 {
+				m = ls.end(m.offset)
+				ls.start(m.chain)
+			}
+		}
+	}
+	if ls.n > 0 { // the offset is inside a line: count its start as one
+		m = ls.end(m.offset)
+	}
+	return m, nil
 }

@@ -98,19 +98,13 @@ package filesource
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"hash"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"syscall"
 	"time"
 )
 
@@ -119,31 +113,6 @@ const (
 	readPerCycle = 1 << 20  // bytes read from one file before the others get a turn
 	maxCheckLine = 64 << 10 // a longer last line is not read back to be checked (the first bytes still are)
 )
-
-type fileID struct{ dev, ino uint64 }
-
-func idOf(fi os.FileInfo) fileID {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return fileID{uint64(st.Dev), uint64(st.Ino)}
-	}
-	return fileID{}
-}
-
-// ctimeOf is the file's change time, which every write and truncation
-// sets and nothing can set back (unlike the modification time).
-func ctimeOf(fi os.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Unix())
-	}
-	return fi.ModTime()
-}
-
-func nlinkOf(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}
 
 // lineOK reports whether f still holds, before m.offset, the line read
 // there; an error when f could not be read.
@@ -159,146 +128,6 @@ func lineOK(f *os.File, m mark) (bool, error) {
 		return false, err
 	}
 	return m.prev.then(buf) == m.chain, nil
-}
-
-func readHead(f *os.File, size int64) ([]byte, error) {
-	head := make([]byte, min(size, fpBytes))
-	n, err := f.ReadAt(head, 0)
-	if n == len(head) {
-		err = nil
-	}
-	return head[:n], err
-}
-
-// compressed reports whether head starts like a compressed file; undecided
-// when it is too short to tell.
-func compressed(head []byte) (yes, undecided bool) {
-	for _, magic := range [][]byte{{0x1f, 0x8b}, []byte("BZh"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}} {
-		n := min(len(head), len(magic))
-		if bytes.Equal(head[:n], magic[:n]) {
-			if n < len(magic) {
-				undecided = true
-				continue
-			}
-			return true, false
-		}
-	}
-	return false, undecided
-}
-
-// lineState is the line being read: its first MaxLineBytes bytes (and two
-// for its end of line), its length, and, for files, the chain before it and
-// the hash so far.
-type lineState struct {
-	buf     []byte
-	n       int64
-	h       hash.Hash // nil for stdin, and between lines once released
-	prev    chainHash
-	nuls    int64 // leading NULs skipped
-	skipNUL bool  // files: leading NULs are not kept in buf
-	// released: h went back to lineHashes between lines; add takes one
-	// again for the next line.
-	released bool
-}
-
-// lineHashes holds the hashes of files idle between lines: with thousands
-// of files followed, one each was a large part of the memory per file.
-var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
-
-func (ls *lineState) start(chain chainHash) {
-	if cap(ls.buf) > 64<<10 {
-		ls.buf = nil // a long line's memory goes back once it is sent
-	}
-	ls.buf, ls.n, ls.nuls, ls.prev = ls.buf[:0], 0, 0, chain
-	if ls.h != nil {
-		ls.h.Reset()
-		ls.h.Write(chain[:])
-	}
-}
-
-// release gives the hash and the line's buffer back while no line is in
-// progress (the chain before the next line is in prev): an idle file holds
-// neither.
-func (ls *lineState) release() {
-	if ls.n != 0 {
-		return
-	}
-	ls.buf = nil
-	if ls.h != nil {
-		lineHashes.Put(ls.h)
-		ls.h, ls.released = nil, true
-	}
-}
-
-func (ls *lineState) add(p []byte) {
-	ls.n += int64(len(p))
-	if ls.h == nil && ls.released {
-		ls.h = lineHashes.Get().(hash.Hash)
-		ls.h.Reset()
-		ls.h.Write(ls.prev[:])
-	}
-	if ls.h != nil {
-		ls.h.Write(p) // the id covers every byte, NULs included
-	}
-	if ls.skipNUL && len(ls.buf) == 0 {
-		// The hole a writer without O_APPEND leaves after a copytruncate
-		// can be larger than MaxLineBytes: kept, it would push the line
-		// after it out of buf.
-		i := 0
-		for i < len(p) && p[i] == 0 {
-			i++
-		}
-		ls.nuls += int64(i)
-		p = p[i:]
-	}
-	// Room for the end of line too, so that a line of exactly MaxLineBytes
-	// is whole: long then means longer than MaxLineBytes, as parse says.
-	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
-		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
-	}
-}
-
-// long reports whether buf holds only the start of the line.
-func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
-
-// end is the mark after the line, which started at offset start.
-func (ls *lineState) end(start int64) mark {
-	m := mark{offset: start + ls.n, prev: ls.prev, lineLen: ls.n}
-	ls.h.Sum(m.chain[:0])
-	return m
-}
-
-// skim computes the mark at offset by reading f from the start, as reading
-// the lines would: for a checkpoint of the earlier format, which has no chain.
-func skim(f *os.File, offset int64) (mark, error) {
-	ls := lineState{h: sha256.New()}
-	m := mark{chain: chainSeed(0)}
-	ls.start(m.chain)
-	buf := make([]byte, 64<<10)
-	for pos := int64(0); pos < offset; {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), offset-pos)], pos)
-		if n == 0 {
-			return mark{}, cmp.Or(err, io.ErrUnexpectedEOF)
-		}
-		pos += int64(n)
-		for p := buf[:n]; len(p) > 0; {
-			i := bytes.IndexByte(p, '\n')
-			piece := p
-			if i >= 0 {
-				piece = p[:i+1]
-			}
-			ls.add(piece)
-			p = p[len(piece):]
-			if i >= 0 {
-				m = ls.end(m.offset)
-				ls.start(m.chain)
-			}
-		}
-	}
-	if ls.n > 0 { // the offset is inside a line: count its start as one
-		m = ls.end(m.offset)
-	}
-	return m, nil
 }
 
 // Config is what a Follower follows and where it hands its lines.
@@ -353,78 +182,6 @@ type Follower struct {
 	said    map[string]string // per path, the last warning, to say it once
 	chunk   []byte
 	head    []byte
-}
-
-// watcher is an open followed file.
-type watcher struct {
-	f       *os.File
-	id      fileID
-	path    string // where the last scan found it
-	state   watcherState
-	rec     *record   // the record read: set in following and draining (and kept once closed)
-	missing time.Time // since when no scan found it; zero when found
-	nlink   uint64
-	size    int64
-	changed time.Time // when its size last changed
-	next    int64     // the next byte to read
-	line    lineState
-	scanned os.FileInfo // what the last scan found at its path (its inode), until read uses it
-	copyOf  *record     // in possibleCopy: the followed file's record it may be a copy of
-	checked time.Time   // the change time (ctime) of the file when verify last passed
-	// when that was: a change less than a second before it may carry the
-	// same change time as a later one
-	checkedAt time.Time
-}
-
-// watcherState is where a watcher is in its life (FILESOURCE.md has the
-// diagram). Whether its file is still matched (missing) or still linked
-// (nlink) is apart: a file in any state can go away.
-type watcherState uint8
-
-const (
-	// unidentified: open, with too few bytes to tell whether it is
-	// compressed, or none; nothing read. A file found empty waits here, so
-	// that lines written to it and the file deleted before a poll are read.
-	unidentified watcherState = iota
-	// possibleCopy: open, unread; its first bytes are those of a followed
-	// file (copyOf) it may be the copy of (see settle).
-	possibleCopy
-	// following: reading rec's lines as the file grows.
-	following
-	// draining: following a file renamed since it was found (rec.rotated):
-	// its unterminated last line goes out once idle for rotateWait.
-	draining
-	// closed: no longer held; a parked file's record stays.
-	closed
-)
-
-// reading reports whether the watcher reads a record's lines.
-func (s watcherState) reading() bool { return s == following || s == draining }
-
-// The transitions. Each changes only the watcher; what they do to the
-// record is the caller's, under the checkpoint's lock.
-
-// holdAsCopy: unidentified or possibleCopy -> possibleCopy of r.
-func (w *watcher) holdAsCopy(r *record) { w.state, w.copyOf = possibleCopy, r }
-
-// startReading: unidentified or possibleCopy -> following r (draining when
-// r's file was renamed: rotated, as r says), from where r was read to.
-func (w *watcher) startReading(r *record, rotated bool) {
-	w.state, w.rec, w.copyOf, w.next = following, r, nil, r.read.offset
-	if rotated {
-		w.state = draining
-	}
-	w.line.start(r.read.chain)
-}
-
-// rotate: following -> draining, the file renamed.
-func (w *watcher) rotate() { w.state = draining }
-
-// restart: following or draining -> following r, a new generation read
-// from 0 (the file was truncated).
-func (w *watcher) restart(r *record) {
-	w.state, w.rec, w.next = following, r, 0
-	w.line.start(r.read.chain)
 }
 
 // New makes a follower of what cfg says; Run starts it. Its descriptors
@@ -515,21 +272,6 @@ func (fl *Follower) resting(w *watcher, now time.Time) bool {
 	return w.state == unidentified || w.state == following
 }
 
-// ownPath reports whether path names one of our own files, also through
-// symlinked directories; for a file that is gone, whose inode is unknown.
-func (fl *Follower) ownPath(path string) bool {
-	canon := func(p string) string {
-		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
-		if err != nil {
-			return ""
-		}
-		abs, _ := filepath.Abs(filepath.Join(dir, filepath.Base(p)))
-		return abs
-	}
-	c := canon(path)
-	return c != "" && slices.ContainsFunc(fl.exclude, func(p string) bool { return canon(p) == c })
-}
-
 // say logs a warning about path unless it is what was said last about it.
 func (fl *Follower) say(path, msg string, args ...any) {
 	if fl.said[path] == msg {
@@ -537,185 +279,6 @@ func (fl *Follower) say(path, msg string, args ...any) {
 	}
 	fl.said[path] = msg
 	fl.log.Warn(msg, append([]any{"path", path}, args...)...)
-}
-
-// scan expands the patterns, notes which followed files were renamed or are
-// gone, starts following new ones (oldest first) and forgets records no file
-// has matched for rotateWait.
-func (fl *Follower) scan(now time.Time) {
-	type found struct {
-		path string
-		fi   os.FileInfo
-	}
-	seen := map[fileID]found{}
-	var fresh []fileID
-	for _, pattern := range fl.patterns {
-		matches, _ := filepath.Glob(pattern) // patterns were checked at start
-		for _, p := range matches {
-			if abs, err := filepath.Abs(p); err == nil && fl.excludeAbs[abs] {
-				continue
-			}
-			fi, err := os.Stat(p)
-			if errors.Is(err, fs.ErrNotExist) && !fl.ownPath(p) {
-				fl.say(p, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
-			}
-			if err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-			id := idOf(fi)
-			if _, dup := seen[id]; !dup {
-				seen[id] = found{p, fi}
-				fresh = append(fresh, id)
-			}
-		}
-	}
-	// Our own files are known by device and inode: a symlinked directory or
-	// a link gives them another path. They are stat'ed after the matches, so
-	// that a checkpoint renamed into place since is known by its new name.
-	for _, p := range fl.exclude {
-		if fi, err := os.Stat(p); err == nil {
-			delete(seen, idOf(fi))
-		}
-	}
-	fresh = slices.DeleteFunc(fresh, func(id fileID) bool { _, ok := seen[id]; return !ok })
-	fl.matched = len(seen)
-	for _, w := range fl.watchers {
-		f, ok := seen[w.id]
-		w.scanned = f.fi // its inode's, as fstat would say: read needs no stat of its own
-		if !ok {
-			if w.missing.IsZero() {
-				w.missing = now
-			}
-			fl.keepFlight(w.rec) // a restart would not find it: also the lines read since the last scan
-			continue
-		}
-		w.missing = time.Time{}
-		if !w.state.reading() {
-			w.path = f.path
-			continue
-		}
-		if f.path != w.path {
-			fl.log.Info("followed file renamed", "from", w.path, "to", f.path)
-			w.path = f.path
-			fl.cp.renamed(w.rec, f.path)
-			w.rotate()
-		}
-		fl.cp.found(w.rec, now)
-	}
-	isOpen := make(map[fileID]bool, len(fl.watchers))
-	for _, w := range fl.watchers {
-		isOpen[w.id] = true
-	}
-	fresh = slices.DeleteFunc(fresh, func(id fileID) bool {
-		size, passed := fl.passed[id]
-		return (passed && size == seen[id].fi.Size()) || isOpen[id]
-	})
-	// A file whose inode a record names goes first, so that a copy of it
-	// (copytruncate, a backup) cannot take its record; then oldest first.
-	hinted := fl.cp.hinted()
-	slices.SortFunc(fresh, func(a, b fileID) int {
-		if hinted[a] != hinted[b] {
-			if hinted[a] {
-				return -1
-			}
-			return 1
-		}
-		return seen[a].fi.ModTime().Compare(seen[b].fi.ModTime())
-	})
-	for id := range fl.passed {
-		if _, ok := seen[id]; !ok {
-			delete(fl.passed, id)
-		}
-	}
-	for id, r := range fl.parked {
-		if _, ok := seen[id]; ok { // still there: not to be forgotten
-			fl.cp.found(r, now)
-		} else {
-			delete(fl.parked, id)
-		}
-	}
-	fl.park(len(fresh)-(fl.maxOpen-len(fl.watchers)), func(id fileID) (int64, bool) {
-		f, ok := seen[id]
-		if !ok {
-			return 0, false
-		}
-		return f.fi.Size(), true
-	}, now)
-	waiting := 0
-	for _, id := range fresh {
-		if len(fl.watchers) >= fl.maxOpen {
-			waiting++
-			continue
-		}
-		delete(fl.parked, id)
-		fl.discover(seen[id].path, id, now)
-	}
-	if waiting > 0 {
-		fl.problem(slog.LevelWarn, "descriptors", "matched files wait for a file descriptor: each is read once an open one is idle at its end",
-			"waiting", waiting, "open", len(fl.watchers), "rlimit_nofile", fl.nofile, "what_to_do", "raise the limit (ulimit -n, LimitNOFILE= in systemd) or match fewer files with -files")
-	}
-	fl.forget(now)
-}
-
-// park closes up to n watchers that are idle at the end of a file still
-// matched (nothing new since they read it: sizeOf, from the scan), but for
-// the one read now, longest idle first, so that files waiting for a descriptor can be opened. A
-// parked file's record stays, not held; the file is passed over until it
-// grows, then found again by its inode and fingerprint and read on from
-// where it was.
-func (fl *Follower) park(n int, sizeOf func(fileID) (int64, bool), now time.Time) {
-	if n <= 0 {
-		return
-	}
-	var idle []*watcher
-	for _, w := range fl.watchers {
-		size, ok := sizeOf(w.id)
-		if ok && w != fl.reading && w.missing.IsZero() && w.nlink > 0 && (w.state == unidentified && size == w.size ||
-			w.state == following && w.line.n == 0 && size == w.next) {
-			idle = append(idle, w)
-		}
-	}
-	slices.SortFunc(idle, func(a, b *watcher) int { return a.changed.Compare(b.changed) })
-	for _, w := range idle[:min(n, len(idle))] {
-		short := w.state == unidentified
-		fl.close(w)
-		if short { // too short to identify: found again once it grows
-			fl.passed[w.id] = w.size
-			continue
-		}
-		fl.cp.release(w.rec, now, false)
-		fl.parked[w.id], fl.passed[w.id] = w.rec, w.next
-	}
-}
-
-// discover starts following the file at path, unless it is compressed. A
-// file with nothing in it yet, or too little to tell whether it is
-// compressed, is held open, unidentified, until it has (see identify): lines
-// written to it and the file deleted before the next poll are still read.
-// A possible copy of a followed file is held open, unread, until settle
-// decides.
-func (fl *Follower) discover(path string, id fileID, now time.Time) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		fl.say(path, "a matched file went away before it could be opened: if it was deleted, not renamed, its lines are lost")
-		return
-	}
-	if err != nil {
-		fl.say(path, "cannot open a matched file; it is skipped until it can be opened", "err", err)
-		return
-	}
-	fi, err := f.Stat()
-	if err != nil || idOf(fi) != id {
-		f.Close()
-		return // replaced since the scan
-	}
-	w := &watcher{f: f, id: id, path: path, nlink: nlinkOf(fi), size: fi.Size(), changed: now,
-		line: lineState{h: sha256.New(), skipNUL: true}}
-	if !fl.identify(w, fi.Size()) {
-		f.Close()
-		return
-	}
-	fl.watchers = append(fl.watchers, w)
 }
 
 // identify reads the first bytes of w's file, of size bytes, and starts
@@ -755,10 +318,6 @@ func (fl *Follower) close(w *watcher) {
 	w.f.Close()
 	fl.watchers = slices.DeleteFunc(fl.watchers, func(x *watcher) bool { return x == w })
 }
-
-// gone reports whether a restart could not read w's file again: deleted,
-// or matched by no pattern.
-func (w *watcher) gone() bool { return w.nlink == 0 || !w.missing.IsZero() }
 
 // keepFlight hands r's lines in flight to keep: their file can no longer
 // be read again.
