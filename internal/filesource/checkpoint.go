@@ -369,8 +369,8 @@ func (p *Position) KeptIn() uint64 {
 // Kept records that the lines at ps are in the spool as records seqs, and
 // moves the checkpoint past them. It returns the spool records of lines
 // confirmed meanwhile (to acknowledge at once), and how many positions of
-// lines confirmed before (out of order) the checkpoint moved past: their
-// positionOverhead is free now.
+// lines confirmed before (out of order) the checkpoint moved past: the
+// memory they held is free now.
 func (c *Checkpoints) Kept(ps []*Position, seqs []uint64) (ack []uint64, freed int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -508,8 +508,9 @@ func (st savedState) encode() []byte {
 	return raw
 }
 
-// SaveDue saves as save does, but one that would fold waits while the
-// last fold wrote more than checkpointBytesPerSecond allows since.
+// SaveDue writes what changed since the last save (see save), but a save
+// that would fold waits while the last fold wrote more than
+// checkpointBytesPerSecond allows since.
 func (c *Checkpoints) SaveDue() error { return c.persist(true) }
 
 // save writes what changed since the last save: the records of files

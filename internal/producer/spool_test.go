@@ -188,7 +188,9 @@ func TestSpoolForceWritesWhenFull(t *testing.T) {
 // lines in flight to the spool with their ids and times and moves the
 // checkpoint past them; the confirmations that come later acknowledge them
 // in the spool, do not move the checkpoint again, and give the queue back
-// every byte. A line confirmed before, out of order, is not kept.
+// every byte. Line 2, confirmed before, out of order, is not in flight: the
+// follower does not hand it to keepFlight (filesource's
+// TestKeptLinesAreThoseInFlight).
 func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.ndjson")
 	sp, err := openSpool(path, 1<<20, quiet())
