@@ -136,7 +136,7 @@ func TestLocalAPIAnswersAsTheDeployedOne(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(`[{"value":"3"}]`))
 	zw.Close()
-	badBody := "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 1000 JSON objects"
+	badBody := "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects" // PER_EVENT
 	for _, c := range []struct {
 		name, path, body string
 		headers          []string
