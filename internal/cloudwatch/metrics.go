@@ -166,8 +166,12 @@ func (m *Metrics) send(ctx context.Context, body []byte, attempts int) error {
 			return err
 		}
 		rctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
-		_, err = m.sign.post(rctx, m.hc, m.url, header, body, queryError)
+		_, e := m.sign.post(rctx, m.hc, m.url, header, body, queryError)
 		cancel()
+		if err != nil && ctx.Err() != nil {
+			return err // the interval ran out: the service's answer says more than the deadline
+		}
+		err = e
 		var f *failure
 		if err == nil || !errors.As(err, &f) || !f.retry {
 			return err
