@@ -55,8 +55,9 @@ type LogsConfig struct {
 	Credentials aws.CredentialsProvider
 	FlushEvery  time.Duration // default DefaultFlushEvery
 	Timeout     time.Duration // per request; default DefaultTimeout
-	// BufferBytes bounds the lines held (counted as the API counts them);
-	// when full, the oldest are dropped. Default DefaultBufferBytes.
+	// BufferBytes bounds the lines held (counted as the API counts them),
+	// besides the batch of a request in flight; when full, the oldest are
+	// dropped. Default DefaultBufferBytes.
 	BufferBytes int
 	// Log gets the outage and recovery lines; it must not write into this
 	// Shipper, or reporting an outage would feed the outage.
@@ -235,8 +236,7 @@ func (s *Shipper) drain(ctx context.Context) bool {
 			if errors.As(err, &f) && f.code == "InvalidParameterException" {
 				// This batch is refused as it is: drop it rather than stop
 				// every line behind it.
-				s.remove(last)
-				s.dropped.Add(int64(len(events)))
+				s.dropped.Add(int64(s.remove(last)))
 			}
 			if ctx.Err() == nil {
 				s.out.failed(err, "lines wait in a bounded buffer; the oldest are dropped and counted when it is full",
@@ -244,7 +244,9 @@ func (s *Shipper) drain(ctx context.Context) bool {
 			}
 			return false
 		}
-		s.remove(last)
+		// Lines pushed out of the buffer while their batch was in flight
+		// were counted dropped, but they were shipped.
+		s.dropped.Add(-int64(len(events) - s.remove(last)))
 		s.shipped.Add(int64(len(events)))
 		if s.out.failing() {
 			s.overflow = s.overflow || s.dropped.Load() > 0
@@ -310,8 +312,9 @@ func stamp(e entry, now time.Time) int64 {
 	return e.at.UnixMilli()
 }
 
-// remove drops the lines up to seq (some may already have been pushed out).
-func (s *Shipper) remove(seq uint64) {
+// remove drops the lines up to seq and says how many it found: the others
+// were pushed out of a full buffer meanwhile.
+func (s *Shipper) remove(seq uint64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
@@ -321,6 +324,7 @@ func (s *Shipper) remove(seq uint64) {
 		i++
 	}
 	s.buf = s.buf[i:]
+	return i
 }
 
 // ship sends one batch, creating the log stream first when it has not been
