@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,11 +276,14 @@ type logEvent struct {
 // each timestamp at least the one before, as the API wants; last is the
 // sequence number of the last line taken.
 func (s *Shipper) batch(now time.Time) (events []logEvent, last uint64) {
+	// Copy the candidates and read their times outside the lock: Write
+	// waits only for the copy.
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	head := slices.Clone(s.buf[:min(len(s.buf), MaxLogBatchEvents)])
+	s.mu.Unlock()
 	size := 0
 	var first, prev int64
-	for _, e := range s.buf {
+	for _, e := range head {
 		ts := stamp(e, now)
 		if len(events) > 0 {
 			ts = max(ts, prev)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -135,6 +136,7 @@ func (m *Metrics) publish(ctx context.Context, now time.Time) {
 	cur := m.cfg.Snapshot()
 	bodies := m.bodies(m.datums(cur), now)
 	m.prev = cur
+	m.prev.DeadLettered = maps.Clone(cur.DeadLettered) // the producer may update its map in place
 	stop := ctx
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Interval)
 	defer cancel()
@@ -223,7 +225,7 @@ func (m *Metrics) datums(cur Figures) []datum {
 	}
 	var dead float64
 	var reasons []datum
-	for _, class := range slices.Sorted(mapKeys(cur.DeadLettered)) {
+	for _, class := range slices.Sorted(maps.Keys(cur.DeadLettered)) {
 		n := inc(cur.DeadLettered[class], m.prev.DeadLettered[class])
 		if n > 0 {
 			dead += n
@@ -241,16 +243,6 @@ func (m *Metrics) datums(cur Figures) []datum {
 		{name: "FilesGoneUnread", unit: "Count", value: inc(cur.FilesGoneUnread, m.prev.FilesGoneUnread)},
 		{name: "Heartbeat", unit: "Count", value: 1},
 	}, reasons...)
-}
-
-func mapKeys(m map[string]int64) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // bodies encodes the datums as PutMetricData requests: one, unless the

@@ -298,3 +298,38 @@ func TestNewMetricsRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpoint(t *testing.T) {
+	for _, tc := range []struct{ base, service, region, want string }{
+		{"", "monitoring", "eu-west-1", "https://monitoring.eu-west-1.amazonaws.com/"},
+		{"", "logs", "cn-north-1", "https://logs.cn-north-1.amazonaws.com.cn/"},
+		{"http://127.0.0.1:4566", "logs", "", "http://127.0.0.1:4566"},
+	} {
+		if got, err := cloudwatch.Endpoint(tc.base, tc.service, tc.region); err != nil || got != tc.want {
+			t.Errorf("Endpoint(%q, %q, %q) = %q, %v; want %q", tc.base, tc.service, tc.region, got, err, tc.want)
+		}
+	}
+	if _, err := cloudwatch.Endpoint("", "logs", ""); err == nil || !strings.Contains(err.Error(), "Region") {
+		t.Errorf("no Region: %v", err)
+	}
+}
+
+func TestMetricsDeadLetteredMapUpdatedInPlace(t *testing.T) {
+	fake := fakecloudwatch.New()
+	defer fake.Close()
+	var mu sync.Mutex
+	dead := map[string]int64{}
+	var log logBuf
+	startMetrics(t, fake, &log, func() cloudwatch.Figures {
+		mu.Lock()
+		defer mu.Unlock()
+		dead["http-403"] += 2 // the producer's own map, counting on
+		return cloudwatch.Figures{DeadLettered: dead}
+	}, 30*time.Millisecond, 0)
+	waitFor(t, "three requests", func() bool { return len(fake.MetricRequests()) >= 3 })
+	for i, r := range fake.MetricRequests()[:3] {
+		if got := metrics(t, r)["EventsDeadLettered/http-403"]; got.value != 2 {
+			t.Errorf("interval %d: Reason=http-403 %v, want 2", i+1, got)
+		}
+	}
+}
