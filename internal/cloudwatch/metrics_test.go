@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -82,11 +83,11 @@ func script(figs ...cloudwatch.Figures) func() cloudwatch.Figures {
 }
 
 // startMetrics runs a publisher against fake until the test ends.
-func startMetrics(t *testing.T, fake *fakecloudwatch.Server, log *logBuf, snap func() cloudwatch.Figures, interval, timeout time.Duration) *cloudwatch.Metrics {
+func startMetrics(t *testing.T, fake *fakecloudwatch.Server, log *logBuf, snap func() cloudwatch.Figures, interval, timeout time.Duration, hc *http.Client) *cloudwatch.Metrics {
 	t.Helper()
 	m, err := cloudwatch.NewMetrics(cloudwatch.MetricsConfig{
 		Namespace: "Tributary/trial", Pipeline: "trial", Host: "i-0abc", Endpoint: fake.URL, Region: "eu-west-1",
-		Credentials: creds, Snapshot: snap, Interval: interval, Timeout: timeout, Log: log.logger(),
+		Credentials: creds, Snapshot: snap, Interval: interval, Timeout: timeout, Log: log.logger(), HTTP: hc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestMetricsOneRequestAnIntervalOfIncreases(t *testing.T) {
 			FilesGoneUnread: 1},
 		cloudwatch.Figures{Read: 25, Sent: 25, Retried: 4, DeadLettered: map[string]int64{"http-400": 2, "network": 3},
 			FilesGoneUnread: 1, QueueBytes: 7, OldestUnconfirmed: 2 * time.Second, FileLagBytes: 50},
-	), 30*time.Millisecond, 0)
+	), 30*time.Millisecond, 0, nil)
 	waitFor(t, "three requests", func() bool { return len(fake.MetricRequests()) >= 3 })
 
 	base := func(read, sent, retried, dead, gone, queue, oldest, lag float64) map[string]metric {
@@ -193,7 +194,7 @@ func TestMetricsSplitOnlyAtTheDocumentedLimit(t *testing.T) {
 		dead[fmt.Sprintf("class-%04d", i)] = 1
 	}
 	var log logBuf
-	m := startMetrics(t, fake, &log, script(cloudwatch.Figures{DeadLettered: dead}, cloudwatch.Figures{DeadLettered: dead}), time.Second, 0)
+	m := startMetrics(t, fake, &log, script(cloudwatch.Figures{DeadLettered: dead}, cloudwatch.Figures{DeadLettered: dead}), time.Second, 0, nil)
 	// The fake refuses more than 1,000 metrics a request, as the API does.
 	waitFor(t, "an interval's requests", func() bool { return len(fake.MetricRequests()) >= 2 })
 	r := fake.MetricRequests()
@@ -229,7 +230,7 @@ func TestMetricsRefusedDropsIntervalsLogsOnceThenRecovers(t *testing.T) {
 			defer fake.Close()
 			fake.SetFault(fakecloudwatch.Metrics, tc.fault)
 			var log logBuf
-			m := startMetrics(t, fake, &log, script(cloudwatch.Figures{Read: 1}), 30*time.Millisecond, 0)
+			m := startMetrics(t, fake, &log, script(cloudwatch.Figures{Read: 1}), 30*time.Millisecond, 0, nil)
 			waitFor(t, "three dropped intervals", func() bool { return m.Dropped() >= 3 })
 			// Bounded retries: at most three tries for the first interval,
 			// then one an interval.
@@ -257,14 +258,41 @@ func TestMetricsRefusedDropsIntervalsLogsOnceThenRecovers(t *testing.T) {
 	}
 }
 
+// countingTransport counts the requests a client has open at once (the
+// fake notices a client giving up only later).
+type countingTransport struct {
+	mu      sync.Mutex
+	n, peak int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n++
+	c.peak = max(c.peak, c.n)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.n--
+		c.mu.Unlock()
+	}()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) max() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak
+}
+
 func TestMetricsHangingCloudWatchNeverPilesUp(t *testing.T) {
 	fake := fakecloudwatch.New()
 	defer fake.Close()
 	fake.SetFault(fakecloudwatch.Metrics, fakecloudwatch.Fault{Hang: true})
 	var log logBuf
-	m := startMetrics(t, fake, &log, script(cloudwatch.Figures{}), 30*time.Millisecond, 20*time.Millisecond)
+	var ct countingTransport
+	m := startMetrics(t, fake, &log, script(cloudwatch.Figures{}), 30*time.Millisecond, 20*time.Millisecond, &http.Client{Transport: &ct})
 	waitFor(t, "three intervals dropped", func() bool { return m.Dropped() >= 3 })
-	if p := fake.MaxInFlight(); p != 1 {
+	if p := ct.max(); p != 1 {
 		t.Errorf("%d requests held at once, want 1: an interval's requests must end before the next", p)
 	}
 	if n := len(log.lines(t, "cloudwatch metrics: cannot publish")); n != 1 {
@@ -325,7 +353,7 @@ func TestMetricsDeadLetteredMapUpdatedInPlace(t *testing.T) {
 		defer mu.Unlock()
 		dead["http-403"] += 2 // the producer's own map, counting on
 		return cloudwatch.Figures{DeadLettered: dead}
-	}, 30*time.Millisecond, 0)
+	}, 30*time.Millisecond, 0, nil)
 	waitFor(t, "three requests", func() bool { return len(fake.MetricRequests()) >= 3 })
 	for i, r := range fake.MetricRequests()[:3] {
 		if got := metrics(t, r)["EventsDeadLettered/http-403"]; got.value != 2 {
