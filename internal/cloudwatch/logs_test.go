@@ -159,7 +159,11 @@ func TestShipperNeverBlocksWhileCloudWatchHangs(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for i := range 50_000 {
-			fmt.Fprintln(s, line(i))
+			l := line(i) + "\n"
+			if n, err := s.Write([]byte(l)); n != len(l) || err != nil {
+				t.Errorf("Write: %d, %v; want %d, nil (a tee beside stderr must not stop)", n, err, len(l))
+				break
+			}
 			if i == 1000 {
 				// Let the shipper try (and hang) while writes go on.
 				waitFor(t, "a hung request", func() bool { return fake.Requests(fakecloudwatch.Logs) > 0 })
@@ -238,5 +242,25 @@ func TestShipperMissingLogGroupIsLogged(t *testing.T) {
 	waitFor(t, "the outage logged", func() bool { return len(log.lines(t, "cloudwatch logs: cannot publish")) == 1 })
 	if w := log.lines(t, "cloudwatch logs")[0]; !strings.Contains(w["error"].(string), "ResourceNotFoundException: The specified log group does not exist.") || w["log_group"] != group {
 		t.Errorf("warning %v", w)
+	}
+}
+
+func TestShipperShipsWhatIsLeftWhenStopped(t *testing.T) {
+	fake := fakecloudwatch.New()
+	defer fake.Close()
+	fake.CreateLogGroup(group)
+	var log logBuf
+	s, err := cloudwatch.NewShipper(cloudwatch.LogsConfig{
+		Group: group, Stream: stream, Endpoint: fake.URL, Region: "eu-west-1", Credentials: creds,
+		FlushEvery: time.Hour, Log: log.logger(), // no flush before the stop
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, s)
+	fmt.Fprintln(s, `{"msg":"stopping"}`)
+	stop()
+	if e := fake.Events(group, stream); len(e) != 1 || e[0].Message != `{"msg":"stopping"}` {
+		t.Errorf("stored %v, want the last line", e)
 	}
 }
