@@ -224,13 +224,17 @@ func (s *Shipper) Run(ctx context.Context) {
 	}
 }
 
-// drain ships batches until the buffer is empty or a request fails.
+// drain ships the buffer's lines, in as many batches as their number and
+// size need (not the lines written meanwhile: those wait for the next
+// flush, so a chatty log costs one request a flush, not one a line), and
+// reports whether every request succeeded.
 func (s *Shipper) drain(ctx context.Context) bool {
-	for {
-		events, last := s.batch(time.Now())
+	for more := true; more; {
+		var events []logEvent
+		var last uint64
+		events, last, more = s.batch(time.Now())
 		if len(events) == 0 {
-			s.reportOverflow()
-			return true
+			break
 		}
 		if err := s.ship(ctx, events); err != nil {
 			var f *failure
@@ -254,6 +258,8 @@ func (s *Shipper) drain(ctx context.Context) bool {
 			s.out.recovered("dropped_lines", s.dropped.Load())
 		}
 	}
+	s.reportOverflow()
+	return true
 }
 
 // reportOverflow logs once that lines were dropped while the API was
@@ -274,13 +280,16 @@ type logEvent struct {
 // batch is the oldest lines that fit one PutLogEvents request, stamped with
 // their "time" field (or when they were written), in the order written with
 // each timestamp at least the one before, as the API wants; last is the
-// sequence number of the last line taken.
-func (s *Shipper) batch(now time.Time) (events []logEvent, last uint64) {
+// sequence number of the last line taken, and more whether a limit left
+// lines out.
+func (s *Shipper) batch(now time.Time) (events []logEvent, last uint64, more bool) {
 	// Copy the candidates and read their times outside the lock: Write
 	// waits only for the copy.
 	s.mu.Lock()
 	head := slices.Clone(s.buf[:min(len(s.buf), MaxLogBatchEvents)])
+	held := len(s.buf)
 	s.mu.Unlock()
+	defer func() { more = len(events) > 0 && len(events) < held }()
 	size := 0
 	var first, prev int64
 	for _, e := range head {
@@ -300,7 +309,7 @@ func (s *Shipper) batch(now time.Time) (events []logEvent, last uint64) {
 		size += len(e.line) + LogEventOverhead
 		prev, last = ts, e.seq
 	}
-	return events, last
+	return events, last, false
 }
 
 // stamp is a line's time in ms: its "time" field when it is one the API

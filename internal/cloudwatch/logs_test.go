@@ -264,3 +264,22 @@ func TestShipperShipsWhatIsLeftWhenStopped(t *testing.T) {
 		t.Errorf("stored %v, want the last line", e)
 	}
 }
+
+func TestShipperChattyLogOneRequestAFlush(t *testing.T) {
+	fake := fakecloudwatch.New()
+	defer fake.Close()
+	fake.CreateLogGroup(group)
+	var log logBuf
+	s, stop := startShipper(t, fake, &log, 0, 0) // flushes every 20 ms
+	start := time.Now()
+	for i := range 300 {
+		fmt.Fprintf(s, "line %d\n", i)
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	elapsed := time.Since(start)
+	// One request a flush, and one more at the stop, not one a line.
+	if n, most := len(fake.LogBatches()), int(elapsed/(20*time.Millisecond))+2; n > most || s.Shipped() != 300 {
+		t.Errorf("%d requests in %v for %d lines, want at most %d", n, elapsed, s.Shipped(), most)
+	}
+}

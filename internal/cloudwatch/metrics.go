@@ -170,7 +170,7 @@ func (m *Metrics) send(ctx context.Context, body []byte, attempts int) error {
 		rctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 		_, e := m.sign.post(rctx, m.hc, m.url, header, body, queryError)
 		cancel()
-		if err != nil && ctx.Err() != nil {
+		if e != nil && err != nil && ctx.Err() != nil {
 			return err // the interval ran out: the service's answer says more than the deadline
 		}
 		err = e
