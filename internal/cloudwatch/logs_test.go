@@ -283,3 +283,24 @@ func TestShipperChattyLogOneRequestAFlush(t *testing.T) {
 		t.Errorf("%d requests in %v for %d lines, want at most %d", n, elapsed, s.Shipped(), most)
 	}
 }
+
+func TestShipperRecreatesADeletedStream(t *testing.T) {
+	fake := fakecloudwatch.New()
+	defer fake.Close()
+	fake.CreateLogGroup(group)
+	var log logBuf
+	s, _ := startShipper(t, fake, &log, 0, 0)
+	fmt.Fprintln(s, "one")
+	waitFor(t, "the first line", func() bool { return s.Shipped() == 1 })
+	fake.DeleteLogStream(group, stream)
+	fmt.Fprintln(s, "two")
+	waitFor(t, "the second line", func() bool { return s.Shipped() == 2 })
+	if e := fake.Events(group, stream); len(e) != 1 || e[0].Message != "two" || fake.CreateLogStreamCalls() != 2 {
+		t.Errorf("stream holds %v after %d CreateLogStream calls, want [two] after 2", e, fake.CreateLogStreamCalls())
+	}
+	warns := log.lines(t, "cloudwatch logs: cannot publish")
+	if len(warns) != 1 || !strings.Contains(warns[0]["error"].(string), "The specified log stream does not exist.") ||
+		len(log.lines(t, "cloudwatch logs: publishing again")) != 1 {
+		t.Errorf("logged %v", log.lines(t, ""))
+	}
+}

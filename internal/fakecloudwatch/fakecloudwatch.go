@@ -138,6 +138,13 @@ func (s *Server) CreateLogStream(group, stream string) {
 	s.groups[group][stream] = []LogEvent{}
 }
 
+// DeleteLogStream removes a log stream and its events, as an operator might.
+func (s *Server) DeleteLogStream(group, stream string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.groups[group], stream)
+}
+
 // SetFault sets how api answers from now on; requests hung by the previous
 // fault are answered under the new one.
 func (s *Server) SetFault(api API, f Fault) {

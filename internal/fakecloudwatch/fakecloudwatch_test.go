@@ -170,6 +170,11 @@ func TestFaults(t *testing.T) {
 			t.Errorf("%+v: %d %s", tc.fault, status, body)
 		}
 	}
+	f.SetFault(fakecloudwatch.Metrics, fakecloudwatch.Fault{Delay: 50 * time.Millisecond})
+	start := time.Now()
+	if status, _ := do(t, f, "monitoring", form, metricBody(1, nil)); status != 200 || time.Since(start) < 50*time.Millisecond {
+		t.Errorf("slow: %d after %v, want 200 after 50ms", status, time.Since(start))
+	}
 	// A hung request is answered under the fault that replaces it.
 	f.SetFault(fakecloudwatch.Metrics, fakecloudwatch.Fault{Hang: true})
 	done := make(chan int)
@@ -177,7 +182,7 @@ func TestFaults(t *testing.T) {
 		status, _ := do(t, f, "monitoring", form, metricBody(1, nil))
 		done <- status
 	}()
-	for f.Requests(fakecloudwatch.Metrics) < 4 {
+	for f.Requests(fakecloudwatch.Metrics) < 5 {
 		time.Sleep(time.Millisecond)
 	}
 	select {
@@ -186,7 +191,7 @@ func TestFaults(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	f.SetFault(fakecloudwatch.Metrics, fakecloudwatch.Fault{})
-	if s := <-done; s != 200 || len(f.MetricRequests()) != 1 {
+	if s := <-done; s != 200 || len(f.MetricRequests()) != 2 {
 		t.Errorf("released: %d, %d stored", s, len(f.MetricRequests()))
 	}
 	if f.MaxInFlight() != 1 {
