@@ -218,3 +218,32 @@ func TestFaultCloudwatchRefusedOrHangingNeverSlowsDelivery(t *testing.T) {
 		})
 	}
 }
+
+// Without credentials the producer says so once, publishes nothing, and
+// delivers every line.
+func TestFaultCloudwatchWithoutCredentialsPublishesNothing(t *testing.T) {
+	s, cw := cloudwatchScenario(t, fakeapi.Faults{})
+	env := s.env[:0:0]
+	for _, kv := range s.env {
+		if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") && !strings.HasPrefix(kv, "AWS_SESSION_TOKEN=") {
+			env = append(env, kv)
+		}
+	}
+	s.env = env
+	s.appendFile("app.log", s.lines(0, 500, 20))
+	p := s.start(nil)
+	s.waitAll(p)
+	waitFor(t, "the missing credentials to be said", func() bool { return strings.Contains(p.stderr.String(), "cloudwatch: no AWS credentials") })
+	time.Sleep(2500 * time.Millisecond) // intervals that would have published
+	s.stopWanted(p)
+	s.check(true)
+	if n := strings.Count(p.stderr.String(), "cloudwatch: no AWS credentials"); n != 1 {
+		t.Errorf("the missing credentials said %d times, want once", n)
+	}
+	if m, l, c := cw.Requests(fakecloudwatch.Metrics)+len(cw.MetricRequests()), cw.Requests(fakecloudwatch.Logs)+len(cw.LogBatches()), cw.CreateLogStreamCalls(); m != 0 || l != 0 || c != 0 {
+		t.Errorf("without credentials: %d metric, %d log and %d CreateLogStream requests, want none", m, l, c)
+	}
+	if strings.Contains(p.stderr.String(), "cannot publish") {
+		t.Errorf("without credentials, an outage was reported:\n%s", tail(p.stderr.String()))
+	}
+}

@@ -266,7 +266,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	cw := newCloudwatch(o, cwLog)
 	logOut := stderr
 	if cw.ship != nil {
-		logOut = io.MultiWriter(stderr, cw.ship)
+		// The shipper first: it never fails, and a failing stderr (a
+		// closed pipe) would stop io.MultiWriter before the next writer.
+		logOut = io.MultiWriter(cw.ship, stderr)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 
