@@ -34,52 +34,430 @@ var errNotObject = errors.New("not a JSON object")
 // errNotUTF8 marks input that is not valid UTF-8, which JSON text must be.
 var errNotUTF8 = errors.New("not valid UTF-8, which JSON text must be (the line is kept in raw_base64)")
 
-// enrich parses raw as one JSON object and adds event_id (id, or a random
+// enrich reads raw as one JSON object and adds event_id (id, or a random
 // one when id is "") and event_time (now, RFC 3339 UTC) unless it has them:
-// its own, whatever their values, are kept. Values are kept as written; keys
-// come out sorted. Anything after the object but white space, or a key
-// twice, makes the whole line invalid: half a line is not an event.
+// its own, whatever their values, are kept. Anything after the object but
+// white space, or a key twice, makes the whole line invalid: half a line is
+// not an event. See enricher.enrich.
 func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
+	var e enricher
+	return e.enrich(raw, id, now)
+}
+
+// enricher enriches events in one pass over each line, reusing its buffers
+// from one line to the next: one per goroutine.
+type enricher struct {
+	body  []byte              // the object's members, compacted
+	names []byte              // its top-level keys so far, decoded, end to end
+	keys  []int               // where each key ends in names
+	seen  map[string]struct{} // the keys, once there are many
+	stack []byte              // the closing brackets a value still needs
+	at    time.Time           // the millisecond stamp holds, for a line read at the same one
+	stamp []byte              // `"event_time":"…",`
+}
+
+// manyKeys is when an object's keys are looked up in a map rather than
+// compared one by one.
+const manyKeys = 32
+
+// keepBytes is the most an enricher keeps of its buffer between lines.
+const keepBytes = 64 << 10
+
+// maxDepth is how deeply a value may nest, encoding/json's limit.
+const maxDepth = 10000
+
+// enrich validates raw as exactly one JSON object (valid UTF-8, nothing
+// after it but white space, no top-level key twice once decoded, nesting
+// within encoding/json's limit) and compacts it: white space between tokens
+// is dropped, keys, strings and numbers are kept byte for byte. The
+// event_id and event_time it lacks are put first; the user's keys follow in
+// the user's order. A line it refuses gets the reason the decoder of
+// decodeObject gives, so reasons read as they always have.
+func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
 	if !utf8.Valid(raw) {
 		// Decoding would turn each bad byte into U+FFFD: two keys could
 		// become one (a field dropped) and values would not be as written.
 		return nil, "", errNotUTF8
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	obj, err := decodeObject(dec)
-	if err != nil {
-		return nil, "", err
+	if cap(e.body) > keepBytes { // not held on to after a rare large line
+		e.body = nil
 	}
-	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
+	e.body, e.names, e.keys, e.seen = e.body[:0], e.names[:0], e.keys[:0], nil
+	var own []byte // the event's event_id, as written
+	hasID, hasTime := false, false
+	i := skipSpace(raw, 0)
+	if i == len(raw) || raw[i] != '{' {
+		return nil, "", syntaxError(raw)
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			k := i
+			if i = scanString(raw, i); i < 0 {
+				return nil, "", syntaxError(raw)
+			}
+			key := raw[k+1 : i-1]
+			if bytes.IndexByte(key, '\\') >= 0 {
+				var s string
+				if json.Unmarshal(raw[k:i], &s) != nil {
+					return nil, "", syntaxError(raw)
+				}
+				key = []byte(s)
+			}
+			e.body = append(e.body, raw[k:i]...)
+			if i = skipSpace(raw, i); i == len(raw) || raw[i] != ':' {
+				return nil, "", syntaxError(raw)
+			}
+			e.body = append(e.body, ':')
+			v := skipSpace(raw, i+1)
+			if i = e.value(raw, v); i < 0 {
+				return nil, "", syntaxError(raw)
+			}
+			// After its value, as the decoder finds it.
+			if e.known(key) {
+				return nil, "", fmt.Errorf("%w %q: the line is kept here as it is rather than one value dropped", errDuplicateKey, key)
+			}
+			switch string(key) {
+			case "event_id":
+				hasID, own = true, raw[v:i]
+			case "event_time":
+				hasTime = true
+			}
+			if i = skipSpace(raw, i); i == len(raw) {
+				return nil, "", syntaxError(raw)
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return nil, "", syntaxError(raw)
+			}
+			e.body = append(e.body, ',')
+			i = skipSpace(raw, i+1)
+		}
+	}
+	if rest := raw[i:]; !jsonSpace(rest) {
 		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
-	if own, ok := obj["event_id"]; ok {
-		// The event's own id, whatever it is (a number, "", null), is
-		// kept as written: replacing it would lose the user's data.
-		if json.Unmarshal(own, &eventID) != nil {
-			eventID = string(own)
-		}
+	var idJSON []byte
+	if hasID {
+		eventID = ownID(own)
 	} else {
 		eventID = id
 		if eventID == "" {
 			eventID = randomID()
 		}
-		obj["event_id"], _ = json.Marshal(eventID)
+		idJSON = appendJSONString(nil, eventID)
 	}
-	if _, ok := obj["event_time"]; !ok {
-		obj["event_time"], _ = json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	n := len(e.body) + 2
+	if !hasID {
+		n += len(`"event_id":,`) + len(idJSON)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "<" stays "<": the data as the user wrote it
-	if err := enc.Encode(obj); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", errNotObject, err)
+	if !hasTime {
+		e.timeStamp(now)
+		n += len(e.stamp)
 	}
-	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(data) > MaxEventBytes {
-		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
+	if len(e.body) == 0 && (!hasID || !hasTime) {
+		n-- // no comma after the last key added
 	}
-	return data, eventID, nil
+	if n > MaxEventBytes {
+		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", n, MaxEventBytes)
+	}
+	data = make([]byte, 0, n)
+	data = append(data, '{')
+	if !hasID {
+		data = append(data, `"event_id":`...)
+		data = append(data, idJSON...)
+		data = append(data, ',')
+	}
+	if !hasTime {
+		data = append(data, e.stamp...)
+	}
+	if len(e.body) == 0 && (!hasID || !hasTime) {
+		data = data[:len(data)-1]
+	}
+	data = append(data, e.body...)
+	return append(data, '}'), eventID, nil
+}
+
+// known reports whether key was a key of the object before, and notes it.
+func (e *enricher) known(key []byte) bool {
+	if len(e.keys) < manyKeys {
+		start := 0
+		for _, end := range e.keys {
+			if bytes.Equal(e.names[start:end], key) {
+				return true
+			}
+			start = end
+		}
+		e.names = append(e.names, key...)
+		e.keys = append(e.keys, len(e.names))
+		return false
+	}
+	if e.seen == nil { // the first keys, once
+		e.seen = make(map[string]struct{}, 2*manyKeys)
+		start := 0
+		for _, end := range e.keys {
+			e.seen[string(e.names[start:end])] = struct{}{}
+			start = end
+		}
+	}
+	if _, ok := e.seen[string(key)]; ok {
+		return true
+	}
+	e.seen[string(key)] = struct{}{}
+	return false
+}
+
+// timeStamp sets e.stamp to now's event_time member.
+func (e *enricher) timeStamp(now time.Time) {
+	now = now.UTC().Truncate(time.Millisecond)
+	if e.stamp != nil && now.Equal(e.at) {
+		return
+	}
+	e.at = now
+	e.stamp = append(e.stamp[:0], `"event_time":"`...)
+	e.stamp = now.AppendFormat(e.stamp, "2006-01-02T15:04:05.000Z07:00")
+	e.stamp = append(e.stamp, `",`...)
+}
+
+// ownID is the eventID of an event with its own event_id v: a string's
+// text ("" for null), or the value as written.
+func ownID(v []byte) string {
+	switch {
+	case v[0] == '"' && bytes.IndexByte(v, '\\') < 0:
+		return string(v[1 : len(v)-1])
+	case v[0] == '"':
+		var s string
+		_ = json.Unmarshal(v, &s) // validated: it decodes
+		return s
+	case string(v) == "null":
+		return ""
+	}
+	return string(v)
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// syntaxError is why raw, which enrich found is not one JSON object, is
+// refused: in the words of the decoder the producer always used.
+func syntaxError(raw []byte) error {
+	if _, err := decodeObject(json.NewDecoder(bytes.NewReader(raw))); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: not valid JSON", errNotObject)
+}
+
+// value checks the JSON value at raw[i:] and appends it to e.body without
+// the white space between its tokens; it returns where the value ends, or
+// -1 when it is not valid JSON.
+func (e *enricher) value(raw []byte, i int) int {
+	e.stack = e.stack[:0]
+	for {
+		// A value starts at i.
+		if i >= len(raw) {
+			return -1
+		}
+		switch c := raw[i]; c {
+		case '"':
+			j := scanString(raw, i)
+			if j < 0 {
+				return -1
+			}
+			e.body = append(e.body, raw[i:j]...)
+			i = j
+		case '{', '[':
+			if len(e.stack) == maxDepth {
+				return -1
+			}
+			e.body = append(e.body, c)
+			e.stack = append(e.stack, c+2) // '}' and ']'
+			i = skipSpace(raw, i+1)
+			if i < len(raw) && raw[i] == c+2 {
+				e.body = append(e.body, c+2)
+				e.stack = e.stack[:len(e.stack)-1]
+				i++
+			} else if c == '{' {
+				if i = e.member(raw, i); i < 0 {
+					return -1
+				}
+				continue
+			} else {
+				continue
+			}
+		case 't':
+			if !bytes.HasPrefix(raw[i:], []byte("true")) {
+				return -1
+			}
+			e.body = append(e.body, "true"...)
+			i += 4
+		case 'f':
+			if !bytes.HasPrefix(raw[i:], []byte("false")) {
+				return -1
+			}
+			e.body = append(e.body, "false"...)
+			i += 5
+		case 'n':
+			if !bytes.HasPrefix(raw[i:], []byte("null")) {
+				return -1
+			}
+			e.body = append(e.body, "null"...)
+			i += 4
+		default:
+			j := scanNumber(raw, i)
+			if j < 0 {
+				return -1
+			}
+			e.body = append(e.body, raw[i:j]...)
+			i = j
+		}
+		// A value ended at i: close what it ends, or go on to the next.
+		for {
+			if len(e.stack) == 0 {
+				return i
+			}
+			if i = skipSpace(raw, i); i == len(raw) {
+				return -1
+			}
+			top := e.stack[len(e.stack)-1]
+			if raw[i] == top {
+				e.body = append(e.body, top)
+				e.stack = e.stack[:len(e.stack)-1]
+				i++
+				continue
+			}
+			if raw[i] != ',' {
+				return -1
+			}
+			e.body = append(e.body, ',')
+			i = skipSpace(raw, i+1)
+			if top == '}' {
+				if i = e.member(raw, i); i < 0 {
+					return -1
+				}
+			}
+			break
+		}
+	}
+}
+
+// member checks the key and colon of a nested object's member at raw[i:]
+// and appends them; it returns where the member's value starts, or -1.
+// (Keys of nested objects may repeat: they are kept as written.)
+func (e *enricher) member(raw []byte, i int) int {
+	j := scanString(raw, i)
+	if j < 0 {
+		return -1
+	}
+	e.body = append(e.body, raw[i:j]...)
+	if j = skipSpace(raw, j); j == len(raw) || raw[j] != ':' {
+		return -1
+	}
+	e.body = append(e.body, ':')
+	return skipSpace(raw, j+1)
+}
+
+// scanString checks the JSON string at raw[i:] and returns where it ends,
+// or -1. raw is valid UTF-8.
+func scanString(raw []byte, i int) int {
+	if i >= len(raw) || raw[i] != '"' {
+		return -1
+	}
+	for i++; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			if i++; i == len(raw) {
+				return -1
+			}
+			switch raw[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(raw) {
+					return -1
+				}
+				for _, h := range raw[i+1 : i+5] {
+					if !isHex(h) {
+						return -1
+					}
+				}
+				i += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanNumber checks the JSON number at raw[i:] and returns where it ends,
+// or -1.
+func scanNumber(raw []byte, i int) int {
+	if i < len(raw) && raw[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(raw) && raw[i] == '0':
+		i++
+	case i < len(raw) && '1' <= raw[i] && raw[i] <= '9':
+		i = digits(raw, i)
+	default:
+		return -1
+	}
+	if i < len(raw) && raw[i] == '.' {
+		if j := digits(raw, i+1); j > i+1 {
+			i = j
+		} else {
+			return -1
+		}
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			i++
+		}
+		j := digits(raw, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func digits(raw []byte, i int) int {
+	for i < len(raw) && '0' <= raw[i] && raw[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // errDuplicateKey marks an object with a key twice: decoding would keep the

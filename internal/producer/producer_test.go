@@ -384,8 +384,8 @@ func TestEnrich(t *testing.T) {
 	for _, c := range []struct {
 		in, want, err string
 	}{
-		{`{"value":"30","type":"Tip 3"}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","type":"Tip 3","value":"30"}`, ""},
-		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"big":12345678901234567890,"event_id":"mine","event_time":"2020-01-01T00:00:00Z"}`, ""},
+		{`{"value":"30","type":"Tip 3"}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","value":"30","type":"Tip 3"}`, ""},
+		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, ""},
 		{"{\n  \"html\": \"<b>&</b>\",\n  \"u\": \"Grüße 🎉\"\n}", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","html":"<b>&</b>","u":"Grüße 🎉"}`, ""},
 		{`[1,2]`, "", "not a JSON object"},
 		{`{"a":1} {"b":2}`, "", "content after the object"},
@@ -404,15 +404,24 @@ func TestEnrich(t *testing.T) {
 		// Within a value, the object is kept as written, twice the key and all.
 		{`{"o":{"a":1,"a":2}}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","o":{"a":1,"a":2}}`, ""},
 		// The event's own event_id is never replaced, whatever it is.
-		{`{"event_id":42}`, `{"event_id":42,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
-		{`{"event_id":""}`, `{"event_id":"","event_time":"2026-11-24T22:05:06.007Z"}`, ""},
-		{`{"event_id":null}`, `{"event_id":null,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		{`{"event_id":42}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":42}`, ""},
+		{`{"event_id":""}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":""}`, ""},
+		{`{"event_id":null}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":null}`, ""},
 		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
 		// JSON text is UTF-8: keys "\xffkey" and "\xfekey" would both become
 		// "\ufffdkey" and one field would be dropped; a value would be
 		// sent as bytes no JSON reader takes.
 		{"{\"k\":1,\"\xffkey\":1,\"\xfekey\":2}", "", "not valid UTF-8"},
 		{"{\"v\":\"caf\xe9\"}", "", "not valid UTF-8"},
+		// The user's keys stay in the user's order, as written (escapes and
+		// all), after the two added; only white space between tokens goes.
+		{"{ \"z\" : [ 1 , {\"y\" : \"a b\"} ] ,\n\"a\":\"\\u0041\u2028\", \"m\":1.50e+3 }", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","z":[1,{"y":"a b"}],"a":"\u0041` + "\u2028" + `","m":1.50e+3}`, ""},
+		{`{}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		// A key is the same key however it is escaped.
+		{`{"event\u005fid":"x","n":1}`, `{"event_time":"2026-11-24T22:05:06.007Z","event\u005fid":"x","n":1}`, ""},
+		{`{"a":1,"\u0061":2}`, "", `duplicate key "a"`},
+		{"\ufeff{}", "", "not a JSON object: invalid character"},
+		{``, "", "not a JSON object: EOF"},
 	} {
 		got, _, err := enrich([]byte(c.in), id, now)
 		if c.err != "" {

@@ -1,0 +1,52 @@
+package producer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// enrichGeneral is the producer's first way of enriching an event, kept as
+// the reference the fast path (enrich) is checked against: it decodes the
+// object into a map and encodes it again (keys sorted), with the same rules
+// for what is refused and for the ids.
+func enrichGeneral(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
+	if !utf8.Valid(raw) {
+		return nil, "", errNotUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	obj, err := decodeObject(dec)
+	if err != nil {
+		return nil, "", err
+	}
+	if rest := raw[dec.InputOffset():]; !jsonSpace(rest) {
+		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
+	}
+	if own, ok := obj["event_id"]; ok {
+		if json.Unmarshal(own, &eventID) != nil {
+			eventID = string(own)
+		}
+	} else {
+		eventID = id
+		if eventID == "" {
+			eventID = randomID()
+		}
+		obj["event_id"], _ = json.Marshal(eventID)
+	}
+	if _, ok := obj["event_time"]; !ok {
+		obj["event_time"], _ = json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", errNotObject, err)
+	}
+	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(data) > MaxEventBytes {
+		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
+	}
+	return data, eventID, nil
+}
