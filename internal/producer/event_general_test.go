@@ -2,8 +2,10 @@ package producer
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"testing"
 	"time"
 	"unicode/utf8"
 )
@@ -49,4 +51,24 @@ func enrichGeneral(raw []byte, id string, now time.Time) (data []byte, eventID s
 		return nil, eventID, fmt.Errorf("event is %d bytes; the most a Kinesis record takes is %d", len(data), MaxEventBytes)
 	}
 	return data, eventID, nil
+}
+
+// uuid's ids are those it gave when it formatted them with fmt: a line's
+// id must not change with the producer's version.
+func TestUUIDAsBefore(t *testing.T) {
+	for i := range 1000 {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		if i == 0 {
+			b = [16]byte{}
+		}
+		want := b
+		want[8] = want[8]&0x3f | 0x80
+		if got, w := uuid(b), fmt.Sprintf("%x-%x-%x-%x-%x", want[0:4], want[4:6], want[6:8], want[8:10], want[10:16]); got != w {
+			t.Fatalf("uuid(%x) = %s, want %s", b, got, w)
+		}
+	}
+	if got := chainID([32]byte{1, 2, 3}); got != "01020300-0000-8000-8000-000000000000" {
+		t.Errorf("chainID = %s", got)
+	}
 }
