@@ -626,3 +626,66 @@ func TestLinesNotValidUTF8AreDeadLetteredExactly(t *testing.T) {
 		}
 	}
 }
+
+// Lines are parsed on every core, yet reach the batches and the dead-letter
+// file in the order read, each once: a file's order and its checkpoint
+// depend on it.
+func TestParallelParseKeepsOrder(t *testing.T) {
+	r := &run{cfg: Config{BatchSize: 7, Linger: time.Hour}, stats: &Stats{}, dlIn: make(chan []dlItem, 100000)}
+	lines, batches := make(chan line, 1024), make(chan []*Event, 16)
+	work, chunks := make(chan *parseChunk, 4), make(chan *parseChunk, 16)
+	go chunkLines(lines, work, chunks)
+	for range 4 {
+		go parseChunks(work)
+	}
+	go r.batch(chunks, batches)
+	const n = 20000
+	go func() {
+		for i := range n {
+			l := line{data: []byte(fmt.Sprintf(`{"seq":%d}`, i)), id: fmt.Sprint(i)}
+			if i%97 == 0 {
+				l.data = []byte(fmt.Sprintf(`{"seq":%d}x`, i)) // refused
+			}
+			lines <- l
+			if i%1000 == 0 {
+				time.Sleep(time.Millisecond) // chunks of one line, too
+			}
+		}
+		close(lines)
+	}()
+	next := 0
+	for b := range batches {
+		if len(b) > 7 {
+			t.Fatalf("a batch of %d", len(b))
+		}
+		for _, ev := range b {
+			for next%97 == 0 {
+				next++
+			}
+			want := fmt.Sprintf(`{"event_id":"%d","event_time":`, next)
+			if ev.ID != fmt.Sprint(next) || !strings.HasPrefix(string(ev.Data), want) || !strings.HasSuffix(string(ev.Data), fmt.Sprintf(`"seq":%d}`, next)) {
+				t.Fatalf("event %q (id %s), want line %d", ev.Data, ev.ID, next)
+			}
+			next++
+		}
+	}
+	for next%97 == 0 && next < n {
+		next++
+	}
+	if next != n {
+		t.Fatalf("%d lines reached the batches, want %d", next, n)
+	}
+	close(r.dlIn)
+	dead := 0
+	for items := range r.dlIn {
+		for _, it := range items {
+			if want := fmt.Sprintf(`{"seq":%d}x`, dead*97); it.entry.Raw != want || !strings.Contains(it.entry.Reason, "content after the object") {
+				t.Fatalf("dead letter %q (%s), want %s", it.entry.Raw, it.entry.Reason, want)
+			}
+			dead++
+		}
+	}
+	if want := (n + 96) / 97; dead != want || r.stats.Read.Load() != n {
+		t.Fatalf("%d dead-lettered, want %d; %d read", dead, want, r.stats.Read.Load())
+	}
+}
