@@ -143,7 +143,7 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 	if rest := raw[i:]; !jsonSpace(rest) {
 		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
-	var idJSON []byte
+	var idJSON []byte // the added event_id as JSON, when it needs escapes
 	if hasID {
 		eventID = ownID(own)
 	} else {
@@ -151,10 +151,14 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 		if eventID == "" {
 			eventID = randomID()
 		}
-		idJSON = appendJSONString(nil, eventID)
+		if !plainString(eventID) {
+			idJSON, _ = json.Marshal(eventID) // as the general path writes it
+		}
 	}
 	n := len(e.body) + 2
-	if !hasID {
+	if !hasID && idJSON == nil {
+		n += len(`"event_id":"",`) + len(eventID)
+	} else if !hasID {
 		n += len(`"event_id":,`) + len(idJSON)
 	}
 	if !hasTime {
@@ -170,9 +174,15 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 	data = make([]byte, 0, n)
 	data = append(data, '{')
 	if !hasID {
-		data = append(data, `"event_id":`...)
-		data = append(data, idJSON...)
-		data = append(data, ',')
+		if idJSON == nil {
+			data = append(data, `"event_id":"`...)
+			data = append(data, eventID...)
+			data = append(data, `",`...)
+		} else {
+			data = append(data, `"event_id":`...)
+			data = append(data, idJSON...)
+			data = append(data, ',')
+		}
 	}
 	if !hasTime {
 		data = append(data, e.stamp...)
@@ -241,17 +251,15 @@ func ownID(v []byte) string {
 	return string(v)
 }
 
-// appendJSONString appends s as a JSON string, as json.Marshal writes it.
-func appendJSONString(b []byte, s string) []byte {
+// plainString reports whether s is written as a JSON string with no
+// escapes, by json.Marshal too (which escapes <, > and &).
+func plainString(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
+			return false
 		}
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return true
 }
 
 // syntaxError is why raw, which enrich found is not one JSON object, is

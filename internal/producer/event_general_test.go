@@ -72,3 +72,19 @@ func TestUUIDAsBefore(t *testing.T) {
 		t.Errorf("chainID = %s", got)
 	}
 }
+
+// An added event_id is written as json.Marshal writes it, escapes and all.
+func TestEnrichEscapesTheID(t *testing.T) {
+	now := time.Date(2026, 11, 24, 23, 5, 6, 7_000_000, time.UTC)
+	for _, id := range []string{`plain-id`, `a"b\c`, `<&>`, "tab\there", "grüße"} {
+		got, gotID, err := enrich([]byte(`{"n":1}`), id, now)
+		gen, _, _ := enrichGeneral([]byte(`{"n":1}`), id, now)
+		q, _ := json.Marshal(id)
+		if want := `{"event_id":` + string(q) + `,"event_time":"2026-11-24T23:05:06.007Z","n":1}`; err != nil || string(got) != want || gotID != id {
+			t.Errorf("id %q: %s (%v), want %s", id, got, err, want)
+		}
+		if !bytes.Contains(gen, q) {
+			t.Errorf("id %q: the general path wrote %s", id, gen)
+		}
+	}
+}
