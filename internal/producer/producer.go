@@ -456,10 +456,11 @@ func (r *run) batch(chunks <-chan *parseChunk, out chan<- []*Event) {
 				return
 			}
 			<-c.done
+			evs := make([]Event, len(c.lines)) // one allocation for the chunk's events
 			for i, l := range c.lines {
 				r.stats.Read.Add(1)
-				ev, ok := r.event(l, c.parsed[i])
-				if !ok {
+				ev := &evs[i]
+				if !r.event(l, c.parsed[i], ev) {
 					continue
 				}
 				if size+len(ev.Data)+1 > batchBytes {
@@ -480,14 +481,15 @@ func (r *run) batch(chunks <-chan *parseChunk, out chan<- []*Event) {
 	}
 }
 
-// event is l's event once parsed as p; a line that cannot be sent goes to
-// the dead-letter file.
-func (r *run) event(l line, p parsedLine) (*Event, bool) {
+// event sets ev to l's event once parsed as p; a line that cannot be sent
+// goes to the dead-letter file instead (false).
+func (r *run) event(l line, p parsedLine, ev *Event) bool {
 	if p.reason == "" {
 		if l.pos != nil {
 			r.cp.parsed(l.pos, p.data)
 		}
-		return &Event{ID: p.id, Data: p.data, pos: l.pos, cost: l.cost, spool: l.spool}, true
+		*ev = Event{ID: p.id, Data: p.data, pos: l.pos, cost: l.cost, spool: l.spool}
+		return true
 	}
 	reason := p.reason
 	if l.cut != "" {
@@ -503,7 +505,7 @@ func (r *run) event(l line, p parsedLine) (*Event, bool) {
 		entry.Raw = string(l.data)
 	}
 	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost, spool: l.spool}}
-	return nil, false
+	return false
 }
 
 // deliver sends events until each is stored or dead-lettered, or the
