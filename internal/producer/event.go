@@ -48,13 +48,23 @@ func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, 
 // enricher enriches events in one pass over each line, reusing its buffers
 // from one line to the next: one per goroutine.
 type enricher struct {
-	body  []byte              // the object's members, compacted
-	names []byte              // its top-level keys so far, decoded, end to end
-	keys  []int               // where each key ends in names
-	seen  map[string]struct{} // the keys, once there are many
-	stack []byte              // the closing brackets a value still needs
-	at    time.Time           // the millisecond stamp holds, for a line read at the same one
+	body  []byte // the object's members, compacted
+	stack []byte // the closing brackets a value still needs
+	// The top-level keys so far: spans of the line, or of names for keys
+	// with escapes, decoded. Not pointers, so noting one costs no write
+	// barrier while the GC runs.
+	keys  [manyKeys]keySpan
+	nkeys int
+	names []byte
+	seen  map[string]struct{} // all the keys, once there are manyKeys
+	milli int64               // the millisecond stamp is for
 	stamp []byte              // `"event_time":"…",`
+}
+
+// keySpan is where a key is: raw[from:to], or names[from:to] when decoded.
+type keySpan struct {
+	from, to int
+	decoded  bool
 }
 
 // manyKeys is when an object's keys are looked up in a map rather than
@@ -83,7 +93,10 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 	if cap(e.body) > keepBytes { // not held on to after a rare large line
 		e.body = nil
 	}
-	e.body, e.names, e.keys, e.seen = e.body[:0], e.names[:0], e.keys[:0], nil
+	// Local while the line is read: appending to e's fields would cost a
+	// write barrier each while the GC runs.
+	body, stack := e.body[:0], e.stack[:0]
+	e.nkeys, e.names, e.seen = 0, e.names[:0], nil
 	var own []byte // the event's event_id, as written
 	hasID, hasTime := false, false
 	i := skipSpace(raw, 0)
@@ -99,25 +112,26 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 			if i = scanString(raw, i); i < 0 {
 				return nil, "", syntaxError(raw)
 			}
-			key := raw[k+1 : i-1]
+			key, span := raw[k+1:i-1], keySpan{from: k + 1, to: i - 1}
 			if bytes.IndexByte(key, '\\') >= 0 {
 				var s string
 				if json.Unmarshal(raw[k:i], &s) != nil {
 					return nil, "", syntaxError(raw)
 				}
 				key = []byte(s)
+				span = keySpan{from: len(e.names), to: len(e.names) + len(s), decoded: true}
 			}
-			e.body = append(e.body, raw[k:i]...)
+			body = append(body, raw[k:i]...)
 			if i = skipSpace(raw, i); i == len(raw) || raw[i] != ':' {
 				return nil, "", syntaxError(raw)
 			}
-			e.body = append(e.body, ':')
+			body = append(body, ':')
 			v := skipSpace(raw, i+1)
-			if i = e.value(raw, v); i < 0 {
+			if body, stack, i = compactValue(body, stack, raw, v); i < 0 {
 				return nil, "", syntaxError(raw)
 			}
 			// After its value, as the decoder finds it.
-			if e.known(key) {
+			if e.known(raw, key, span) {
 				return nil, "", fmt.Errorf("%w %q: the line is kept here as it is rather than one value dropped", errDuplicateKey, key)
 			}
 			switch string(key) {
@@ -136,10 +150,11 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 			if raw[i] != ',' {
 				return nil, "", syntaxError(raw)
 			}
-			e.body = append(e.body, ',')
+			body = append(body, ',')
 			i = skipSpace(raw, i+1)
 		}
 	}
+	e.body, e.stack = body, stack
 	if rest := raw[i:]; !jsonSpace(rest) {
 		return nil, "", fmt.Errorf("%w: content after the object: %.40q", errNotObject, rest)
 	}
@@ -155,7 +170,7 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 			idJSON, _ = json.Marshal(eventID) // as the general path writes it
 		}
 	}
-	n := len(e.body) + 2
+	n := len(body) + 2
 	if !hasID && idJSON == nil {
 		n += len(`"event_id":"",`) + len(eventID)
 	} else if !hasID {
@@ -165,7 +180,7 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 		e.timeStamp(now)
 		n += len(e.stamp)
 	}
-	if len(e.body) == 0 && (!hasID || !hasTime) {
+	if len(body) == 0 && (!hasID || !hasTime) {
 		n-- // no comma after the last key added
 	}
 	if n > MaxEventBytes {
@@ -187,33 +202,33 @@ func (e *enricher) enrich(raw []byte, id string, now time.Time) (data []byte, ev
 	if !hasTime {
 		data = append(data, e.stamp...)
 	}
-	if len(e.body) == 0 && (!hasID || !hasTime) {
+	if len(body) == 0 && (!hasID || !hasTime) {
 		data = data[:len(data)-1]
 	}
-	data = append(data, e.body...)
+	data = append(data, body...)
 	return append(data, '}'), eventID, nil
 }
 
-// known reports whether key was a key of the object before, and notes it.
-func (e *enricher) known(key []byte) bool {
-	if len(e.keys) < manyKeys {
-		start := 0
-		for _, end := range e.keys {
-			if bytes.Equal(e.names[start:end], key) {
+// known reports whether key, at span, was a key of the object before, and
+// notes it.
+func (e *enricher) known(raw, key []byte, span keySpan) bool {
+	if e.seen == nil {
+		for _, k := range e.keys[:e.nkeys] {
+			if bytes.Equal(e.keyBytes(raw, k), key) {
 				return true
 			}
-			start = end
 		}
-		e.names = append(e.names, key...)
-		e.keys = append(e.keys, len(e.names))
-		return false
-	}
-	if e.seen == nil { // the first keys, once
-		e.seen = make(map[string]struct{}, 2*manyKeys)
-		start := 0
-		for _, end := range e.keys {
-			e.seen[string(e.names[start:end])] = struct{}{}
-			start = end
+		if span.decoded {
+			e.names = append(e.names, key...)
+		}
+		if e.nkeys < manyKeys {
+			e.keys[e.nkeys] = span
+			e.nkeys++
+			return false
+		}
+		e.seen = make(map[string]struct{}, 2*manyKeys) // the first keys, once
+		for _, k := range e.keys {
+			e.seen[string(e.keyBytes(raw, k))] = struct{}{}
 		}
 	}
 	if _, ok := e.seen[string(key)]; ok {
@@ -223,15 +238,22 @@ func (e *enricher) known(key []byte) bool {
 	return false
 }
 
+func (e *enricher) keyBytes(raw []byte, k keySpan) []byte {
+	if k.decoded {
+		return e.names[k.from:k.to]
+	}
+	return raw[k.from:k.to]
+}
+
 // timeStamp sets e.stamp to now's event_time member.
 func (e *enricher) timeStamp(now time.Time) {
-	now = now.UTC().Truncate(time.Millisecond)
-	if e.stamp != nil && now.Equal(e.at) {
+	ms := now.UnixMilli()
+	if e.stamp != nil && ms == e.milli {
 		return
 	}
-	e.at = now
+	e.milli = ms
 	e.stamp = append(e.stamp[:0], `"event_time":"`...)
-	e.stamp = now.AppendFormat(e.stamp, "2006-01-02T15:04:05.000Z07:00")
+	e.stamp = time.UnixMilli(ms).UTC().AppendFormat(e.stamp, "2006-01-02T15:04:05.000Z07:00")
 	e.stamp = append(e.stamp, `",`...)
 }
 
@@ -271,38 +293,39 @@ func syntaxError(raw []byte) error {
 	return fmt.Errorf("%w: not valid JSON", errNotObject)
 }
 
-// value checks the JSON value at raw[i:] and appends it to e.body without
-// the white space between its tokens; it returns where the value ends, or
-// -1 when it is not valid JSON.
-func (e *enricher) value(raw []byte, i int) int {
-	e.stack = e.stack[:0]
+// compactValue checks the JSON value at raw[i:] and appends it to body
+// without the white space between its tokens; it returns body, stack (its
+// buffer for the brackets to close) and where the value ends, or -1 when it
+// is not valid JSON.
+func compactValue(body, stack, raw []byte, i int) ([]byte, []byte, int) {
+	stack = stack[:0]
 	for {
 		// A value starts at i.
 		if i >= len(raw) {
-			return -1
+			return body, stack, -1
 		}
 		switch c := raw[i]; c {
 		case '"':
 			j := scanString(raw, i)
 			if j < 0 {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, raw[i:j]...)
+			body = append(body, raw[i:j]...)
 			i = j
 		case '{', '[':
-			if len(e.stack) == maxDepth {
-				return -1
+			if len(stack) == maxDepth {
+				return body, stack, -1
 			}
-			e.body = append(e.body, c)
-			e.stack = append(e.stack, c+2) // '}' and ']'
+			body = append(body, c)
+			stack = append(stack, c+2) // '}' and ']'
 			i = skipSpace(raw, i+1)
 			if i < len(raw) && raw[i] == c+2 {
-				e.body = append(e.body, c+2)
-				e.stack = e.stack[:len(e.stack)-1]
+				body = append(body, c+2)
+				stack = stack[:len(stack)-1]
 				i++
 			} else if c == '{' {
-				if i = e.member(raw, i); i < 0 {
-					return -1
+				if body, i = member(body, raw, i); i < 0 {
+					return body, stack, -1
 				}
 				continue
 			} else {
@@ -310,53 +333,53 @@ func (e *enricher) value(raw []byte, i int) int {
 			}
 		case 't':
 			if !bytes.HasPrefix(raw[i:], []byte("true")) {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, "true"...)
+			body = append(body, "true"...)
 			i += 4
 		case 'f':
 			if !bytes.HasPrefix(raw[i:], []byte("false")) {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, "false"...)
+			body = append(body, "false"...)
 			i += 5
 		case 'n':
 			if !bytes.HasPrefix(raw[i:], []byte("null")) {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, "null"...)
+			body = append(body, "null"...)
 			i += 4
 		default:
 			j := scanNumber(raw, i)
 			if j < 0 {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, raw[i:j]...)
+			body = append(body, raw[i:j]...)
 			i = j
 		}
 		// A value ended at i: close what it ends, or go on to the next.
 		for {
-			if len(e.stack) == 0 {
-				return i
+			if len(stack) == 0 {
+				return body, stack, i
 			}
 			if i = skipSpace(raw, i); i == len(raw) {
-				return -1
+				return body, stack, -1
 			}
-			top := e.stack[len(e.stack)-1]
+			top := stack[len(stack)-1]
 			if raw[i] == top {
-				e.body = append(e.body, top)
-				e.stack = e.stack[:len(e.stack)-1]
+				body = append(body, top)
+				stack = stack[:len(stack)-1]
 				i++
 				continue
 			}
 			if raw[i] != ',' {
-				return -1
+				return body, stack, -1
 			}
-			e.body = append(e.body, ',')
+			body = append(body, ',')
 			i = skipSpace(raw, i+1)
 			if top == '}' {
-				if i = e.member(raw, i); i < 0 {
-					return -1
+				if body, i = member(body, raw, i); i < 0 {
+					return body, stack, -1
 				}
 			}
 			break
@@ -365,19 +388,20 @@ func (e *enricher) value(raw []byte, i int) int {
 }
 
 // member checks the key and colon of a nested object's member at raw[i:]
-// and appends them; it returns where the member's value starts, or -1.
-// (Keys of nested objects may repeat: they are kept as written.)
-func (e *enricher) member(raw []byte, i int) int {
+// and appends them to body; it returns body and where the member's value
+// starts, or -1. (Keys of nested objects may repeat: they are kept as
+// written.)
+func member(body, raw []byte, i int) ([]byte, int) {
 	j := scanString(raw, i)
 	if j < 0 {
-		return -1
+		return body, -1
 	}
-	e.body = append(e.body, raw[i:j]...)
+	body = append(body, raw[i:j]...)
 	if j = skipSpace(raw, j); j == len(raw) || raw[j] != ':' {
-		return -1
+		return body, -1
 	}
-	e.body = append(e.body, ':')
-	return skipSpace(raw, j+1)
+	body = append(body, ':')
+	return body, skipSpace(raw, j+1)
 }
 
 // scanString checks the JSON string at raw[i:] and returns where it ends,
@@ -387,6 +411,12 @@ func scanString(raw []byte, i int) int {
 		return -1
 	}
 	for i++; i < len(raw); i++ {
+		for i < len(raw) && plainByte[raw[i]] { // most of a string
+			i++
+		}
+		if i == len(raw) {
+			break
+		}
 		switch c := raw[i]; {
 		case c == '"':
 			return i + 1
@@ -415,6 +445,14 @@ func scanString(raw []byte, i int) int {
 	}
 	return -1
 }
+
+// plainByte marks the bytes a JSON string holds as they are.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -58,6 +58,11 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 		many = append(many, `"k`+strings.Repeat("x", i%7)+string(rune('a'+i%26))+`":1`)
 	}
 	f.Add([]byte("{" + strings.Join(many, ",") + "}"))
+	// Past manyKeys, keys are looked up in a map: a key of the first ones
+	// again, one of the later ones again, one escaped.
+	f.Add([]byte("{" + strings.Join(many, ",") + `,"ka":2}`))
+	f.Add([]byte("{" + strings.Join(many, ",") + "," + many[len(many)-1] + "}"))
+	f.Add([]byte(`{"\u006ba":0,` + strings.Join(many, ",") + "}"))
 	now := time.Date(2026, 11, 24, 23, 5, 6, 7_000_000, time.UTC)
 	const id = "0f1e2d3c-4b5a-8968-8776-655443322110"
 	var e enricher // reused, as a worker reuses it
