@@ -35,16 +35,6 @@ var errNotObject = errors.New("not a JSON object")
 // errNotUTF8 marks input that is not valid UTF-8, which JSON text must be.
 var errNotUTF8 = errors.New("not valid UTF-8, which JSON text must be (the line is kept in raw_base64)")
 
-// enrich reads raw as one JSON object and adds event_id (id, or a random
-// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them:
-// its own, whatever their values, are kept. Anything after the object but
-// white space, or a key twice, makes the whole line invalid: half a line is
-// not an event. See enricher.enrich.
-func enrich(raw []byte, id string, now time.Time) (data []byte, eventID string, err error) {
-	var e enricher
-	return e.enrich(raw, id, now)
-}
-
 // enricher enriches events in one pass over each line, reusing its buffers
 // from one line to the next: one per goroutine.
 type enricher struct {
@@ -77,7 +67,13 @@ const keepBytes = 64 << 10
 // maxDepth is how deeply a value may nest, encoding/json's limit.
 const maxDepth = 10000
 
-// enrich validates raw as exactly one JSON object (valid UTF-8, nothing
+// enrich reads raw as one JSON object and adds event_id (id, or a random
+// one when id is "") and event_time (now, RFC 3339 UTC) unless it has them:
+// its own, whatever their values, are kept. Anything after the object but
+// white space, or a key twice, makes the whole line invalid: half a line is
+// not an event.
+//
+// It validates raw as exactly one JSON object (valid UTF-8, nothing
 // after it but white space, no top-level key twice once decoded, nesting
 // within encoding/json's limit) and compacts it: white space between tokens
 // is dropped, keys, strings and numbers are kept byte for byte. The
