@@ -2,7 +2,6 @@ package producer
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/tributary/tributary/internal/ingest"
 )
@@ -146,9 +146,16 @@ func (c *client) post(ctx context.Context, events []*Event, gz bool) outcome {
 	url, body, encoding := c.url, events[0].Data, ""
 	if c.batch {
 		url = strings.TrimSuffix(c.url, "/") + "/batch"
-		body = batchBody(events)
 		if gz {
-			body, encoding = gzipped(body), "gzip"
+			// The plain body is only compressed: its buffer is reused.
+			raw := plainBodies.Get().(*[]byte)
+			*raw = appendBatch((*raw)[:0], events)
+			body, encoding = gzipped(*raw), "gzip"
+			if cap(*raw) <= batchBytes+batchBytes/4 {
+				plainBodies.Put(raw)
+			}
+		} else {
+			body = appendBatch(make([]byte, 0, batchLen(events)), events)
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -295,21 +302,38 @@ func (c *client) batchAnswer(o *outcome, body []byte, n int) {
 	}
 }
 
-// gzipped compresses a request body.
+// gzipped compresses a request body: with klauspost/compress, the same
+// format as compress/gzip at about a third of its CPU on these bodies (it
+// was a third of the producer's). Writers are reused: each new one
+// allocates hundreds of KiB of compressor state.
 func gzipped(body []byte) []byte {
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // JSON shrinks several times even so; a small host keeps its CPU
-	_, _ = zw.Write(body)                            // writes to memory do not fail
+	b := bytes.NewBuffer(make([]byte, 0, len(body)/4+64)) // JSON logs shrink about fivefold at BestSpeed
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(b)
+	_, _ = zw.Write(body) // writes to memory do not fail
 	_ = zw.Close()
+	gzipWriters.Put(zw)
 	return b.Bytes()
 }
 
-func batchBody(events []*Event) []byte {
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // JSON shrinks several times even so; a small host keeps its CPU
+	return zw
+}}
+
+var plainBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// batchLen is the length of events' batch body.
+func batchLen(events []*Event) int {
 	n := 2
 	for _, e := range events {
 		n += len(e.Data) + 1
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// appendBatch appends events as a JSON array, the batch body.
+func appendBatch(b []byte, events []*Event) []byte {
 	b = append(b, '[')
 	for i, e := range events {
 		if i > 0 {

@@ -1,7 +1,10 @@
 package producer
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 )
@@ -72,6 +75,22 @@ func TestClassifyAnswers(t *testing.T) {
 		}
 		if got != c.want || o.status != c.status {
 			t.Errorf("batch=%v HTTP %d %s: %s (status %d), want %s", c.batch, c.status, c.body, got, o.status, c.want)
+		}
+	}
+}
+
+// A reused gzip writer starts each body afresh: nothing of the one before
+// is in the next.
+func TestGzippedReusesWriters(t *testing.T) {
+	big := bytes.Repeat([]byte(`{"event_id":"x","n":12345},`), 5000)
+	for _, body := range [][]byte{big, []byte(`[{"a":1}]`), big[:1000], {}} {
+		zr, err := gzip.NewReader(bytes.NewReader(gzipped(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("%d bytes in, %d out (%v)", len(body), len(got), err)
 		}
 	}
 }

@@ -90,9 +90,9 @@ var ReasonClasses = [...]string{ClassInvalid, ClassTooLarge, Class403, Class4xx,
 // shutdown deadline (abandon).
 const shutdownReason = "not confirmed by the API before the shutdown deadline"
 
-// reasonClass sorts a dead-letter entry into one of ReasonClasses, from the
+// deadLetterClass sorts a dead-letter entry into one of ReasonClasses, from the
 // status of the answer and the reason the producer wrote.
-func reasonClass(e deadLetter) string {
+func deadLetterClass(e deadLetter) string {
 	switch {
 	case e.Status == 413 || strings.Contains(e.Reason, "the most a Kinesis record takes"):
 		return ClassTooLarge

@@ -67,7 +67,7 @@ func TestReasonClassOfEachDeadLetterReason(t *testing.T) {
 		{deadLetter{Reason: shutdownReason}, ClassShutdown},
 		{deadLetter{Reason: shutdownReason + "; last attempt: HTTP 503: x"}, ClassShutdown},
 	} {
-		if got := reasonClass(c.entry); got != c.want {
+		if got := deadLetterClass(c.entry); got != c.want {
 			t.Errorf("class of %d %q is %q, want %q", c.entry.Status, c.entry.Reason, got, c.want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -221,12 +222,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	batches := make(chan []*Event, cfg.Concurrency)
-	go r.batch(lines, batches)
-	var workers sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	work, chunks := make(chan *parseChunk, workers), make(chan *parseChunk, 4*workers)
+	go chunkLines(lines, work, chunks)
+	for range workers {
+		go parseChunks(work)
+	}
+	go r.batch(chunks, batches)
+	var senders sync.WaitGroup
 	for range cfg.Concurrency {
-		workers.Add(1)
+		senders.Add(1)
 		go func() {
-			defer workers.Done()
+			defer senders.Done()
 			for b := range batches {
 				r.deliver(sendCtx, b, 0)
 			}
@@ -236,7 +243,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	done := make(chan struct{})
 	go func() {
-		workers.Wait()
+		senders.Wait()
 		close(r.dlIn)
 		<-r.dlDone
 		close(done)
@@ -357,9 +364,92 @@ func (r *run) housekeep(done <-chan struct{}) {
 	}
 }
 
-// batch turns lines into events and groups them: BatchSize events, batchBytes,
-// or whatever arrived within Linger of the first.
-func (r *run) batch(lines <-chan line, out chan<- []*Event) {
+// Lines are parsed on every core, in chunks: chunkLines hands each chunk to
+// the parse workers and, in the order read, to the batcher, which waits for
+// each chunk to be parsed. So a file's lines reach the batches, the
+// checkpoint and the dead-letter file in their order, as with one
+// goroutine, and a line holds its share of the queue's budget throughout.
+
+// parseChunk is lines read one after the other and what parsing made of
+// them, ready once done is closed.
+type parseChunk struct {
+	lines  []line
+	parsed []parsedLine
+	done   chan struct{}
+}
+
+// parsedLine is a line enriched (data and id), or why it cannot be sent.
+type parsedLine struct {
+	data   []byte
+	id     string
+	reason string
+}
+
+// maxChunkLines bounds a chunk: enough to make handing it over cheap per
+// line, few enough that a chunk is parsed in well under a millisecond.
+const maxChunkLines = 128
+
+// chunkLines groups what lines has ready, without waiting for more: a line
+// that arrives alone is parsed alone, at once.
+func chunkLines(lines <-chan line, work, ordered chan<- *parseChunk) {
+	defer close(work)
+	defer close(ordered)
+	for l := range lines {
+		c := &parseChunk{lines: make([]line, 1, 16), done: make(chan struct{})}
+		c.lines[0] = l
+		open := true
+	more:
+		for len(c.lines) < maxChunkLines {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					open = false
+					break more
+				}
+				c.lines = append(c.lines, l)
+			default:
+				break more
+			}
+		}
+		ordered <- c // before it can be done: the batcher waits for chunks in this order
+		work <- c
+		if !open {
+			return
+		}
+	}
+}
+
+// parseChunks parses the chunks of work, each line as parse would.
+func parseChunks(work <-chan *parseChunk) {
+	var e enricher
+	for c := range work {
+		c.parsed = make([]parsedLine, len(c.lines))
+		for i, l := range c.lines {
+			c.parsed[i] = parseLine(&e, l)
+		}
+		close(c.done)
+	}
+}
+
+// parseLine enriches l, or says why it cannot be sent.
+func parseLine(e *enricher, l line) parsedLine {
+	if l.tooLong {
+		return parsedLine{reason: fmt.Sprintf("line longer than %d bytes (kept truncated here); the most a Kinesis record takes is %d", maxLineBytes, MaxEventBytes)}
+	}
+	at := l.read
+	if at.IsZero() {
+		at = time.Now()
+	}
+	data, id, err := e.enrich(l.data, l.id, at)
+	if err != nil {
+		return parsedLine{reason: err.Error()}
+	}
+	return parsedLine{data: data, id: id}
+}
+
+// batch turns parsed lines into events and groups them: BatchSize events,
+// batchBytes, or whatever arrived within Linger of the first.
+func (r *run) batch(chunks <-chan *parseChunk, out chan<- []*Event) {
 	defer close(out)
 	var cur []*Event
 	size := 0
@@ -374,26 +464,30 @@ func (r *run) batch(lines <-chan line, out chan<- []*Event) {
 	}
 	for {
 		select {
-		case l, ok := <-lines:
+		case c, ok := <-chunks:
 			if !ok {
 				flush()
 				return
 			}
-			r.stats.Read.Add(1)
-			ev, ok := r.parse(l)
-			if !ok {
-				continue
-			}
-			if size+len(ev.Data)+1 > batchBytes {
-				flush()
-			}
-			cur = append(cur, ev)
-			size += len(ev.Data) + 1
-			if len(cur) == 1 {
-				linger.Reset(r.cfg.Linger)
-			}
-			if len(cur) >= r.cfg.BatchSize {
-				flush()
+			<-c.done
+			evs := make([]Event, len(c.lines)) // one allocation for the chunk's events
+			for i, l := range c.lines {
+				r.stats.Read.Add(1)
+				ev := &evs[i]
+				if !r.event(l, c.parsed[i], ev) {
+					continue
+				}
+				if size+len(ev.Data)+1 > batchBytes {
+					flush()
+				}
+				cur = append(cur, ev)
+				size += len(ev.Data) + 1
+				if len(cur) == 1 {
+					linger.Reset(r.cfg.Linger)
+				}
+				if len(cur) >= r.cfg.BatchSize {
+					flush()
+				}
 			}
 		case <-linger.C:
 			flush()
@@ -401,29 +495,17 @@ func (r *run) batch(lines <-chan line, out chan<- []*Event) {
 	}
 }
 
-// parse enriches a line; one that cannot be sent goes to the dead-letter file.
-func (r *run) parse(l line) (*Event, bool) {
-	reason := ""
-	var data []byte
-	var id string
-	if l.tooLong {
-		reason = fmt.Sprintf("line longer than %d bytes (kept truncated here); the most a Kinesis record takes is %d", maxLineBytes, MaxEventBytes)
-	} else {
-		var err error
-		at := l.read
-		if at.IsZero() {
-			at = time.Now()
-		}
-		if data, id, err = enrich(l.data, l.id, at); err != nil {
-			reason = err.Error()
-		}
-	}
-	if reason == "" {
+// event sets ev to l's event once parsed as p; a line that cannot be sent
+// goes to the dead-letter file instead (false).
+func (r *run) event(l line, p parsedLine, ev *Event) bool {
+	if p.reason == "" {
 		if l.pos != nil {
-			l.pos.Parsed(data)
+			l.pos.Parsed(p.data)
 		}
-		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost, spool: l.spool, born: l.born}, true
+		*ev = Event{ID: p.id, Data: p.data, pos: l.pos, cost: l.cost, spool: l.spool, born: l.born}
+		return true
 	}
+	reason := p.reason
 	if l.cut != "" {
 		reason = "line " + l.cut + ": " + reason
 	}
@@ -437,7 +519,7 @@ func (r *run) parse(l line) (*Event, bool) {
 		entry.Raw = string(l.data)
 	}
 	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost, spool: l.spool, born: l.born}}
-	return nil, false
+	return false
 }
 
 // deliver sends events until each is stored or dead-lettered, or the

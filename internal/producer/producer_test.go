@@ -384,8 +384,8 @@ func TestEnrich(t *testing.T) {
 	for _, c := range []struct {
 		in, want, err string
 	}{
-		{`{"value":"30","type":"Tip 3"}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","type":"Tip 3","value":"30"}`, ""},
-		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"big":12345678901234567890,"event_id":"mine","event_time":"2020-01-01T00:00:00Z"}`, ""},
+		{`{"value":"30","type":"Tip 3"}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","value":"30","type":"Tip 3"}`, ""},
+		{`{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, `{"event_id":"mine","event_time":"2020-01-01T00:00:00Z","big":12345678901234567890}`, ""},
 		{"{\n  \"html\": \"<b>&</b>\",\n  \"u\": \"Grüße 🎉\"\n}", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","html":"<b>&</b>","u":"Grüße 🎉"}`, ""},
 		{`[1,2]`, "", "not a JSON object"},
 		{`{"a":1} {"b":2}`, "", "content after the object"},
@@ -404,15 +404,24 @@ func TestEnrich(t *testing.T) {
 		// Within a value, the object is kept as written, twice the key and all.
 		{`{"o":{"a":1,"a":2}}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","o":{"a":1,"a":2}}`, ""},
 		// The event's own event_id is never replaced, whatever it is.
-		{`{"event_id":42}`, `{"event_id":42,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
-		{`{"event_id":""}`, `{"event_id":"","event_time":"2026-11-24T22:05:06.007Z"}`, ""},
-		{`{"event_id":null}`, `{"event_id":null,"event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		{`{"event_id":42}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":42}`, ""},
+		{`{"event_id":""}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":""}`, ""},
+		{`{"event_id":null}`, `{"event_time":"2026-11-24T22:05:06.007Z","event_id":null}`, ""},
 		{`{"a":` + `"` + strings.Repeat("x", MaxEventBytes) + `"}`, "", "the most a Kinesis record takes"},
 		// JSON text is UTF-8: keys "\xffkey" and "\xfekey" would both become
 		// "\ufffdkey" and one field would be dropped; a value would be
 		// sent as bytes no JSON reader takes.
 		{"{\"k\":1,\"\xffkey\":1,\"\xfekey\":2}", "", "not valid UTF-8"},
 		{"{\"v\":\"caf\xe9\"}", "", "not valid UTF-8"},
+		// The user's keys stay in the user's order, as written (escapes and
+		// all), after the two added; only white space between tokens goes.
+		{"{ \"z\" : [ 1 , {\"y\" : \"a b\"} ] ,\n\"a\":\"\\u0041\u2028\", \"m\":1.50e+3 }", `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z","z":[1,{"y":"a b"}],"a":"\u0041` + "\u2028" + `","m":1.50e+3}`, ""},
+		{`{}`, `{"event_id":"new-id","event_time":"2026-11-24T22:05:06.007Z"}`, ""},
+		// A key is the same key however it is escaped.
+		{`{"event\u005fid":"x","n":1}`, `{"event_time":"2026-11-24T22:05:06.007Z","event\u005fid":"x","n":1}`, ""},
+		{`{"a":1,"\u0061":2}`, "", `duplicate key "a"`},
+		{"\ufeff{}", "", "not a JSON object: invalid character"},
+		{``, "", "not a JSON object: EOF"},
 	} {
 		got, _, err := enrich([]byte(c.in), id, now)
 		if c.err != "" {
@@ -615,5 +624,68 @@ func TestLinesNotValidUTF8AreDeadLetteredExactly(t *testing.T) {
 		if err != nil || string(raw) != bad[i] || d.Raw != "" || d.Event != nil || !strings.Contains(d.Reason, "UTF-8") {
 			t.Errorf("dead letter %d: %+v; want the line's exact bytes in raw_base64 and a reason about UTF-8", i, d)
 		}
+	}
+}
+
+// Lines are parsed on every core, yet reach the batches and the dead-letter
+// file in the order read, each once: a file's order and its checkpoint
+// depend on it.
+func TestParallelParseKeepsOrder(t *testing.T) {
+	r := &run{cfg: Config{BatchSize: 7, Linger: time.Hour}, stats: &Stats{}, dlIn: make(chan []dlItem, 100000)}
+	lines, batches := make(chan line, 1024), make(chan []*Event, 16)
+	work, chunks := make(chan *parseChunk, 4), make(chan *parseChunk, 16)
+	go chunkLines(lines, work, chunks)
+	for range 4 {
+		go parseChunks(work)
+	}
+	go r.batch(chunks, batches)
+	const n = 20000
+	go func() {
+		for i := range n {
+			l := line{data: []byte(fmt.Sprintf(`{"seq":%d}`, i)), id: fmt.Sprint(i)}
+			if i%97 == 0 {
+				l.data = []byte(fmt.Sprintf(`{"seq":%d}x`, i)) // refused
+			}
+			lines <- l
+			if i%1000 == 0 {
+				time.Sleep(time.Millisecond) // chunks of one line, too
+			}
+		}
+		close(lines)
+	}()
+	next := 0
+	for b := range batches {
+		if len(b) > 7 {
+			t.Fatalf("a batch of %d", len(b))
+		}
+		for _, ev := range b {
+			for next%97 == 0 {
+				next++
+			}
+			want := fmt.Sprintf(`{"event_id":"%d","event_time":`, next)
+			if ev.ID != fmt.Sprint(next) || !strings.HasPrefix(string(ev.Data), want) || !strings.HasSuffix(string(ev.Data), fmt.Sprintf(`"seq":%d}`, next)) {
+				t.Fatalf("event %q (id %s), want line %d", ev.Data, ev.ID, next)
+			}
+			next++
+		}
+	}
+	for next%97 == 0 && next < n {
+		next++
+	}
+	if next != n {
+		t.Fatalf("%d lines reached the batches, want %d", next, n)
+	}
+	close(r.dlIn)
+	dead := 0
+	for items := range r.dlIn {
+		for _, it := range items {
+			if want := fmt.Sprintf(`{"seq":%d}x`, dead*97); it.entry.Raw != want || !strings.Contains(it.entry.Reason, "content after the object") {
+				t.Fatalf("dead letter %q (%s), want %s", it.entry.Raw, it.entry.Reason, want)
+			}
+			dead++
+		}
+	}
+	if want := (n + 96) / 97; dead != want || r.stats.Read.Load() != n {
+		t.Fatalf("%d dead-lettered, want %d; %d read", dead, want, r.stats.Read.Load())
 	}
 }

@@ -59,7 +59,7 @@ func (s *Stats) Figures() Figures {
 // deadLettered counts entries written to the dead-letter file.
 func (s *Stats) deadLettered(entries []deadLetter) {
 	for _, e := range entries {
-		s.DeadByClass[slices.Index(ReasonClasses[:], reasonClass(e))].Add(1)
+		s.DeadByClass[slices.Index(ReasonClasses[:], deadLetterClass(e))].Add(1)
 	}
 	s.DeadLettered.Add(int64(len(entries)))
 }
