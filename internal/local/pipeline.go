@@ -191,15 +191,22 @@ func (p *Pipeline) startProducer(bin, dir string) error {
 		return err
 	}
 	p.cw = fakecloudwatch.New()
-	if g := p.Config.Producer["TRIBUTARY_CLOUDWATCH_LOG_GROUP"]; g != "" {
-		p.cw.CreateLogGroup(g) // as the stack does
+	env := p.producerEnv(state, dir)
+	group := ""
+	for _, kv := range env { // the last one is the producer's
+		if g, ok := strings.CutPrefix(kv, "TRIBUTARY_CLOUDWATCH_LOG_GROUP="); ok {
+			group = g
+		}
+	}
+	if group != "" {
+		p.cw.CreateLogGroup(group) // as the stack does
 	}
 	bin, err = filepath.Abs(bin) // it runs in its state folder
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = p.producerEnv(state, dir)
+	cmd.Env = env
 	cmd.Dir = state
 	logf, err := os.OpenFile(filepath.Join(state, "producer.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
