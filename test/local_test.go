@@ -3,11 +3,17 @@ package test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +213,65 @@ func TestLocalPartitionKeysAreJQ16s(t *testing.T) {
 			t.Errorf("%s: jq 1.6 gives %v, the local delivery %v", record, want, got)
 		}
 	}
+}
+
+// `make local` runs the producer with its CloudWatch pointed at a local
+// fake, and the stats line shows the producer's figures as the fake got
+// them. The producer is linked with a one-second metrics interval (as the
+// fault suite's), and the metrics namespace comes from the environment as
+// the host's file will give it.
+func TestLocalStatsLineShowsTheProducersFigures(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "producer")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.cloudwatchInterval=1s", "-o", bin, "../cmd/producer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Setenv("TRIBUTARY_CLOUDWATCH_NAMESPACE", "Tributary/local")
+	t.Setenv("TRIBUTARY_CLOUDWATCH_LOG_GROUP", "/tributary/local/producer")
+	t.Setenv("TRIBUTARY_PIPELINE", "local-test")
+	t.Setenv("TRIBUTARY_RATE", "50")
+	out := &lockedBuffer{}
+	dir := t.TempDir()
+	lp, err := local.Start(local.Options{Assembly: synth(t, nil).outdir, Dir: dir, APIAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0", Producer: bin, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lp.Run(ctx, 300*time.Millisecond) }()
+	figures := regexp.MustCompile(`stats: \d+ events accepted, [^\n]*; producer: ([1-9]\d*) read, ([1-9]\d*) sent, 0 dead-lettered, oldest unconfirmed \d+ s, file lag 0 bytes, heartbeat \d+s ago`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !figures.MatchString(out.String()) {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			log, _ := os.ReadFile(filepath.Join(dir, "producer", "producer.log"))
+			t.Fatalf("no stats line with the producer's figures in 30 s:\n%s\nthe producer's log:\n%.3000s", out.String(), log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "producer", "producer.log"))
+	if strings.Contains(string(log), "cannot publish") || strings.Contains(string(log), "no AWS credentials") {
+		t.Errorf("the producer could not publish to the local CloudWatch:\n%.3000s", log)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

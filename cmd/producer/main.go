@@ -56,6 +56,9 @@ type options struct {
 	batchSize, concurrency, queueMiB, spoolMiB                                        int
 	gzip                                                                              bool
 	linger, maxBackoff, shutdownTimeout, statsInterval, poll, rotateWait              time.Duration
+	// CloudWatch (not for replay): the metrics' namespace and dimensions,
+	// the log group, one endpoint for both APIs.
+	cwNamespace, cwLogGroup, pipeline, host, cwEndpoint string
 }
 
 func envName(flagName string) string {
@@ -106,6 +109,11 @@ func parseCmd(replay bool, args []string, env func(string) (string, bool), out i
 	if !replay {
 		fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often the -files patterns are expanded and followed files checked for new lines")
 		fs.DurationVar(&o.rotateWait, "rotate-wait", 10*time.Second, "how long a rotated-away file must stay idle before its unterminated last line is sent and it is closed")
+		fs.StringVar(&o.cwNamespace, "cloudwatch-namespace", "", "CloudWatch namespace the producer's metrics are published to once a minute, dimensioned by -pipeline and -host; empty: no metrics")
+		fs.StringVar(&o.cwLogGroup, "cloudwatch-log-group", "", "CloudWatch Logs group the producer's log is shipped to, in a stream named -host; empty: the log stays on stderr only")
+		fs.StringVar(&o.pipeline, "pipeline", "", "the Pipeline dimension of the metrics; required with -cloudwatch-namespace")
+		fs.StringVar(&o.host, "host", hostname(), "the Host dimension of the metrics and the log stream's name")
+		fs.StringVar(&o.cwEndpoint, "cloudwatch-endpoint", "", "one base URL for both CloudWatch APIs (a local endpoint); empty: the Region's")
 	}
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
@@ -177,7 +185,43 @@ func (o *options) validate() error {
 	case o.linger <= 0 || o.maxBackoff <= 0 || o.shutdownTimeout <= 0 || o.statsInterval <= 0 || o.poll <= 0 || o.rotateWait <= 0:
 		return errors.New("-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0")
 	}
+	return o.cloudwatchErr()
+}
+
+// cloudwatchErr checks the CloudWatch flags.
+func (o *options) cloudwatchErr() error {
+	if o.cwNamespace == "" && o.cwLogGroup == "" {
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(o.cwNamespace, "AWS/"):
+		return fmt.Errorf("-cloudwatch-namespace %q: names starting with AWS/ are reserved for AWS", o.cwNamespace)
+	case o.cwNamespace != "" && o.pipeline == "":
+		return errors.New("-cloudwatch-namespace needs -pipeline, the metrics' Pipeline dimension")
+	case o.host == "":
+		return errors.New("-host is empty (and the host name cannot be read): the metrics' Host dimension and the log stream need it")
+	case o.cwLogGroup != "" && strings.ContainsAny(o.host, ":*"):
+		return fmt.Errorf("-host %q names the log stream, which cannot contain ':' or '*'", o.host)
+	case o.cwEndpoint != "" && !strings.HasPrefix(o.cwEndpoint, "http://") && !strings.HasPrefix(o.cwEndpoint, "https://"):
+		return fmt.Errorf("-cloudwatch-endpoint must be an http:// or https:// URL, got %q", o.cwEndpoint)
+	case o.signingRegion() == "":
+		return fmt.Errorf("CloudWatch needs a Region to sign for and it cannot be read from %q: set -region", o.url)
+	}
 	return nil
+}
+
+// signingRegion is -region, else the one in -url ("" when neither says).
+func (o *options) signingRegion() string {
+	if o.region != "" {
+		return o.region
+	}
+	return producer.RegionFromURL(o.url)
+}
+
+// hostname is the default of -host.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // memoryHeadroom is what the default memory limit allows beyond the queue:
@@ -216,7 +260,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		fmt.Fprintln(stderr, "producer: -log-level:", err)
 		return exitUsage
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The publishers' own lines go to stderr only: written into the
+	// shipper, an outage of CloudWatch Logs would be reported through it.
+	cwLog := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cw := newCloudwatch(o, cwLog)
+	logOut := stderr
+	if cw.ship != nil {
+		// The shipper first: it never fails, and a failing stderr (a
+		// closed pipe) would stop io.MultiWriter before the next writer.
+		logOut = io.MultiWriter(cw.ship, stderr)
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	// SIGHUP (the terminal or ssh session gone) and SIGQUIT would kill the
 	// process with events read but not handled: each stops it as SIGTERM does.
@@ -249,6 +303,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		log.Info("replay: events that fail again go to a new dead-letter file", "from", o.from, "reason", o.reason, "dead_letter_file", o.deadLetter)
 	}
 	stats := &producer.Stats{}
+	stopCW := cw.start(ctx, stats.Figures)
+	defer stopCW()
 	err = producer.Run(ctx, producer.Config{
 		URL: o.url, Source: o.source, Rate: o.rate, Stdin: stdin, Files: files,
 		CheckpointPath: o.checkpoint, DeadLetterPath: o.deadLetter, SpoolPath: o.spoolPath(), SpoolBytes: int64(o.spoolMiB) << 20,

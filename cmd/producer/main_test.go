@@ -78,7 +78,8 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 		t.Error("help does not say how flags map to environment variables")
 	}
 	flags := []string{"url", "source", "rate", "files", "checkpoint", "dead-letter", "batch-size", "gzip", "linger", "concurrency",
-		"queue-mib", "spool", "spool-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level"}
+		"queue-mib", "spool", "spool-mib", "auth", "api-key", "region", "max-backoff", "shutdown-timeout", "stats-interval", "poll", "rotate-wait", "log-level",
+		"cloudwatch-namespace", "cloudwatch-log-group", "pipeline", "host", "cloudwatch-endpoint"}
 	for _, f := range flags {
 		if !regexp.MustCompile(`(?m)^  -` + f + `\b[^\n]*\n(    [^\n]*\n)*?    [^\n]*\(` + envName(f) + `\)`).MatchString(out.String()) {
 			t.Errorf("help lacks -%s with %s", f, envName(f))
@@ -242,5 +243,47 @@ func TestMemoryLimitFollowsTheQueueUnlessGOMEMLIMITIsSet(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 32<<20 {
 		t.Errorf("memory limit after run with -queue-mib 8: %d, want 32 MiB (8 MiB + 24 MiB)", got)
+	}
+}
+
+// The CloudWatch flags: off unless set, from the environment as every
+// flag, and each wrong combination refused with what to do.
+func TestCloudwatchFlags(t *testing.T) {
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	o, err := parse([]string{"-url", "https://a.execute-api.eu-west-1.amazonaws.com/PROD/v1"}, env(nil), &bytes.Buffer{})
+	if err != nil || o.cwNamespace != "" || o.cwLogGroup != "" || o.cwEndpoint != "" {
+		t.Fatalf("defaults: %+v %v, want CloudWatch off", o, err)
+	}
+	if h, _ := os.Hostname(); o.host != h || h == "" {
+		t.Errorf("-host defaults to %q, want the host name %q", o.host, h)
+	}
+	o, err = parse([]string{"-url", "https://a.execute-api.eu-west-1.amazonaws.com/PROD/v1"}, env(map[string]string{
+		"TRIBUTARY_CLOUDWATCH_NAMESPACE": "Tributary/dev", "TRIBUTARY_CLOUDWATCH_LOG_GROUP": "/tributary/dev/producer",
+		"TRIBUTARY_PIPELINE": "clicks", "TRIBUTARY_HOST": "i-0abc", "TRIBUTARY_CLOUDWATCH_ENDPOINT": "http://127.0.0.1:9"}), &bytes.Buffer{})
+	if err != nil || o.cwNamespace != "Tributary/dev" || o.cwLogGroup != "/tributary/dev/producer" || o.pipeline != "clicks" || o.host != "i-0abc" ||
+		o.cwEndpoint != "http://127.0.0.1:9" || o.signingRegion() != "eu-west-1" {
+		t.Errorf("from the environment: %+v %v", o, err)
+	}
+	aws := "https://a.execute-api.eu-west-1.amazonaws.com/PROD/v1"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-url", aws, "-cloudwatch-namespace", "Tributary/dev"}, "-cloudwatch-namespace needs -pipeline"},
+		{[]string{"-url", aws, "-cloudwatch-namespace", "AWS/EC2", "-pipeline", "p"}, "reserved for AWS"},
+		{[]string{"-url", aws, "-cloudwatch-log-group", "g", "-host", "a:b"}, "cannot contain ':' or '*'"},
+		{[]string{"-url", aws, "-cloudwatch-log-group", "g", "-host", ""}, "-host is empty"},
+		{[]string{"-url", aws, "-cloudwatch-log-group", "g", "-cloudwatch-endpoint", "127.0.0.1:9"}, "must be an http:// or https:// URL"},
+		{[]string{"-url", "http://127.0.0.1:9/v1", "-cloudwatch-log-group", "g"}, "set -region"},
+	} {
+		_, err := parse(c.args, env(nil), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	if _, err := parse([]string{"-url", "http://127.0.0.1:9/v1", "-region", "us-east-1", "-cloudwatch-log-group", "g"}, env(nil), &bytes.Buffer{}); err != nil {
+		t.Errorf("a local URL with -region: %v", err)
 	}
 }

@@ -105,6 +105,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -182,6 +183,32 @@ type Follower struct {
 	said    map[string]string // per path, the last warning, to say it once
 	chunk   []byte
 	head    []byte
+
+	// For the producer's figures, read from other goroutines: bytes of
+	// followed files not read yet (as of the last pass's stats, no I/O of
+	// their own) and files forgotten with bytes never read.
+	lag        atomic.Int64
+	goneUnread atomic.Int64
+}
+
+// LagBytes is the bytes of followed files not read yet: over the files
+// being read, the size last seen less the offset read to. It is as of the
+// last pass over the files (every -poll, or each scan with many files).
+func (fl *Follower) LagBytes() int64 { return fl.lag.Load() }
+
+// GoneUnread counts the files that went away (deleted, or rotated out of
+// the patterns) or were truncated with bytes never read.
+func (fl *Follower) GoneUnread() int64 { return fl.goneUnread.Load() }
+
+// measureLag sets LagBytes from the sizes the pass saw.
+func (fl *Follower) measureLag() {
+	var lag int64
+	for _, w := range fl.watchers {
+		if w.state.reading() && w.size > w.next {
+			lag += w.size - w.next
+		}
+	}
+	fl.lag.Store(lag)
 }
 
 // New makes a follower of what cfg says; Run starts it. Its descriptors
@@ -235,6 +262,7 @@ func (fl *Follower) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+		fl.measureLag()
 		if !more {
 			select {
 			case <-ctx.Done():
@@ -443,6 +471,7 @@ func (fl *Follower) claim(f *os.File, head []byte, path string, id fileID, size 
 // lines are all confirmed.
 func (fl *Follower) forget(now time.Time) {
 	for _, u := range fl.cp.forget(now, fl.rotateWait) {
+		fl.goneUnread.Add(1)
 		fl.log.Warn("a file followed before is gone or was truncated before all of it was read; the rest cannot be read now",
 			"path", u.path, "read_to", u.readTo, "size", u.size)
 	}

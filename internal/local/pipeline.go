@@ -22,6 +22,7 @@ import (
 
 	"github.com/tributary/tributary/internal/cfn"
 	"github.com/tributary/tributary/internal/fakeapi"
+	"github.com/tributary/tributary/internal/fakecloudwatch"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -50,9 +51,12 @@ type Pipeline struct {
 	servers  []*http.Server
 	producer *exec.Cmd
 	prodDone chan error
-	out      io.Writer
-	outMu    sync.Mutex
-	started  time.Time
+	// cw takes the producer's CloudWatch metrics and log, so a local run
+	// never reaches AWS; nil without a producer.
+	cw      *fakecloudwatch.Server
+	out     io.Writer
+	outMu   sync.Mutex
+	started time.Time
 }
 
 // Start reads the assembly and starts every stage on loopback; on an
@@ -88,6 +92,9 @@ func Start(o Options) (p *Pipeline, err error) {
 			s3Ln.Close()
 			if p.stream != nil {
 				p.stream.Close()
+			}
+			if p.cw != nil {
+				p.cw.Close()
 			}
 		}
 	}()
@@ -183,24 +190,17 @@ func (p *Pipeline) startProducer(bin, dir string) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
-	env := os.Environ()
-	for k, v := range p.Config.Producer {
-		switch k {
-		case "TRIBUTARY_URL":
-			v = p.APIURL
-		case "TRIBUTARY_CHECKPOINT", "TRIBUTARY_DEAD_LETTER":
-			v = filepath.Join(state, filepath.Base(v))
-		case "TRIBUTARY_FILES":
-			var rooted []string
-			for _, f := range strings.Split(v, ",") {
-				rooted = append(rooted, filepath.Join(dir, "host", f))
-				_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, "host", f)), 0o755)
-			}
-			v = strings.Join(rooted, ",")
+	p.cw = fakecloudwatch.New()
+	env := p.producerEnv(state, dir)
+	group := ""
+	for _, kv := range env { // the last one is the producer's
+		if g, ok := strings.CutPrefix(kv, "TRIBUTARY_CLOUDWATCH_LOG_GROUP="); ok {
+			group = g
 		}
-		env = append(env, k+"="+v)
 	}
-	env = append(env, p.AuthEnv()...)
+	if group != "" {
+		p.cw.CreateLogGroup(group) // as the stack does
+	}
 	bin, err = filepath.Abs(bin) // it runs in its state folder
 	if err != nil {
 		return err
@@ -220,6 +220,41 @@ func (p *Pipeline) startProducer(bin, dir string) error {
 	p.prodDone = make(chan error, 1)
 	go func() { p.prodDone <- cmd.Wait(); logf.Close() }()
 	return nil
+}
+
+// LocalHost is the producer's -host in a local run: its metrics' Host
+// dimension and its log stream.
+const LocalHost = "local"
+
+// producerEnv is the host's environment, pointed at the local API and the
+// local CloudWatch, with state under state and files under dir/host.
+func (p *Pipeline) producerEnv(state, dir string) []string {
+	env := os.Environ()
+	for k, v := range p.Config.Producer {
+		switch k {
+		case "TRIBUTARY_URL":
+			v = p.APIURL
+		case "TRIBUTARY_CHECKPOINT", "TRIBUTARY_DEAD_LETTER":
+			v = filepath.Join(state, filepath.Base(v))
+		case "TRIBUTARY_FILES":
+			var rooted []string
+			for _, f := range strings.Split(v, ",") {
+				rooted = append(rooted, filepath.Join(dir, "host", f))
+				_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, "host", f)), 0o755)
+			}
+			v = strings.Join(rooted, ",")
+		}
+		env = append(env, k+"="+v)
+	}
+	env = append(env, p.AuthEnv()...)
+	// CloudWatch goes to the local fake, signed for a Region with throwaway
+	// credentials (the fake checks the signature's shape, not its value).
+	env = append(env, "TRIBUTARY_CLOUDWATCH_ENDPOINT="+p.cw.URL, "TRIBUTARY_HOST="+LocalHost)
+	if p.Config.Auth != ingest.AuthIAM { // AuthEnv sets these for iam
+		env = append(env, "TRIBUTARY_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIALOCALLOCALLOCAL", "AWS_SECRET_ACCESS_KEY=local",
+			"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	}
+	return env
 }
 
 // AuthEnv is the environment a producer needs to call the local API as
@@ -278,7 +313,11 @@ loop:
 			p.prodDone = nil
 		case <-tick.C:
 			s := p.Stats()
-			p.logf(fmt.Sprintf("stats: %d events accepted, %d records in the stream, %d objects written, %d events landed, %d to errors/", s.Accepted, s.InStream, s.Objects, s.Landed, s.Errors))
+			line := fmt.Sprintf("stats: %d events accepted, %d records in the stream, %d objects written, %d events landed, %d to errors/", s.Accepted, s.InStream, s.Objects, s.Landed, s.Errors)
+			if p.cw != nil {
+				line += "; " + producerFigures(p.cw.MetricRequests(), time.Now())
+			}
+			p.logf(line)
 			if s.Objects > 0 && !firstSaid { // the moment a user waits for: their events can be queried
 				firstSaid = true
 				p.logf(fmt.Sprintf("first object written %s after start: `make local-query Q='Events per hour'` answers now", time.Since(p.started).Round(time.Second)))
@@ -304,6 +343,9 @@ loop:
 	}
 	for _, srv := range p.servers[1:] {
 		_ = srv.Close()
+	}
+	if p.cw != nil {
+		p.cw.Close()
 	}
 	p.stream.Close()
 	s := p.Stats()
@@ -339,5 +381,33 @@ func (p *Pipeline) Close() {
 	for _, srv := range p.servers {
 		_ = srv.Close()
 	}
+	if p.cw != nil {
+		p.cw.Close()
+	}
 	p.stream.Close()
+}
+
+// producerFigures is the stats line's part for the producer: its figures
+// as the local CloudWatch last received them (counters summed over every
+// request, gauges as last sent) and how long ago that was.
+func producerFigures(reqs []fakecloudwatch.MetricRequest, now time.Time) string {
+	if len(reqs) == 0 {
+		return "producer: no metrics received yet (sent once a minute, when the host's settings name a namespace)"
+	}
+	sum, last := map[string]float64{}, map[string]float64{}
+	var at time.Time
+	for _, r := range reqs {
+		for _, d := range r.Data {
+			if d.Dimensions["Reason"] != "" {
+				continue // the total has no Reason
+			}
+			sum[d.Name] += d.Value
+			last[d.Name] = d.Value
+			if d.Name == "Heartbeat" && d.Timestamp.After(at) {
+				at = d.Timestamp
+			}
+		}
+	}
+	return fmt.Sprintf("producer: %.0f read, %.0f sent, %.0f dead-lettered, oldest unconfirmed %.0f s, file lag %.0f bytes, heartbeat %s ago",
+		sum["EventsRead"], sum["EventsSent"], sum["EventsDeadLettered"], last["OldestUnconfirmedSeconds"], last["FileLagBytes"], now.Sub(at).Round(time.Second))
 }

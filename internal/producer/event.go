@@ -27,6 +27,7 @@ type Event struct {
 	pos   *position
 	cost  int64  // bytes it holds of the queue
 	spool uint64 // its record in the spool; 0 when not spooled
+	born  uint32 // its mark in run.unconfirmed
 }
 
 // errNotObject marks input that cannot be sent: it goes to the dead-letter file.

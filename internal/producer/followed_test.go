@@ -84,12 +84,12 @@ func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
 	for range ls {
 		r.budget.take(cost)
 	}
-	r.handled(ls[1].Pos, 0, cost)
-	r.handled(ls[2].Pos, 0, cost)
+	r.handled(ls[1].Pos, 0, cost, 0)
+	r.handled(ls[2].Pos, 0, cost, 0)
 	if got, want := r.budget.inUse(), int64(cost+2*positionOverhead); got != want {
 		t.Errorf("in use %d with one line unconfirmed and two confirmed after it, want %d", got, want)
 	}
-	r.handled(ls[0].Pos, 0, cost)
+	r.handled(ls[0].Pos, 0, cost, 0)
 	if got := r.budget.inUse(); got != 0 {
 		t.Errorf("in use %d once every line is confirmed, want 0", got)
 	}

@@ -117,10 +117,13 @@ func Run(ctx context.Context, cfg Config) error {
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes), problems: newRateLog(cfg.Log, problemEvery),
 		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{}), spool: sp}
-	r.stats.queued = r.budget.inUse
-	if sp != nil {
-		r.stats.spooled = sp.state
-	}
+	r.unconfirmed = newUnconfirmed(time.Now)
+	r.stats.set(func(s *Stats) {
+		s.queued, s.oldest = r.budget.inUse, r.unconfirmed.oldest
+		if sp != nil {
+			s.spooled = sp.state
+		}
+	})
 	if cfg.Source == SourceFile { // other sources neither read nor write it
 		r.cp = filesource.LoadCheckpoints(cfg.CheckpointPath, cfg.Log)
 	}
@@ -143,11 +146,13 @@ func Run(ctx context.Context, cfg Config) error {
 		if !r.budget.acquire(ctx, l.cost) {
 			return false
 		}
+		l.born = r.unconfirmed.add()
 		select {
 		case read <- l:
 			return true
 		case <-ctx.Done():
 			r.budget.release(l.cost)
+			r.unconfirmed.done(l.born)
 			return false
 		}
 	}
@@ -156,17 +161,20 @@ func Run(ctx context.Context, cfg Config) error {
 		if !r.budget.tryAcquire(l.cost) {
 			return false
 		}
+		l.born = r.unconfirmed.add()
 		select {
 		case lines <- l:
 			return true
 		default:
 			r.budget.release(l.cost)
+			r.unconfirmed.done(l.born)
 			return false
 		}
 	}
 	emitNow := func(l line) { // already read at shutdown: delivered or dead-lettered, never dropped
 		l.cost = int64(len(l.data)) + eventOverhead
 		r.budget.take(l.cost)
+		l.born = r.unconfirmed.add()
 		read <- l // the batcher reads until every source has returned
 	}
 	recovered := func(ctx context.Context, l line) bool { // already in the spool
@@ -174,6 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if !r.budget.acquire(ctx, l.cost) {
 			return false
 		}
+		l.born = r.unconfirmed.add()
 		lines <- l // not closed before the source returns
 		return true
 	}
@@ -201,7 +210,9 @@ func Run(ctx context.Context, cfg Config) error {
 				fc.Exclude = append(fc.Exclude, cfg.SpoolPath, cfg.SpoolPath+".tmp", cfg.SpoolPath+".lock")
 				fc.Keep = r.keepFlight
 			}
-			err = filesource.New(fc).Run(readCtx)
+			fl := filesource.New(fc)
+			r.stats.set(func(s *Stats) { s.files = func() (int64, int64) { return fl.LagBytes(), fl.GoneUnread() } })
+			err = fl.Run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
@@ -318,6 +329,9 @@ type run struct {
 	// are not delivered.
 	problems *rateLog
 	spool    *spool // nil without one
+	// unconfirmed dates the events read and not yet confirmed or
+	// dead-lettered, for the age of the oldest.
+	unconfirmed *unconfirmed
 
 	dlIn            chan []dlItem
 	dlDone          chan struct{}
@@ -488,7 +502,7 @@ func (r *run) event(l line, p parsedLine, ev *Event) bool {
 		if l.pos != nil {
 			l.pos.Parsed(p.data)
 		}
-		*ev = Event{ID: p.id, Data: p.data, pos: l.pos, cost: l.cost, spool: l.spool}
+		*ev = Event{ID: p.id, Data: p.data, pos: l.pos, cost: l.cost, spool: l.spool, born: l.born}
 		return true
 	}
 	reason := p.reason
@@ -504,7 +518,7 @@ func (r *run) event(l line, p parsedLine, ev *Event) bool {
 	default:
 		entry.Raw = string(l.data)
 	}
-	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost, spool: l.spool}}
+	r.dlIn <- []dlItem{{entry: entry, pos: l.pos, cost: l.cost, spool: l.spool, born: l.born}}
 	return false
 }
 
@@ -526,7 +540,7 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 		}
 		for _, i := range o.stored {
 			r.stats.Sent.Add(1)
-			r.handled(events[i].pos, events[i].spool, events[i].cost)
+			r.handled(events[i].pos, events[i].spool, events[i].cost, events[i].born)
 		}
 		unknown, serverErr = countUnconfirmed(o, unknown, serverErr)
 		if len(o.retry) > 0 && (unknown > maxUnknownAnswers || serverErr > maxServerErrors) {
@@ -538,7 +552,7 @@ func (r *run) deliver(ctx context.Context, events []*Event, attempt int) {
 			r.problems.at(slog.LevelWarn, "dead:"+key, "events not stored; writing them to the dead-letter file", "count", len(o.dead), "reason", o.reason, "what_to_do", what)
 			items := make([]dlItem, 0, len(o.dead))
 			for _, i := range o.dead {
-				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost, spool: events[i].spool})
+				items = append(items, dlItem{entry: deadLetter{Reason: o.reason, Status: o.status, Event: events[i].Data}, pos: events[i].pos, cost: events[i].cost, spool: events[i].spool, born: events[i].born})
 			}
 			r.dlIn <- items
 		}
@@ -623,7 +637,9 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 // handled releases what an event held once it is stored or dead-lettered,
 // and lets the checkpoint move past it. A line of a followed file keeps
 // positionOverhead of its cost until the checkpoint has moved past it.
-func (r *run) handled(pos *position, spool uint64, cost int64) {
+// born is the event's mark in r.unconfirmed.
+func (r *run) handled(pos *position, spool uint64, cost int64, born uint32) {
+	r.unconfirmed.done(born)
 	if r.cp != nil && pos != nil {
 		moved, kept := pos.Confirm()
 		cost += int64(moved-1) * positionOverhead
@@ -640,7 +656,7 @@ func (r *run) handled(pos *position, spool uint64, cost int64) {
 // read again on restart; anything else goes to the dead-letter file, so that
 // nothing disappears, with why the last attempt failed.
 func (r *run) abandon(events []*Event, last string) {
-	reason := "not confirmed by the API before the shutdown deadline"
+	reason := shutdownReason
 	if last != "" {
 		reason += "; last attempt: " + last
 	}
@@ -675,6 +691,7 @@ type dlItem struct {
 	pos   *position // nil: the source cannot be read again
 	cost  int64
 	spool uint64
+	born  uint32 // its mark in run.unconfirmed
 }
 
 // deadLetterLoop writes what arrives on dlIn to the dead-letter file. When
@@ -701,9 +718,9 @@ func (r *run) deadLetterLoop(stop <-chan struct{}) {
 				if failures > 0 {
 					r.cfg.Log.Info("the dead-letter file can be written again", "path", r.cfg.DeadLetterPath, "written", len(pending))
 				}
-				r.stats.DeadLettered.Add(int64(len(pending)))
+				r.stats.deadLettered(entries)
 				for _, it := range pending {
-					r.handled(it.pos, it.spool, it.cost)
+					r.handled(it.pos, it.spool, it.cost, it.born)
 				}
 				pending, failures = nil, 0
 				continue

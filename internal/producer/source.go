@@ -23,6 +23,7 @@ type line struct {
 	cost    int64     // bytes it holds of the queue
 	spool   uint64    // its record in the spool; 0 when not spooled
 	read    time.Time // when it was read, for a spooled line (its event_time); zero: when parsed
+	born    uint32    // its mark in run.unconfirmed, set when it enters the queue
 }
 
 // maxLineBytes bounds the memory one line may take; longer lines go to the

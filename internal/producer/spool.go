@@ -575,7 +575,7 @@ func (r *run) keepLines(events []*Event) {
 		if err == nil {
 			for _, e := range events {
 				r.stats.Kept.Add(1)
-				r.handled(e.pos, 0, e.cost)
+				r.handled(e.pos, 0, e.cost, e.born)
 			}
 			return
 		}

@@ -205,7 +205,7 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 		ps = append(ps, l.Pos)
 	}
 	cost := int64(len(`{"n":1}`)) + eventOverhead
-	r.handled(ps[1], 0, cost) // line 2 stored before line 1
+	r.handled(ps[1], 0, cost, 0) // line 2 stored before line 1
 	r.keepFlight([]*position{ps[0], ps[2], ps[3]}, []filesource.Line{fls[0], fls[2], fls[3]})
 	if off := committedOffset(t, cp, cpPath); off != 32 {
 		t.Errorf("committed %d after keeping, want 32 (past every line)", off)
@@ -231,7 +231,7 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	}
 	r.spool = sp
 	for _, i := range []int{3, 0, 2} {
-		r.handled(ps[i], 0, cost)
+		r.handled(ps[i], 0, cost, 0)
 	}
 	if off := committedOffset(t, cp, cpPath); off != 32 {
 		t.Errorf("committed %d after the confirmations, want 32", off)
