@@ -2,6 +2,7 @@ package producerhost_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -97,6 +98,8 @@ func TestInvalidProps(t *testing.T) {
 		{producerhost.Props{SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value ""; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{producerhost.Props{VpcID: "vpc-xyz", SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value "vpc-xyz"; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{producerhost.Props{VpcID: "vpc-0123456789abcdef0", SubnetID: "sn-0123456789abcdef0"}, `producerSubnetId: invalid value "sn-0123456789abcdef0"; allowed: a subnet id (subnet-...) of producerVpcId`},
+		{producerhost.Props{Pipeline: "PROD/x"}, `stageName: invalid value "PROD/x"; allowed: 1-64 letters, digits, hyphens`},
+		{producerhost.Props{Pipeline: strings.Repeat("a", 65)}, `stageName: invalid value "` + strings.Repeat("a", 65) + `"; allowed: 1-64 letters, digits, hyphens`},
 		{producerhost.Props{LogRetentionDays: ref(8)}, `logRetentionDays: invalid value 8; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)`},
 	} {
 		if err := c.props.Validate(); err == nil || err.Error() != c.want {
@@ -104,10 +107,15 @@ func TestInvalidProps(t *testing.T) {
 		}
 		p := c.props
 		p.API = fakeAPI{}
+		if p.Pipeline == "" {
+			p.Pipeline = "PROD"
+		}
 		cdktest.Panics(t, c.want, func() { producerhost.New(stack, fmt.Sprintf("Invalid%d", i), &p) })
 	}
-	cdktest.Panics(t, "producerhost: API is required", func() { producerhost.New(stack, "NoProps", nil) })
-	cdktest.Panics(t, "producerhost: API is required", func() { producerhost.New(stack, "NoAPI", &producerhost.Props{}) })
+	const required = "producerhost: API and Pipeline are required"
+	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoProps", nil) })
+	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoAPI", &producerhost.Props{Pipeline: "PROD"}) })
+	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoPipeline", &producerhost.Props{API: fakeAPI{}}) })
 	if n := len(*stack.Node().Children()); n != 0 {
 		t.Errorf("rejected props left %d constructs in the stack", n)
 	}

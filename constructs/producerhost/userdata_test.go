@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tributary/tributary/constructs/internal/cdktest"
+	"github.com/tributary/tributary/constructs/internal/nag"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -76,6 +77,17 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		env := append([]string{"TRIBUTARY_URL=" + url}, c.env...)
 		env = append(env, "TRIBUTARY_LINGER=5s", "TRIBUTARY_CHECKPOINT=/var/lib/tributary-producer/checkpoint.json",
 			"TRIBUTARY_DEAD_LETTER=/var/lib/tributary-producer/dead-letter.ndjson", "TRIBUTARY_SPOOL=/var/lib/tributary-producer/spool.ndjson")
+		// The CloudWatch contract: the namespace the role may publish to,
+		// the host's own log group (created before the instance), the
+		// Pipeline dimension.
+		logsID, _ := s.one(t, "AWS::Logs::LogGroup", map[string]any{"LogGroupName": "/tributary/" + s.pipeline + "/producer"})
+		env = append(env, "TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/"+s.pipeline, "TRIBUTARY_CLOUDWATCH_LOG_GROUP=/tributary/"+s.pipeline+"/producer",
+			"TRIBUTARY_PIPELINE="+s.pipeline)
+		instance, _ := s.instance(t)
+		deps := fmt.Sprint(get(s.resource(t, instance), "DependsOn"))
+		if !strings.Contains(deps, logsID) || !strings.Contains(deps, nag.LogicalID(s.host.Telemetry)) {
+			t.Errorf("%s: the instance depends on %s, want its log group %s and telemetry policy first", name, deps, logsID)
+		}
 		if s == cfgExisting(t) {
 			env = append(env, "TRIBUTARY_FILES=/var/log/app/*.log,/srv/events/current.ndjson")
 		}
@@ -91,6 +103,14 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 			"install -d -o tributary -g tributary -m 0750 /var/lib/tributary-producer\n",
 			"umask 077\n",
 			"cat > /etc/tributary-producer.env <<'EOF'\n",
+			// TRIBUTARY_HOST is the instance id, read from IMDSv2 (token
+			// first); any failure stops the script before the service starts.
+			"imds_token=$(curl -sSf --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)" +
+				` || { echo "tributary: no IMDSv2 token: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`instance_id=$(curl -sSf --retry 5 -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/instance-id)` +
+				` || { echo "tributary: IMDSv2 gave no instance id: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`[[ $instance_id =~ ^i-[0-9a-f]+$ ]] || { echo "tributary: IMDSv2 gave a malformed instance id: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`echo "TRIBUTARY_HOST=$instance_id" >> /etc/tributary-producer.env` + "\n",
 		}
 		keyLine := ""
 		if s.auth == ingest.AuthAPIKey {
@@ -105,6 +125,9 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		inOrder(t, name, ud, fragments...)
 		if keyLine != "" && strings.Count(ud, "get-api-key") != 1 {
 			t.Errorf("%s: the API key is fetched more than once", name)
+		}
+		if strings.Count(ud, "TRIBUTARY_HOST=") != 1 || strings.Contains(ud, "meta-data/instance-id)\n") {
+			t.Errorf("%s: TRIBUTARY_HOST written more than once, or the instance id read without failing loudly", name)
 		}
 
 		unit := heredoc(t, ud, "/etc/systemd/system/tributary-producer.service")

@@ -273,6 +273,12 @@ var table = []setting{
 		func(s *Settings, v int) { s.Alarms.FreshnessMarginSeconds = &v }),
 	integer("alarmDeliverySuccessPercent", code(monitoring.DefaultDeliverySuccessPercent), "1-100", "S3 delivery success below this fires `DeliveryFailure`",
 		func(s *Settings, v int) { s.Alarms.DeliverySuccessPercent = &v }),
+	integer("alarmProducerDeadLettered", code(monitoring.DefaultProducerDeadLettered), "1-1000000",
+		"events the producer host dead-letters in 5 minutes that fire `ProducerDeadLettered`",
+		func(s *Settings, v int) { s.Alarms.ProducerDeadLettered = &v }),
+	integer("alarmProducerOldestUnconfirmedSeconds", code(monitoring.DefaultProducerOldestUnconfirmedSeconds), "60-86400",
+		"age of the producer host's oldest unconfirmed event that fires `ProducerOldestUnconfirmed`",
+		func(s *Settings, v int) { s.Alarms.ProducerOldestUnconfirmedSeconds = &v }),
 	integer("logRetentionDays", code(logretention.Default), "a CloudWatch Logs retention: "+joinInts(logretention.Allowed()),
 		"retention of every log group of the stack, and expiry of the S3 server access logs",
 		func(s *Settings, v int) {

@@ -25,8 +25,8 @@ var stackNamePrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,49}$`)
 // hostID is the producer host's construct id in its stack.
 const hostID = "Host"
 
-// ProducerStackProps configure the producer host stack. Host.API is required:
-// the pipeline's ingest API.
+// ProducerStackProps configure the producer host stack. Host.API and
+// Host.Pipeline are required: the pipeline's ingest API and stage.
 type ProducerStackProps struct {
 	awscdk.StackProps
 	Host producerhost.Props
@@ -44,7 +44,7 @@ type ProducerStack struct {
 // NewProducerStack creates the stack named id with the producer host in it.
 func NewProducerStack(scope constructs.Construct, id string, props *ProducerStackProps) *ProducerStack {
 	if props == nil {
-		panic("tributary: ProducerStackProps with Host.API are required")
+		panic("tributary: ProducerStackProps with Host.API and Host.Pipeline are required")
 	}
 	s := newStack(scope, id, "Tributary: an EC2 host running the producer against the ingest API", props.StackProps)
 	host := producerhost.New(s, hostID, &props.Host)
@@ -58,8 +58,10 @@ func NewProducerStack(scope constructs.Construct, id string, props *ProducerStac
 	output(s, "InstanceId", instance, "The producer host")
 	output(s, "SessionCommand", command("aws ssm start-session --target "),
 		"Opens a shell on the host through Session Manager (needs the AWS CLI v2 and its Session Manager plugin)")
-	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f" --target `),
-		"Follows the producer's logs on the host (needs the AWS CLI v2 and its Session Manager plugin)")
+	// The producer ships its log to CloudWatch Logs: no session on the host needed.
+	output(s, "LogsCommand", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("aws logs tail " + producerhost.LogGroupName(host.Pipeline) + " --follow --region "), awscdk.Aws_REGION()}),
+		"Follows the producer's log in CloudWatch Logs, every host's stream (needs the AWS CLI v2)")
 	if !props.RetainLogs {
 		destroyLogGroups(s)
 	}
@@ -97,7 +99,7 @@ func NewMonitoringStack(scope constructs.Construct, id string, props *Monitoring
 	mp.Bucket, mp.ErrorFilterID = p.RawData.Bucket, ErrorMetricsID
 	mp.BufferingSeconds, mp.DashboardName = p.Delivery.BufferingSeconds, *props.Pipeline.StackName()
 	if props.Host != nil {
-		mp.Instance = props.Host.Instance
+		mp.Instance, mp.ProducerNamespace, mp.ProducerPipeline = props.Host.Instance, props.Host.Namespace, props.Host.Pipeline
 	}
 	m := monitoring.New(s, "Monitoring", &mp)
 	output(s, "DashboardUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
@@ -161,7 +163,7 @@ func NewStacks(app awscdk.App, settings Settings) *Stacks {
 	var host *producerhost.ProducerHost
 	if !settings.NoProducerHost {
 		hp := settings.Host
-		hp.API = st.Pipeline.Pipeline.Ingest
+		hp.API, hp.Pipeline = st.Pipeline.Pipeline.Ingest, settings.Pipeline.API.Stage()
 		st.Producer = NewProducerStack(app, settings.StackName("Producer"), &ProducerStackProps{Host: hp, RetainLogs: retain})
 		host = st.Producer.Host
 	}
