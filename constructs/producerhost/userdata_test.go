@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -269,5 +270,49 @@ func TestBinaryIsBuiltForTheInstance(t *testing.T) {
 	}
 	if a, b := *cfgDefault(t).host.Binary.AssetHash(), *cfgExisting(t).host.Binary.AssetHash(); a == b {
 		t.Errorf("arm64 and amd64 binaries have one hash %s", a)
+	}
+}
+
+// The user data's instance-id step, run by bash with a fake curl: it writes
+// TRIBUTARY_HOST when IMDSv2 answers with an instance id, and otherwise
+// stops the script with a tributary: line on stderr, writing nothing.
+func TestUserDataReadsTheInstanceIDOrStops(t *testing.T) {
+	ud := cfgDefault(t).userData(t)
+	start := strings.Index(ud, "imds_token=")
+	end := strings.Index(ud, ">> /etc/tributary-producer.env\n")
+	if start < 0 || end < start {
+		t.Fatalf("no instance-id step in the user data:\n%s", ud)
+	}
+	for _, c := range []struct {
+		name, curl  string // the fake curl's body
+		env, stderr string
+	}{
+		{"answers", `case "$*" in *api/token*) echo token-1;; *"token: token-1"*instance-id*) echo i-0123456789abcdef0;; *) exit 22;; esac`,
+			"TRIBUTARY_HOST=i-0123456789abcdef0\n", ""},
+		{"no token", `exit 22`, "", "tributary: no IMDSv2 token: TRIBUTARY_HOST unknown, the producer is not started\n"},
+		{"no instance id", `case "$*" in *api/token*) echo token-1;; *) exit 22;; esac`, "",
+			"tributary: IMDSv2 gave no instance id: TRIBUTARY_HOST unknown, the producer is not started\n"},
+		{"not an instance id", `case "$*" in *api/token*) echo token-1;; *) echo '<html>error</html>';; esac`, "",
+			"tributary: IMDSv2 gave a malformed instance id: TRIBUTARY_HOST unknown, the producer is not started\n"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "curl"), []byte("#!/bin/bash\n"+c.curl+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		envFile := filepath.Join(dir, "env")
+		step := strings.ReplaceAll(ud[start:end+len(">> /etc/tributary-producer.env\n")], "/etc/tributary-producer.env", envFile)
+		cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+step+"echo reached >> "+envFile+"\n")
+		cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin"}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		got, _ := os.ReadFile(envFile)
+		wantEnv, wantOK := c.env+"reached\n", c.stderr == ""
+		if !wantOK {
+			wantEnv = ""
+		}
+		if (err == nil) != wantOK || string(got) != wantEnv || stderr.String() != c.stderr {
+			t.Errorf("%s: err %v, env file %q, stderr %q; want ok=%v, %q, %q", c.name, err, got, stderr.String(), wantOK, wantEnv, c.stderr)
+		}
 	}
 }
