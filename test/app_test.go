@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tributary/tributary/constructs/tributary"
+	"github.com/tributary/tributary/internal/ingest"
 )
 
 // Each stack's name, and construct id (so `cdk deploy <name>` selects it), is
@@ -458,4 +459,58 @@ func alarmName(logicalID string) string {
 func strsOrNil(v any) []any {
 	l, _ := v.([]any)
 	return l
+}
+
+// A batch carries 1,000 events where nothing downstream counts records (a
+// packed record of JSON by arrival time: the batch template's loop takes
+// 1,000), and 500 where something does (PutRecords with PER_EVENT; Firehose
+// de-aggregating a packed record by event time or for Parquet). The request
+// model, the 400 answer, the IngestBatchUrl output and the host's batch size
+// all say the same.
+func TestBatchLimitFollowsWhatCountsRecords(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		settings  map[string]any
+		max       int
+		hostBatch string // "" without a host
+	}{
+		{"default (PACKED, ARRIVAL_TIME, JSON)", nil, ingest.MaxPackedBatch, "1000"},
+		{"custom (PACKED, ARRIVAL_TIME, JSON, batch 100)", customSettings, ingest.MaxPackedBatch, "100"},
+		{"PER_EVENT", apiKeySettings, ingest.MaxBatch, "500"},
+		{"PACKED by EVENT_TIME as PARQUET", openSettings, ingest.MaxBatch, ""},
+	} {
+		a := synth(t, c.settings)
+		tpl := a.pipeline()
+		var batchModel any
+		for _, m := range resourcesOf(tpl, "AWS::ApiGateway::Model") {
+			if get(m, "Properties", "Schema", "title") == "Batch" {
+				batchModel = get(m, "Properties", "Schema")
+			}
+		}
+		if got := get(batchModel, "maxItems"); got != float64(c.max) {
+			t.Errorf("%s: the batch model's maxItems = %v, want %d", c.name, got, c.max)
+		}
+		if got, want := get(batchModel, "description"), fmt.Sprintf("1 to %d events, ", c.max); !strings.HasPrefix(fmt.Sprint(got), want) {
+			t.Errorf("%s: the batch model's description = %v, want it to start %q", c.name, got, want)
+		}
+		if got, want := get(tpl, "Outputs", "IngestBatchUrl", "Description"), fmt.Sprintf("POST a JSON array of 1 to %d events here", c.max); got != want {
+			t.Errorf("%s: IngestBatchUrl description = %v, want %q", c.name, got, want)
+		}
+		var badBody string
+		for _, r := range resourcesOf(tpl, "AWS::ApiGateway::GatewayResponse") {
+			if get(r, "Properties", "ResponseType") == "BAD_REQUEST_BODY" {
+				badBody = fmt.Sprint(get(r, "Properties", "ResponseTemplates", "application/json"))
+			}
+		}
+		if want := fmt.Sprintf("/v1/batch an array of 1 to %d JSON objects", c.max); !strings.Contains(badBody, want) {
+			t.Errorf("%s: the 400 answer %s does not say %q", c.name, badBody, want)
+		}
+		if c.hostBatch == "" {
+			continue
+		}
+		_, instance := only(t, a.templates[*a.stacks.Producer.StackName()], "AWS::EC2::Instance")
+		if userData := joined(get(instance, "Properties", "UserData", "Fn::Base64")); !strings.Contains(userData, "TRIBUTARY_BATCH_SIZE="+c.hostBatch+"\n") {
+			t.Errorf("%s: the host's batch size is not %s:\n%s", c.name, c.hostBatch, userData)
+		}
+	}
 }

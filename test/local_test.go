@@ -40,13 +40,13 @@ func TestLocalRunsWhatWasSynthesized(t *testing.T) {
 		want     want
 	}{
 		{"default", nil, want{"Tributary-PROD-Pipeline", "PROD", ingest.Packed, ingest.AuthIAM, 1, 60 * time.Second, 5, false, false, arrival, errors,
-			map[string]string{"TRIBUTARY_SOURCE": "synthetic", "TRIBUTARY_RATE": "1", "TRIBUTARY_BATCH_SIZE": "500", "TRIBUTARY_AUTH": "iam"}}},
+			map[string]string{"TRIBUTARY_SOURCE": "synthetic", "TRIBUTARY_RATE": "1", "TRIBUTARY_BATCH_SIZE": "1000", "TRIBUTARY_AUTH": "iam"}}},
 		{"custom", customSettings, want{"Acme-dev-Pipeline", "dev", ingest.Packed, ingest.AuthIAM, 4, 300 * time.Second, 64, true, false,
 			strings.Replace(arrival, "raw-data/", "events/json/", 1), strings.Replace(errors, "errors/", "failed/", 1),
 			map[string]string{"TRIBUTARY_SOURCE": "file", "TRIBUTARY_FILES": "/var/log/app/events.log,/var/log/app/more.log", "TRIBUTARY_BATCH_SIZE": "100"}}},
 		{"api key", apiKeySettings, want{"Tributary-PROD-Pipeline", "PROD", ingest.PerEvent, ingest.AuthAPIKey, 1, 60 * time.Second, 64, false, true,
 			"raw-data/by-event-time/!{partitionKeyFromQuery:year}/!{partitionKeyFromQuery:month}/!{partitionKeyFromQuery:day}/!{partitionKeyFromQuery:hour}/", errors,
-			map[string]string{"TRIBUTARY_AUTH": "api-key"}}},
+			map[string]string{"TRIBUTARY_AUTH": "api-key", "TRIBUTARY_BATCH_SIZE": "500"}}},
 	}
 	for _, c := range cases {
 		a, err := cfn.ReadAssembly(synth(t, c.settings).outdir)
@@ -76,6 +76,9 @@ func TestLocalRunsWhatWasSynthesized(t *testing.T) {
 		}
 		if !c.want.eventTime && (d.Deaggregate || d.AppendLine || d.Query != "") {
 			t.Errorf("%s: arrival-time delivery processes records: %+v", c.name, d)
+		}
+		if max := map[ingest.Packing]int{ingest.Packed: ingest.MaxPackedBatch, ingest.PerEvent: ingest.MaxBatch}[c.want.packing]; cfg.MaxBatch != max {
+			t.Errorf("%s: the local API takes batches of %d events, want the request model's %d", c.name, cfg.MaxBatch, max)
 		}
 		if cfg.Schemas[ingest.EventPath] == nil || cfg.Schemas[ingest.BatchPath] == nil {
 			t.Errorf("%s: request models %v", c.name, cfg.Schemas)
@@ -133,7 +136,7 @@ func TestLocalAPIAnswersAsTheDeployedOne(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(`[{"value":"3"}]`))
 	zw.Close()
-	badBody := "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects"
+	badBody := "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects" // PER_EVENT
 	for _, c := range []struct {
 		name, path, body string
 		headers          []string

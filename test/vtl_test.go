@@ -79,6 +79,7 @@ const testStreamName = "Tributary-PROD-Pipeline-EventsStream-AbC123"
 type endpoint struct {
 	name, action, request string
 	responses             []any // IntegrationResponses
+	maxItems              int   // the request model's, for a batch
 }
 
 // endpoint reads the POST method on the resource with path part pathPart.
@@ -98,11 +99,14 @@ func (a *app) endpoint(t testing.TB, pathPart string) endpoint {
 		integ := get(m, "Properties", "Integration")
 		uri := joined(get(integ, "Uri"))
 		request := joined(get(integ, "RequestTemplates", "application/json"))
+		model := a.pipeline()["Resources"].(map[string]any)[fmt.Sprint(get(m, "Properties", "RequestModels", "application/json", "Ref"))]
+		maxItems, _ := get(model, "Properties", "Schema", "maxItems").(float64)
 		return endpoint{
 			name:      pathPart,
 			action:    uri[strings.LastIndex(uri, "/")+1:],
 			request:   strings.ReplaceAll(request, "${"+streamID+"}", testStreamName),
 			responses: get(integ, "IntegrationResponses").([]any),
+			maxItems:  int(maxItems),
 		}
 	}
 	t.Fatalf("no POST method on %s", pathPart)
@@ -367,7 +371,7 @@ func TestPackedBatchIsOneRecord(t *testing.T) {
 	compact, _ := json.Marshal(events)
 	pretty, _ := json.MarshalIndent(events, "", "  ")
 	var full []any
-	for i := 0; i < ingest.MaxBatch; i++ {
+	for i := 0; i < ingest.MaxPackedBatch; i++ {
 		full = append(full, map[string]any{"i": float64(i), "pad": strings.Repeat("x", 180)})
 	}
 	fullJSON, _ := json.Marshal(full)
@@ -381,7 +385,7 @@ func TestPackedBatchIsOneRecord(t *testing.T) {
 		{"compact", string(compact), nil, events, "req-1"},
 		{"pretty-printed", string(pretty), nil, events, "req-1"},
 		{"client key", string(compact), map[string]string{"X-Partition-Key": `k"1'`}, events, `k"1'`},
-		{"500 events", string(fullJSON), nil, full, "req-1"},
+		{"1,000 events", string(fullJSON), nil, full, "req-1"},
 	}
 	var reqs []request
 	for _, c := range cases {
@@ -404,6 +408,25 @@ func TestPackedBatchIsOneRecord(t *testing.T) {
 		if s.answer.status != 200 || !reflect.DeepEqual(s.answer.body, want) {
 			t.Errorf("%s: client gets %d %s, want 200 %v", c.name, s.answer.status, s.answer.raw, want)
 		}
+	}
+}
+
+// The packed template's loop stops after 1,000 events, as API Gateway's does
+// (the renderer emulates its limit): a longer batch would lose the events past
+// the 1,000th while the answer counts them all, which is why the request model
+// refuses more (TestBatchLimitFollowsWhatCountsRecords).
+func TestPackedTemplateStopsAtTheLoopLimit(t *testing.T) {
+	_, packed, _ := endpoints(t)
+	var events []string
+	for i := range ingest.MaxPackedBatch + 1 {
+		events = append(events, fmt.Sprintf(`{"i":%d}`, i))
+	}
+	s := post(t, packed, []request{{"[" + strings.Join(events, ",") + "]", nil}})[0]
+	if got := len(lines(t, "1,001 events", s.records[0].Data)); got != ingest.MaxPackedBatch {
+		t.Errorf("the record holds %d of 1,001 events, want the loop's limit, %d", got, ingest.MaxPackedBatch)
+	}
+	if got := s.answer.body["events"]; got != float64(ingest.MaxPackedBatch+1) {
+		t.Errorf("the answer counts %v events, want all 1,001 (what makes the loss silent)", got)
 	}
 }
 

@@ -547,3 +547,45 @@ func TestFaultLinesWrittenToAnEmptyFileThenDeleted(t *testing.T) {
 		t.Errorf("%d stored, want the 9 lines once each", tl.stored)
 	}
 }
+
+// Files parked while the queue is full: 600 files under ulimit -n 64, every
+// other one empty when found (too short to identify), the API down and a 1
+// MiB queue, so that reading waits while scans park idle files, some of them
+// still to be read in the same pass. A parked file is passed over until it
+// grows (no "cannot stat" of its closed descriptor); once every file has
+// its two lines and the API is up, each of the 1,200 is stored exactly once.
+func TestFaultFilesParkedWhileTheQueueIsFull(t *testing.T) {
+	s := newScenario(t, fakeapi.Faults{Down: true})
+	name := func(i int) string { return fmt.Sprintf("f%04d.log", i) }
+	for i := range 600 {
+		text := ""
+		if i%2 == 0 {
+			text = s.lines(2*i, 2*i+2, 2000)
+		}
+		s.appendFile(name(i), text)
+	}
+	s.flags = []string{"-files", s.path("f*.log"), "-log-level", "info", "-queue-mib", "1"}
+	p := s.startWith([]string{"/bin/sh", "-c", `ulimit -n 64 && exec "$0" "$@"`}, nil)
+	waitFor(t, "files to wait for a descriptor", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"matched files wait for a file descriptor`)
+	})
+	waitFor(t, "the producer to try the API", func() bool { return s.api.Requests() > 20 })
+	time.Sleep(500 * time.Millisecond) // scans while reading waits
+	for i := 1; i < 600; i += 2 {
+		s.appendFile(name(i), s.lines(2*i, 2*i+2, 2000))
+	}
+	s.api.SetFaults(fakeapi.Faults{})
+	s.waitAll(p)
+	if code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d, want 0; logs:\n%s", code, tail(s.logs()))
+	}
+	if tl := s.check(true); tl.stored != 1200 || tl.dups != 0 || tl.dead != 0 {
+		t.Errorf("%d stored, %d duplicates, %d dead-lettered; want each of the 1,200 lines stored once", tl.stored, tl.dups, tl.dead)
+	}
+	logs := s.logs()
+	for _, bad := range []string{`"msg":"cannot stat a`, "file already closed"} {
+		if i := strings.Index(logs, bad); i >= 0 {
+			t.Errorf("a parked file's closed descriptor was used (%s):\n%s", bad, logs[max(0, i-200):min(len(logs), i+300)])
+		}
+	}
+}

@@ -92,7 +92,7 @@ func parseCmd(replay bool, args []string, env func(string) (string, bool), out i
 		fs.StringVar(&o.spool, "spool", "", "where events that cannot be read again (stdin, synthetic, and lines of files unconfirmed at shutdown) are kept, synced, until confirmed or dead-lettered; a restart sends them first (default: "+spoolName+" beside -checkpoint)")
 		fs.IntVar(&o.spoolMiB, "spool-mib", producer.DefaultSpoolBytes>>20, "MiB the spool file may take (1-1048576); reading waits when unconfirmed events fill it")
 	}
-	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 2-500 post to /v1/batch, 1 posts each event to /v1")
+	fs.IntVar(&o.batchSize, "batch-size", 500, "events per request: 1 posts each event to /v1, 2-1000 post to /v1/batch (at most the API's batch limit: 1000 when it packs batches as JSON by arrival time, else 500; its IngestBatchUrl output says)")
 	fs.BoolVar(&o.gzip, "gzip", true, "send batches gzip-compressed (Content-Encoding: gzip; the API decompresses them)")
 	fs.DurationVar(&o.linger, "linger", time.Second, "how long a batch waits to fill before it is sent")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once (1-64)")
@@ -320,8 +320,8 @@ func authFor(ctx context.Context, o *options) (producer.Auth, error) {
 // replay.
 func (o *options) sendingErr() error {
 	switch {
-	case o.batchSize < 1 || o.batchSize > 500:
-		return fmt.Errorf("-batch-size must be 1 to 500, got %d", o.batchSize)
+	case o.batchSize < 1 || o.batchSize > ingest.MaxPackedBatch:
+		return fmt.Errorf("-batch-size must be 1 to %d, got %d", ingest.MaxPackedBatch, o.batchSize)
 	case o.concurrency < 1 || o.concurrency > 64:
 		return fmt.Errorf("-concurrency must be 1 to 64, got %d", o.concurrency)
 	case o.queueMiB < 1 || o.queueMiB > 4096:

@@ -29,7 +29,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		t.Errorf("options = %+v: want batch 100 and rate 2.5 from the environment, the flag's URL over the environment's", o)
 	}
 	for args, want := range map[string]string{
-		"-url https://h/v1 -batch-size 501": "-batch-size must be 1 to 500, got 501",
+		"-url https://h/v1 -batch-size 1001": "-batch-size must be 1 to 1000, got 1001",
 		"-url https://h/v1 -source file":    "-source file needs -files",
 		"-url https://h/v1 -auth api-key":   "-auth api-key needs -api-key",
 		"-url ftp://h":                      `-url must be the API's /v1 URL (http or https), got "ftp://h"`,

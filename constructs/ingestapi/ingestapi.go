@@ -71,6 +71,11 @@ type Props struct {
 	// record holding one line per event) or ingest.PerEvent (a record per
 	// event, answered per record). Default: ingest.Packed.
 	RecordPacking ingest.Packing
+	// MaxBatch is the most events one /v1/batch request may carry: at most
+	// ingest.MaxBatch, which every packing takes, or with ingest.Packed up to
+	// ingest.MaxPackedBatch when nothing downstream splits the record (the
+	// pipeline sets it so for JSON by arrival time). Default: ingest.MaxBatch.
+	MaxBatch int
 	// Schema, when set, is what each event must match (the request model
 	// of both methods, with the producer's event_id and event_time): a
 	// mismatch answers 400 with the reason. Default: any JSON object.
@@ -81,6 +86,7 @@ type resolved struct {
 	stageName, cloudWatchRole, endpointType string
 	auth                                    ingest.Auth
 	packing                                 ingest.Packing
+	maxBatch                                int
 	logRetention                            awslogs.RetentionDays
 	throttleRate, throttleBurst             int
 }
@@ -131,6 +137,18 @@ func (p Props) resolve() (r resolved, err error) {
 	if err = check.OneOf("recordPacking", string(r.packing), packings...); err != nil {
 		return
 	}
+	r.maxBatch = ingest.MaxBatch
+	if p.MaxBatch != 0 {
+		r.maxBatch = p.MaxBatch
+	}
+	if r.packing == ingest.Packed {
+		err = check.IntRange("maxBatch", r.maxBatch, 1, ingest.MaxPackedBatch)
+	} else {
+		err = check.IntRange("maxBatch", r.maxBatch, 1, ingest.MaxBatch)
+	}
+	if err != nil {
+		return
+	}
 	r.endpointType = string(awsapigateway.EndpointType_REGIONAL)
 	if p.EndpointType != "" {
 		r.endpointType = p.EndpointType
@@ -169,7 +187,7 @@ type IngestAPI struct {
 	API awsapigateway.RestApi
 	// Role is what API Gateway assumes to call Kinesis: PutRecord on this stream only.
 	Role awsiam.Role
-	// Events is the /v1 resource (one event), Batch /v1/batch (up to ingest.MaxBatch).
+	// Events is the /v1 resource (one event), Batch /v1/batch (up to MaxBatch()).
 	Events, Batch awsapigateway.Resource
 	// APIKey is the usage plan's key with ingest.AuthAPIKey, else nil.
 	APIKey awsapigateway.IApiKey
@@ -179,7 +197,8 @@ type IngestAPI struct {
 	// created here so that it has a retention.
 	ExecutionLogs awslogs.LogGroup
 
-	auth ingest.Auth
+	auth     ingest.Auth
+	maxBatch int
 }
 
 // New creates the API. It panics with a one-line message if props are invalid.
@@ -192,7 +211,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		panic(err.Error())
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	a := &IngestAPI{Construct: c, auth: r.auth}
+	a := &IngestAPI{Construct: c, auth: r.auth, maxBatch: r.maxBatch}
 	a.newRestAPI(r, props.Tracing)
 	a.Role = newKinesisWriteRole(c, props.Stream)
 
@@ -202,9 +221,9 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 	})
 	e := endpoints{api: a.API, role: a.Role, validator: validator, auth: r.auth, stream: *props.Stream.StreamName()}
 	a.Events = a.API.Root().AddResource(jsii.String("v1"), nil)
-	event, batch := anyObject(), anyObjects()
+	event, batch := anyObject(), anyObjects(r.maxBatch)
 	if props.Schema != nil {
-		event, batch = schemaModels(props.Schema)
+		event, batch = schemaModels(props.Schema, r.maxBatch)
 	}
 	e.add(a.Events, integration{"PutRecord", putRecordTemplate, putRecordSuccessTemplate, eventTooLarge}, event)
 	a.Batch = a.Events.AddResource(jsii.String("batch"), nil)
@@ -213,7 +232,7 @@ func New(scope constructs.Construct, id string, props *Props) *IngestAPI {
 		packing = integration{"PutRecords", perEventTemplate, perEventSuccessTemplate, perEventTooLong}
 	}
 	e.add(a.Batch, packing, batch)
-	addGatewayResponses(a.API)
+	addGatewayResponses(a.API, r.maxBatch)
 	a.applyAuth(r)
 	e.suppressAuthFindings()
 	return a
@@ -229,19 +248,19 @@ func anyObject() *awsapigateway.JsonSchema {
 }
 
 // anyObjects is /v1/batch's model without an event schema.
-func anyObjects() *awsapigateway.JsonSchema {
+func anyObjects(maxBatch int) *awsapigateway.JsonSchema {
 	return &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
-		Description: jsii.String(fmt.Sprintf("1 to %d events, each a JSON object", ingest.MaxBatch)),
+		Description: jsii.String(fmt.Sprintf("1 to %d events, each a JSON object", maxBatch)),
 		Type:        awsapigateway.JsonSchemaType_ARRAY,
-		MinItems:    jsii.Number(1), MaxItems: jsii.Number(ingest.MaxBatch),
+		MinItems:    jsii.Number(1), MaxItems: jsii.Number(maxBatch),
 		Items: &awsapigateway.JsonSchema{Type: awsapigateway.JsonSchemaType_OBJECT},
 	}
 }
 
 // schemaModels are both models with an event schema: one event, and 1 to
-// ingest.MaxBatch of them.
-func schemaModels(s *eventschema.Schema) (event, batch *awsapigateway.JsonSchema) {
+// maxBatch of them.
+func schemaModels(s *eventschema.Schema, maxBatch int) (event, batch *awsapigateway.JsonSchema) {
 	event = eventModel(s.Root)
 	event.Schema, event.Title = awsapigateway.JsonSchemaVersion_DRAFT4, jsii.String("Event")
 	if event.Description == nil {
@@ -249,9 +268,9 @@ func schemaModels(s *eventschema.Schema) (event, batch *awsapigateway.JsonSchema
 	}
 	batch = &awsapigateway.JsonSchema{
 		Schema: awsapigateway.JsonSchemaVersion_DRAFT4, Title: jsii.String("Batch"),
-		Description: jsii.String(fmt.Sprintf("1 to %d events, each as the event schema describes it", ingest.MaxBatch)),
+		Description: jsii.String(fmt.Sprintf("1 to %d events, each as the event schema describes it", maxBatch)),
 		Type:        awsapigateway.JsonSchemaType_ARRAY,
-		MinItems:    jsii.Number(1), MaxItems: jsii.Number(ingest.MaxBatch),
+		MinItems:    jsii.Number(1), MaxItems: jsii.Number(maxBatch),
 		Items: eventModel(s.Root),
 	}
 	return event, batch
@@ -369,6 +388,9 @@ func (a *IngestAPI) BatchURL() *string { return a.API.UrlForPath(jsii.String(ing
 // Auth is the authorization mode in force.
 func (a *IngestAPI) Auth() ingest.Auth { return a.auth }
 
+// MaxBatch is the most events a /v1/batch request may carry.
+func (a *IngestAPI) MaxBatch() int { return a.maxBatch }
+
 // GrantInvoke lets grantee call POST /v1 and POST /v1/batch on the stage
 // (execute-api:Invoke on those two methods only), as IAM authorization needs.
 func (a *IngestAPI) GrantInvoke(grantee awsiam.IGrantable) awsiam.Grant {
@@ -482,7 +504,7 @@ func (e *endpoints) suppressAuthFindings() {
 
 // addGatewayResponses makes API Gateway's own errors JSON with a message that
 // says what to do, like the integration's.
-func addGatewayResponses(api awsapigateway.RestApi) {
+func addGatewayResponses(api awsapigateway.RestApi, maxBatch int) {
 	// A slice, not a map: the order of adding them feeds the deployment's
 	// logical id, which must not change between two synths of the same code.
 	for _, r := range []struct {
@@ -493,7 +515,7 @@ func addGatewayResponses(api awsapigateway.RestApi) {
 	}{
 		// validationErrorString names what the JSON Schema rejected.
 		{"BadRequestBody", awsapigateway.ResponseType_BAD_REQUEST_BODY(), "400",
-			`{"message": "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to 500 JSON objects", "validationErrors": "$context.error.validationErrorString"}`},
+			fmt.Sprintf(`{"message": "Invalid request body: /v1 takes one JSON object, /v1/batch an array of 1 to %d JSON objects", "validationErrors": "$context.error.validationErrorString"}`, maxBatch)},
 		{"UnsupportedMediaType", awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "415",
 			`{"message": "Content-Type must be application/json"}`},
 		{"RequestTooLarge", awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413",

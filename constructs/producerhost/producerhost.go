@@ -33,7 +33,6 @@ import (
 const (
 	DefaultInstanceType = "t4g.nano" // arm64: the cheapest instance that runs the producer
 	DefaultRate         = 1.0        // synthetic events per second
-	DefaultBatchSize    = 500
 	DefaultSource       = "synthetic"
 	// linger: with a low rate, a batch waits this long to fill, which keeps
 	// the request count (API Gateway's price) low.
@@ -60,7 +59,8 @@ func LogGroupName(pipeline string) string { return "/tributary/" + pipeline + "/
 // API is what the host needs of the ingest API (constructs/ingestapi
 // provides it): where to send, how to authenticate, and the grants to do so.
 type API interface {
-	URL() *string // the /v1 URL
+	URL() *string  // the /v1 URL
+	MaxBatch() int // the most events a /v1/batch request may carry
 	Auth() ingest.Auth
 	APIKeyID() *string // the usage plan's key with ingest.AuthAPIKey, else nil
 	GrantInvoke(grantee awsiam.IGrantable) awsiam.Grant
@@ -82,7 +82,8 @@ type Props struct {
 	Files  []string
 	// Rate is synthetic events per second (0.01 to 10,000). Default: 1.
 	Rate *float64
-	// BatchSize is events per request: 1 posts to /v1, 2-500 to /v1/batch. Default: 500.
+	// BatchSize is events per request: 1 posts to /v1, more to /v1/batch, up
+	// to the API's MaxBatch. Default: the API's MaxBatch.
 	BatchSize *int
 	// VpcID and SubnetID place the host in an existing VPC (a subnet with a
 	// route to the internet or VPC endpoints); both or neither.
@@ -111,7 +112,7 @@ func (p Props) Validate() error {
 }
 
 func (p Props) resolve() (r resolved, err error) {
-	r = resolved{instanceType: DefaultInstanceType, source: DefaultSource, rate: DefaultRate, batchSize: DefaultBatchSize}
+	r = resolved{instanceType: DefaultInstanceType, source: DefaultSource, rate: DefaultRate}
 	if p.InstanceType != "" {
 		r.instanceType = p.InstanceType
 	}
@@ -141,11 +142,11 @@ func (p Props) resolve() (r resolved, err error) {
 	if r.rate < 0.01 || r.rate > 10000 {
 		return r, check.Invalid("producerRate", r.rate, "events per second from 0.01 to 10000")
 	}
-	if p.BatchSize != nil {
+	if p.BatchSize != nil { // else the API's MaxBatch, known in New
 		r.batchSize = *p.BatchSize
-	}
-	if err = check.IntRange("producerBatchSize", r.batchSize, 1, ingest.MaxBatch); err != nil {
-		return
+		if err = check.IntRange("producerBatchSize", r.batchSize, 1, ingest.MaxPackedBatch); err != nil {
+			return
+		}
 	}
 	switch {
 	case p.VpcID+p.SubnetID == "":
@@ -236,6 +237,12 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 	}
 	r, err := props.resolve()
 	if err != nil {
+		panic(err.Error())
+	}
+	if r.batchSize == 0 {
+		r.batchSize = props.API.MaxBatch()
+	}
+	if err = check.IntRange("producerBatchSize", r.batchSize, 1, props.API.MaxBatch()); err != nil {
 		panic(err.Error())
 	}
 	h := &ProducerHost{Construct: constructs.NewConstruct(scope, jsii.String(id)),

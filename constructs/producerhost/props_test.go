@@ -17,6 +17,7 @@ import (
 type fakeAPI struct{}
 
 func (fakeAPI) URL() *string                                   { return nil }
+func (fakeAPI) MaxBatch() int                                  { return ingest.MaxBatch }
 func (fakeAPI) Auth() ingest.Auth                              { return ingest.AuthIAM }
 func (fakeAPI) APIKeyID() *string                              { return nil }
 func (fakeAPI) GrantInvoke(awsiam.IGrantable) awsiam.Grant     { return nil }
@@ -92,8 +93,8 @@ func TestInvalidProps(t *testing.T) {
 		{producerhost.Props{Rate: ref(0.0)}, `producerRate: invalid value 0; allowed: events per second from 0.01 to 10000`},
 		{producerhost.Props{Rate: ref(0.009)}, `producerRate: invalid value 0.009; allowed: events per second from 0.01 to 10000`},
 		{producerhost.Props{Rate: ref(10000.5)}, `producerRate: invalid value 10000.5; allowed: events per second from 0.01 to 10000`},
-		{producerhost.Props{BatchSize: ref(0)}, `producerBatchSize: invalid value 0; allowed: an integer from 1 to 500`},
-		{producerhost.Props{BatchSize: ref(501)}, `producerBatchSize: invalid value 501; allowed: an integer from 1 to 500`},
+		{producerhost.Props{BatchSize: ref(0)}, `producerBatchSize: invalid value 0; allowed: an integer from 1 to 1000`},
+		{producerhost.Props{BatchSize: ref(1001)}, `producerBatchSize: invalid value 1001; allowed: an integer from 1 to 1000`},
 		{producerhost.Props{VpcID: "vpc-0123456789abcdef0"}, `producerSubnetId: invalid value ""; allowed: a subnet id (subnet-...) of producerVpcId`},
 		{producerhost.Props{SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value ""; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{producerhost.Props{VpcID: "vpc-xyz", SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value "vpc-xyz"; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
@@ -112,6 +113,11 @@ func TestInvalidProps(t *testing.T) {
 		}
 		cdktest.Panics(t, c.want, func() { producerhost.New(stack, fmt.Sprintf("Invalid%d", i), &p) })
 	}
+	// Past the API's own limit (500 here) only New can tell.
+	cdktest.Panics(t, `producerBatchSize: invalid value 501; allowed: an integer from 1 to 500`,
+		func() {
+			producerhost.New(stack, "OverTheAPI", &producerhost.Props{API: fakeAPI{}, Pipeline: "PROD", BatchSize: ref(501)})
+		})
 	const required = "producerhost: API and Pipeline are required"
 	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoProps", nil) })
 	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoAPI", &producerhost.Props{Pipeline: "PROD"}) })

@@ -75,6 +75,13 @@ func (p PipelineProps) complete() PipelineProps {
 	if p.Delivery.Validate() == nil {
 		p.Catalog.Layout, p.Catalog.ErrorPrefix = p.Delivery.Layout(), p.Delivery.ErrorPrefixInForce()
 	}
+	// Firehose splits a packed record into at most 500 events (partitioning
+	// by event time, Parquet); JSON by arrival time is stored as it comes,
+	// so a batch may carry what the batch template's loop takes.
+	if p.API.MaxBatch == 0 && p.API.Packing() == ingest.Packed && p.Delivery.Validate() == nil &&
+		p.Delivery.Layout().By == layout.ArrivalTime && (p.Delivery.Format == "" || p.Delivery.Format == deliverystream.JSON) {
+		p.API.MaxBatch = ingest.MaxPackedBatch
+	}
 	if p.API.ThrottleRate == nil {
 		rate := min(max(p.Stream.WriteRecordsPerSecond(), 1), ingestapi.MaxThrottleRate)
 		p.API.ThrottleRate = &rate
@@ -84,6 +91,14 @@ func (p PipelineProps) complete() PipelineProps {
 		p.API.ThrottleBurst = &burst
 	}
 	return p
+}
+
+// MaxBatch is the most events a /v1/batch request may carry.
+func (p PipelineProps) MaxBatch() int {
+	if c := p.complete(); c.API.MaxBatch != 0 {
+		return c.API.MaxBatch
+	}
+	return ingest.MaxBatch
 }
 
 // Validate reports the first setting that is not allowed.
@@ -210,7 +225,7 @@ func NewPipelineStack(scope constructs.Construct, id string, props *PipelineStac
 	p := buildPipeline(s, &sp.Pipeline)
 	api := p.Ingest
 	output(s, "IngestUrl", api.URL(), "POST one JSON event here")
-	output(s, "IngestBatchUrl", api.BatchURL(), fmt.Sprintf("POST a JSON array of 1 to %d events here", ingest.MaxBatch))
+	output(s, "IngestBatchUrl", api.BatchURL(), fmt.Sprintf("POST a JSON array of 1 to %d events here", api.MaxBatch()))
 	output(s, "StreamName", p.Events.Stream.StreamName(), "Kinesis data stream that buffers the events")
 	output(s, "DeliveryStreamName", p.Delivery.Firehose.DeliveryStreamName(), "Firehose delivery stream that writes them to S3")
 	output(s, "BucketName", p.RawData.Bucket.BucketName(), "S3 bucket; events land under the data prefix in UTC hour folders")

@@ -11,10 +11,13 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/tributary/tributary/constructs/catalog"
+	"github.com/tributary/tributary/constructs/deliverystream"
 	"github.com/tributary/tributary/constructs/internal/check"
 	"github.com/tributary/tributary/constructs/monitoring"
 	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/constructs/stream"
+	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/layout"
 )
 
 // DefaultStackNamePrefix starts every stack name: <prefix>-<stageName>-Pipeline.
@@ -186,6 +189,11 @@ func (s Settings) Validate() error {
 	if !s.NoProducerHost {
 		if err := s.Host.Validate(); err != nil {
 			return err
+		}
+		if max := s.Pipeline.MaxBatch(); s.Host.BatchSize != nil && *s.Host.BatchSize > max {
+			return check.Invalid("producerBatchSize", *s.Host.BatchSize, fmt.Sprintf(
+				"1 to %d, the API's batch limit here (%d only with recordPacking=%s, partitioning=%s and outputFormat=%s)",
+				max, ingest.MaxPackedBatch, ingest.Packed, layout.ArrivalTime, deliverystream.JSON))
 		}
 		// The names CDK derives from the stack name must fit EC2's limits.
 		name := s.StackName("Producer")

@@ -9,6 +9,7 @@ package fakeapi
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/json"
@@ -58,6 +59,9 @@ type Faults struct {
 	// Packing is how /v1/batch stores a batch, as the setting recordPacking
 	// (not a fault). Default: ingest.Packed.
 	Packing ingest.Packing
+	// MaxBatch is the most events a batch may carry, as the API's request
+	// model says (not a fault). Default: ingest.MaxBatch.
+	MaxBatch int
 	// RecordLimit lowers Kinesis's record limit (data and partition key),
 	// to make the API refuse batches a client thinks fit. Default:
 	// ingest.MaxRecordBytes.
@@ -238,7 +242,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var events []json.RawMessage
 	if batch {
-		if err := json.Unmarshal(body, &events); err != nil || len(events) < 1 || len(events) > ingest.MaxBatch {
+		if err := json.Unmarshal(body, &events); err != nil || len(events) < 1 || len(events) > cmp.Or(f.MaxBatch, ingest.MaxBatch) {
 			answer(w, http.StatusBadRequest, msg("Invalid request body"))
 			return
 		}

@@ -13,12 +13,22 @@ import (
 // Paths of the two methods, below the stage.
 const (
 	EventPath = "/v1"       // POST one JSON object
-	BatchPath = "/v1/batch" // POST a JSON array of 1 to MaxBatch objects
+	BatchPath = "/v1/batch" // POST a JSON array of 1 to MaxBatch (or MaxPackedBatch) objects
 )
 
-// MaxBatch is the most events one batch request may carry: Kinesis
-// PutRecords takes at most 500 records.
+// MaxBatch is the most events one batch request may carry wherever something
+// downstream counts records: Kinesis PutRecords takes at most 500 records
+// (PerEvent), and Firehose de-aggregates at most 500 records of one packed
+// record (partitioning by event time, Parquet).
 const MaxBatch = 500
+
+// MaxPackedBatch is the most events a packed batch may carry when nothing
+// downstream splits the record (JSON by arrival time): the batch template's
+// #foreach stops after 1,000 iterations ("Quotas for configuring and running
+// a REST API" in the API Gateway developer guide), so the request model
+// refuses more rather than let events past the 1,000th be dropped. The
+// record's 1 MiB bounds the batch's bytes.
+const MaxPackedBatch = 1000
 
 // Headers a client may send.
 const (
@@ -75,7 +85,7 @@ type Packing string
 // Packings.
 const (
 	// Packed stores a batch as one Kinesis record holding one line per event:
-	// one record, one Firehose billing unit, for up to MaxBatch events.
+	// one record, one Firehose billing unit, for up to MaxPackedBatch events.
 	Packed Packing = "PACKED"
 	// PerEvent stores each event of a batch as a record of its own, and
 	// answers per record.

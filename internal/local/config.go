@@ -24,6 +24,7 @@ type Config struct {
 	PipelineStack string
 	Stage         string         // the API stage, the first path segment
 	Packing       ingest.Packing // how /v1/batch stores a batch
+	MaxBatch      int            // the most events a batch may carry (its request model's maxItems)
 	Auth          ingest.Auth
 	RateLimit     float64 // the stage's requests per second (0: none)
 	Burst         int
@@ -126,6 +127,9 @@ func FromAssembly(a *cfn.Assembly) (*Config, error) {
 		if ref, ok := cfn.Get(p, "RequestModels", "application/json", "Ref").(string); ok {
 			schema, _ := json.Marshal(cfn.Get(models[ref], "Properties", "Schema"))
 			c.Schemas[path] = schema
+			if max, ok := cfn.Get(models[ref], "Properties", "Schema", "maxItems").(float64); ok && path == ingest.BatchPath {
+				c.MaxBatch = int(max)
+			}
 		}
 	}
 	if c.Packing == "" {

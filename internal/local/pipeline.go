@@ -103,7 +103,7 @@ func Start(o Options) (p *Pipeline, err error) {
 	if p.delivery, err = NewFirehose(cfg.Delivery, p.stream, s3, filepath.Join(o.Dir, "stream", cfg.Delivery.Name+".positions.json"), p.logf); err != nil {
 		return nil, err
 	}
-	faults := fakeapi.Faults{Packing: cfg.Packing, Kinesis: p.stream, RequireSigV4: cfg.Auth == ingest.AuthIAM}
+	faults := fakeapi.Faults{Packing: cfg.Packing, MaxBatch: cfg.MaxBatch, Kinesis: p.stream, RequireSigV4: cfg.Auth == ingest.AuthIAM}
 	if cfg.Auth == ingest.AuthAPIKey {
 		if p.APIKey, err = apiKey(filepath.Join(o.Dir, "api-key")); err != nil {
 			return nil, err

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tributary/tributary/internal/filesource"
 )
 
 // deadLetters appends events that cannot be delivered to a file, one JSON
@@ -61,10 +63,10 @@ func (d *deadLetters) open() error {
 	if d.regular {
 		// Before the repair, which would cut off another producer's
 		// entry being written.
-		if err := flock(f); err != nil {
+		if err := filesource.Flock(f); err != nil {
 			f.Close()
 			d.f = nil
-			if errors.Is(err, errLocked) {
+			if errors.Is(err, filesource.ErrLocked) {
 				return errors.New("another producer writes to it (it is locked); give each producer its own -dead-letter")
 			}
 			return fmt.Errorf("locking it: %w", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tributary/tributary/internal/filesource"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -90,7 +91,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Source == SourceFile && cfg.CheckpointPath != "" {
-		lock, err := lockCheckpoint(cfg.CheckpointPath)
+		lock, err := filesource.LockCheckpoint(cfg.CheckpointPath)
 		if err != nil {
 			return err
 		}
@@ -120,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 		r.stats.spooled = sp.state
 	}
 	if cfg.Source == SourceFile { // other sources neither read nor write it
-		r.cp = loadCheckpoints(cfg.CheckpointPath, cfg.Log)
+		r.cp = filesource.LoadCheckpoints(cfg.CheckpointPath, cfg.Log)
 	}
 
 	readCtx, stopReading := context.WithCancel(ctx)
@@ -190,17 +191,16 @@ func Run(ctx context.Context, cfg Config) error {
 		case SourceReplay:
 			err = replay(readCtx, cfg.ReplayFrom, cfg.ReplayReason, emit, cfg)
 		case SourceFile:
-			exclude := []string{cfg.DeadLetterPath, cfg.CheckpointPath, cfg.CheckpointPath + ".tmp", cfg.CheckpointPath + ".lock", journalPath(cfg.CheckpointPath)}
+			fc := filesource.Config{Patterns: cfg.Files, Exclude: append([]string{cfg.DeadLetterPath}, filesource.CheckpointFiles(cfg.CheckpointPath)...),
+				Checkpoints: r.cp, Poll: cfg.Poll, RotateWait: cfg.RotateWait, Log: cfg.Log, Concurrency: cfg.Concurrency,
+				TryEmit: func(l filesource.Line) bool { return tryEmit(fileLine(l)) },
+				Emit:    func(ctx context.Context, l filesource.Line) bool { return emit(ctx, fileLine(l)) },
+				Problem: newRateLog(cfg.Log, problemEvery).at}
 			if sp != nil {
-				exclude = append(exclude, cfg.SpoolPath, cfg.SpoolPath+".tmp", cfg.SpoolPath+".lock")
+				fc.Exclude = append(fc.Exclude, cfg.SpoolPath, cfg.SpoolPath+".tmp", cfg.SpoolPath+".lock")
+				fc.Keep = r.keepFlight
 			}
-			fl := newFollower(cfg.Files, exclude, r.cp, cfg.Poll, cfg.RotateWait, cfg.Log, tryEmit, emit)
-			fl.nofile = nofileLimit()
-			fl.maxOpen = fileBudget(fl.nofile, cfg.Concurrency)
-			if sp != nil {
-				fl.keep = r.keepFlight
-			}
-			err = fl.run(readCtx)
+			err = filesource.New(fc).Run(readCtx)
 		}
 		if err != nil {
 			sourceErr = err
@@ -235,10 +235,10 @@ func Run(ctx context.Context, cfg Config) error {
 	<-sourceDone
 	var cpErr error
 	if r.cp != nil {
-		if err := r.cp.fold(); err != nil {
+		if err := r.cp.Fold(); err != nil {
 			cpErr = fmt.Errorf("saving the checkpoint %s: %w", cfg.CheckpointPath, err)
 		}
-		r.cp.close()
+		r.cp.Close()
 	}
 	if sp != nil {
 		if kept := sp.close(); kept > 0 {
@@ -302,7 +302,7 @@ func (r *run) shutdownDeadline(readCtx context.Context, sourceDone, stopped <-ch
 
 type run struct {
 	cfg    Config
-	cp     *checkpoints // nil unless the source is file
+	cp     *filesource.Checkpoints // nil unless the source is file
 	dl     *deadLetters
 	stats  *Stats
 	client *client
@@ -332,7 +332,7 @@ func (r *run) housekeep(done <-chan struct{}) {
 			if r.cp == nil {
 				continue
 			}
-			if err := r.cp.saveDue(); err != nil {
+			if err := r.cp.SaveDue(); err != nil {
 				r.problems.at(slog.LevelError, "checkpoint", "CANNOT SAVE THE CHECKPOINT: a restart sends again (with the same ids) the lines since the last save, new files wait, and the exit status is 3 unless a later save works; free space on its disk",
 					"path", r.cfg.CheckpointPath, "err", err)
 			}
@@ -406,7 +406,7 @@ func (r *run) parse(l line) (*Event, bool) {
 	}
 	if reason == "" {
 		if l.pos != nil {
-			r.cp.parsed(l.pos, data)
+			l.pos.Parsed(data)
 		}
 		return &Event{ID: id, Data: data, pos: l.pos, cost: l.cost, spool: l.spool}, true
 	}
@@ -543,7 +543,7 @@ func (r *run) sleep(ctx context.Context, attempt int) bool {
 // positionOverhead of its cost until the checkpoint has moved past it.
 func (r *run) handled(pos *position, spool uint64, cost int64) {
 	if r.cp != nil && pos != nil {
-		moved, kept := r.cp.confirm(pos)
+		moved, kept := pos.Confirm()
 		cost += int64(moved-1) * positionOverhead
 		spool = max(spool, kept) // a line of a file kept in the spool (keepFlight)
 	}
@@ -571,7 +571,7 @@ func (r *run) abandon(events []*Event, last string) {
 			continue
 		}
 		if e.pos != nil {
-			if r.cp.keptIn(e.pos) != 0 { // kept while in flight (keepFlight): on disk already
+			if e.pos.KeptIn() != 0 { // kept while in flight (keepFlight): on disk already
 				r.stats.Kept.Add(1)
 				r.budget.release(e.cost)
 				continue

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"time"
+
+	"github.com/tributary/tributary/internal/filesource"
 )
 
 // line is one line read from a source, before it is parsed.
@@ -25,13 +27,15 @@ type line struct {
 
 // maxLineBytes bounds the memory one line may take; longer lines go to the
 // dead-letter file truncated (they could never be sent: see MaxEventBytes).
-const maxLineBytes = 4 << 20
+const maxLineBytes = filesource.MaxLineBytes
 
-func trimEOL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+// position is where a line of a followed file ended: what confirming it
+// moves the checkpoint past.
+type position = filesource.Position
+
+// fileLine is l as delivery takes it: its id is made of its chain.
+func fileLine(l filesource.Line) line {
+	return line{data: l.Data, pos: l.Pos, id: chainID(l.Chain), tooLong: l.TooLong, cut: l.Cut, read: l.Read}
 }
 
 // deadliner is an input whose blocked Read can be ended (a pipe or terminal
@@ -78,11 +82,11 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 			return result{}, false
 		}
 	}
-	var ls lineState
+	var ls filesource.StreamLine
 	stopped, gaveUp := false, false
 	send := func(cut string) {
-		l := line{data: append([]byte(nil), trimEOL(ls.buf)...), tooLong: ls.long(), cut: cut}
-		ls.start([32]byte{})
+		l := line{cut: cut}
+		l.data, l.tooLong = ls.Take()
 		if len(l.data) == 0 && !l.tooLong {
 			return
 		}
@@ -116,7 +120,7 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 			if i >= 0 {
 				piece = p[:i+1]
 			}
-			ls.add(piece)
+			ls.Add(piece)
 			p = p[len(piece):]
 			if i >= 0 {
 				send("")
@@ -134,7 +138,7 @@ func readStream(ctx context.Context, r io.Reader, giveUp <-chan struct{}, emit f
 		case errors.Is(res.err, io.EOF):
 			send("") // a last line without newline
 			return nil
-		case stopped && (ls.n == 0 || gaveUp || !ok):
+		case stopped && (ls.Len() == 0 || gaveUp || !ok):
 			send("cut off at shutdown before its newline was read (the shutdown timeout passed)")
 			return nil
 		case res.err != nil && !errors.Is(res.err, os.ErrDeadlineExceeded):

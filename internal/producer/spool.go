@@ -30,6 +30,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tributary/tributary/internal/filesource"
 )
 
 // DefaultSpoolBytes bounds the spool when Config.SpoolBytes is 0.
@@ -80,9 +82,9 @@ func openSpool(path string, limit int64, log *slog.Logger) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool lock %s: %w", path, err)
 	}
-	if err := flock(lock); err != nil {
+	if err := filesource.Flock(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, errLocked) {
+		if errors.Is(err, filesource.ErrLocked) {
 			return nil, fmt.Errorf("another producer uses the spool %s (%s.lock is locked); give each producer its own -spool", path, path)
 		}
 		return nil, fmt.Errorf("spool lock %s: %w", path, err)
@@ -524,17 +526,18 @@ func (s *spool) close() int {
 	return kept
 }
 
-// keepFlight puts rec's lines in flight (handed out, neither confirmed nor
-// kept yet) in the spool, synced, and moves the checkpoint past them. The
+// keepFlight puts a file's lines in flight (handed out, neither confirmed
+// nor kept yet: ps, as fls) in the spool, synced, and moves the checkpoint
+// past them. The
 // follower calls it once their file can no longer be read again (truncated,
 // deleted, matched by no pattern), so that a crash loses none of them. They
 // stay in flight: a confirmation acknowledges their spool records, and at
 // shutdown they count as kept. They are written even when the spool is
 // full: already read, they are bounded by the queue.
-func (r *run) keepFlight(rec *record) {
-	ps, ls := r.cp.inFlight(rec)
-	if len(ps) == 0 {
-		return
+func (r *run) keepFlight(ps []*position, fls []filesource.Line) {
+	ls := make([]line, len(fls))
+	for i, l := range fls {
+		ls[i] = fileLine(l)
 	}
 	if err := r.spool.write(context.Background(), ls, true); err != nil {
 		r.problems.at(slog.LevelError, "keep", "CANNOT WRITE THE SPOOL: lines of a file that can no longer be read again are only in memory until the API confirms them",
@@ -545,7 +548,7 @@ func (r *run) keepFlight(rec *record) {
 	for i := range ls {
 		seqs[i] = ls[i].spool
 	}
-	ack, freed := r.cp.kept(ps, seqs)
+	ack, freed := r.cp.Kept(ps, seqs)
 	for _, seq := range ack { // confirmed while they were written
 		r.spool.ack(seq)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary/tributary/internal/filesource"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -186,27 +188,27 @@ func TestSpoolForceWritesWhenFull(t *testing.T) {
 // lines in flight to the spool with their ids and times and moves the
 // checkpoint past them; the confirmations that come later acknowledge them
 // in the spool, do not move the checkpoint again, and give the queue back
-// every byte. A line confirmed before, out of order, is not kept.
+// every byte. Line 2, confirmed before, out of order, is not in flight: the
+// follower does not hand it to keepFlight (filesource's
+// TestKeptLinesAreThoseInFlight).
 func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.ndjson")
 	sp, err := openSpool(path, 1<<20, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{cp: &checkpoints{}, spool: sp, budget: newBudget(1 << 20), stats: &Stats{}, problems: newRateLog(quiet(), time.Hour), cfg: Config{Log: quiet()}}
-	rec := r.cp.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cp, cpPath, fls := followed(t, 4)
+	r := &run{cp: cp, spool: sp, budget: newBudget(1 << 20), stats: &Stats{}, problems: newRateLog(quiet(), time.Hour), cfg: Config{Log: quiet()}}
 	var ps []*position
-	for i := 1; i <= 4; i++ {
-		l := line{data: []byte(`{"n":` + string(rune('0'+i)) + `}`), id: "id-" + string(rune('0'+i)), read: at}
-		r.budget.take(int64(len(l.data)) + eventOverhead)
-		ps = append(ps, r.cp.read(rec, mark{offset: int64(10 * i)}, l))
+	for _, l := range fls {
+		r.budget.take(int64(len(l.Data)) + eventOverhead)
+		ps = append(ps, l.Pos)
 	}
 	cost := int64(len(`{"n":1}`)) + eventOverhead
 	r.handled(ps[1], 0, cost) // line 2 stored before line 1
-	r.keepFlight(rec)
-	if rec.committed.offset != 40 {
-		t.Errorf("committed %d after keeping, want 40 (past every line)", rec.committed.offset)
+	r.keepFlight([]*position{ps[0], ps[2], ps[3]}, []filesource.Line{fls[0], fls[2], fls[3]})
+	if off := committedOffset(t, cp, cpPath); off != 32 {
+		t.Errorf("committed %d after keeping, want 32 (past every line)", off)
 	}
 	if used := r.budget.inUse(); used != 3*cost {
 		t.Errorf("queue bytes %d after keeping, want %d: the three lines still in flight, nothing for line 2", used, 3*cost)
@@ -214,11 +216,12 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	sp.flushAcks()
 	sp.close()
 	sp, got := recovered(t, path, 1<<20)
-	if len(got) != 3 || got["id-2"].data != nil {
+	id := func(i int) string { return chainID(fls[i].Chain) }
+	if len(got) != 3 || got[id(1)].data != nil {
 		t.Fatalf("the spool holds %v, want lines 1, 3 and 4", got)
 	}
-	if l := got["id-3"]; string(l.data) != `{"n":3}` || !l.read.Equal(at) {
-		t.Errorf("line 3 kept as %q read at %v, want its bytes and read time", l.data, l.read)
+	if l := got[id(2)]; string(l.data) != `{"n":3}` || !l.read.Equal(fls[2].Read) {
+		t.Errorf("line 3 kept as %q read at %v, want its bytes and read time %v", l.data, l.read, fls[2].Read)
 	}
 	sp.close()
 	// The same run, as if the process went on: the confirmations arrive.
@@ -230,8 +233,8 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	for _, i := range []int{3, 0, 2} {
 		r.handled(ps[i], 0, cost)
 	}
-	if rec.committed.offset != 40 || rec.doneSeq != 4 {
-		t.Errorf("committed %d, done %d after the confirmations, want 40 and 4", rec.committed.offset, rec.doneSeq)
+	if off := committedOffset(t, cp, cpPath); off != 32 {
+		t.Errorf("committed %d after the confirmations, want 32", off)
 	}
 	if used := r.budget.inUse(); used != 0 {
 		t.Errorf("queue bytes %d after every line was confirmed, want 0", used)

@@ -6,7 +6,42 @@
 // template set, which a response case may be given to see it).
 'use strict';
 const path = require('path');
-const { render } = require(path.join(__dirname, '..', '..', '.tools', 'node_modules', 'velocityjs'));
+const { render, Compile } = require(path.join(__dirname, '..', '..', '.tools', 'node_modules', 'velocityjs'));
+
+// API Gateway's Velocity stops a #foreach after 1,000 iterations ("Quotas for
+// configuring and running a REST API"), while $foreach.hasNext still sees the
+// items left, as Velocity's directive.foreach.maxloops does; velocityjs has no
+// limit. This is velocityjs 2.1.7's getBlockEach (the version .tools pins)
+// with that limit, so a test of a longer batch sees what API Gateway would do.
+const MAX_LOOPS = 1000;
+let loopId = 0;
+Compile.prototype.getBlockEach = function (block) {
+  const ast = block[0];
+  const from = this.getLiteral({ ...ast.from, pos: ast.pos });
+  const body = block.slice(1);
+  const local = { foreach: { count: 0, index: 0, hasNext: false }, velocityCount: 0 };
+  let ret = '';
+  const contextId = `foreach:${++loopId}`;
+  const type = {}.toString.call(from);
+  if (!from || (type !== '[object Array]' && type !== '[object Object]')) return '';
+  const items = Array.isArray(from) ? from : Object.values(from);
+  const len = items.length;
+  items.forEach((val, i) => {
+    if (this.runState.break || i >= MAX_LOOPS) return;
+    local[ast.to] = val;
+    local.foreach = { count: i + 1, index: i, hasNext: i + 1 < len };
+    local.velocityCount = i + 1;
+    this.local[contextId] = local;
+    ret += this.renderAstList(body, contextId);
+  });
+  if (from?.length) {
+    this.runState.break = false;
+    this.local[contextId] = {};
+    this.conditions.shift();
+    this.contextId = this.conditions[0] || '';
+  }
+  return ret;
+};
 
 // API Gateway's VTL runs on Java: strings have Java's methods, and replaceAll
 // takes a regular expression. Velocity string literals keep backslashes as

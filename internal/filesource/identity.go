@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"crypto/rand"

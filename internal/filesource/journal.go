@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 // The checkpoint's journal, <checkpoint>.journal, keeps the saves between
 // two rewrites of the checkpoint (folds): with 20,000 files followed and
@@ -137,7 +137,7 @@ func applyJournalLine(bySlot *[]*record, line []byte) error {
 // then syncs the directory (the journal may be new). Called with saving
 // held, once the checkpoint of epoch is in place: emptied before, a crash
 // would lose its lines with the old checkpoint still there.
-func (c *checkpoints) beginJournal(epoch string) error {
+func (c *Checkpoints) beginJournal(epoch string) error {
 	f, err := os.OpenFile(journalPath(c.path), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
 	if err != nil {
 		return err
@@ -157,15 +157,15 @@ func (c *checkpoints) beginJournal(epoch string) error {
 	return nil
 }
 
-// close closes the journal, after the last save.
-func (c *checkpoints) close() {
+// Close closes the journal, after the last save.
+func (c *Checkpoints) Close() {
 	c.saving.Lock()
 	defer c.saving.Unlock()
 	c.closeJournal()
 }
 
 // closeJournal closes the journal: the next save folds.
-func (c *checkpoints) closeJournal() {
+func (c *Checkpoints) closeJournal() {
 	if c.journal != nil {
 		c.journal.Close()
 		c.journal, c.journalBytes = nil, 0
@@ -180,7 +180,7 @@ func appendSynced(f *os.File, b []byte) error {
 }
 
 // syncDirOf syncs the directory of path.
-func (c *checkpoints) syncDirOf(path string) error {
+func (c *Checkpoints) syncDirOf(path string) error {
 	syncDir := c.syncDir
 	if syncDir == nil {
 		syncDir = syncDirectory

@@ -1,6 +1,7 @@
-package producer
+package filesource
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,20 +18,20 @@ import (
 // it hands out (confirmed at once).
 type testFollower struct {
 	t     *testing.T
-	fl    *follower
-	lines []line
+	fl    *Follower
+	lines []Line
 	logs  *syncBuffer
 }
 
-func newTestFollower(t *testing.T, cp *checkpoints, patterns ...string) *testFollower {
+func newTestFollower(t *testing.T, cp *Checkpoints, patterns ...string) *testFollower {
 	tf := &testFollower{t: t, logs: &syncBuffer{}}
-	take := func(l line) bool {
+	take := func(l Line) bool {
 		tf.lines = append(tf.lines, l)
-		cp.confirm(l.pos)
+		l.Pos.Confirm()
 		return true
 	}
-	tf.fl = newFollower(patterns, nil, cp, time.Hour, time.Hour, slog.New(slog.NewJSONHandler(tf.logs, nil)),
-		take, func(_ context.Context, l line) bool { return take(l) })
+	tf.fl = New(Config{Patterns: patterns, Checkpoints: cp, Poll: time.Hour, RotateWait: time.Hour, Log: slog.New(slog.NewJSONHandler(tf.logs, nil)),
+		TryEmit: take, Emit: func(_ context.Context, l Line) bool { return take(l) }})
 	return tf
 }
 
@@ -46,15 +47,15 @@ func (tf *testFollower) poll() []string {
 	}
 	var out []string
 	for _, l := range tf.lines[start:] {
-		out = append(out, string(l.data))
+		out = append(out, string(l.Data))
 	}
 	return out
 }
 
-func (tf *testFollower) ids() map[string]string {
-	ids := map[string]string{}
+func (tf *testFollower) ids() map[[32]byte]string {
+	ids := map[[32]byte]string{}
 	for _, l := range tf.lines {
-		ids[l.id] = string(l.data)
+		ids[l.Chain] = string(l.Data)
 	}
 	return ids
 }
@@ -98,7 +99,7 @@ func TestTruncationIsDetectedWithinOnePoll(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "app.log")
 			os.WriteFile(path, []byte(text(c.before)), 0o644)
-			tf := newTestFollower(t, &checkpoints{}, path)
+			tf := newTestFollower(t, &Checkpoints{}, path)
 			if got := tf.poll(); len(got) != len(c.before) {
 				t.Fatalf("first poll: %d lines", len(got))
 			}
@@ -123,7 +124,7 @@ func TestCopytruncateReadsTheRestFromTheCopy(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	os.WriteFile(path, []byte(text(nLines(0, 50))), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf := newTestFollower(t, &Checkpoints{}, path+"*")
 	tf.poll()
 	appendTo(t, path, text(nLines(50, 60)))
 	data, _ := os.ReadFile(path)
@@ -147,14 +148,14 @@ func TestIdsFollowContentNotPathOrInode(t *testing.T) {
 	dir := t.TempDir()
 	a, b, cpPath := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "cp.json")
 	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	first := newTestFollower(t, cp, a)
 	first.poll()
 	cp.save()
 	appendTo(t, a, text(nLines(10, 20)))
 	first.poll() // then a crash: the checkpoint is still at line 10
 	os.Rename(a, b)
-	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), b)
+	again := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), b)
 	if got := again.poll(); !slices.Equal(got, nLines(10, 20)) {
 		t.Fatalf("after the crash: %q, want lines 10 to 19 again", got)
 	}
@@ -165,7 +166,7 @@ func TestIdsFollowContentNotPathOrInode(t *testing.T) {
 	}
 	other := append([]string{`{"n":-1}`}, nLines(1, 20)...) // same lines after another first line
 	os.WriteFile(a, []byte(text(other)), 0o644)
-	third := newTestFollower(t, &checkpoints{}, a)
+	third := newTestFollower(t, &Checkpoints{}, a)
 	third.poll()
 	for id := range third.ids() {
 		if _, shared := first.ids()[id]; shared {
@@ -177,7 +178,7 @@ func TestIdsFollowContentNotPathOrInode(t *testing.T) {
 	}
 }
 
-func mapsEqual(a, b map[string]string) bool {
+func mapsEqual(a, b map[[32]byte]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -196,7 +197,7 @@ func TestRotationWhileStoppedIsFoundByFingerprint(t *testing.T) {
 	dir := t.TempDir()
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	os.WriteFile(path, []byte(text(nLines(0, 30))), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	newTestFollower(t, cp, path+"*").poll()
 	if err := cp.save(); err != nil {
 		t.Fatal(err)
@@ -204,7 +205,7 @@ func TestRotationWhileStoppedIsFoundByFingerprint(t *testing.T) {
 	appendTo(t, path, text(nLines(30, 40)))
 	os.Rename(path, path+".1")
 	os.WriteFile(path, []byte(text(nLines(40, 45))), 0o644)
-	tf := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
+	tf := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
 	got := tf.poll()
 	slices.Sort(got)
 	want := nLines(30, 45)
@@ -220,14 +221,14 @@ func TestUnterminatedLastLineOfARotatedFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	os.WriteFile(path, []byte(`{"n":1}`+"\n"+`{"n":2}`), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf := newTestFollower(t, &Checkpoints{}, path+"*")
 	tf.fl.rotateWait = 0
 	if got := tf.poll(); !slices.Equal(got, []string{`{"n":1}`}) {
 		t.Fatalf("live file: %q; its unterminated line must wait", got)
 	}
 	tf.poll()
 	os.Rename(path, path+".1")
-	if got := tf.poll(); !slices.Equal(got, []string{`{"n":2}`}) || tf.lines[len(tf.lines)-1].cut == "" {
+	if got := tf.poll(); !slices.Equal(got, []string{`{"n":2}`}) || tf.lines[len(tf.lines)-1].Cut == "" {
 		t.Errorf("rotated file: %q, want its last line, marked as without newline", got)
 	}
 }
@@ -237,7 +238,7 @@ func TestCompressedFilesAreSkipped(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "app.log.2.gz"), []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, '\n'}, 0o644)
 	os.WriteFile(filepath.Join(dir, "app.log"), []byte(`{"n":1}`+"\n"), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "app.log*"))
+	tf := newTestFollower(t, &Checkpoints{}, filepath.Join(dir, "app.log*"))
 	if got := tf.poll(); !slices.Equal(got, []string{`{"n":1}`}) {
 		t.Errorf("read %q", got)
 	}
@@ -255,12 +256,12 @@ func TestFilesWithACommonHeaderAreToldApart(t *testing.T) {
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
 	os.WriteFile(path, []byte(text(append([]string{header}, nLines(0, 20)...))), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	newTestFollower(t, cp, path+"*").poll()
 	cp.save()
 	os.Rename(path, path+".1")
 	os.WriteFile(path, []byte(text(append([]string{header}, nLines(100, 200)...))), 0o644)
-	got := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*").poll()
+	got := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*").poll()
 	if want := append([]string{header}, nLines(100, 200)...); !slices.Equal(got, want) {
 		t.Errorf("read %d lines after the restart, want the new file's %d", len(got), len(want))
 	}
@@ -273,7 +274,7 @@ func TestACopyDoesNotTakeTheOriginalsRecord(t *testing.T) {
 	dir := t.TempDir()
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	os.WriteFile(path, []byte(text(nLines(0, 20))), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	newTestFollower(t, cp, path+"*").poll()
 	cp.save()
 	data, _ := os.ReadFile(path)
@@ -281,7 +282,7 @@ func TestACopyDoesNotTakeTheOriginalsRecord(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(path+".bak", old, old)
 	appendTo(t, path, text(nLines(20, 30)))
-	tf := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
+	tf := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path+"*")
 	if got := tf.poll(); !slices.Equal(got, nLines(20, 30)) {
 		t.Errorf("read %q after the restart, want lines 20 to 29 of the original", got)
 	}
@@ -295,7 +296,7 @@ func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf := newTestFollower(t, &Checkpoints{}, path+"*")
 	tf.poll()
 	os.WriteFile(path, []byte(text(nLines(10, 30))), 0o644) // a first truncation: generation 1
 	tf.poll()
@@ -307,10 +308,10 @@ func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
 	got := append(tf.poll(), tf.poll()...)
 	copied := 0
 	for _, l := range tf.lines[len(tf.lines)-len(got):] {
-		if string(l.data) == idsBefore[l.id] {
+		if string(l.Data) == idsBefore[l.Chain] {
 			copied++
-		} else if _, seen := idsBefore[l.id]; seen {
-			t.Errorf("line %s has the id of another line", l.data)
+		} else if _, seen := idsBefore[l.Chain]; seen {
+			t.Errorf("line %s has the id of another line", l.Data)
 		}
 	}
 	if copied == 0 || copied+5 != len(got) {
@@ -322,14 +323,14 @@ func TestACopyShorterThanWhatWasReadRepeatsTheOriginalsIds(t *testing.T) {
 // taken (reading waits, as when the API is down); then every line is taken
 // and confirmed.
 type blockingQueue struct {
-	cp      *checkpoints
+	cp      *Checkpoints
 	open    chan struct{}
 	mu      sync.Mutex
 	lines   []string
 	waiting bool // a line waited for room
 }
 
-func (q *blockingQueue) tryPut(l line) bool {
+func (q *blockingQueue) tryPut(l Line) bool {
 	select {
 	case <-q.open:
 		return q.put(context.Background(), l)
@@ -338,7 +339,7 @@ func (q *blockingQueue) tryPut(l line) bool {
 	}
 }
 
-func (q *blockingQueue) put(ctx context.Context, l line) bool {
+func (q *blockingQueue) put(ctx context.Context, l Line) bool {
 	q.mu.Lock()
 	q.waiting = true
 	q.mu.Unlock()
@@ -348,9 +349,9 @@ func (q *blockingQueue) put(ctx context.Context, l line) bool {
 		return false
 	}
 	q.mu.Lock()
-	q.lines = append(q.lines, string(l.data))
+	q.lines = append(q.lines, string(l.Data))
 	q.mu.Unlock()
-	q.cp.confirm(l.pos)
+	l.Pos.Confirm()
 	return true
 }
 
@@ -367,21 +368,21 @@ func TestFilesAreFoundWhileReadingWaits(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	os.WriteFile(a, []byte(text(nLines(0, 10))), 0o644)
-	cp := &checkpoints{}
+	cp := &Checkpoints{}
 	q := &blockingQueue{cp: cp, open: make(chan struct{})}
 	logs := &syncBuffer{}
-	fl := newFollower([]string{filepath.Join(dir, "*.log")}, nil, cp, 5*time.Millisecond, time.Hour,
-		slog.New(slog.NewJSONHandler(logs, nil)), q.tryPut, q.put)
+	fl := New(Config{Patterns: []string{filepath.Join(dir, "*.log")}, Checkpoints: cp, Poll: 5 * time.Millisecond, RotateWait: time.Hour,
+		Log: slog.New(slog.NewJSONHandler(logs, nil)), TryEmit: q.tryPut, Emit: q.put})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- fl.run(ctx) }()
+	go func() { done <- fl.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitUntil(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.waiting })
+	waitFor(t, "reading to wait", func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.waiting })
 	os.WriteFile(b, []byte(text(nLines(10, 20))), 0o644)
 	waitFor(t, "b.log to be opened while reading waits", func() bool { return strings.Contains(logs.String(), `"path":"`+b+`"`) })
 	os.Remove(b) // gone before a line of it was read: only the open descriptor has it
 	close(q.open)
-	waitUntil(t, func() bool { return len(q.got()) >= 20 })
+	waitFor(t, "20 lines", func() bool { return len(q.got()) >= 20 })
 	got := q.got()
 	slices.Sort(got)
 	want := nLines(0, 20)
@@ -409,16 +410,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // a blank line.
 func TestLineAfterALongRunOfNULsIsRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
-	hole := strings.Repeat("\x00", maxLineBytes+1<<20)
+	hole := strings.Repeat("\x00", MaxLineBytes+1<<20)
 	os.WriteFile(path, []byte(hole+`{"n":1}`+"\n"+hole+"\n"+`{"n":2}`+"\n"), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path)
+	tf := newTestFollower(t, &Checkpoints{}, path)
 	got := tf.poll()
 	if want := []string{`{"n":1}`, `{"n":2}`}; !slices.Equal(got, want) {
 		t.Errorf("read %.80q, want %q", got, want)
 	}
 	for _, l := range tf.lines {
-		if l.tooLong {
-			t.Errorf("line %.40q is marked too long", l.data)
+		if l.TooLong {
+			t.Errorf("line %.40q is marked too long", l.Data)
 		}
 	}
 }
@@ -430,10 +431,10 @@ func TestBlankLinesHoldNoMemory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	content := `{"n":1}` + "\n" + strings.Repeat("\n", 100000) + `{"n":2}` + "\n" + strings.Repeat("\r\n", 1000)
 	os.WriteFile(path, []byte(content), 0o644)
-	cp := &checkpoints{}
-	var held []line
-	fl := newFollower([]string{path}, nil, cp, time.Hour, time.Hour, slog.New(slog.DiscardHandler),
-		func(l line) bool { held = append(held, l); return true }, nil)
+	cp := &Checkpoints{}
+	var held []Line
+	fl := New(Config{Patterns: []string{path}, Checkpoints: cp, Poll: time.Hour, RotateWait: time.Hour, Log: slog.New(slog.DiscardHandler),
+		TryEmit: func(l Line) bool { held = append(held, l); return true }})
 	now := time.Now()
 	fl.scan(now)
 	for fl.read(context.Background(), fl.watchers[0], now) {
@@ -445,11 +446,11 @@ func TestBlankLinesHoldNoMemory(t *testing.T) {
 	if n := len(r.done); n != 0 {
 		t.Errorf("%d positions held for blank lines while the first line is unconfirmed", n)
 	}
-	cp.confirm(held[0].pos)
+	held[0].Pos.Confirm()
 	if want := int64(len(`{"n":1}`) + 1 + 100000); r.committed.offset != want {
 		t.Errorf("after the first line: committed %d, want %d (past the blank lines after it)", r.committed.offset, want)
 	}
-	cp.confirm(held[1].pos)
+	held[1].Pos.Confirm()
 	if r.committed.offset != int64(len(content)) {
 		t.Errorf("after both lines: committed %d, want the end, %d", r.committed.offset, len(content))
 	}
@@ -464,7 +465,7 @@ func TestRewriteOfTheSameLengthIsDetected(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	before, after := nLines(100, 200), nLines(300, 400) // as long, line for line
 	os.WriteFile(path, []byte(text(before)), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path)
+	tf := newTestFollower(t, &Checkpoints{}, path)
 	tf.poll()
 	// As if the last check were more than a second after the file's last
 	// change: only its change time can tell the rewrite.
@@ -487,7 +488,7 @@ func TestRewriteOfTheSameLengthIsDetected(t *testing.T) {
 func TestRewriteInTheSameClockTickIsDetected(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	os.WriteFile(path, []byte(text(nLines(100, 200))), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path)
+	tf := newTestFollower(t, &Checkpoints{}, path)
 	tf.poll()
 	w := tf.fl.watchers[0]
 	os.WriteFile(path, []byte(text(nLines(300, 400))), 0o644)
@@ -513,8 +514,8 @@ func TestOwnFilesAreExcludedByInode(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(real, "target.ndjson"), []byte(`{"not":"an event of app.log either"}`+"\n"), 0o644)
 	os.Symlink(filepath.Join(real, "target.ndjson"), own[2])
-	tf := newTestFollower(t, &checkpoints{}, filepath.Join(real, "*"))
-	tf.fl = newFollower(tf.fl.patterns, own, tf.fl.cp, time.Hour, time.Hour, tf.fl.log, tf.fl.tryEmit, tf.fl.emit)
+	tf := newTestFollower(t, &Checkpoints{}, filepath.Join(real, "*"))
+	tf.fl = New(Config{Patterns: tf.fl.patterns, Exclude: own, Checkpoints: tf.fl.cp, Poll: time.Hour, RotateWait: time.Hour, Log: tf.fl.log, TryEmit: tf.fl.tryEmit, Emit: tf.fl.emit})
 	if got := tf.poll(); !slices.Equal(got, nLines(0, 3)) {
 		t.Errorf("read %q, want only app.log's lines", got)
 	}
@@ -530,7 +531,7 @@ func TestRestartAfterATruncationResumesTheNewGeneration(t *testing.T) {
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	content := text(nLines(0, 100))
 	os.WriteFile(path, []byte(content), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	tf := newTestFollower(t, cp, path)
 	tf.poll()
 	os.Truncate(path, 0)
@@ -544,7 +545,7 @@ func TestRestartAfterATruncationResumesTheNewGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendTo(t, path, content[half:])
-	if got := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path).poll(); !slices.Equal(got, nLines(50, 100)) {
+	if got := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path).poll(); !slices.Equal(got, nLines(50, 100)) {
 		t.Errorf("after the restart: %d lines (%.60q), want lines 50 to 99", len(got), got)
 	}
 }
@@ -555,7 +556,7 @@ func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
 	dir := t.TempDir()
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
-	cp := &checkpoints{path: cpPath}
+	cp := &Checkpoints{path: cpPath}
 	tf := newTestFollower(t, cp, path)
 	tf.fl.rotateWait = 0
 	tf.poll()
@@ -566,7 +567,7 @@ func TestRecordOfADeletedFileNamesNoInode(t *testing.T) {
 	}
 	cp.save()
 	// As a restart reads it: the checkpoint, then its journal.
-	if got := loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)).records; len(got) != 1 || got[0].ino != 0 {
+	if got := LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)).records; len(got) != 1 || got[0].ino != 0 {
 		raw, _ := os.ReadFile(cpPath)
 		journal, _ := os.ReadFile(journalPath(cpPath))
 		t.Errorf("the deleted file's record still names its inode:\n%s\n%s", raw, journal)
@@ -581,7 +582,7 @@ func TestAFileStartingLikeAShortIdleFileIsReadAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	banner := `{"msg":"worker started","version":"1.2.3"}`
 	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(banner+"\n"), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	tf := newTestFollower(t, &Checkpoints{}, filepath.Join(dir, "w*.log"))
 	if got := tf.poll(); !slices.Equal(got, []string{banner}) {
 		t.Fatalf("w1.log: %q", got)
 	}
@@ -602,7 +603,7 @@ func TestAPossibleCopyOfAFollowedFileIsHeldThenRead(t *testing.T) {
 	header := `{"header":"app started","pad":"` + strings.Repeat("h", 300) + `"}`
 	first := append([]string{header}, nLines(0, 1)...)
 	os.WriteFile(filepath.Join(dir, "w1.log"), []byte(text(first)), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, filepath.Join(dir, "w*.log"))
+	tf := newTestFollower(t, &Checkpoints{}, filepath.Join(dir, "w*.log"))
 	tf.poll()
 	w2 := append(slices.Clone(first), nLines(1, 50)...)
 	os.WriteFile(filepath.Join(dir, "w2.log"), []byte(text(w2)), 0o644)
@@ -625,7 +626,7 @@ func TestACopyInProgressWaitsForTheTruncation(t *testing.T) {
 	path := filepath.Join(dir, "app.log")
 	content := text(nLines(0, 100))
 	os.WriteFile(path, []byte(content), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf := newTestFollower(t, &Checkpoints{}, path+"*")
 	tf.poll()
 	os.WriteFile(path+".1", []byte(content[:len(content)/2]), 0o644) // the copy, part-way
 	if got := tf.poll(); len(got) != 0 {
@@ -648,19 +649,19 @@ func TestTheSameFirstLineOfTwoFilesGetsTwoIds(t *testing.T) {
 	path := filepath.Join(dir, "app.log")
 	banner := `{"msg":"app started"}`
 	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(0, 20)...))), 0o644)
-	tf := newTestFollower(t, &checkpoints{}, path+"*")
+	tf := newTestFollower(t, &Checkpoints{}, path+"*")
 	tf.poll()
 	os.Rename(path, path+".1")
 	os.WriteFile(path, []byte(text(append([]string{banner}, nLines(20, 40)...))), 0o644)
 	tf.poll()
-	var ids []string
+	var ids [][32]byte
 	for _, l := range tf.lines {
-		if string(l.data) == banner {
-			ids = append(ids, l.id)
+		if string(l.Data) == banner {
+			ids = append(ids, l.Chain)
 		}
 	}
 	if len(ids) != 2 || ids[0] == ids[1] {
-		t.Errorf("banner ids %q: want two, distinct", ids)
+		t.Errorf("banner chains %x: want two, distinct", ids)
 	}
 	if len(tf.ids()) != 42 {
 		t.Errorf("%d distinct ids for 42 lines", len(tf.ids()))
@@ -673,9 +674,9 @@ func TestANewFilesLinesKeepTheirIdsAfterACrash(t *testing.T) {
 	dir := t.TempDir()
 	path, cpPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "cp.json")
 	os.WriteFile(path, []byte(text(nLines(0, 10))), 0o644)
-	first := newTestFollower(t, &checkpoints{path: cpPath}, path)
+	first := newTestFollower(t, &Checkpoints{path: cpPath}, path)
 	first.poll() // then a crash: no save but the follower's own
-	again := newTestFollower(t, loadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path)
+	again := newTestFollower(t, LoadCheckpoints(cpPath, slog.New(slog.DiscardHandler)), path)
 	if got := again.poll(); !slices.Equal(got, nLines(0, 10)) {
 		t.Fatalf("after the crash: %q, want the 10 lines again", got)
 	}
@@ -684,14 +685,14 @@ func TestANewFilesLinesKeepTheirIdsAfterACrash(t *testing.T) {
 	}
 }
 
-// A line of exactly maxLineBytes is not "longer than" that: its end of line
+// A line of exactly MaxLineBytes is not "longer than" that: its end of line
 // does not count.
 func TestALineOfExactlyTheLimitIsNotTooLong(t *testing.T) {
 	for _, c := range []struct {
 		content int
 		eol     string
 		long    bool
-	}{{maxLineBytes, "\n", false}, {maxLineBytes, "\r\n", false}, {maxLineBytes + 3, "\n", true}} {
+	}{{MaxLineBytes, "\n", false}, {MaxLineBytes, "\r\n", false}, {MaxLineBytes + 3, "\n", true}} {
 		var ls lineState
 		ls.start([32]byte{})
 		ls.add([]byte(strings.Repeat("y", c.content)))
@@ -700,4 +701,22 @@ func TestALineOfExactlyTheLimitIsNotTooLong(t *testing.T) {
 			t.Errorf("a line of %d bytes and %q: long %v, want %v", c.content, c.eol, ls.long(), c.long)
 		}
 	}
+}
+
+// syncBuffer is a log destination that tests read while a follower writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,7 +1,10 @@
-package producer
+package filesource
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,7 +34,7 @@ type mark struct {
 // record is one followed file as the checkpoint knows it: its identity (the
 // first bytes' fingerprint, a generation bumped at each truncation, and
 // device, inode and path as hints) and how far its lines are read and
-// confirmed. All fields are guarded by checkpoints.mu.
+// confirmed. All fields are guarded by Checkpoints.mu.
 type record struct {
 	fp       fingerprint
 	gen      uint64
@@ -43,11 +46,11 @@ type record struct {
 
 	read      mark // the end of the last line handed out (or blank line skipped)
 	readSeq   uint64
-	last      *position            // the last line handed out; nil once every line is confirmed
+	last      *Position            // the last line handed out; nil once every line is confirmed
 	doneSeq   uint64               // lines confirmed in order
-	done      map[uint64]*position // confirmed out of order; nil when none
+	done      map[uint64]*Position // confirmed out of order; nil when none
 	committed mark                 // every line before it is confirmed
-	flight    []*position          // lines handed out, in order, until the checkpoint moves past them
+	flight    []*Position          // lines handed out, in order, until the checkpoint moves past them
 
 	held   bool      // a watcher reads it
 	seen   time.Time // when a scan last found its file
@@ -57,24 +60,26 @@ type record struct {
 	// kept encoded: with thousands of files that was a third of the heap,
 	// and only a fold, which is rare, writes every entry.
 	encoded savedState
-	slot    int // its index in checkpoints.bySlot plus one: its slot in the journal; 0 before a save wrote it
+	slot    int // its index in Checkpoints.bySlot plus one: its slot in the journal; 0 before a save wrote it
 }
 
-// position is where a line of a followed file ended, and its place in the
-// order its file was read.
-type position struct {
+// Position is where a line of a followed file ended, and its place in the
+// order its file was read: the handle delivery confirms the line by
+// (Confirm) or says it was kept in the spool by (Checkpoints.Kept).
+type Position struct {
+	c   *Checkpoints
 	rec *record
 	seq uint64
 	end mark
 	// ln is the line as handed out (the event it became, once parsed),
-	// until it is confirmed or kept: what keepFlight writes to the spool.
-	ln    line
+	// until it is confirmed or kept: what Config.Keep writes to the spool.
+	ln    Line
 	spool uint64 // its record in the spool once kept there (the checkpoint then moved past it)
 }
 
-// checkpoints keeps the records of followed files, confirms lines although
+// Checkpoints keeps the records of followed files, confirms lines although
 // the API confirms batches in any order, and saves the records atomically.
-type checkpoints struct {
+type Checkpoints struct {
 	path    string // "" keeps nothing on disk
 	mu      sync.Mutex
 	records []*record
@@ -132,13 +137,13 @@ type savedFile struct {
 
 const checkpointVersion = 2
 
-// loadCheckpoints reads the checkpoint at path. It never refuses to run: a
+// LoadCheckpoints reads the checkpoint at path. It never refuses to run: a
 // damaged checkpoint is renamed aside with a warning and every file is read
 // from the start (duplicates, not a restart loop); a checkpoint of the
 // earlier format ({"files": {path: {"inode", "offset"}}}) is adopted for each
 // path whose file still has that inode.
-func loadCheckpoints(path string, log *slog.Logger) *checkpoints {
-	c := &checkpoints{path: path}
+func LoadCheckpoints(path string, log *slog.Logger) *Checkpoints {
+	c := &Checkpoints{path: path}
 	if path == "" {
 		return c
 	}
@@ -305,7 +310,7 @@ func adoptFile(path string, inode uint64, offset int64) (*record, error) {
 
 // newRecord starts a record for a file read from its start, its chain from
 // seed.
-func (c *checkpoints) newRecord(head []byte, gen uint64, seed chainHash, path string, id fileID, size int64) *record {
+func (c *Checkpoints) newRecord(head []byte, gen uint64, seed chainHash, path string, id fileID, size int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := mark{chain: seed}
@@ -319,33 +324,33 @@ func (c *checkpoints) newRecord(head []byte, gen uint64, seed chainHash, path st
 }
 
 // read records that the line ln, ending at end, was handed out.
-func (c *checkpoints) read(r *record, end mark, ln line) *position {
+func (c *Checkpoints) read(r *record, end mark, ln Line) *Position {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.readSeq++
 	r.read = end
-	r.last = &position{rec: r, seq: r.readSeq, end: end, ln: ln}
+	r.last = &Position{c: c, rec: r, seq: r.readSeq, end: end, ln: ln}
 	r.flight = append(r.flight, r.last)
 	return r.last
 }
 
-// parsed makes the event a line became what keepFlight would keep of it,
-// so that the line itself need not stay in memory.
-func (c *checkpoints) parsed(p *position, data []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p.ln.data != nil { // neither confirmed nor kept yet
-		p.ln.data = data
+// Parsed makes the event the line at p became what Config.Keep would keep
+// of it, so that the line itself need not stay in memory.
+func (p *Position) Parsed(data []byte) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if p.ln.Data != nil { // neither confirmed nor kept yet
+		p.ln.Data = data
 	}
 }
 
 // inFlight is r's lines handed out and neither confirmed nor kept, in
 // order, with their positions.
-func (c *checkpoints) inFlight(r *record) ([]*position, []line) {
+func (c *Checkpoints) inFlight(r *record) ([]*Position, []Line) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var ps []*position
-	var ls []line
+	var ps []*Position
+	var ls []Line
 	for _, p := range r.flight {
 		if p.seq > r.doneSeq && r.done[p.seq] == nil && p.spool == 0 {
 			ps, ls = append(ps, p), append(ls, p.ln)
@@ -354,19 +359,19 @@ func (c *checkpoints) inFlight(r *record) ([]*position, []line) {
 	return ps, ls
 }
 
-// keptIn is p's spool record when it was kept there; 0 when not.
-func (c *checkpoints) keptIn(p *position) uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// KeptIn is p's spool record when it was kept there; 0 when not.
+func (p *Position) KeptIn() uint64 {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
 	return p.spool
 }
 
-// kept records that the lines at ps are in the spool as records seqs, and
+// Kept records that the lines at ps are in the spool as records seqs, and
 // moves the checkpoint past them. It returns the spool records of lines
 // confirmed meanwhile (to acknowledge at once), and how many positions of
-// lines confirmed before (out of order) the checkpoint moved past: their
-// positionOverhead is free now.
-func (c *checkpoints) kept(ps []*position, seqs []uint64) (ack []uint64, freed int) {
+// lines confirmed before (out of order) the checkpoint moved past: the
+// memory they held is free now.
+func (c *Checkpoints) Kept(ps []*Position, seqs []uint64) (ack []uint64, freed int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, p := range ps {
@@ -387,7 +392,7 @@ func (c *checkpoints) kept(ps []*position, seqs []uint64) (ack []uint64, freed i
 // wait in done (memory no queue bound counts) while a line before it is
 // unconfirmed: the last line handed out ends after it instead, or, when
 // every line is confirmed, the checkpoint moves past it at once.
-func (c *checkpoints) skip(r *record, end mark) {
+func (c *Checkpoints) skip(r *record, end mark) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.read = end
@@ -398,28 +403,28 @@ func (c *checkpoints) skip(r *record, end mark) {
 	}
 }
 
-// confirm records that the line at p is stored or dead-lettered; it returns
+// Confirm records that the line at p is stored or dead-lettered; it returns
 // how many lines the checkpoint moved past (0 when one before p is still
 // unconfirmed), and p's spool record when p was kept there (the checkpoint
 // moved past it then: it counts as 1).
-func (c *checkpoints) confirm(p *position) (int, uint64) {
+func (p *Position) Confirm() (int, uint64) {
 	if p == nil {
 		return 0, 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
 	if p.spool != 0 {
 		return 1, p.spool
 	}
-	return c.confirmLocked(p), 0
+	return p.c.confirmLocked(p), 0
 }
 
-func (c *checkpoints) confirmLocked(p *position) int {
+func (c *Checkpoints) confirmLocked(p *Position) int {
 	r := p.rec
-	p.ln = line{}             // confirmed: nothing to keep
+	p.ln = Line{}             // confirmed: nothing to keep
 	if p.seq != r.doneSeq+1 { // one before it is still unconfirmed
 		if r.done == nil {
-			r.done = map[uint64]*position{}
+			r.done = map[uint64]*Position{}
 		}
 		r.done[p.seq] = p
 		return 0
@@ -455,14 +460,14 @@ func (c *checkpoints) confirmLocked(p *position) int {
 
 // onDisk reports whether r, with its seed, is in the checkpoint file (or
 // there is none): then a crash cannot make its lines' ids change.
-func (c *checkpoints) onDisk(r *record) bool {
+func (c *Checkpoints) onDisk(r *record) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.path == "" || r.onDisk
 }
 
 // update runs f on records under the lock.
-func (c *checkpoints) update(f func()) {
+func (c *Checkpoints) update(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f()
@@ -503,9 +508,10 @@ func (st savedState) encode() []byte {
 	return raw
 }
 
-// saveDue saves as save does, but one that would fold waits while the
-// last fold wrote more than checkpointBytesPerSecond allows since.
-func (c *checkpoints) saveDue() error { return c.persist(true) }
+// SaveDue writes what changed since the last save (see save), but a save
+// that would fold waits while the last fold wrote more than
+// checkpointBytesPerSecond allows since.
+func (c *Checkpoints) SaveDue() error { return c.persist(true) }
 
 // save writes what changed since the last save: the records of files
 // that changed, and those forgotten, as lines appended to the journal and
@@ -513,9 +519,9 @@ func (c *checkpoints) saveDue() error { return c.persist(true) }
 // with all files followed. When the journal would outgrow journalLimit, or
 // the append fails (it may leave a torn line), it folds instead. Only
 // records that changed are encoded again.
-func (c *checkpoints) save() error { return c.persist(false) }
+func (c *Checkpoints) save() error { return c.persist(false) }
 
-func (c *checkpoints) persist(due bool) error {
+func (c *Checkpoints) persist(due bool) error {
 	if c.path == "" {
 		return nil
 	}
@@ -550,13 +556,13 @@ func (c *checkpoints) persist(due bool) error {
 	return c.foldNow()
 }
 
-// fold saves, then rewrites the checkpoint whole and empties the journal
+// Fold saves, then rewrites the checkpoint whole and empties the journal
 // when it holds lines: at shutdown, so that the next start reads one file.
 // The save comes first so that a fold that fails (a full disk may have
 // room for a line, not for the whole checkpoint) leaves every record in
 // the checkpoint and its journal; the failure is still an error (exit 3):
 // the next start must rewrite the checkpoint too.
-func (c *checkpoints) fold() error {
+func (c *Checkpoints) Fold() error {
 	if err := c.save(); err != nil {
 		return err
 	}
@@ -572,7 +578,7 @@ func (c *checkpoints) fold() error {
 // returns their journal lines, and those of records forgotten since (nil
 // when none), and the records written. Records new to the disk get a slot.
 // Called with mu held.
-func (c *checkpoints) changes() ([]byte, []*record) {
+func (c *Checkpoints) changes() ([]byte, []*record) {
 	var lines []byte
 	var changed []*record
 	// Which slots hold a record still followed: a bit a slot for this
@@ -607,7 +613,7 @@ func (c *checkpoints) changes() ([]byte, []*record) {
 // foldNow writes every record to the checkpoint, atomically (a crash
 // leaves the old one or the new one), with a new journal epoch, then
 // begins the journal of that epoch. Called with saving held.
-func (c *checkpoints) foldNow() error {
+func (c *Checkpoints) foldNow() error {
 	epoch := newEpoch()
 	c.mu.Lock()
 	var written []*record
@@ -661,7 +667,7 @@ func (c *checkpoints) foldNow() error {
 }
 
 // saved marks records as on disk once a save that wrote them is synced.
-func (c *checkpoints) saved(written []*record) {
+func (c *Checkpoints) saved(written []*record) {
 	c.update(func() {
 		for _, r := range written {
 			r.onDisk = true
@@ -671,7 +677,7 @@ func (c *checkpoints) saved(written []*record) {
 
 // write replaces the checkpoint file with raw, synced, then syncs its
 // directory.
-func (c *checkpoints) write(encode func(*bufio.Writer)) (int, error) {
+func (c *Checkpoints) write(encode func(*bufio.Writer)) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return 0, err
 	}
@@ -712,4 +718,37 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 	n, err := cw.w.Write(p)
 	cw.n += n
 	return n, err
+}
+
+// skim computes the mark at offset by reading f from the start, as reading
+// the lines would: for a checkpoint of the earlier format, which has no chain.
+func skim(f *os.File, offset int64) (mark, error) {
+	ls := lineState{h: sha256.New()}
+	m := mark{chain: chainSeed(0)}
+	ls.start(m.chain)
+	buf := make([]byte, 64<<10)
+	for pos := int64(0); pos < offset; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), offset-pos)], pos)
+		if n == 0 {
+			return mark{}, cmp.Or(err, io.ErrUnexpectedEOF)
+		}
+		pos += int64(n)
+		for p := buf[:n]; len(p) > 0; {
+			i := bytes.IndexByte(p, '\n')
+			piece := p
+			if i >= 0 {
+				piece = p[:i+1]
+			}
+			ls.add(piece)
+			p = p[len(piece):]
+			if i >= 0 {
+				m = ls.end(m.offset)
+				ls.start(m.chain)
+			}
+		}
+	}
+	if ls.n > 0 { // the offset is inside a line: count its start as one
+		m = ls.end(m.offset)
+	}
+	return m, nil
 }

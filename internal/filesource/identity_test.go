@@ -1,8 +1,10 @@
-package producer
+package filesource
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"testing"
 )
 
@@ -62,18 +64,24 @@ func TestChainThenIsSHA256OfChainAndLine(t *testing.T) {
 	}
 }
 
-// The ids of lines of an earlier checkpoint's files (seed chainSeed(gen))
-// must not change: a consumer deduplicates by them.
-func TestChainIDsOfEarlierSeedsArePinned(t *testing.T) {
+// The chains of lines of an earlier checkpoint's files (seed chainSeed(gen))
+// must not change: the ids made of them are what a consumer deduplicates by.
+// The ids are pinned: their bytes are the chain's first 16, but for the
+// UUID's version and variant bits.
+func TestChainsOfEarlierSeedsArePinned(t *testing.T) {
 	c := chainSeed(0)
-	var ids []string
-	for _, l := range []string{`{"n":1}` + "\n", `{"n":2}` + "\n"} {
-		c = c.then([]byte(l))
-		ids = append(ids, chainID(c))
-	}
 	want := []string{"a49b5e78-6f32-8014-8d1f-90d5836030f1", "4de4c069-2044-8dfb-b228-18b31b6c91d7"} // computed apart from this code
-	if ids[0] != want[0] || ids[1] != want[1] {
-		t.Errorf("ids %q, want %q", ids, want)
+	for i, l := range []string{`{"n":1}` + "\n", `{"n":2}` + "\n"} {
+		c = c.then([]byte(l))
+		id, err := hex.DecodeString(strings.ReplaceAll(want[i], "-", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := [16]byte(c[:16])
+		b[6], b[8] = b[6]&0x0f|0x80, b[8]&0x3f|0x80
+		if b != [16]byte(id) {
+			t.Errorf("line %d: chain %x, want one that gives the id %s", i+1, c, want[i])
+		}
 	}
 	if chainSeed(1) == chainSeed(0) {
 		t.Error("generations share a seed")

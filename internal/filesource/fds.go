@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"math"
@@ -15,7 +15,7 @@ import (
 const reservedFDs = 17
 
 // fileBudget is how many followed files may be open at once under a limit
-// of nofile descriptors: the rest wait (see follower.scan). At least one,
+// of nofile descriptors: the rest wait (see Follower.scan). At least one,
 // so that a tiny limit still makes progress.
 func fileBudget(nofile uint64, concurrency int) int {
 	reserved := uint64(reservedFDs + 2*concurrency)

@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"io"
@@ -57,7 +57,7 @@ func TestWatcherStateDecidesRestingAndParking(t *testing.T) {
 		}
 		return w
 	}
-	fl := newFollower(nil, nil, &checkpoints{}, time.Second, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	fl := New(Config{Checkpoints: &Checkpoints{}, Poll: time.Second, RotateWait: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ws := map[watcherState]*watcher{}
 	for _, st := range []watcherState{unidentified, possibleCopy, following, draining} {
 		ws[st] = newW(st)
@@ -80,6 +80,22 @@ func TestWatcherStateDecidesRestingAndParking(t *testing.T) {
 	}
 	if size, ok := fl.passed[ws[unidentified].id]; !ok || size != 10 {
 		t.Errorf("the unidentified file is not passed over until it grows: %v", fl.passed)
+	}
+}
+
+// The watcher being read is not parked by a scan while it waits for room
+// in the queue (send): the rest of the chunk it read is still to go out,
+// and it would read on from a closed descriptor.
+func TestTheWatcherReadNowIsNotParked(t *testing.T) {
+	now := time.Now()
+	fl := New(Config{Checkpoints: &Checkpoints{}, Poll: time.Second, RotateWait: time.Second, Log: slog.New(slog.DiscardHandler)})
+	busy := &watcher{state: following, rec: &record{held: true}, changed: now.Add(-time.Minute), nlink: 1, size: 10, next: 10, id: fileID{1, 1}}
+	other := &watcher{state: following, rec: &record{held: true}, changed: now.Add(-time.Minute), nlink: 1, size: 10, next: 10, id: fileID{1, 2}}
+	fl.watchers = []*watcher{busy, other}
+	fl.reading = busy
+	fl.park(2, func(fileID) (int64, bool) { return 10, true }, now)
+	if busy.state != following || other.state != closed || len(fl.watchers) != 1 || fl.watchers[0] != busy {
+		t.Errorf("read now: %v, the other: %v, %d watchers open; want the one read now still following, the other parked", busy.state, other.state, len(fl.watchers))
 	}
 }
 

@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"crypto/sha256"
@@ -21,7 +21,7 @@ func TestDamagedCheckpointIsSetAside(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
 	os.WriteFile(path, []byte(entry(zeros[:32], 10, 5)), 0o640)
-	if c := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(c.records) != 1 {
+	if c := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); len(c.records) != 1 {
 		t.Fatalf("a sound checkpoint gave %d records", len(c.records))
 	}
 	for name, content := range map[string]string{
@@ -39,7 +39,7 @@ func TestDamagedCheckpointIsSetAside(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "checkpoint.json")
 			os.WriteFile(path, []byte(content), 0o640)
 			var logs syncBuffer
-			c := loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+			c := LoadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
 			aside, _ := filepath.Glob(path + ".damaged-*")
 			if len(c.records) != 0 || len(aside) != 1 || !strings.Contains(logs.String(), "the checkpoint is damaged") {
 				t.Fatalf("%d records, set aside as %v, logs %s", len(c.records), aside, logs.String())
@@ -58,15 +58,15 @@ func TestDamagedCheckpointIsSetAside(t *testing.T) {
 // and last line of each followed file.
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := &checkpoints{path: path}
+	c := &Checkpoints{path: path}
 	r := c.newRecord([]byte("first bytes"), 3, newSeed(), "/var/log/app.log", fileID{7, 42}, 300)
-	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64}, line{})
-	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}, line{}) // not confirmed
-	c.confirm(p)
+	p := c.read(r, mark{offset: 120, chain: [32]byte{1, 2, 3}, prev: [32]byte{9}, lineLen: 64}, Line{})
+	c.read(r, mark{offset: 200, chain: [32]byte{4}, prev: [32]byte{1, 2, 3}, lineLen: 80}, Line{}) // not confirmed
+	p.Confirm()
 	if err := c.save(); err != nil {
 		t.Fatal(err)
 	}
-	got := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	got := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	if len(got.records) != 1 {
 		t.Fatalf("%d records", len(got.records))
 	}
@@ -80,22 +80,22 @@ func TestCheckpointRoundTrip(t *testing.T) {
 // Lines are confirmed in any order; the checkpoint moves only past lines
 // that are all confirmed.
 func TestCheckpointMovesOnlyPastConfirmedLines(t *testing.T) {
-	c := &checkpoints{}
+	c := &Checkpoints{}
 	r := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
-	var ps []*position
+	var ps []*Position
 	for i := 1; i <= 4; i++ {
-		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}, line{}))
+		ps = append(ps, c.read(r, mark{offset: int64(10 * i)}, Line{}))
 	}
-	c.confirm(ps[1])
-	c.confirm(ps[3])
+	ps[1].Confirm()
+	ps[3].Confirm()
 	if r.committed.offset != 0 {
 		t.Errorf("committed %d before the first line was confirmed", r.committed.offset)
 	}
-	c.confirm(ps[0])
+	ps[0].Confirm()
 	if r.committed.offset != 20 {
 		t.Errorf("committed %d, want 20 (lines 1 and 2)", r.committed.offset)
 	}
-	c.confirm(ps[2])
+	ps[2].Confirm()
 	if r.committed.offset != 40 {
 		t.Errorf("committed %d, want 40", r.committed.offset)
 	}
@@ -116,7 +116,7 @@ func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
 	path := filepath.Join(dir, "checkpoint.json")
 	os.WriteFile(path, fmt.Appendf(nil, `{"files":{%q:{"inode":%d,"offset":16},%q:{"inode":%d,"offset":8}}}`, a, ino(a), b, ino(b)+1), 0o640)
 	var logs syncBuffer
-	c := loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+	c := LoadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if len(c.records) != 1 || c.records[0].path != a || c.records[0].committed.offset != 16 {
 		t.Fatalf("records %+v; want a.log at 16 only; logs %s", c.records, logs.String())
 	}
@@ -136,30 +136,6 @@ func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
 	}
 }
 
-// A line confirmed out of order keeps a position until the checkpoint moves
-// past it: that memory stays counted in the queue's bytes, so a line that
-// stays unconfirmed (retried for a long time) cannot let them grow unbounded.
-func TestPositionsConfirmedOutOfOrderStayInTheQueueBytes(t *testing.T) {
-	c := &checkpoints{}
-	r := &run{cp: c, budget: newBudget(1 << 20)}
-	rec := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
-	const cost = 1000
-	var ps []*position
-	for i := 1; i <= 3; i++ {
-		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}, line{}))
-		r.budget.take(cost)
-	}
-	r.handled(ps[1], 0, cost)
-	r.handled(ps[2], 0, cost)
-	if got, want := r.budget.inUse(), int64(cost+2*positionOverhead); got != want {
-		t.Errorf("in use %d with one line unconfirmed and two confirmed after it, want %d", got, want)
-	}
-	r.handled(ps[0], 0, cost)
-	if got := r.budget.inUse(); got != 0 {
-		t.Errorf("in use %d once every line is confirmed, want 0", got)
-	}
-}
-
 // A record of a checkpoint written before seeds were random starts its chain
 // where every record's did then: a copy of its file read from its start
 // gives the ids it gave. A seed that is not 32 hex bytes is damage.
@@ -172,13 +148,13 @@ func TestCheckpointWithoutSeedsIsRead(t *testing.T) {
 	}
 	path := filepath.Join(dir, "old.json")
 	os.WriteFile(path, []byte(entry("")), 0o640)
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	if len(c.records) != 1 || c.records[0].seed != chainSeed(2) {
 		t.Errorf("records %+v: want one, seeded as generation 2 was", c.records)
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(entry(`"seed":"abc",`)), 0o640)
-	if c := loadCheckpoints(bad, slog.New(slog.DiscardHandler)); len(c.records) != 0 {
+	if c := LoadCheckpoints(bad, slog.New(slog.DiscardHandler)); len(c.records) != 0 {
 		t.Errorf("a seed that is not 32 hex bytes was accepted: %+v", c.records)
 	}
 }
@@ -192,7 +168,7 @@ func TestCheckpointWithoutSeedsIsRead(t *testing.T) {
 func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	var synced []string
 	var failSync error
 	c.syncDir = func(d string) error {
@@ -217,7 +193,7 @@ func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 		t.Fatalf("a save to the journal: %v, %d syncs; want no directory sync", err, len(synced))
 	}
 	failSync = syscall.EIO
-	c.close() // without a journal the next save folds, as after a failed append
+	c.Close() // without a journal the next save folds, as after a failed append
 	c.newRecord([]byte("third bytes"), 0, newSeed(), "/var/log/third.log", fileID{7, 44}, 300)
 	if err := c.save(); err == nil || !strings.Contains(err.Error(), "syncing the checkpoint's directory") {
 		t.Errorf("a fold with a failed directory sync: %v, want the error", err)
@@ -228,10 +204,10 @@ func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 	}
 	failSync = syscall.EIO
 	c.newRecord([]byte("fourth bytes"), 0, newSeed(), "/var/log/fourth.log", fileID{7, 45}, 300)
-	if err := c.fold(); err == nil || len(synced) != 6 {
+	if err := c.Fold(); err == nil || len(synced) != 6 {
 		t.Errorf("a shutdown fold failing after its save: %v, %d syncs; want the error, the fold tried", err, len(synced))
 	}
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 4 {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 4 {
 		t.Errorf("after a shutdown fold failed, %d records on disk, want 4", len(got.records))
 	}
 }
@@ -240,14 +216,58 @@ func TestCheckpointSaveSyncsItsDirectoryAfterTheRename(t *testing.T) {
 // producers on the same files with separate checkpoints.
 func TestLockRefusalSaysNotToFollowTheSameFilesTwice(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "checkpoint.json")
-	f, err := lockCheckpoint(cp)
+	f, err := LockCheckpoint(cp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, err = lockCheckpoint(cp)
+	_, err = LockCheckpoint(cp)
 	if err == nil || !strings.Contains(err.Error(), "must never follow the same files, even with separate checkpoints") ||
 		!strings.Contains(err.Error(), "-files matching different files") {
 		t.Errorf("second lock: %v", err)
+	}
+}
+
+// A file that can no longer be read again hands Keep its lines in flight,
+// and only those: not one confirmed before, out of order. Kept moves the
+// checkpoint past them and names the spool records of lines confirmed
+// while they were written; their later confirmations move it no further.
+func TestKeptLinesAreThoseInFlight(t *testing.T) {
+	c := &Checkpoints{}
+	rec := c.newRecord([]byte("x"), 0, newSeed(), "f", fileID{}, 0)
+	var ps []*Position
+	for i := 1; i <= 4; i++ {
+		ps = append(ps, c.read(rec, mark{offset: int64(10 * i)}, Line{Data: []byte{byte('0' + i)}}))
+	}
+	ps[1].Confirm()
+	var kept []*Position
+	var data []string
+	fl := &Follower{cp: c, keep: func(ps []*Position, ls []Line) {
+		kept = ps
+		for _, l := range ls {
+			data = append(data, string(l.Data))
+		}
+	}}
+	fl.keepFlight(rec)
+	if len(kept) != 3 || kept[0] != ps[0] || kept[1] != ps[2] || kept[2] != ps[3] || strings.Join(data, ",") != "1,3,4" {
+		t.Fatalf("kept %v (%q), want lines 1, 3 and 4", kept, data)
+	}
+	ps[2].Confirm() // while they are written to the spool
+	ack, freed := c.Kept(kept, []uint64{11, 13, 14})
+	if len(ack) != 1 || ack[0] != 13 || freed != 2 || rec.committed.offset != 40 {
+		t.Errorf("Kept: ack %v, freed %d, committed %d; want [13], 2 (the positions of lines 2 and 3), 40", ack, freed, rec.committed.offset)
+	}
+	for i, want := range []uint64{11, 0, 0, 14} {
+		if got := ps[i].KeptIn(); got != want {
+			t.Errorf("line %d kept in %d, want %d", i+1, got, want)
+		}
+	}
+	if moved, spool := ps[3].Confirm(); moved != 1 || spool != 14 || rec.committed.offset != 40 {
+		t.Errorf("a kept line's confirmation: moved %d, spool %d, committed %d; want 1, 14, 40", moved, spool, rec.committed.offset)
+	}
+	kept = nil
+	fl.keepFlight(rec)
+	if kept != nil {
+		t.Errorf("nothing in flight, yet Keep was called again with %d lines", len(kept))
 	}
 }

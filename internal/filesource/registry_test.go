@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func TestCandidatesInTheOrderClaimTriesThem(t *testing.T) {
 	followed := &record{fp: fp, dev: 1, ino: 4, read: at(900), held: true}
 	other := &record{fp: fingerprintOf(bytes.Repeat([]byte("o"), fpBytes)), dev: 1, ino: 5}
 	short := &record{fp: fingerprintOf(head[:10]), dev: 1, ino: 6} // another inode's short fingerprint
-	c := &checkpoints{records: []*record{followed, near, other, short, far, own}}
+	c := &Checkpoints{records: []*record{followed, near, other, short, far, own}}
 	var got []*record
 	for _, cand := range c.candidates(head, fileID{1, 9}) {
 		got = append(got, cand.r)
@@ -37,7 +37,7 @@ func TestCandidatesInTheOrderClaimTriesThem(t *testing.T) {
 }
 
 func TestRegistryTransitions(t *testing.T) {
-	c := &checkpoints{}
+	c := &Checkpoints{}
 	r := &record{path: "/l/app.log", dev: 1, ino: 2, size: 100}
 	c.records = []*record{r}
 
@@ -76,7 +76,7 @@ func TestForgetKeepsWhatIsStillNeededAndSaysWhatWasUnread(t *testing.T) {
 	held := &record{path: "held", seen: old, held: true}
 	recent := &record{path: "recent", seen: now}
 	inFlight := &record{path: "flight", seen: old, readSeq: 2, doneSeq: 1}
-	c := &checkpoints{records: []*record{done, unreadR, held, recent, inFlight}}
+	c := &Checkpoints{records: []*record{done, unreadR, held, recent, inFlight}}
 	lost := c.forget(now, 10*time.Second)
 	if len(lost) != 1 || lost[0] != (unread{"cut", 10, 30}) {
 		t.Errorf("said unread %+v, want the one file cut at 10 of 30", lost)

@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"cmp"
@@ -27,7 +27,7 @@ type candidate struct {
 // fingerprint.matches) for a file with inode id, in the order claim tries
 // them: the file's own inode first, then the records not followed, then the
 // followed ones; each group the one read furthest first.
-func (c *checkpoints) candidates(head []byte, id fileID) []candidate {
+func (c *Checkpoints) candidates(head []byte, id fileID) []candidate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var cands []candidate
@@ -54,7 +54,7 @@ func (c *checkpoints) candidates(head []byte, id fileID) []candidate {
 
 // resume: a file new to this run is r's file (claim), now at path with
 // inode id and size bytes; followed.
-func (c *checkpoints) resume(r *record, path string, id fileID, size int64) {
+func (c *Checkpoints) resume(r *record, path string, id fileID, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.held, r.seen, r.size, r.dev, r.ino = true, time.Now(), size, id.dev, id.ino
@@ -65,21 +65,21 @@ func (c *checkpoints) resume(r *record, path string, id fileID, size int64) {
 
 // dropHint: r's inode no longer holds r's lines (truncated or replaced while
 // the producer was stopped): a restart must not resume r there.
-func (c *checkpoints) dropHint(r *record) {
+func (c *Checkpoints) dropHint(r *record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.dev, r.ino = 0, 0
 }
 
 // renamed: r's followed file was found at path.
-func (c *checkpoints) renamed(r *record, path string) {
+func (c *Checkpoints) renamed(r *record, path string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.path, r.rotated = path, true
 }
 
 // found: a scan found r's file at now (it is not to be forgotten).
-func (c *checkpoints) found(r *record, now time.Time) {
+func (c *Checkpoints) found(r *record, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.seen = now
@@ -88,7 +88,7 @@ func (c *checkpoints) found(r *record, now time.Time) {
 // release: r's file is no longer read (parked, closed, or truncated);
 // inodeGone when its inode no longer holds r's lines (deleted, truncated):
 // the device and inode hints go.
-func (c *checkpoints) release(r *record, now time.Time, inodeGone bool) {
+func (c *Checkpoints) release(r *record, now time.Time, inodeGone bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.held, r.seen = false, now
@@ -98,14 +98,14 @@ func (c *checkpoints) release(r *record, now time.Time, inodeGone bool) {
 }
 
 // grew: r's file has more first bytes than r's fingerprint covered.
-func (c *checkpoints) grew(r *record, fp fingerprint) {
+func (c *Checkpoints) grew(r *record, fp fingerprint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.fp = fp
 }
 
 // sawSize: r's file was size bytes long.
-func (c *checkpoints) sawSize(r *record, size int64) {
+func (c *Checkpoints) sawSize(r *record, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.size = max(r.size, size)
@@ -113,7 +113,7 @@ func (c *checkpoints) sawSize(r *record, size int64) {
 
 // hinted is the inodes records name that no watcher reads: such a file goes
 // first in a scan, so that a copy of it cannot take its record.
-func (c *checkpoints) hinted() map[fileID]bool {
+func (c *Checkpoints) hinted() map[fileID]bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := map[fileID]bool{}
@@ -124,14 +124,14 @@ func (c *checkpoints) hinted() map[fileID]bool {
 }
 
 // isHeld reports whether a watcher reads r.
-func (c *checkpoints) isHeld(r *record) bool {
+func (c *Checkpoints) isHeld(r *record) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return r.held
 }
 
 // isRotated reports whether r's file was renamed since it was first found.
-func (c *checkpoints) isRotated(r *record) bool {
+func (c *Checkpoints) isRotated(r *record) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return r.rotated
@@ -145,7 +145,7 @@ type unread struct {
 
 // forget drops the records no file has matched for wait and whose lines are
 // all confirmed; it returns those with bytes left unread, to be said.
-func (c *checkpoints) forget(now time.Time, wait time.Duration) []unread {
+func (c *Checkpoints) forget(now time.Time, wait time.Duration) []unread {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var lost []unread

@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ func offsets(records []*record) []string {
 }
 
 // advance confirms a line of r ending at offset.
-func advance(c *checkpoints, r *record, offset int64) {
-	c.confirm(c.read(r, mark{offset: offset, chain: [32]byte{byte(offset)}, lineLen: 10}, line{}))
+func advance(c *Checkpoints, r *record, offset int64) {
+	(c.read(r, mark{offset: offset, chain: [32]byte{byte(offset)}, lineLen: 10}, Line{})).Confirm()
 }
 
 func fileSize(t *testing.T, path string) int64 {
@@ -51,7 +51,7 @@ func inodeOf(t *testing.T, path string) uint64 {
 // forgotten gone.
 func TestJournalReplaysSavesInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 100)
 	b := c.newRecord([]byte("b bytes"), 0, newSeed(), "b", fileID{1, 2}, 100)
 	advance(c, a, 10)
@@ -88,7 +88,7 @@ func TestJournalReplaysSavesInOrder(t *testing.T) {
 		t.Errorf("journal lines %q: want the header, then a, a and d, b forgotten, a", lines)
 	}
 
-	got := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	got := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	if o := offsets(got.records); !slices.Equal(o, []string{"a:50", "d:40"}) {
 		t.Errorf("loaded %v, want a at 50 and d at 40 (b forgotten)", o)
 	}
@@ -111,7 +111,7 @@ func readString(t *testing.T, path string) string {
 // middle ends the replay there, with a warning.
 func TestJournalTornLastLineIsIgnored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 100)
 	for _, off := range []int64{10, 20, 30} {
 		advance(c, a, off)
@@ -120,11 +120,11 @@ func TestJournalTornLastLineIsIgnored(t *testing.T) {
 		}
 	}
 	whole := readString(t, journalPath(path))
-	c.close()
+	c.Close()
 	cut := whole[:len(whole)-5] // the line of offset 30, torn
 	os.WriteFile(journalPath(path), []byte(cut), 0o640)
 	var logs syncBuffer
-	got := loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+	got := LoadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if o := offsets(got.records); !slices.Equal(o, []string{"a:20"}) || logs.String() != "" {
 		t.Errorf("with a torn last line: %v, logs %s; want a at 20, silently", o, logs.String())
 	}
@@ -133,7 +133,7 @@ func TestJournalTornLastLineIsIgnored(t *testing.T) {
 	lines[1] = `{"slot":0,"file":{"path":"a","offset":-1}}` + "\n" // offset 20's line
 	os.WriteFile(journalPath(path), []byte(strings.Join(lines, "")), 0o640)
 	var logs2 syncBuffer
-	got = loadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs2, nil)))
+	got = LoadCheckpoints(path, slog.New(slog.NewJSONHandler(&logs2, nil)))
 	if o := offsets(got.records); !slices.Equal(o, []string{"a:10"}) || !strings.Contains(logs2.String(), "the checkpoint's journal is damaged") {
 		t.Errorf("with a damaged line: %v, logs %s; want a at 10, as the checkpoint says, and a warning", o, logs2.String())
 	}
@@ -146,7 +146,7 @@ func TestJournalTornLastLineIsIgnored(t *testing.T) {
 // producer rewrote) is ignored.
 func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 1<<30)
 	advance(c, a, 10)
 	if err := c.save(); err != nil {
@@ -181,21 +181,21 @@ func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 		}
 	}
 	want := a.committed.offset
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want {
 		t.Fatalf("after folds, loaded %v, want a at %d", offsets(got.records), want)
 	}
 
 	advance(c, a, want+10)
-	if err := c.fold(); err != nil { // as at shutdown
+	if err := c.Fold(); err != nil { // as at shutdown
 		t.Fatal(err)
 	}
 	if lines := strings.Count(readString(t, journalPath(path)), "\n"); lines != 1 {
 		t.Errorf("after a fold the journal has %d lines, want its header only", lines)
 	}
 	header, _, _ := strings.Cut(readString(t, journalPath(path)), "\n")
-	c.close()
+	c.Close()
 	os.WriteFile(journalPath(path), old, 0o640) // the first epoch's journal, stale
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want+10 {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want+10 {
 		t.Errorf("with a journal of another epoch, loaded %v, want a at %d as the checkpoint says", offsets(got.records), want+10)
 	}
 	// A journal of the checkpoint's epoch that moves a back to 20 is
@@ -204,13 +204,13 @@ func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 	_, oldLines, _ := strings.Cut(string(old), "\n")
 	first, _, _ := strings.Cut(oldLines, "\n")
 	os.WriteFile(journalPath(path), []byte(header+"\n"+first+"\n"), 0o640)
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"a:20"}) {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"a:20"}) {
 		t.Fatalf("with a journal of the checkpoint's epoch, loaded %v, want a at 20", offsets(got.records))
 	}
 	raw := readString(t, path)
 	i := strings.Index(raw, `"journal":`)
 	os.WriteFile(path, []byte(raw[:i]+raw[i+len(`"journal":"0123456789abcdef",`):]), 0o640)
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want+10 {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); len(got.records) != 1 || got.records[0].committed.offset != want+10 {
 		t.Errorf("with a checkpoint without an epoch, loaded %v, want a at %d: its journal ignored", offsets(got.records), want+10)
 	}
 }
@@ -219,7 +219,7 @@ func TestJournalIsFoldedAndStaleJournalsIgnored(t *testing.T) {
 // folds instead: the save succeeds, and the next start reads its state.
 func TestJournalAppendFailureFolds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 100)
 	advance(c, a, 10)
 	if err := c.save(); err != nil {
@@ -238,7 +238,7 @@ func TestJournalAppendFailureFolds(t *testing.T) {
 	if err := c.save(); err != nil { // to the new journal
 		t.Fatal(err)
 	}
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"a:30"}) {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"a:30"}) {
 		t.Errorf("loaded %v, want a at 30", offsets(got.records))
 	}
 }
@@ -249,7 +249,7 @@ func TestJournalAppendFailureFolds(t *testing.T) {
 // still followed. It is ignored: the checkpoint alone holds every record.
 func TestJournalCrashBetweenFoldAndNewJournalLosesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.json")
-	c := loadCheckpoints(path, slog.New(slog.DiscardHandler))
+	c := LoadCheckpoints(path, slog.New(slog.DiscardHandler))
 	a := c.newRecord([]byte("a bytes"), 0, newSeed(), "a", fileID{1, 1}, 100)
 	b := c.newRecord([]byte("b bytes"), 0, newSeed(), "b", fileID{1, 2}, 100)
 	advance(c, a, 10)
@@ -267,12 +267,12 @@ func TestJournalCrashBetweenFoldAndNewJournalLosesNothing(t *testing.T) {
 		t.Fatalf("journal %q: want slot 0 forgotten", stale)
 	}
 	advance(c, b, 30)
-	if err := c.fold(); err != nil { // b now in slot 0
+	if err := c.Fold(); err != nil { // b now in slot 0
 		t.Fatal(err)
 	}
-	c.close()
+	c.Close()
 	os.WriteFile(journalPath(path), []byte(stale), 0o640) // as a crash before the journal began leaves it
-	if got := loadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"b:30"}) {
+	if got := LoadCheckpoints(path, slog.New(slog.DiscardHandler)); !slices.Equal(offsets(got.records), []string{"b:30"}) {
 		t.Errorf("with the journal of the epoch before the fold: loaded %v, want b at 30", offsets(got.records))
 	}
 }

@@ -1,4 +1,4 @@
-package producer
+package filesource
 
 import (
 	"fmt"
@@ -30,7 +30,7 @@ func TestFileBudgetReservesDeliveryAndOwnFiles(t *testing.T) {
 // names how many wait.
 func TestFilesBeyondTheBudgetWaitAndNoneStarves(t *testing.T) {
 	dir := t.TempDir()
-	tf := newTestFollower(t, loadCheckpoints("", nil), filepath.Join(dir, "*.log"))
+	tf := newTestFollower(t, LoadCheckpoints("", nil), filepath.Join(dir, "*.log"))
 	tf.fl.maxOpen = 3
 	for i := range 10 {
 		appendTo(t, filepath.Join(dir, fmt.Sprintf("f%02d.log", i)), text(nLines(i*100, i*100+5)))
@@ -69,7 +69,7 @@ func TestFilesBeyondTheBudgetWaitAndNoneStarves(t *testing.T) {
 // poll (never less than every maxScanEvery), and an idle file is read only
 // after a scan checked it; a file that changed, or is rotated, every poll.
 func TestManyFilesAreCheckedLessOften(t *testing.T) {
-	fl := &follower{poll: 250 * time.Millisecond}
+	fl := &Follower{poll: 250 * time.Millisecond}
 	for _, c := range []struct {
 		matched int
 		want    time.Duration
@@ -80,7 +80,7 @@ func TestManyFilesAreCheckedLessOften(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	fl.cp = &checkpoints{}
+	fl.cp = &Checkpoints{}
 	idle := &watcher{state: following, rec: &record{}, changed: now.Add(-restAfter)}
 	if !fl.resting(idle, now) {
 		t.Error("an idle file not checked by the last scan is read")
