@@ -170,18 +170,14 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 		t.Errorf("the host does not send to this pipeline's /v1 URL:\n%s", userData)
 	}
 	// The producer publishes where the role may and the alarms look, and
-	// ships its log to the log group LogsCommand tails.
-	logsID := ""
-	for id, g := range resourcesOf(producer, "AWS::Logs::LogGroup") {
-		if get(g, "Properties", "LogGroupName") == "/tributary/PROD/producer" {
-			logsID = id
-		}
+	// ships its log to the log group LogsCommand tails, which CloudFormation
+	// names (a production destroy keeps it).
+	const logsID = "HostLogsC0C95A2C"
+	if g, ok := resourcesOf(producer, "AWS::Logs::LogGroup")[logsID]; !ok || get(g, "Properties", "LogGroupName") != nil {
+		t.Errorf("the producer's log group %s: %v, want one without a LogGroupName", logsID, g)
 	}
-	if logsID == "" {
-		t.Error("no log group /tributary/PROD/producer in the producer stack")
-	}
-	for _, want := range []string{"TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/PROD\n", "TRIBUTARY_CLOUDWATCH_LOG_GROUP=/tributary/PROD/producer\n",
-		"TRIBUTARY_PIPELINE=PROD\n", `echo "TRIBUTARY_HOST=$instance_id" >> /etc/tributary-producer.env`} {
+	for _, want := range []string{"TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/PROD\n", "TRIBUTARY_CLOUDWATCH_LOG_GROUP=${" + logsID + "}\n",
+		"TRIBUTARY_PIPELINE=Tributary-PROD\n", `echo "TRIBUTARY_HOST=$instance_id" >> /etc/tributary-producer.env`} {
 		if !strings.Contains(userData, want) {
 			t.Errorf("host user data lacks %q", want)
 		}
@@ -192,7 +188,7 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 	for name, want := range map[string]string{
 		"InstanceId":     "${" + instanceID + "}",
 		"SessionCommand": "aws ssm start-session --target ${" + instanceID + "} --region ${AWS::Region}",
-		"LogsCommand":    "aws logs tail /tributary/PROD/producer --follow --region ${AWS::Region}",
+		"LogsCommand":    "aws logs tail ${" + logsID + "} --follow --region ${AWS::Region}",
 	} {
 		if got := joined(get(producer, "Outputs", name, "Value")); got != want {
 			t.Errorf("producer stack output %s = %s, want %s", name, got, want)
@@ -209,7 +205,10 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 	for _, c := range []struct {
 		settings map[string]any
 		host     bool
-	}{{nil, true}, {openSettings, false}, {customSettings, true}} {
+		// producer is the namespace and Pipeline dimension of the
+		// producer's alarms: <prefix>/<stage> and <prefix>-<stage>.
+		producer string
+	}{{nil, true, "Tributary/PROD Pipeline=Tributary-PROD"}, {openSettings, false, ""}, {customSettings, true, "Acme/dev Pipeline=Acme-dev"}} {
 		a := synth(t, c.settings)
 		mon := a.templates[a.settings.StackName("Monitoring")]
 		for id, r := range resourcesOf(a.pipeline(), "AWS::S3::Bucket") {
@@ -224,26 +223,9 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 				t.Errorf("%v: data bucket's request metrics %v, want %s", c.settings, metrics, want)
 			}
 		}
-		if c.settings["stageName"] == "dev" { // customSettings: only the error prefix is of interest here
-			continue
-		}
-		dims := map[string]string{}
-		for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
-			ds, _ := get(alarm, "Properties", "Dimensions").([]any)
-			ns := get(alarm, "Properties", "Namespace")
-			for _, m := range strsOrNil(get(alarm, "Properties", "Metrics")) { // metric math: its metric's
-				if stat := get(m, "MetricStat", "Metric"); stat != nil {
-					ds, ns = get(stat, "Dimensions").([]any), get(stat, "Namespace")
-				}
-			}
-			for _, d := range ds {
-				dims[alarmName(id)+" "+get(d, "Name").(string)] = joined(get(d, "Value"))
-			}
-			dims[alarmName(id)+" namespace"] = fmt.Sprint(ns)
-		}
-		pipelineRef := "${Fn::GetStackOutput:Tributary-PROD-Pipeline/PublishOutputRef"
-		hostRef := "${Fn::GetStackOutput:Tributary-PROD-Producer/PublishOutputRefHostInstance"
-		// The producer's alarms: its namespace, this stage and this host (the instance).
+		dims := alarmDimensions(mon)
+		hostRef := "${Fn::GetStackOutput:" + a.settings.StackName("Producer") + "/PublishOutputRefHostInstance"
+		// The producer's alarms: this app's namespace and pipeline, and this host (the instance).
 		for _, name := range []string{"ProducerHeartbeat", "ProducerDeadLettered", "ProducerOldestUnconfirmed", "ProducerFileLag"} {
 			got := dims[name+" namespace"] + " Pipeline=" + dims[name+" Pipeline"] + " Host=" + dims[name+" Host"]
 			if !c.host {
@@ -252,10 +234,14 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 				}
 				continue
 			}
-			if !strings.HasPrefix(got, "Tributary/PROD Pipeline=PROD Host="+hostRef) {
-				t.Errorf("%v: alarm %s watches %s, want Tributary/PROD, Pipeline=PROD, this host", c.settings, name, got)
+			if want := c.producer + " Host=" + hostRef; !strings.HasPrefix(got, want) {
+				t.Errorf("%v: alarm %s watches %s, want %s...", c.settings, name, got, want)
 			}
 		}
+		if c.settings["stageName"] == "dev" { // customSettings: only the error prefix and the producer are of interest here
+			continue
+		}
+		pipelineRef := "${Fn::GetStackOutput:Tributary-PROD-Pipeline/PublishOutputRef"
 		for k, want := range map[string]string{
 			"Api5xx Stage":                              pipelineRef + "IngestApiDeploymentStagePROD",
 			"Api5xx ApiName":                            "Tributary-PROD-Pipeline-ingest",
@@ -364,7 +350,7 @@ func TestSettingsReachTheirResources(t *testing.T) {
 	_, instance := only(t, producer, "AWS::EC2::Instance")
 	userData := joined(get(instance, "Properties", "UserData", "Fn::Base64"))
 	for _, want := range []string{"TRIBUTARY_SOURCE=file", "TRIBUTARY_FILES=/var/log/app/events.log,/var/log/app/more.log",
-		"TRIBUTARY_RATE=5\n", "TRIBUTARY_BATCH_SIZE=100\n", "TRIBUTARY_PIPELINE=dev\n", "TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/dev\n"} {
+		"TRIBUTARY_RATE=5\n", "TRIBUTARY_BATCH_SIZE=100\n", "TRIBUTARY_PIPELINE=Acme-dev\n", "TRIBUTARY_CLOUDWATCH_NAMESPACE=Acme/dev\n"} {
 		if !strings.Contains(userData, want) {
 			t.Errorf("host user data lacks %q", want)
 		}
@@ -447,6 +433,27 @@ func TestQueryPolicyCoversExactlyTheTables(t *testing.T) {
 			t.Errorf("%v: the policy lists the data bucket under %s, want %s", c.settings, got, c.want)
 		}
 	}
+}
+
+// alarmDimensions are the monitoring stack's alarms' dimensions, "<alarm>
+// <name>" to their value, and namespaces, "<alarm> namespace"; a metric math
+// alarm's are its metric's.
+func alarmDimensions(mon map[string]any) map[string]string {
+	dims := map[string]string{}
+	for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
+		ds, _ := get(alarm, "Properties", "Dimensions").([]any)
+		ns := get(alarm, "Properties", "Namespace")
+		for _, m := range strsOrNil(get(alarm, "Properties", "Metrics")) {
+			if stat := get(m, "MetricStat", "Metric"); stat != nil {
+				ds, ns = get(stat, "Dimensions").([]any), get(stat, "Namespace")
+			}
+		}
+		for _, d := range ds {
+			dims[alarmName(id)+" "+get(d, "Name").(string)] = joined(get(d, "Value"))
+		}
+		dims[alarmName(id)+" namespace"] = fmt.Sprint(ns)
+	}
+	return dims
 }
 
 // alarmName is an alarm's name in the monitoring construct, from its

@@ -150,11 +150,10 @@ func TestSuppressionsArePinnedToTheirResources(t *testing.T) {
 				return strings.Contains(fmt.Sprint(get(r, "Properties", "AssumeRolePolicyDocument")), "ec2.amazonaws.com")
 			}, "AwsSolutions-IAM4", "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
 			// The telemetry policy: PutMetricData's "*" (under its namespace
-			// condition) and the streams of the producer's own log group.
+			// condition) alone; its log group's Arn is no finding.
 			add(producer, "AWS::IAM::Policy", func(_ string, r map[string]any) bool {
 				return strings.Contains(fmt.Sprint(get(r, "Properties", "PolicyDocument")), "cloudwatch:PutMetricData")
-			}, "AwsSolutions-IAM5", "Resource::*,Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/tributary/"+
-				a.settings.Pipeline.API.Stage()+"/producer:log-stream:*")
+			}, "AwsSolutions-IAM5", "Resource::*")
 		}
 
 		got := map[suppression]string{}
@@ -229,26 +228,30 @@ func TestEveryLogGroupHasARetention(t *testing.T) {
 // No statement in any stack grants a wildcard action (the query policy's
 // included), the only AWS managed policies are the two whose suppressions
 // are pinned above, the one statement on every resource ("*") is the
-// producer host's PutMetricData under its namespace condition, and the only
-// log-stream wildcard is in the producer's own log group.
+// producer host's PutMetricData under its app's namespace condition
+// (<stackNamePrefix>/<stageName>), and no statement grants log streams by
+// a wildcard: the producer writes to its log group's Arn (its streams).
 func TestNoWildcardActions(t *testing.T) {
 	allowed := map[string]bool{
 		"arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": true,
 		"arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore":                      true,
 	}
+	// By each configuration's stack name prefix and stage.
+	namespaces := map[string]string{"Tributary-PROD-": "Tributary/PROD", "Acme-dev-": "Acme/dev"}
 	for _, settings := range everySettings {
 		a := synth(t, settings)
-		stage := a.settings.Pipeline.API.Stage()
-		metricsCondition := `{"StringEquals":{"cloudwatch:namespace":"Tributary/` + stage + `"}}`
-		producerStreams := "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/tributary/" + stage + "/producer:log-stream:*"
-		putMetricData := 0
+		metricsCondition := `{"StringEquals":{"cloudwatch:namespace":"` + namespaces[a.settings.StackName("")] + `"}}`
+		putMetricData, producerLogs := 0, 0
 		for stack, tpl := range a.templates {
 			policies := resourcesOf(tpl, "AWS::IAM::Policy")
 			for id, p := range resourcesOf(tpl, "AWS::IAM::ManagedPolicy") {
 				policies[id] = p
 			}
 			for id, p := range policies {
-				for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
+				statements := get(p, "Properties", "PolicyDocument", "Statement").([]any)
+				// The producer's telemetry policy: PutMetricData, and its log.
+				telemetry := strings.Contains(fmt.Sprint(statements), "cloudwatch:PutMetricData")
+				for _, st := range statements {
 					actions := strs(get(st, "Action"))
 					for _, a := range actions {
 						if strings.Contains(a, "*") {
@@ -266,8 +269,14 @@ func TestNoWildcardActions(t *testing.T) {
 						if r == "*" && !slices.Contains(actions, "cloudwatch:PutMetricData") {
 							t.Errorf("%s: policy %s allows %v on every resource", stack, id, actions)
 						}
-						if strings.Contains(r, ":log-stream:*") && r != producerStreams {
+						if strings.Contains(r, "log-stream") {
 							t.Errorf("%s: policy %s allows %v on %s", stack, id, actions, r)
+						}
+						if telemetry && !slices.Contains(actions, "cloudwatch:PutMetricData") {
+							producerLogs++
+							if fmt.Sprint(actions) != "[logs:CreateLogStream logs:PutLogEvents]" || r != "${HostLogsC0C95A2C.Arn}" {
+								t.Errorf("%s: policy %s allows %v on %s; want CreateLogStream and PutLogEvents on the producer's log group", stack, id, actions, r)
+							}
 						}
 					}
 					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
@@ -287,8 +296,9 @@ func TestNoWildcardActions(t *testing.T) {
 				}
 			}
 		}
-		if want := map[bool]int{true: 1, false: 0}[a.stacks.Producer != nil]; putMetricData != want {
-			t.Errorf("%v: %d statements allow PutMetricData, want %d (one with a producer host)", settings, putMetricData, want)
+		if want := map[bool]int{true: 1, false: 0}[a.stacks.Producer != nil]; putMetricData != want || producerLogs != want {
+			t.Errorf("%v: %d statements allow PutMetricData and %d resources the producer's log, want %d each (one with a producer host)",
+				settings, putMetricData, producerLogs, want)
 		}
 	}
 }
@@ -314,10 +324,9 @@ func TestNoOpenIngress(t *testing.T) {
 	}
 }
 
-// A second stage deploys beside the first: nothing has a fixed physical name
-// (the execution log group's name is API Gateway's, made of the API's id)
-// but the producer's log group, whose name the producer and operators use
-// and which holds the stage.
+// A second stage deploys beside the first, and a stage deploys again while
+// what its production destroy kept remains: nothing has a fixed physical
+// name (the execution log group's name is API Gateway's, made of the API's id).
 func TestNoHardCodedPhysicalNames(t *testing.T) {
 	named := map[string]string{
 		"AWS::S3::Bucket": "BucketName", "AWS::Kinesis::Stream": "Name",
@@ -325,14 +334,9 @@ func TestNoHardCodedPhysicalNames(t *testing.T) {
 		"AWS::IAM::Role": "RoleName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName", "AWS::KMS::Key": "KeyId",
 	}
 	for _, settings := range everySettings {
-		a := synth(t, settings)
-		producerLogs := "/tributary/" + a.settings.Pipeline.API.Stage() + "/producer"
-		for stack, tpl := range a.templates {
+		for stack, tpl := range synth(t, settings).templates {
 			for typ, prop := range named {
 				for id, r := range resourcesOf(tpl, typ) {
-					if typ == "AWS::Logs::LogGroup" && get(r, "Properties", prop) == producerLogs && stack == a.settings.StackName("Producer") {
-						continue
-					}
 					if name := get(r, "Properties", prop); name != nil && !strings.Contains(joined(name), "${") {
 						t.Errorf("%s: %s %s has a fixed %s %v", stack, typ, id, prop, name)
 					}

@@ -35,8 +35,9 @@ const (
 	apiName      = "test-ingest"   // the RestApi's name: the ApiName dimension
 	deliveryName = "test-delivery" // the imported delivery stream: the DeliveryStreamName dimension
 	bucketName   = "test-data"     // the imported data bucket: the BucketName dimension
-	// The host's producer publishes here, dimensioned Pipeline=PROD.
+	// The host's producer publishes here, dimensioned Pipeline=Tributary-PROD.
 	producerNamespace = "Tributary/PROD"
+	producerPipeline  = "Tributary-PROD"
 )
 
 // watched creates small real resources for monitoring to watch: a REST API
@@ -66,7 +67,7 @@ func watched(scope constructs.Construct, host bool) *monitoring.Props {
 			InstanceType: awsec2.NewInstanceType(jsii.String("t4g.nano")),
 			MachineImage: awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: awsec2.AmazonLinuxCpuType_ARM_64}),
 		})
-		p.ProducerNamespace, p.ProducerPipeline = producerNamespace, "PROD"
+		p.ProducerNamespace, p.ProducerPipeline = producerNamespace, producerPipeline
 	}
 	return p
 }
@@ -236,7 +237,7 @@ func exactly(t *testing.T, f *fixture, all map[string]*map[string]any, name, id 
 }
 
 func (f *fixture) producerDims() []any {
-	return []any{dim("Host", refTo(f.host)), dim("Pipeline", "PROD")}
+	return []any{dim("Host", refTo(f.host)), dim("Pipeline", producerPipeline)}
 }
 
 func show(v any) string {
@@ -472,7 +473,7 @@ func dashboardWant(f *fixture) []string {
 		)
 		// The producer's own metrics: its namespace, Host (the instance) and Pipeline.
 		pm := func(name, stat string, period int) string {
-			return fmt.Sprintf("%s %s Host ${%s} Pipeline PROD stat=%s period=%d", producerNamespace, name, f.host, stat, period)
+			return fmt.Sprintf("%s %s Host ${%s} Pipeline %s stat=%s period=%d", producerNamespace, name, f.host, producerPipeline, stat, period)
 		}
 		want = append(want,
 			"Producer: events | left read | "+pm("EventsRead", "Sum", 300),

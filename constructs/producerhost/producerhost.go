@@ -3,8 +3,8 @@
 // (Session Manager for access), HTTPS-only egress, IMDSv2, an encrypted root
 // volume, detailed monitoring, and its own small VPC without NAT gateway
 // (with flow logs), unless it is given a subnet of an existing VPC. The
-// producer publishes its metrics to CloudWatch (Namespace) and ships its log
-// to the log group LogGroupName, one stream per instance.
+// producer publishes its metrics to CloudWatch (Props.Namespace) and ships
+// its log to a log group of its own (Logs), one stream per instance.
 package producerhost
 
 import (
@@ -46,15 +46,10 @@ var (
 	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	vpcIDPattern        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	pipelinePattern     = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+	// What a metric namespace or dimension value may hold here: it is
+	// written unquoted into the environment file and an IAM condition.
+	metricNamePattern = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
 )
-
-// Namespace is the CloudWatch namespace of a pipeline's producer metrics:
-// the role may publish there and nowhere else.
-func Namespace(pipeline string) string { return "Tributary/" + pipeline }
-
-// LogGroupName is the log group the producer of a pipeline ships its log to.
-func LogGroupName(pipeline string) string { return "/tributary/" + pipeline + "/producer" }
 
 // API is what the host needs of the ingest API (constructs/ingestapi
 // provides it): where to send, how to authenticate, and the grants to do so.
@@ -71,10 +66,13 @@ type API interface {
 type Props struct {
 	// API is the ingest API the producer sends to. Required.
 	API API
-	// Pipeline names the pipeline (the stage): the producer's metrics are in
-	// Namespace(Pipeline) with the dimension Pipeline=<it>, its log in
-	// LogGroupName(Pipeline). Required.
-	Pipeline string
+	// Namespace is the CloudWatch namespace of the producer's metrics: the
+	// role may publish there and nowhere else. Pipeline is the value of their
+	// Pipeline dimension (their Host dimension is the instance id). Both
+	// required; the app sets <stackNamePrefix>/<stageName> and
+	// <stackNamePrefix>-<stageName>, so that two apps with the same stage in
+	// one account keep apart.
+	Namespace, Pipeline string
 	// InstanceType: default t4g.nano (arm64). The producer is built for its architecture.
 	InstanceType string
 	// Source is synthetic or file; Files are the paths or glob patterns to follow with file.
@@ -155,10 +153,16 @@ func (p Props) resolve() (r resolved, err error) {
 	case !subnetIDPattern.MatchString(p.SubnetID):
 		return r, check.Invalid("producerSubnetId", p.SubnetID, "a subnet id (subnet-...) of producerVpcId")
 	}
-	// Checked here as well as by the API (stageName): it becomes a log
-	// group name and a metric namespace.
-	if p.Pipeline != "" && !pipelinePattern.MatchString(p.Pipeline) {
-		return r, check.Invalid("stageName", p.Pipeline, "1-64 letters, digits, hyphens")
+	// Unset, they are reported by New; the app sets them from settings it
+	// has checked, so these answer a construct's caller.
+	const names = "1-255 letters, digits and . _ - /"
+	switch {
+	case p.Namespace != "" && !metricNamePattern.MatchString(p.Namespace):
+		return r, check.Invalid("Namespace", p.Namespace, names)
+	case strings.HasPrefix(p.Namespace, "AWS/"):
+		return r, check.Invalid("Namespace", p.Namespace, "a namespace not starting with AWS/ (CloudWatch keeps those for AWS services)")
+	case p.Pipeline != "" && !metricNamePattern.MatchString(p.Pipeline):
+		return r, check.Invalid("Pipeline", p.Pipeline, names)
 	}
 	retention, err := logretention.OrDefault(p.LogRetentionDays)
 	r.logs = retention.Logs
@@ -223,17 +227,17 @@ type ProducerHost struct {
 	// Vpc is the host's own VPC, or nil in an existing one; FlowLogs its flow-log group.
 	Vpc      awsec2.Vpc
 	FlowLogs awslogs.LogGroup
-	// Logs is the producer's own log group (LogGroupName), a stream per instance.
+	// Logs is the producer's own log group, a stream per instance.
 	Logs awslogs.LogGroup
-	// Namespace and Pipeline are where the producer's metrics are and the
-	// value of their Pipeline dimension (their Host dimension is the instance id).
+	// Namespace and Pipeline are Props': where the producer's metrics are and
+	// the value of their Pipeline dimension.
 	Namespace, Pipeline string
 }
 
 // New creates the host. It panics with a one-line message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
-	if props == nil || props.API == nil || props.Pipeline == "" {
-		panic("producerhost: API and Pipeline are required")
+	if props == nil || props.API == nil || props.Namespace == "" || props.Pipeline == "" {
+		panic("producerhost: API, Namespace and Pipeline are required")
 	}
 	r, err := props.resolve()
 	if err != nil {
@@ -246,12 +250,11 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 		panic(err.Error())
 	}
 	h := &ProducerHost{Construct: constructs.NewConstruct(scope, jsii.String(id)),
-		Namespace: Namespace(props.Pipeline), Pipeline: props.Pipeline}
-	// Named, so that the producer and its operators (aws logs tail) know it;
-	// the pipeline in the name lets stages deploy side by side.
-	h.Logs = awslogs.NewLogGroup(h.Construct, jsii.String("Logs"), &awslogs.LogGroupProps{
-		LogGroupName: jsii.String(LogGroupName(props.Pipeline)), Retention: r.logs,
-	})
+		Namespace: props.Namespace, Pipeline: props.Pipeline}
+	// Named by CloudFormation: a production destroy keeps it, and a fixed
+	// name would make the next deployment of the stage fail. The producer
+	// and LogsCommand get its name by reference.
+	h.Logs = awslogs.NewLogGroup(h.Construct, jsii.String("Logs"), &awslogs.LogGroupProps{Retention: r.logs})
 	vpc, subnets := h.network(props, r)
 	h.SecurityGroup = awsec2.NewSecurityGroup(h.Construct, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              vpc,
@@ -337,28 +340,21 @@ func (h *ProducerHost) grantTelemetry() {
 		Resources:  jsii.Strings("*"),
 		Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": h.Namespace}},
 	})
-	group := LogGroupName(h.Pipeline)
-	arn := func(name string) string {
-		return *awscdk.Stack_Of(h.Construct).FormatArn(&awscdk.ArnComponents{
-			Service: jsii.String("logs"), Resource: jsii.String("log-group"), ResourceName: jsii.String(name),
-			ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		})
-	}
-	// Each instance names its stream by its id, known only once it runs.
+	// The log group's Arn attribute (…:log-group:<name>:*) is the group and
+	// its streams, each instance's named by its id once it runs.
 	logs := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
-		Resources: jsii.Strings(arn(group), arn(group+":log-stream:*")),
+		Resources: &[]*string{h.Logs.LogGroupArn()},
 	})
-	// A policy of their own, so that the suppression covers these two
-	// statements and nothing the role is granted later.
+	// A policy of their own, so that the suppression covers PutMetricData's
+	// statement and nothing the role is granted later.
 	h.Telemetry = awsiam.NewPolicy(h.Construct, jsii.String("Telemetry"), &awsiam.PolicyProps{
 		Roles: &[]awsiam.IRole{h.Role}, Statements: &[]awsiam.PolicyStatement{metrics, logs},
 	})
 	nag.Suppress(h.Telemetry, "AwsSolutions-IAM5",
 		"cloudwatch:PutMetricData takes no resource but *, and its condition StringEquals cloudwatch:namespace = "+h.Namespace+
-			" confines it to the producer's own namespace; the log streams are those of the producer's own log group "+group+
-			", where each instance names its stream by its instance id, known only once it runs.",
-		"Resource::*", "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+group+":log-stream:*")
+			" confines it to the producer's own namespace.",
+		"Resource::*")
 }
 
 // instance is the hardened EC2 instance that runs the producer.
@@ -425,7 +421,7 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 		// the checkpoint does: the state directory, not the working one.
 		"TRIBUTARY_SPOOL=" + stateDir + "/spool.ndjson",
 		"TRIBUTARY_CLOUDWATCH_NAMESPACE=" + h.Namespace,
-		"TRIBUTARY_CLOUDWATCH_LOG_GROUP=" + LogGroupName(h.Pipeline),
+		"TRIBUTARY_CLOUDWATCH_LOG_GROUP=" + *h.Logs.LogGroupName(),
 		"TRIBUTARY_PIPELINE=" + h.Pipeline,
 	}
 	if r.source == "file" {

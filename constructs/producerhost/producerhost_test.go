@@ -36,14 +36,16 @@ const (
 // synthesized is one configuration: the host and the real ingest API it
 // sends to, in one stack, synthesized into its own cloud assembly.
 type synthesized struct {
-	stackID  string
-	pipeline string
-	auth     ingest.Auth
-	api      *ingestapi.IngestAPI
-	host     *producerhost.ProducerHost
-	stack    awscdk.Stack
-	tpl      assertions.Template
-	json     map[string]any
+	stackID string
+	// namespace and pipeline are the props': the metrics' namespace and
+	// Pipeline dimension.
+	namespace, pipeline string
+	auth                ingest.Auth
+	api                 *ingestapi.IngestAPI
+	host                *producerhost.ProducerHost
+	stack               awscdk.Stack
+	tpl                 assertions.Template
+	json                map[string]any
 	// annotations are the messages of the same synth (a second, forced
 	// synth would run the IMDSv2 aspect again and warn about its own
 	// launch template).
@@ -57,14 +59,14 @@ type synthesized struct {
 // The configurations, each synthesized (and its binary built) once, on first use.
 var (
 	// Everything by default: t4g.nano (arm64), synthetic events, own VPC, IAM.
-	cfgDefault = lazy(defaultStackID, ingest.AuthIAM, producerhost.Props{Pipeline: "PROD"})
+	cfgDefault = lazy(defaultStackID, ingest.AuthIAM, producerhost.Props{Namespace: "Tributary/PROD", Pipeline: "Tributary-PROD"})
 	// t3.micro (amd64) in an existing VPC, following files, with an API key.
 	cfgExisting = lazy(longStackID, ingest.AuthAPIKey, producerhost.Props{
-		Pipeline: "staging-eu", InstanceType: "t3.micro", Source: "file", Files: []string{"/var/log/app/*.log", "/srv/events/current.ndjson"},
+		Namespace: "Acme/staging-eu", Pipeline: "Acme-staging-eu", InstanceType: "t3.micro", Source: "file", Files: []string{"/var/log/app/*.log", "/srv/events/current.ndjson"},
 		Rate: ref(2.5), BatchSize: ref(100), VpcID: "vpc-0123456789abcdef0", SubnetID: "subnet-0123456789abcdef0",
 	})
 	// A burstless arm64 instance type in its own VPC, with a shorter log retention.
-	cfgNonBurstable = lazy("Other", ingest.AuthIAM, producerhost.Props{Pipeline: "other", InstanceType: "c7g.medium", BatchSize: ref(1), LogRetentionDays: ref(7)})
+	cfgNonBurstable = lazy("Other", ingest.AuthIAM, producerhost.Props{Namespace: "Other/other", Pipeline: "Other-other", InstanceType: "c7g.medium", BatchSize: ref(1), LogRetentionDays: ref(7)})
 )
 
 func lazy(stackID string, auth ingest.Auth, props producerhost.Props) func(t *testing.T) *synthesized {
@@ -85,7 +87,7 @@ func synth(t *testing.T, stackID string, auth ingest.Auth, props producerhost.Pr
 	stream := awskinesis.NewStream(stack, jsii.String("Events"), nil)
 	api := ingestapi.New(stack, "Ingest", &ingestapi.Props{Stream: stream, Auth: auth})
 	props.API = api
-	s := &synthesized{stackID: stackID, pipeline: props.Pipeline, auth: auth, api: api, stack: stack, outdir: *app.Outdir()}
+	s := &synthesized{stackID: stackID, namespace: props.Namespace, pipeline: props.Pipeline, auth: auth, api: api, stack: stack, outdir: *app.Outdir()}
 
 	// The host is built and synthesized with TMPDIR pointing at an empty
 	// folder, which must stay empty.
@@ -375,9 +377,9 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 		if got := jsonOf(get(role, "Metadata", "cdk_nag", "rules_to_suppress")); !strings.Contains(got, `"applies_to":["Policy::arn:\u003cAWS::Partition\u003e:iam::aws:policy/AmazonSSMManagedInstanceCore"],"id":"AwsSolutions-IAM4"`) {
 			t.Errorf("%s: IAM4 suppression %s, want it for AmazonSSMManagedInstanceCore only", s.stackID, got)
 		}
-		group := "/tributary/" + s.pipeline + "/producer"
-		logsARN := "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + group
-		// The IAM5 suppression is on the role's policy, for the two wildcards, naming the condition.
+		// The log group's Arn attribute: the group and its streams.
+		logsARN := "${" + nag.LogicalID(s.host.Logs) + ".Arn}"
+		// The IAM5 suppression is on the role's policy, for PutMetricData's *, naming the condition.
 		telemetry := nag.LogicalID(s.host.Telemetry)
 		var iam5 []cdktest.Suppression
 		for _, sup := range cdktest.Suppressions(s.tpl) {
@@ -386,9 +388,10 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 			}
 		}
 		if len(iam5) != 1 || iam5[0].Resource != telemetry ||
-			fmt.Sprint(iam5[0].AppliesTo) != "[Resource::* Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+group+":log-stream:*]" ||
-			!strings.Contains(iam5[0].Reason, "StringEquals cloudwatch:namespace = Tributary/"+s.pipeline) {
-			t.Errorf("%s: IAM5 suppressions %v, want one on the telemetry policy %s for * and the log group's streams, naming the namespace condition", s.stackID, iam5, telemetry)
+			fmt.Sprint(iam5[0].AppliesTo) != "[Resource::*]" ||
+			!strings.Contains(iam5[0].Reason, "StringEquals cloudwatch:namespace = "+s.namespace+" confines") ||
+			strings.Contains(iam5[0].Reason, "log") {
+			t.Errorf("%s: IAM5 suppressions %v, want one on the telemetry policy %s for * alone, naming the namespace condition", s.stackID, iam5, telemetry)
 		}
 
 		apiID, _ := s.one(t, "AWS::ApiGateway::RestApi", nil)
@@ -398,9 +401,8 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 			"execute-api:Invoke on " + invoke + "/v1",
 			"execute-api:Invoke on " + invoke + "/v1/batch",
 			"s3:GetObject on arn:${AWS::Partition}:s3:::cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}/" + s.binary(t).objectKey,
-			`cloudwatch:PutMetricData on * if {"StringEquals":{"cloudwatch:namespace":"Tributary/` + s.pipeline + `"}}`,
+			`cloudwatch:PutMetricData on * if {"StringEquals":{"cloudwatch:namespace":"` + s.namespace + `"}}`,
 			"logs:CreateLogStream,logs:PutLogEvents on " + logsARN,
-			"logs:CreateLogStream,logs:PutLogEvents on " + logsARN + ":log-stream:*",
 		}
 		if s.auth == ingest.AuthAPIKey {
 			keyID, _ := s.one(t, "AWS::ApiGateway::ApiKey", nil)
@@ -423,9 +425,8 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 			}
 			for _, r := range resources {
 				res := cdktest.Joined(r)
-				// The only wildcards: PutMetricData's resource, under its
-				// condition, and the streams of the producer's own log group.
-				if strings.Contains(actions+res, "*") && !(res == "*" && actions == "cloudwatch:PutMetricData" && cond != "") && res != logsARN+":log-stream:*" {
+				// The only wildcard: PutMetricData's resource, under its condition.
+				if strings.Contains(actions+res, "*") && !(res == "*" && actions == "cloudwatch:PutMetricData" && cond != "") {
 					t.Errorf("%s: wildcard %s on %s%s", s.stackID, actions, res, cond)
 				}
 				got = append(got, actions+" on "+res+cond)
@@ -438,21 +439,25 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// The producer's log group is named for its pipeline (the stream per host
-// is the producer's), expires with LogRetentionDays and, as every log group
-// of the stack, is encrypted by CloudWatch Logs itself (no KMS key).
+// The producer's log group is named by CloudFormation (a production
+// destroy keeps it, and a fixed name would fail the stage's next
+// deployment), keeps its logical id, expires with LogRetentionDays and, as
+// every log group of the stack, is encrypted by CloudWatch Logs itself (no
+// KMS key): its properties are the retention alone.
 func TestProducerLogGroup(t *testing.T) {
 	for _, c := range []struct {
 		s    *synthesized
 		days float64
 	}{{cfgDefault(t), 30}, {cfgExisting(t), 30}, {cfgNonBurstable(t), 7}} {
-		name := "/tributary/" + c.s.pipeline + "/producer"
-		id, g := c.s.one(t, "AWS::Logs::LogGroup", map[string]any{"LogGroupName": name})
-		if g["RetentionInDays"] != c.days || g["KmsKeyId"] != nil || g["DataProtectionPolicy"] != nil {
-			t.Errorf("%s: log group %s = %s, want %s expiring after %v days, no KMS key", c.s.stackID, id, jsonOf(g), name, c.days)
+		id := nag.LogicalID(c.s.host.Logs)
+		if id != "HostLogsC0C95A2C" {
+			t.Errorf("%s: the producer's log group is %s, want HostLogsC0C95A2C", c.s.stackID, id)
 		}
-		if c.s.host.Namespace != "Tributary/"+c.s.pipeline || c.s.host.Pipeline != c.s.pipeline || nag.LogicalID(c.s.host.Logs) != id {
-			t.Errorf("%s: host exposes namespace %q, pipeline %q", c.s.stackID, c.s.host.Namespace, c.s.host.Pipeline)
+		if got, want := jsonOf(get(c.s.resource(t, id), "Properties")), fmt.Sprintf(`{"RetentionInDays":%v}`, c.days); got != want {
+			t.Errorf("%s: log group %s has properties %s, want %s", c.s.stackID, id, got, want)
+		}
+		if c.s.host.Namespace != c.s.namespace || c.s.host.Pipeline != c.s.pipeline {
+			t.Errorf("%s: host exposes namespace %q, pipeline %q; want %q, %q", c.s.stackID, c.s.host.Namespace, c.s.host.Pipeline, c.s.namespace, c.s.pipeline)
 		}
 	}
 }

@@ -81,8 +81,8 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		// The CloudWatch contract: the namespace the role may publish to,
 		// the host's own log group (created before the instance), the
 		// Pipeline dimension.
-		logsID, _ := s.one(t, "AWS::Logs::LogGroup", map[string]any{"LogGroupName": "/tributary/" + s.pipeline + "/producer"})
-		env = append(env, "TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/"+s.pipeline, "TRIBUTARY_CLOUDWATCH_LOG_GROUP=/tributary/"+s.pipeline+"/producer",
+		logsID := "HostLogsC0C95A2C"
+		env = append(env, "TRIBUTARY_CLOUDWATCH_NAMESPACE="+s.namespace, "TRIBUTARY_CLOUDWATCH_LOG_GROUP=${"+logsID+"}",
 			"TRIBUTARY_PIPELINE="+s.pipeline)
 		instance, _ := s.instance(t)
 		deps := fmt.Sprint(get(s.resource(t, instance), "DependsOn"))

@@ -53,6 +53,8 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"stageName": 5.0}, `stageName: invalid value 5; allowed: a string`},
 		{map[string]any{"stackNamePrefix": "1st"}, `stackNamePrefix: invalid value "1st"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
 		{map[string]any{"stackNamePrefix": "my_app"}, `stackNamePrefix: invalid value "my_app"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
+		// The producer's metric namespace would be AWS/<stage>, CloudWatch's own.
+		{map[string]any{"stackNamePrefix": "AWS"}, `stackNamePrefix: invalid value "AWS"; allowed: a prefix other than AWS with a producer host: its metric namespace <prefix>/<stageName> may not start with AWS/ (or set producerHost=false)`},
 		{map[string]any{"logRetentionDays": "8"}, `logRetentionDays: invalid value 8; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)`},
 		{map[string]any{"streamEncryption": "SSE"}, `streamEncryption: invalid value "SSE"; allowed: one of ["AWS_MANAGED" "CUSTOMER_MANAGED"]`},
 		{map[string]any{"apiCloudWatchRole": "NONE"}, `apiCloudWatchRole: invalid value "NONE"; allowed: one of ["CREATE" "EXISTING"]`},
@@ -167,6 +169,12 @@ func TestSettingsAcceptValidValues(t *testing.T) {
 	noHost := map[string]any{"stackNamePrefix": "P" + strings.Repeat("a", 49), "stageName": strings.Repeat("s", 64), "producerHost": "false"}
 	if _, err := tributary.LoadSettings(noHost); err != nil {
 		t.Errorf("long names without a host are refused: %v", err)
+	}
+	// Only the producer's namespace starts with the prefix; "aws" is not AWS/.
+	for _, ok := range []map[string]any{{"stackNamePrefix": "AWS", "producerHost": "false"}, {"stackNamePrefix": "aws"}, {"stackNamePrefix": "AWSome"}} {
+		if _, err := tributary.LoadSettings(ok); err != nil {
+			t.Errorf("%v: refused: %v", ok, err)
+		}
 	}
 }
 
