@@ -169,8 +169,8 @@ func list(key, def, allowed, does string, set func(*Settings, []string)) setting
 // table is every setting, in the order docs/configuration.md lists them. Its
 // configuration table is rendered from it (TestDocsConfigurationTable).
 var table = []setting{
-	text("stackNamePrefix", code(DefaultStackNamePrefix), "1-50 letters, digits, hyphens; starts with a letter",
-		"stack name is `<prefix>-<stageName>-Pipeline`",
+	text("stackNamePrefix", code(DefaultStackNamePrefix), "1-50 letters, digits, hyphens; starts with a letter; not `AWS` with a producer host",
+		"stack name is `<prefix>-<stageName>-Pipeline`; the producer's metrics are in the namespace `<prefix>/<stageName>`",
 		func(s *Settings, v string) { s.StackNamePrefix = v }),
 	text("stageName", code(ingestapi.DefaultStageName), "1-64 letters, digits, hyphens",
 		"API Gateway stage (in the URL) and part of the stack name",
