@@ -169,14 +169,26 @@ func TestProducerStackUsesThePipelinesAPI(t *testing.T) {
 	if !strings.Contains(userData, "TRIBUTARY_URL=https://"+ref("IngestApi")) || !strings.Contains(userData, "/v1\n") {
 		t.Errorf("the host does not send to this pipeline's /v1 URL:\n%s", userData)
 	}
-	// The commands run as printed: the host's id, the stack's Region, and
-	// sudo for the journal (Session Manager's ssm-user may not read it).
+	// The producer publishes where the role may and the alarms look, and
+	// ships its log to the log group LogsCommand tails, which CloudFormation
+	// names (a production destroy keeps it).
+	const logsID = "HostLogsC0C95A2C"
+	if g, ok := resourcesOf(producer, "AWS::Logs::LogGroup")[logsID]; !ok || get(g, "Properties", "LogGroupName") != nil {
+		t.Errorf("the producer's log group %s: %v, want one without a LogGroupName", logsID, g)
+	}
+	for _, want := range []string{"TRIBUTARY_CLOUDWATCH_NAMESPACE=Tributary/PROD\n", "TRIBUTARY_CLOUDWATCH_LOG_GROUP=${" + logsID + "}\n",
+		"TRIBUTARY_PIPELINE=Tributary-PROD\n", `echo "TRIBUTARY_HOST=$instance_id" >> /etc/tributary-producer.env`} {
+		if !strings.Contains(userData, want) {
+			t.Errorf("host user data lacks %q", want)
+		}
+	}
+	// The commands run as printed: the host's id, the stack's Region; the
+	// log is read from CloudWatch Logs, where the producer ships it.
 	instanceID, _ := only(t, producer, "AWS::EC2::Instance")
 	for name, want := range map[string]string{
 		"InstanceId":     "${" + instanceID + "}",
 		"SessionCommand": "aws ssm start-session --target ${" + instanceID + "} --region ${AWS::Region}",
-		"LogsCommand": `aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f"` +
-			" --target ${" + instanceID + "} --region ${AWS::Region}",
+		"LogsCommand":    "aws logs tail ${" + logsID + "} --follow --region ${AWS::Region}",
 	} {
 		if got := joined(get(producer, "Outputs", name, "Value")); got != want {
 			t.Errorf("producer stack output %s = %s, want %s", name, got, want)
@@ -193,7 +205,10 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 	for _, c := range []struct {
 		settings map[string]any
 		host     bool
-	}{{nil, true}, {openSettings, false}, {customSettings, true}} {
+		// producer is the namespace and Pipeline dimension of the
+		// producer's alarms: <prefix>/<stage> and <prefix>-<stage>.
+		producer string
+	}{{nil, true, "Tributary/PROD Pipeline=Tributary-PROD"}, {openSettings, false, ""}, {customSettings, true, "Acme/dev Pipeline=Acme-dev"}} {
 		a := synth(t, c.settings)
 		mon := a.templates[a.settings.StackName("Monitoring")]
 		for id, r := range resourcesOf(a.pipeline(), "AWS::S3::Bucket") {
@@ -208,26 +223,35 @@ func TestMonitoringStackWatchesThePipeline(t *testing.T) {
 				t.Errorf("%v: data bucket's request metrics %v, want %s", c.settings, metrics, want)
 			}
 		}
-		if c.settings["stageName"] == "dev" { // customSettings: only the error prefix is of interest here
-			continue
-		}
-		dims := map[string]string{}
-		for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
-			for _, d := range get(alarm, "Properties", "Dimensions").([]any) {
-				dims[strings.TrimPrefix(id, "Monitoring")[:6]+" "+get(d, "Name").(string)] = joined(get(d, "Value"))
+		dims := alarmDimensions(mon)
+		hostRef := "${Fn::GetStackOutput:" + a.settings.StackName("Producer") + "/PublishOutputRefHostInstance"
+		// The producer's alarms: this app's namespace and pipeline, and this host (the instance).
+		for _, name := range []string{"ProducerHeartbeat", "ProducerDeadLettered", "ProducerOldestUnconfirmed", "ProducerFileLag"} {
+			got := dims[name+" namespace"] + " Pipeline=" + dims[name+" Pipeline"] + " Host=" + dims[name+" Host"]
+			if !c.host {
+				if dims[name+" namespace"] != "" {
+					t.Errorf("%v: without a host, alarm %s on %s", c.settings, name, got)
+				}
+				continue
 			}
+			if want := c.producer + " Host=" + hostRef; !strings.HasPrefix(got, want) {
+				t.Errorf("%v: alarm %s watches %s, want %s...", c.settings, name, got, want)
+			}
+		}
+		if c.settings["stageName"] == "dev" { // customSettings: only the error prefix and the producer are of interest here
+			continue
 		}
 		pipelineRef := "${Fn::GetStackOutput:Tributary-PROD-Pipeline/PublishOutputRef"
 		for k, want := range map[string]string{
-			"Api5xx Stage":                     pipelineRef + "IngestApiDeploymentStagePROD",
-			"Api5xx ApiName":                   "Tributary-PROD-Pipeline-ingest",
-			"WriteT StreamName":                pipelineRef + "EventsStream",
-			"Iterat StreamName":                pipelineRef + "EventsStream",
-			"DataFr DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
-			"Delive DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
-			"ErrorO BucketName":                pipelineRef + "RawDataBucket",
-			"ErrorO FilterId":                  "errors",
-			"HostSt InstanceId (only w/ host)": "${Fn::GetStackOutput:Tributary-PROD-Producer/PublishOutputRefHostInstance",
+			"Api5xx Stage":                              pipelineRef + "IngestApiDeploymentStagePROD",
+			"Api5xx ApiName":                            "Tributary-PROD-Pipeline-ingest",
+			"WriteThrottled StreamName":                 pipelineRef + "EventsStream",
+			"IteratorAge StreamName":                    pipelineRef + "EventsStream",
+			"DataFreshness DeliveryStreamName":          pipelineRef + "DeliveryDeliveryStream",
+			"DeliveryFailure DeliveryStreamName":        pipelineRef + "DeliveryDeliveryStream",
+			"ErrorObjects BucketName":                   pipelineRef + "RawDataBucket",
+			"ErrorObjects FilterId":                     "errors",
+			"HostStatusCheck InstanceId (only w/ host)": hostRef,
 		} {
 			key, hostOnly := strings.CutSuffix(k, " (only w/ host)")
 			got, ok := dims[key]
@@ -326,7 +350,7 @@ func TestSettingsReachTheirResources(t *testing.T) {
 	_, instance := only(t, producer, "AWS::EC2::Instance")
 	userData := joined(get(instance, "Properties", "UserData", "Fn::Base64"))
 	for _, want := range []string{"TRIBUTARY_SOURCE=file", "TRIBUTARY_FILES=/var/log/app/events.log,/var/log/app/more.log",
-		"TRIBUTARY_RATE=5\n", "TRIBUTARY_BATCH_SIZE=100\n"} {
+		"TRIBUTARY_RATE=5\n", "TRIBUTARY_BATCH_SIZE=100\n", "TRIBUTARY_PIPELINE=Acme-dev\n", "TRIBUTARY_CLOUDWATCH_NAMESPACE=Acme/dev\n"} {
 		if !strings.Contains(userData, want) {
 			t.Errorf("host user data lacks %q", want)
 		}
@@ -336,9 +360,11 @@ func TestSettingsReachTheirResources(t *testing.T) {
 	}
 	thresholds := map[string]string{}
 	for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
-		thresholds[strings.TrimPrefix(id, "Monitoring")[:6]] = joined(get(alarm, "Properties", "Threshold"))
+		thresholds[alarmName(id)] = joined(get(alarm, "Properties", "Threshold"))
 	}
-	want := map[string]string{"Api5xx": "10", "WriteT": "50", "Iterat": "1800000", "DataFr": "900", "Delive": "0.99", "ErrorO": "1", "HostSt": "1"} // any error object alarms
+	want := map[string]string{"Api5xx": "10", "WriteThrottled": "50", "IteratorAge": "1800000", "DataFreshness": "900", "DeliveryFailure": "0.99",
+		"ErrorObjects": "1", "HostStatusCheck": "1", // any error object alarms
+		"ProducerDeadLettered": "20", "ProducerOldestUnconfirmed": "1200", "ProducerHeartbeat": "1", "ProducerFileLag": "0"}
 	if fmt.Sprint(thresholds) != fmt.Sprint(want) {
 		t.Errorf("alarm thresholds %v, want %v", thresholds, want)
 	}
@@ -407,6 +433,39 @@ func TestQueryPolicyCoversExactlyTheTables(t *testing.T) {
 			t.Errorf("%v: the policy lists the data bucket under %s, want %s", c.settings, got, c.want)
 		}
 	}
+}
+
+// alarmDimensions are the monitoring stack's alarms' dimensions, "<alarm>
+// <name>" to their value, and namespaces, "<alarm> namespace"; a metric math
+// alarm's are its metric's.
+func alarmDimensions(mon map[string]any) map[string]string {
+	dims := map[string]string{}
+	for id, alarm := range resourcesOf(mon, "AWS::CloudWatch::Alarm") {
+		ds, _ := get(alarm, "Properties", "Dimensions").([]any)
+		ns := get(alarm, "Properties", "Namespace")
+		for _, m := range strsOrNil(get(alarm, "Properties", "Metrics")) {
+			if stat := get(m, "MetricStat", "Metric"); stat != nil {
+				ds, ns = get(stat, "Dimensions").([]any), get(stat, "Namespace")
+			}
+		}
+		for _, d := range ds {
+			dims[alarmName(id)+" "+get(d, "Name").(string)] = joined(get(d, "Value"))
+		}
+		dims[alarmName(id)+" namespace"] = fmt.Sprint(ns)
+	}
+	return dims
+}
+
+// alarmName is an alarm's name in the monitoring construct, from its
+// logical id: Monitoring<name><8-character hash>.
+func alarmName(logicalID string) string {
+	return strings.TrimPrefix(logicalID, "Monitoring")[:len(logicalID)-len("Monitoring")-8]
+}
+
+// strsOrNil is a template list, or nil when v is none.
+func strsOrNil(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 // A batch carries 1,000 events where nothing downstream counts records (a

@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -148,6 +149,11 @@ func TestSuppressionsArePinnedToTheirResources(t *testing.T) {
 			add(producer, "AWS::IAM::Role", func(_ string, r map[string]any) bool {
 				return strings.Contains(fmt.Sprint(get(r, "Properties", "AssumeRolePolicyDocument")), "ec2.amazonaws.com")
 			}, "AwsSolutions-IAM4", "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+			// The telemetry policy: PutMetricData's "*" (under its namespace
+			// condition) alone; its log group's Arn is no finding.
+			add(producer, "AWS::IAM::Policy", func(_ string, r map[string]any) bool {
+				return strings.Contains(fmt.Sprint(get(r, "Properties", "PolicyDocument")), "cloudwatch:PutMetricData")
+			}, "AwsSolutions-IAM5", "Resource::*")
 		}
 
 		got := map[suppression]string{}
@@ -220,24 +226,57 @@ func TestEveryLogGroupHasARetention(t *testing.T) {
 }
 
 // No statement in any stack grants a wildcard action (the query policy's
-// included), and the only AWS managed policies are the two whose
-// suppressions are pinned above.
+// included), the only AWS managed policies are the two whose suppressions
+// are pinned above, the one statement on every resource ("*") is the
+// producer host's PutMetricData under its app's namespace condition
+// (<stackNamePrefix>/<stageName>), and no statement grants log streams by
+// a wildcard: the producer writes to its log group's Arn (its streams).
 func TestNoWildcardActions(t *testing.T) {
 	allowed := map[string]bool{
 		"arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": true,
 		"arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore":                      true,
 	}
+	// By each configuration's stack name prefix and stage.
+	namespaces := map[string]string{"Tributary-PROD-": "Tributary/PROD", "Acme-dev-": "Acme/dev"}
 	for _, settings := range everySettings {
-		for stack, tpl := range synth(t, settings).templates {
+		a := synth(t, settings)
+		metricsCondition := `{"StringEquals":{"cloudwatch:namespace":"` + namespaces[a.settings.StackName("")] + `"}}`
+		putMetricData, producerLogs := 0, 0
+		for stack, tpl := range a.templates {
 			policies := resourcesOf(tpl, "AWS::IAM::Policy")
 			for id, p := range resourcesOf(tpl, "AWS::IAM::ManagedPolicy") {
 				policies[id] = p
 			}
 			for id, p := range policies {
-				for _, st := range get(p, "Properties", "PolicyDocument", "Statement").([]any) {
-					for _, a := range strs(get(st, "Action")) {
+				statements := get(p, "Properties", "PolicyDocument", "Statement").([]any)
+				// The producer's telemetry policy: PutMetricData, and its log.
+				telemetry := strings.Contains(fmt.Sprint(statements), "cloudwatch:PutMetricData")
+				for _, st := range statements {
+					actions := strs(get(st, "Action"))
+					for _, a := range actions {
 						if strings.Contains(a, "*") {
 							t.Errorf("%s: policy %s allows %s", stack, id, a)
+						}
+					}
+					cond, _ := json.Marshal(get(st, "Condition"))
+					if slices.Contains(actions, "cloudwatch:PutMetricData") {
+						putMetricData++
+						if fmt.Sprint(actions) != "[cloudwatch:PutMetricData]" || string(cond) != metricsCondition {
+							t.Errorf("%s: policy %s allows %v with condition %s; want PutMetricData alone, under %s", stack, id, actions, cond, metricsCondition)
+						}
+					}
+					for _, r := range strs(get(st, "Resource")) {
+						if r == "*" && !slices.Contains(actions, "cloudwatch:PutMetricData") {
+							t.Errorf("%s: policy %s allows %v on every resource", stack, id, actions)
+						}
+						if strings.Contains(r, "log-stream") {
+							t.Errorf("%s: policy %s allows %v on %s", stack, id, actions, r)
+						}
+						if telemetry && !slices.Contains(actions, "cloudwatch:PutMetricData") {
+							producerLogs++
+							if fmt.Sprint(actions) != "[logs:CreateLogStream logs:PutLogEvents]" || r != "${HostLogsC0C95A2C.Arn}" {
+								t.Errorf("%s: policy %s allows %v on %s; want CreateLogStream and PutLogEvents on the producer's log group", stack, id, actions, r)
+							}
 						}
 					}
 					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
@@ -256,6 +295,10 @@ func TestNoWildcardActions(t *testing.T) {
 					t.Errorf("%s: role %s has an inline wildcard: %s", stack, id, raw)
 				}
 			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[a.stacks.Producer != nil]; putMetricData != want || producerLogs != want {
+			t.Errorf("%v: %d statements allow PutMetricData and %d resources the producer's log, want %d each (one with a producer host)",
+				settings, putMetricData, producerLogs, want)
 		}
 	}
 }
@@ -281,8 +324,9 @@ func TestNoOpenIngress(t *testing.T) {
 	}
 }
 
-// A second stage deploys beside the first: nothing has a fixed physical name
-// (the execution log group's name is API Gateway's, made of the API's id).
+// A second stage deploys beside the first, and a stage deploys again while
+// what its production destroy kept remains: nothing has a fixed physical
+// name (the execution log group's name is API Gateway's, made of the API's id).
 func TestNoHardCodedPhysicalNames(t *testing.T) {
 	named := map[string]string{
 		"AWS::S3::Bucket": "BucketName", "AWS::Kinesis::Stream": "Name",
@@ -323,7 +367,7 @@ func TestStatefulLogicalIDsAreStable(t *testing.T) {
 			"Pipeline": {"CatalogDatabase44483CA3", "CatalogErrorsTableCBFAA226", "CatalogRawTable1845CD91", "DeliveryDeliveryStream6CF520BD", "DeliveryErrors72580D98",
 				"EventsStreamA348795C", "IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E", "QueriesResultsB9A74B2C",
 				"QueriesWorkGroup8009DE2E", "RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},
-			"Producer":   {"CustomVpcRestrictDefaultSGCustomResourceProviderLogsD60882BB", "HostFlowLogsA4D36B19"},
+			"Producer":   {"CustomVpcRestrictDefaultSGCustomResourceProviderLogsD60882BB", "HostFlowLogsA4D36B19", "HostLogsC0C95A2C"},
 			"Monitoring": nil,
 		}},
 		{customSettings, map[string][]string{
@@ -331,7 +375,7 @@ func TestStatefulLogicalIDsAreStable(t *testing.T) {
 				"DeliveryDeliveryStream6CF520BD", "DeliveryErrors72580D98", "EventsKey1BC2C457", "EventsStreamA348795C",
 				"IngestAccessLogs70FDC781", "IngestExecutionLogsD4165E2E", "QueriesResultsB9A74B2C", "QueriesWorkGroup8009DE2E",
 				"RawDataAccessLogs8B8DB947", "RawDataBucket46CFA8FB"},
-			"Producer":   nil,
+			"Producer":   {"HostLogsC0C95A2C"},
 			"Monitoring": nil,
 		}},
 		// Hour folders by event_time: another delivery stream (dynamic

@@ -59,7 +59,7 @@ func TestDocsListWhatAProductionDestroyKeeps(t *testing.T) {
 		{nil, map[string]kept{
 			"AWS::S3::Bucket":          {3, "| the data bucket, its access-log bucket and the query-results bucket |"},
 			"AWS::Kinesis::Stream":     {1, "| the Kinesis stream |"},
-			"AWS::Logs::LogGroup":      {4, "| the log groups: the API's access and execution logs, Firehose's delivery errors (and its log stream there), the host's flow logs |"},
+			"AWS::Logs::LogGroup":      {5, "| the log groups: the API's access and execution logs, Firehose's delivery errors (and its log stream there), the host's flow logs, the producer's log |"},
 			"AWS::Logs::LogStream":     {1, "Firehose's delivery errors (and its log stream there)"},
 			"AWS::IAM::Role":           {1, "| API Gateway's account logging role"},
 			"AWS::ApiGateway::Account": {1, "| API Gateway's account logging role"},

@@ -50,6 +50,7 @@ var (
 		"producerVpcId": "vpc-0123456789abcdef0", "producerSubnetId": "subnet-0123456789abcdef0",
 		"alarmEmail": "ops@example.com", "alarmApi5xx": "10", "alarmWriteThrottled": "50", "alarmIteratorAgeMinutes": "30",
 		"alarmFreshnessMarginSeconds": "600", "alarmDeliverySuccessPercent": "99",
+		"alarmProducerDeadLettered": "20", "alarmProducerOldestUnconfirmedSeconds": "1200",
 	}
 	// apiKeySettings: an API key with X-Ray, at the edge, a record per event;
 	// an event schema (JSON: both tables) and hour folders by event_time, a

@@ -35,6 +35,9 @@ const (
 	apiName      = "test-ingest"   // the RestApi's name: the ApiName dimension
 	deliveryName = "test-delivery" // the imported delivery stream: the DeliveryStreamName dimension
 	bucketName   = "test-data"     // the imported data bucket: the BucketName dimension
+	// The host's producer publishes here, dimensioned Pipeline=Tributary-PROD.
+	producerNamespace = "Tributary/PROD"
+	producerPipeline  = "Tributary-PROD"
 )
 
 // watched creates small real resources for monitoring to watch: a REST API
@@ -64,6 +67,7 @@ func watched(scope constructs.Construct, host bool) *monitoring.Props {
 			InstanceType: awsec2.NewInstanceType(jsii.String("t4g.nano")),
 			MachineImage: awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{CpuType: awsec2.AmazonLinuxCpuType_ARM_64}),
 		})
+		p.ProducerNamespace, p.ProducerPipeline = producerNamespace, producerPipeline
 	}
 	return p
 }
@@ -110,6 +114,14 @@ var (
 			p.Email = "ops@example.com"
 			p.API5xx, p.WriteThrottled, p.IteratorAgeMinutes = ref(10), ref(50), ref(30)
 			p.FreshnessMarginSeconds, p.DeliverySuccessPercent = ref(600), ref(99)
+			// Set without a host: validated, and no producer alarm.
+			p.ProducerDeadLettered, p.ProducerOldestUnconfirmedSeconds = ref(5), ref(900)
+		})
+	})
+	// The producer's thresholds set, with a host.
+	producerCustom = sync.OnceValue(func() *fixture {
+		return build(true, func(p *monitoring.Props) {
+			p.ProducerDeadLettered, p.ProducerOldestUnconfirmedSeconds = ref(25), ref(1800)
 		})
 	})
 )
@@ -148,10 +160,10 @@ func errorDims() []any { return []any{dim("BucketName", bucketName), dim("Filter
 // each the construct's Alarms[name], with exactly these properties: the
 // metric, threshold and operator, missing data as not breaching, the topic
 // as alarm and OK action, and no fixed name.
-func checkAlarms(t *testing.T, f *fixture, want map[string]alarmWant) {
+func checkAlarms(t *testing.T, f *fixture, want map[string]alarmWant, math map[string]mathWant) {
 	t.Helper()
 	cdktest.Expect(t, "alarm count", func() {
-		f.tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(len(want)))
+		f.tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(len(want)+len(math)))
 	})
 	names := make([]string, 0, len(f.m.Alarms))
 	for n := range f.m.Alarms {
@@ -159,6 +171,9 @@ func checkAlarms(t *testing.T, f *fixture, want map[string]alarmWant) {
 	}
 	wantNames := make([]string, 0, len(want))
 	for n := range want {
+		wantNames = append(wantNames, n)
+	}
+	for n := range math {
 		wantNames = append(wantNames, n)
 	}
 	sort.Strings(names)
@@ -172,23 +187,57 @@ func checkAlarms(t *testing.T, f *fixture, want map[string]alarmWant) {
 		if !ok {
 			continue
 		}
-		id := nag.LogicalID(a)
-		props := map[string]any{
+		missing := "notBreaching"
+		if breachingWhenMissing[name] {
+			missing = "breaching"
+		}
+		exactly(t, f, all, name, nag.LogicalID(a), map[string]any{
 			"Namespace": w.namespace, "MetricName": w.metric, "Dimensions": w.dims,
 			"Statistic": w.stat, "Period": w.period,
 			"ComparisonOperator": w.op, "Threshold": w.threshold, "EvaluationPeriods": w.periods,
-			"TreatMissingData": "notBreaching",
-			"AlarmActions":     []any{refTo(f.topicID)},
-			"OKActions":        []any{refTo(f.topicID)},
-			// Says what to do (at least 40 characters), about this alarm.
-			"AlarmDescription": assertions.Match_StringLikeRegexp(jsii.String("^(?=.{40,}$).*" + w.says)),
-		}
-		found := *f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{"Properties": assertions.Match_Exact(props)})
-		if _, ok := found[id]; !ok || len(found) != 1 {
-			got, _ := json.MarshalIndent((*all[id])["Properties"], "", " ")
-			t.Errorf("%s alarm (%s) is not exactly\n%s\ngot\n%s", name, id, show(props), got)
-		}
+			"TreatMissingData": missing,
+		}, w.says)
 	}
+	for name, w := range math {
+		a, ok := f.m.Alarms[name]
+		if !ok {
+			continue
+		}
+		exactly(t, f, all, name, nag.LogicalID(a), map[string]any{
+			"Metrics": w.metrics, "ComparisonOperator": w.op, "Threshold": w.threshold, "EvaluationPeriods": w.periods,
+			"TreatMissingData": "notBreaching",
+		}, w.says)
+	}
+}
+
+// breachingWhenMissing are the alarms for which no data is the failure.
+var breachingWhenMissing = map[string]bool{"ProducerHeartbeat": true}
+
+// mathWant is an alarm on metric math: its metrics and expression as the
+// template lists them.
+type mathWant struct {
+	metrics            []any
+	op                 string
+	threshold, periods float64
+	says               string
+}
+
+// exactly checks that alarm id has exactly props, plus the topic as alarm
+// and OK action and a description that says what to do (at least 40
+// characters) about this alarm.
+func exactly(t *testing.T, f *fixture, all map[string]*map[string]any, name, id string, props map[string]any, says string) {
+	t.Helper()
+	props["AlarmActions"], props["OKActions"] = []any{refTo(f.topicID)}, []any{refTo(f.topicID)}
+	props["AlarmDescription"] = assertions.Match_StringLikeRegexp(jsii.String("^(?=.{40,}$).*" + says))
+	found := *f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{"Properties": assertions.Match_Exact(props)})
+	if _, ok := found[id]; !ok || len(found) != 1 {
+		got, _ := json.MarshalIndent((*all[id])["Properties"], "", " ")
+		t.Errorf("%s alarm (%s) is not exactly\n%s\ngot\n%s", name, id, show(props), got)
+	}
+}
+
+func (f *fixture) producerDims() []any {
+	return []any{dim("Host", refTo(f.host)), dim("Pipeline", producerPipeline)}
 }
 
 func show(v any) string {
@@ -212,10 +261,32 @@ func TestAlarmsWatchTheRightMetrics(t *testing.T) {
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 1, 1, "failed to deliver"},
 		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Latest errors .*send the records back .docs/querying.md, Errors"},
 		"HostStatusCheck": {"AWS/EC2", "StatusCheckFailed", "Maximum", []any{dim("InstanceId", refTo(f.host))}, 60, atLeast, 1, 2, "status checks"},
+		// No heartbeat for 3 minutes (missing data breaches); one event dead-lettered; an event unconfirmed 5 minutes.
+		"ProducerHeartbeat":         {producerNamespace, "Heartbeat", "SampleCount", f.producerDims(), 60, below, 1, 3, "no heartbeat.*Check first its log .LogsCommand."},
+		"ProducerDeadLettered":      {producerNamespace, "EventsDeadLettered", "Sum", f.producerDims(), 300, atLeast, 1, 1, "Check first the metric EventsDeadLettered by its Reason.*producer replay"},
+		"ProducerOldestUnconfirmed": {producerNamespace, "OldestUnconfirmedSeconds", "Maximum", f.producerDims(), 60, above, 300, 1, "Check first the producer's log"},
+	}, map[string]mathWant{
+		// The least file lag of each 5 minutes grew in 3 periods in a row.
+		"ProducerFileLag": {[]any{
+			map[string]any{"Id": "expr_1", "Expression": "RATE(lagFloor)", "Label": "file lag growth (bytes/s)", "ReturnData": true},
+			map[string]any{"Id": "lagFloor", "ReturnData": false, "MetricStat": map[string]any{
+				"Metric": map[string]any{"Namespace": producerNamespace, "MetricName": "FileLagBytes", "Dimensions": f.producerDims()},
+				"Period": 300.0, "Stat": "Minimum",
+			}},
+		}, above, 0, 3, "falling behind its files.*15 minutes.*Check first QueueBytes"},
 	})
 	cdktest.Expect(t, "no subscription without Email", func() {
 		f.tpl.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(0))
 	})
+	pc := producerCustom()
+	thresholds := map[string]any{}
+	for _, name := range []string{"ProducerDeadLettered", "ProducerOldestUnconfirmed"} {
+		id := nag.LogicalID(pc.m.Alarms[name])
+		thresholds[name] = (*(*pc.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), nil))[id])["Properties"].(map[string]any)["Threshold"]
+	}
+	if fmt.Sprint(thresholds) != "map[ProducerDeadLettered:25 ProducerOldestUnconfirmed:1800]" {
+		t.Errorf("producer thresholds %v, want the props' 25 and 1800", thresholds)
+	}
 	// (The assertions library matches a construct path exactly or "*": filter here.)
 	ann := assertions.Annotations_FromStack(f.stack)
 	for _, msgs := range []*[]*cxapi.SynthesisMessage{
@@ -240,11 +311,13 @@ func TestAlarmThresholdsAreProps(t *testing.T) {
 		"DataFreshness":   {"AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", f.deliveryDims(), 300, above, 300 + 600, 1, "buffering"},
 		"DeliveryFailure": {"AWS/Firehose", "DeliveryToS3.Success", "Average", f.deliveryDims(), 300, below, 0.99, 1, "failed to deliver"},
 		"ErrorObjects":    {"AWS/S3", "PutRequests", "Sum", errorDims(), 300, atLeast, 1, 1, "Latest errors .*send the records back .docs/querying.md, Errors"},
-	})
-	if n := len(*f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
-		"Properties": map[string]any{"Namespace": "AWS/EC2"},
-	})); n != 0 {
-		t.Errorf("%d EC2 alarms without an Instance", n)
+	}, nil)
+	for _, ns := range []string{"AWS/EC2", producerNamespace} {
+		if n := len(*f.tpl.FindResources(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"Properties": map[string]any{"Namespace": ns},
+		})); n != 0 {
+			t.Errorf("%d %s alarms without an Instance", n, ns)
+		}
 	}
 }
 
@@ -398,6 +471,21 @@ func dashboardWant(f *fixture) []string {
 			"Producer host: CPU (%) and status checks | left CPU | AWS/EC2 CPUUtilization "+host+" stat=Average period=300",
 			"Producer host: CPU (%) and status checks | right status check failed | AWS/EC2 StatusCheckFailed "+host+" stat=Maximum period=60",
 		)
+		// The producer's own metrics: its namespace, Host (the instance) and Pipeline.
+		pm := func(name, stat string, period int) string {
+			return fmt.Sprintf("%s %s Host ${%s} Pipeline %s stat=%s period=%d", producerNamespace, name, f.host, producerPipeline, stat, period)
+		}
+		want = append(want,
+			"Producer: events | left read | "+pm("EventsRead", "Sum", 300),
+			"Producer: events | left sent (confirmed) | "+pm("EventsSent", "Sum", 300),
+			"Producer: events | right retried | "+pm("EventsRetried", "Sum", 300),
+			"Producer: events | right dead-lettered | "+pm("EventsDeadLettered", "Sum", 300),
+			"Producer: queue (bytes) and oldest unconfirmed (s) | left queued bytes | "+pm("QueueBytes", "Maximum", 60),
+			"Producer: queue (bytes) and oldest unconfirmed (s) | right oldest unconfirmed | "+pm("OldestUnconfirmedSeconds", "Maximum", 60),
+			"Producer: file lag (bytes), files gone unread, heartbeat | left file lag (least in 5 min) | "+pm("FileLagBytes", "Minimum", 300),
+			"Producer: file lag (bytes), files gone unread, heartbeat | right files gone unread | "+pm("FilesGoneUnread", "Sum", 300),
+			"Producer: file lag (bytes), files gone unread, heartbeat | right heartbeat | "+pm("Heartbeat", "SampleCount", 60),
+		)
 	}
 	return want
 }
@@ -412,7 +500,8 @@ func TestDashboardShowsThePipeline(t *testing.T) {
 		f      *fixture
 		alarms []string
 	}{
-		{"with host", defaults(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects", "HostStatusCheck"}},
+		{"with host", defaults(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects", "HostStatusCheck",
+			"ProducerHeartbeat", "ProducerDeadLettered", "ProducerOldestUnconfirmed", "ProducerFileLag"}},
 		{"without host", custom(), []string{"Api5xx", "WriteThrottled", "IteratorAge", "DataFreshness", "DeliveryFailure", "ErrorObjects"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -441,8 +530,8 @@ func TestDashboardShowsThePipeline(t *testing.T) {
 			}
 			if c.f.host == "" {
 				for _, l := range lines {
-					if strings.Contains(l, "AWS/EC2") {
-						t.Errorf("EC2 metric without an Instance: %s", l)
+					if strings.Contains(l, "AWS/EC2") || strings.Contains(l, producerNamespace) {
+						t.Errorf("host metric without an Instance: %s", l)
 					}
 				}
 			}
@@ -461,6 +550,15 @@ func TestAlarmsAndDashboardShareTheirMetrics(t *testing.T) {
 		}
 		for id, a := range alarms {
 			p := (*a)["Properties"].(map[string]any)
+			if p["Metrics"] != nil { // metric math: the metric it computes from
+				for _, m := range p["Metrics"].([]any) {
+					if ms, ok := m.(map[string]any)["MetricStat"].(map[string]any); ok {
+						metric := ms["Metric"].(map[string]any)
+						p = map[string]any{"Namespace": metric["Namespace"], "MetricName": metric["MetricName"], "Dimensions": metric["Dimensions"],
+							"Statistic": ms["Stat"], "Period": ms["Period"]}
+					}
+				}
+			}
 			var dims []string
 			for _, d := range p["Dimensions"].([]any) {
 				d := d.(map[string]any)
@@ -512,6 +610,10 @@ func TestInvalidProps(t *testing.T) {
 		{with(func(p *monitoring.Props) { p.Email = "ops@example" }), `alarmEmail: invalid value "ops@example"; allowed: an e-mail address`},
 		{with(func(p *monitoring.Props) { p.Email = "ops@@example.com" }), `alarmEmail: invalid value "ops@@example.com"; allowed: an e-mail address`},
 		{with(func(p *monitoring.Props) { p.Email = " ops@example.com" }), `alarmEmail: invalid value " ops@example.com"; allowed: an e-mail address`},
+		{with(func(p *monitoring.Props) { p.ProducerDeadLettered = ref(0) }), "alarmProducerDeadLettered: invalid value 0; allowed: an integer from 1 to 1000000"},
+		{with(func(p *monitoring.Props) { p.ProducerDeadLettered = ref(1_000_001) }), "alarmProducerDeadLettered: invalid value 1000001; allowed: an integer from 1 to 1000000"},
+		{with(func(p *monitoring.Props) { p.ProducerOldestUnconfirmedSeconds = ref(59) }), "alarmProducerOldestUnconfirmedSeconds: invalid value 59; allowed: an integer from 60 to 86400"},
+		{with(func(p *monitoring.Props) { p.ProducerOldestUnconfirmedSeconds = ref(86_401) }), "alarmProducerOldestUnconfirmedSeconds: invalid value 86401; allowed: an integer from 60 to 86400"},
 		{with(func(p *monitoring.Props) { p.BufferingSeconds = -1 }), "bufferingSeconds: invalid value -1; allowed: an integer from 0 to 900"},
 		{with(func(p *monitoring.Props) { p.BufferingSeconds = 901 }), "bufferingSeconds: invalid value 901; allowed: an integer from 0 to 900"},
 	} {
@@ -528,11 +630,13 @@ func TestInvalidProps(t *testing.T) {
 		with(func(p *monitoring.Props) {
 			p.API5xx, p.WriteThrottled, p.IteratorAgeMinutes = ref(1), ref(1), ref(1)
 			p.FreshnessMarginSeconds, p.DeliverySuccessPercent = ref(60), ref(1)
+			p.ProducerDeadLettered, p.ProducerOldestUnconfirmedSeconds = ref(1), ref(60)
 			p.Email = "a@b.c"
 		}),
 		with(func(p *monitoring.Props) {
 			p.API5xx, p.WriteThrottled, p.IteratorAgeMinutes = ref(1_000_000), ref(1_000_000), ref(525_600)
 			p.FreshnessMarginSeconds, p.DeliverySuccessPercent = ref(86_400), ref(100)
+			p.ProducerDeadLettered, p.ProducerOldestUnconfirmedSeconds = ref(1_000_000), ref(86_400)
 			p.Email = "first.last+alarms@sub.example.co.uk"
 		}),
 		// An address known only at deploy time is not checked at synth.
@@ -569,6 +673,21 @@ func TestMissingProps(t *testing.T) {
 		t.Run(c.missing, func(t *testing.T) { panicsWith(t, want, func() { monitoring.New(stack, "Monitoring", &p) }) })
 	}
 	t.Run("nil props", func(t *testing.T) { panicsWith(t, want, func() { monitoring.New(stack, "Monitoring", nil) }) })
+	// With a host, where its producer's metrics are.
+	hostStack := cdktest.NewStack()
+	withHost := watched(hostStack, true)
+	hostBefore := len(*hostStack.Node().Children())
+	for _, edit := range []func(*monitoring.Props){
+		func(p *monitoring.Props) { p.ProducerNamespace = "" },
+		func(p *monitoring.Props) { p.ProducerPipeline = "" },
+	} {
+		p := *withHost
+		edit(&p)
+		panicsWith(t, "monitoring: ProducerNamespace and ProducerPipeline are required with Instance", func() { monitoring.New(hostStack, "Monitoring", &p) })
+	}
+	if after := len(*hostStack.Node().Children()); after != hostBefore {
+		t.Errorf("missing producer props created %d constructs", after-before)
+	}
 	if after := len(*stack.Node().Children()); after != before {
 		t.Errorf("missing props created %d constructs", after-before)
 	}

@@ -2,7 +2,9 @@
 // as a systemd service: Amazon Linux 2023, no key pair, no inbound rules
 // (Session Manager for access), HTTPS-only egress, IMDSv2, an encrypted root
 // volume, detailed monitoring, and its own small VPC without NAT gateway
-// (with flow logs), unless it is given a subnet of an existing VPC.
+// (with flow logs), unless it is given a subnet of an existing VPC. The
+// producer publishes its metrics to CloudWatch (Props.Namespace) and ships
+// its log to a log group of its own (Logs), one stream per instance.
 package producerhost
 
 import (
@@ -44,6 +46,9 @@ var (
 	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	vpcIDPattern        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	// What a metric namespace or dimension value may hold here: it is
+	// written unquoted into the environment file and an IAM condition.
+	metricNamePattern = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
 )
 
 // API is what the host needs of the ingest API (constructs/ingestapi
@@ -61,6 +66,13 @@ type API interface {
 type Props struct {
 	// API is the ingest API the producer sends to. Required.
 	API API
+	// Namespace is the CloudWatch namespace of the producer's metrics: the
+	// role may publish there and nowhere else. Pipeline is the value of their
+	// Pipeline dimension (their Host dimension is the instance id). Both
+	// required; the app sets <stackNamePrefix>/<stageName> and
+	// <stackNamePrefix>-<stageName>, so that two apps with the same stage in
+	// one account keep apart.
+	Namespace, Pipeline string
 	// InstanceType: default t4g.nano (arm64). The producer is built for its architecture.
 	InstanceType string
 	// Source is synthetic or file; Files are the paths or glob patterns to follow with file.
@@ -74,8 +86,9 @@ type Props struct {
 	// VpcID and SubnetID place the host in an existing VPC (a subnet with a
 	// route to the internet or VPC endpoints); both or neither.
 	VpcID, SubnetID string
-	// LogRetentionDays for the VPC flow logs (and CDK's default-security-group
-	// restricter's logs). Default: logretention.Default.
+	// LogRetentionDays for the producer's log group and the VPC flow logs
+	// (and CDK's default-security-group restricter's logs). Default:
+	// logretention.Default.
 	LogRetentionDays *int
 }
 
@@ -83,7 +96,7 @@ type resolved struct {
 	instanceType, source string
 	rate                 float64
 	batchSize            int
-	flowLogs             awslogs.RetentionDays
+	logs                 awslogs.RetentionDays
 }
 
 // hiddenDirs are what the service's unit hides from it (PrivateTmp=yes,
@@ -140,8 +153,19 @@ func (p Props) resolve() (r resolved, err error) {
 	case !subnetIDPattern.MatchString(p.SubnetID):
 		return r, check.Invalid("producerSubnetId", p.SubnetID, "a subnet id (subnet-...) of producerVpcId")
 	}
+	// Unset, they are reported by New; the app sets them from settings it
+	// has checked, so these answer a construct's caller.
+	const names = "1-255 letters, digits and . _ - /"
+	switch {
+	case p.Namespace != "" && !metricNamePattern.MatchString(p.Namespace):
+		return r, check.Invalid("Namespace", p.Namespace, names)
+	case strings.HasPrefix(p.Namespace, "AWS/"):
+		return r, check.Invalid("Namespace", p.Namespace, "a namespace not starting with AWS/ (CloudWatch keeps those for AWS services)")
+	case p.Pipeline != "" && !metricNamePattern.MatchString(p.Pipeline):
+		return r, check.Invalid("Pipeline", p.Pipeline, names)
+	}
 	retention, err := logretention.OrDefault(p.LogRetentionDays)
-	r.flowLogs = retention.Logs
+	r.logs = retention.Logs
 	return
 }
 
@@ -196,17 +220,24 @@ type ProducerHost struct {
 	Instance      awsec2.Instance
 	SecurityGroup awsec2.SecurityGroup
 	Role          awsiam.Role
+	// Telemetry is the role's policy for the producer's metrics and log.
+	Telemetry awsiam.Policy
 	// Binary is the producer, built for the instance's architecture during synth.
 	Binary awss3assets.Asset
 	// Vpc is the host's own VPC, or nil in an existing one; FlowLogs its flow-log group.
 	Vpc      awsec2.Vpc
 	FlowLogs awslogs.LogGroup
+	// Logs is the producer's own log group, a stream per instance.
+	Logs awslogs.LogGroup
+	// Namespace and Pipeline are Props': where the producer's metrics are and
+	// the value of their Pipeline dimension.
+	Namespace, Pipeline string
 }
 
 // New creates the host. It panics with a one-line message if props are invalid.
 func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
-	if props == nil || props.API == nil {
-		panic("producerhost: API is required")
+	if props == nil || props.API == nil || props.Namespace == "" || props.Pipeline == "" {
+		panic("producerhost: API, Namespace and Pipeline are required")
 	}
 	r, err := props.resolve()
 	if err != nil {
@@ -218,11 +249,16 @@ func New(scope constructs.Construct, id string, props *Props) *ProducerHost {
 	if err = check.IntRange("producerBatchSize", r.batchSize, 1, props.API.MaxBatch()); err != nil {
 		panic(err.Error())
 	}
-	h := &ProducerHost{Construct: constructs.NewConstruct(scope, jsii.String(id))}
+	h := &ProducerHost{Construct: constructs.NewConstruct(scope, jsii.String(id)),
+		Namespace: props.Namespace, Pipeline: props.Pipeline}
+	// Named by CloudFormation: a production destroy keeps it, and a fixed
+	// name would make the next deployment of the stage fail. The producer
+	// and LogsCommand get its name by reference.
+	h.Logs = awslogs.NewLogGroup(h.Construct, jsii.String("Logs"), &awslogs.LogGroupProps{Retention: r.logs})
 	vpc, subnets := h.network(props, r)
 	h.SecurityGroup = awsec2.NewSecurityGroup(h.Construct, jsii.String("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              vpc,
-		Description:      jsii.String("Tributary producer host: no inbound; outbound HTTPS only (the API, Session Manager, S3)"),
+		Description:      jsii.String("Tributary producer host: no inbound; outbound HTTPS only (the API, Session Manager, S3, CloudWatch)"),
 		AllowAllOutbound: jsii.Bool(false),
 	})
 	h.SecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS"), nil)
@@ -243,12 +279,12 @@ func (h *ProducerHost) network(p *Props, r resolved) (awsec2.IVpc, *awsec2.Subne
 			NatGateways:         jsii.Number(0),
 			SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{Name: jsii.String("Public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(26)}},
 		})
-		h.FlowLogs = awslogs.NewLogGroup(h.Construct, jsii.String("FlowLogs"), &awslogs.LogGroupProps{Retention: r.flowLogs})
+		h.FlowLogs = awslogs.NewLogGroup(h.Construct, jsii.String("FlowLogs"), &awslogs.LogGroupProps{Retention: r.logs})
 		h.Vpc.AddFlowLog(jsii.String("FlowLog"), &awsec2.FlowLogOptions{
 			Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(h.FlowLogs, nil),
 			TrafficType: awsec2.FlowLogTrafficType_ALL,
 		})
-		providerlogs.Confine(h.Construct, "Custom::VpcRestrictDefaultSGCustomResourceProvider", r.flowLogs)
+		providerlogs.Confine(h.Construct, "Custom::VpcRestrictDefaultSGCustomResourceProvider", r.logs)
 		return h.Vpc, &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC}
 	}
 	vpc := awsec2.Vpc_FromVpcAttributes(h.Construct, jsii.String("Vpc"), &awsec2.VpcAttributes{
@@ -269,7 +305,7 @@ func (h *ProducerHost) network(p *Props, r resolved) (awsec2.IVpc, *awsec2.Subne
 func (h *ProducerHost) role(api API, goarch string) {
 	h.Role = awsiam.NewRole(h.Construct, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
-		Description: jsii.String("Tributary producer host: invoke the ingest API's methods, read its own binary, Session Manager"),
+		Description: jsii.String("Tributary producer host: invoke the ingest API's methods, read its own binary, publish its metrics and log, Session Manager"),
 	})
 	api.GrantInvoke(h.Role)
 	h.Binary = awss3assets.NewAsset(h.Construct, jsii.String("Binary"), &awss3assets.AssetProps{
@@ -288,9 +324,37 @@ func (h *ProducerHost) role(api API, goarch string) {
 		Resources: jsii.Strings(*h.Binary.Bucket().ArnForObjects(h.Binary.S3ObjectKey())),
 	}))
 	api.GrantReadAPIKey(h.Role)
+	h.grantTelemetry()
 	nag.Suppress(h.Role, "AwsSolutions-IAM4",
 		"Session Manager access (instead of SSH and inbound rules) uses AmazonSSMManagedInstanceCore, the AWS managed policy that Systems Manager keeps current for it.",
 		"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+}
+
+// grantTelemetry lets the producer publish its metrics, in its namespace
+// only, and write its log, in its own log group only.
+func (h *ProducerHost) grantTelemetry() {
+	// PutMetricData has no resource type: "*" is the only resource it
+	// takes, and the namespace condition is what confines it.
+	metrics := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("cloudwatch:PutMetricData"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": h.Namespace}},
+	})
+	// The log group's Arn attribute (…:log-group:<name>:*) is the group and
+	// its streams, each instance's named by its id once it runs.
+	logs := awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: &[]*string{h.Logs.LogGroupArn()},
+	})
+	// A policy of their own, so that the suppression covers PutMetricData's
+	// statement and nothing the role is granted later.
+	h.Telemetry = awsiam.NewPolicy(h.Construct, jsii.String("Telemetry"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{h.Role}, Statements: &[]awsiam.PolicyStatement{metrics, logs},
+	})
+	nag.Suppress(h.Telemetry, "AwsSolutions-IAM5",
+		"cloudwatch:PutMetricData takes no resource but *, and its condition StringEquals cloudwatch:namespace = "+h.Namespace+
+			" confines it to the producer's own namespace.",
+		"Resource::*")
 }
 
 // instance is the hardened EC2 instance that runs the producer.
@@ -328,6 +392,8 @@ func (h *ProducerHost) instance(p *Props, r resolved, vpc awsec2.IVpc, subnets *
 		ip.CreditSpecification = awsec2.CpuCredits_STANDARD // no surplus-credit charges
 	}
 	h.Instance = awsec2.NewInstance(h.Construct, jsii.String("Instance"), ip)
+	// The producer publishes and ships its log from its first minute.
+	h.Instance.Node().AddDependency(h.Telemetry, h.Logs)
 	if p.VpcID != "" {
 		h.Instance.Node().DefaultChild().(awscdk.CfnResource).AddPropertyDeletionOverride(jsii.String("AvailabilityZone"))
 	}
@@ -354,6 +420,9 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 		// Events read but not yet confirmed survive a restart here, as
 		// the checkpoint does: the state directory, not the working one.
 		"TRIBUTARY_SPOOL=" + stateDir + "/spool.ndjson",
+		"TRIBUTARY_CLOUDWATCH_NAMESPACE=" + h.Namespace,
+		"TRIBUTARY_CLOUDWATCH_LOG_GROUP=" + *h.Logs.LogGroupName(),
+		"TRIBUTARY_PIPELINE=" + h.Pipeline,
 	}
 	if r.source == "file" {
 		env = append(env, "TRIBUTARY_FILES="+strings.Join(p.Files, ","))
@@ -365,6 +434,18 @@ func (h *ProducerHost) userData(p *Props, r resolved) awsec2.UserData {
 		"install -d -o tributary -g tributary -m 0750 "+stateDir,
 		"umask 077",
 		"cat > /etc/"+serviceName+".env <<'EOF'\n"+strings.Join(env, "\n")+"\nEOF",
+	)
+	// The Host dimension and log stream are the instance id: without it the
+	// metrics would not match the alarms, so the service is not started.
+	const imds = "http://169.254.169.254/latest"
+	fail := func(what string) string {
+		return ` || { echo "tributary: ` + what + `: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }`
+	}
+	add(
+		"imds_token=$(curl -sSf --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "+imds+"/api/token)"+fail("no IMDSv2 token"),
+		`instance_id=$(curl -sSf --retry 5 -H "X-aws-ec2-metadata-token: $imds_token" `+imds+"/meta-data/instance-id)"+fail("IMDSv2 gave no instance id"),
+		`[[ $instance_id =~ ^i-[0-9a-f]+$ ]]`+fail("IMDSv2 gave a malformed instance id"),
+		`echo "TRIBUTARY_HOST=$instance_id" >> /etc/`+serviceName+".env",
 	)
 	if keyID := p.API.APIKeyID(); keyID != nil {
 		add(fmt.Sprintf(

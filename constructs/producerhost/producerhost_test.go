@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary/tributary/constructs/ingestapi"
 	"github.com/tributary/tributary/constructs/internal/cdktest"
+	"github.com/tributary/tributary/constructs/internal/nag"
 	"github.com/tributary/tributary/constructs/producerhost"
 	"github.com/tributary/tributary/internal/ingest"
 )
@@ -36,12 +37,15 @@ const (
 // sends to, in one stack, synthesized into its own cloud assembly.
 type synthesized struct {
 	stackID string
-	auth    ingest.Auth
-	api     *ingestapi.IngestAPI
-	host    *producerhost.ProducerHost
-	stack   awscdk.Stack
-	tpl     assertions.Template
-	json    map[string]any
+	// namespace and pipeline are the props': the metrics' namespace and
+	// Pipeline dimension.
+	namespace, pipeline string
+	auth                ingest.Auth
+	api                 *ingestapi.IngestAPI
+	host                *producerhost.ProducerHost
+	stack               awscdk.Stack
+	tpl                 assertions.Template
+	json                map[string]any
 	// annotations are the messages of the same synth (a second, forced
 	// synth would run the IMDSv2 aspect again and warn about its own
 	// launch template).
@@ -55,14 +59,14 @@ type synthesized struct {
 // The configurations, each synthesized (and its binary built) once, on first use.
 var (
 	// Everything by default: t4g.nano (arm64), synthetic events, own VPC, IAM.
-	cfgDefault = lazy(defaultStackID, ingest.AuthIAM, producerhost.Props{})
+	cfgDefault = lazy(defaultStackID, ingest.AuthIAM, producerhost.Props{Namespace: "Tributary/PROD", Pipeline: "Tributary-PROD"})
 	// t3.micro (amd64) in an existing VPC, following files, with an API key.
 	cfgExisting = lazy(longStackID, ingest.AuthAPIKey, producerhost.Props{
-		InstanceType: "t3.micro", Source: "file", Files: []string{"/var/log/app/*.log", "/srv/events/current.ndjson"},
+		Namespace: "Acme/staging-eu", Pipeline: "Acme-staging-eu", InstanceType: "t3.micro", Source: "file", Files: []string{"/var/log/app/*.log", "/srv/events/current.ndjson"},
 		Rate: ref(2.5), BatchSize: ref(100), VpcID: "vpc-0123456789abcdef0", SubnetID: "subnet-0123456789abcdef0",
 	})
 	// A burstless arm64 instance type in its own VPC, with a shorter log retention.
-	cfgNonBurstable = lazy("Other", ingest.AuthIAM, producerhost.Props{InstanceType: "c7g.medium", BatchSize: ref(1), LogRetentionDays: ref(7)})
+	cfgNonBurstable = lazy("Other", ingest.AuthIAM, producerhost.Props{Namespace: "Other/other", Pipeline: "Other-other", InstanceType: "c7g.medium", BatchSize: ref(1), LogRetentionDays: ref(7)})
 )
 
 func lazy(stackID string, auth ingest.Auth, props producerhost.Props) func(t *testing.T) *synthesized {
@@ -83,7 +87,7 @@ func synth(t *testing.T, stackID string, auth ingest.Auth, props producerhost.Pr
 	stream := awskinesis.NewStream(stack, jsii.String("Events"), nil)
 	api := ingestapi.New(stack, "Ingest", &ingestapi.Props{Stream: stream, Auth: auth})
 	props.API = api
-	s := &synthesized{stackID: stackID, auth: auth, api: api, stack: stack, outdir: *app.Outdir()}
+	s := &synthesized{stackID: stackID, namespace: props.Namespace, pipeline: props.Pipeline, auth: auth, api: api, stack: stack, outdir: *app.Outdir()}
 
 	// The host is built and synthesized with TMPDIR pointing at an empty
 	// folder, which must stay empty.
@@ -354,8 +358,10 @@ func TestExistingVPCAndSubnet(t *testing.T) {
 }
 
 // The host's role may invoke the API's two POST methods, read its own
-// binary (and, with an API key, that key), and use Session Manager: nothing
-// else, on nothing else. Only EC2 may assume it.
+// binary (and, with an API key, that key), publish metrics in its
+// pipeline's namespace only (the one condition: PutMetricData takes no
+// resource but *), write its log in its own log group only, and use Session
+// Manager: nothing else, on nothing else. Only EC2 may assume it.
 func TestRoleIsLeastPrivilege(t *testing.T) {
 	for _, s := range []*synthesized{cfgDefault(t), cfgExisting(t)} {
 		roleID := s.role(t)
@@ -371,6 +377,22 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 		if got := jsonOf(get(role, "Metadata", "cdk_nag", "rules_to_suppress")); !strings.Contains(got, `"applies_to":["Policy::arn:\u003cAWS::Partition\u003e:iam::aws:policy/AmazonSSMManagedInstanceCore"],"id":"AwsSolutions-IAM4"`) {
 			t.Errorf("%s: IAM4 suppression %s, want it for AmazonSSMManagedInstanceCore only", s.stackID, got)
 		}
+		// The log group's Arn attribute: the group and its streams.
+		logsARN := "${" + nag.LogicalID(s.host.Logs) + ".Arn}"
+		// The IAM5 suppression is on the role's policy, for PutMetricData's *, naming the condition.
+		telemetry := nag.LogicalID(s.host.Telemetry)
+		var iam5 []cdktest.Suppression
+		for _, sup := range cdktest.Suppressions(s.tpl) {
+			if sup.Rule == "AwsSolutions-IAM5" {
+				iam5 = append(iam5, sup)
+			}
+		}
+		if len(iam5) != 1 || iam5[0].Resource != telemetry ||
+			fmt.Sprint(iam5[0].AppliesTo) != "[Resource::*]" ||
+			!strings.Contains(iam5[0].Reason, "StringEquals cloudwatch:namespace = "+s.namespace+" confines") ||
+			strings.Contains(iam5[0].Reason, "log") {
+			t.Errorf("%s: IAM5 suppressions %v, want one on the telemetry policy %s for * alone, naming the namespace condition", s.stackID, iam5, telemetry)
+		}
 
 		apiID, _ := s.one(t, "AWS::ApiGateway::RestApi", nil)
 		stageID, _ := s.one(t, "AWS::ApiGateway::Stage", nil)
@@ -379,6 +401,8 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 			"execute-api:Invoke on " + invoke + "/v1",
 			"execute-api:Invoke on " + invoke + "/v1/batch",
 			"s3:GetObject on arn:${AWS::Partition}:s3:::cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}/" + s.binary(t).objectKey,
+			`cloudwatch:PutMetricData on * if {"StringEquals":{"cloudwatch:namespace":"` + s.namespace + `"}}`,
+			"logs:CreateLogStream,logs:PutLogEvents on " + logsARN,
 		}
 		if s.auth == ingest.AuthAPIKey {
 			keyID, _ := s.one(t, "AWS::ApiGateway::ApiKey", nil)
@@ -387,20 +411,53 @@ func TestRoleIsLeastPrivilege(t *testing.T) {
 		sort.Strings(want)
 		var got []string
 		for _, st := range cdktest.Statements(t, s.tpl, roleID) {
-			if st["Effect"] != "Allow" || st["Condition"] != nil || st["NotAction"] != nil || st["NotResource"] != nil {
+			if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
 				t.Errorf("%s: statement %v", s.stackID, st)
 			}
 			resources, ok := st["Resource"].([]any)
 			if !ok {
 				resources = []any{st["Resource"]}
 			}
+			actions := strings.Join(cdktest.Actions([]map[string]any{st}), ",")
+			cond := ""
+			if st["Condition"] != nil {
+				cond = " if " + jsonOf(st["Condition"])
+			}
 			for _, r := range resources {
-				got = append(got, strings.Join(cdktest.Actions([]map[string]any{st}), ",")+" on "+cdktest.Joined(r))
+				res := cdktest.Joined(r)
+				// The only wildcard: PutMetricData's resource, under its condition.
+				if strings.Contains(actions+res, "*") && !(res == "*" && actions == "cloudwatch:PutMetricData" && cond != "") {
+					t.Errorf("%s: wildcard %s on %s%s", s.stackID, actions, res, cond)
+				}
+				got = append(got, actions+" on "+res+cond)
 			}
 		}
 		sort.Strings(got)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s: grants\n %s\nwant\n %s", s.stackID, strings.Join(got, "\n "), strings.Join(want, "\n "))
+		}
+	}
+}
+
+// The producer's log group is named by CloudFormation (a production
+// destroy keeps it, and a fixed name would fail the stage's next
+// deployment), keeps its logical id, expires with LogRetentionDays and, as
+// every log group of the stack, is encrypted by CloudWatch Logs itself (no
+// KMS key): its properties are the retention alone.
+func TestProducerLogGroup(t *testing.T) {
+	for _, c := range []struct {
+		s    *synthesized
+		days float64
+	}{{cfgDefault(t), 30}, {cfgExisting(t), 30}, {cfgNonBurstable(t), 7}} {
+		id := nag.LogicalID(c.s.host.Logs)
+		if id != "HostLogsC0C95A2C" {
+			t.Errorf("%s: the producer's log group is %s, want HostLogsC0C95A2C", c.s.stackID, id)
+		}
+		if got, want := jsonOf(get(c.s.resource(t, id), "Properties")), fmt.Sprintf(`{"RetentionInDays":%v}`, c.days); got != want {
+			t.Errorf("%s: log group %s has properties %s, want %s", c.s.stackID, id, got, want)
+		}
+		if c.s.host.Namespace != c.s.namespace || c.s.host.Pipeline != c.s.pipeline {
+			t.Errorf("%s: host exposes namespace %q, pipeline %q; want %q, %q", c.s.stackID, c.s.host.Namespace, c.s.host.Pipeline, c.s.namespace, c.s.pipeline)
 		}
 	}
 }

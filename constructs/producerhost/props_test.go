@@ -2,6 +2,7 @@ package producerhost_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -98,6 +99,10 @@ func TestInvalidProps(t *testing.T) {
 		{producerhost.Props{SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value ""; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{producerhost.Props{VpcID: "vpc-xyz", SubnetID: "subnet-0123456789abcdef0"}, `producerVpcId: invalid value "vpc-xyz"; allowed: a VPC id (vpc-...), set together with producerSubnetId`},
 		{producerhost.Props{VpcID: "vpc-0123456789abcdef0", SubnetID: "sn-0123456789abcdef0"}, `producerSubnetId: invalid value "sn-0123456789abcdef0"; allowed: a subnet id (subnet-...) of producerVpcId`},
+		{producerhost.Props{Namespace: "Acme dev"}, `Namespace: invalid value "Acme dev"; allowed: 1-255 letters, digits and . _ - /`},
+		{producerhost.Props{Namespace: strings.Repeat("a", 256)}, `Namespace: invalid value "` + strings.Repeat("a", 256) + `"; allowed: 1-255 letters, digits and . _ - /`},
+		{producerhost.Props{Namespace: "AWS/dev"}, `Namespace: invalid value "AWS/dev"; allowed: a namespace not starting with AWS/ (CloudWatch keeps those for AWS services)`},
+		{producerhost.Props{Pipeline: "Acme-dev\nEOF"}, `Pipeline: invalid value "Acme-dev\nEOF"; allowed: 1-255 letters, digits and . _ - /`},
 		{producerhost.Props{LogRetentionDays: ref(8)}, `logRetentionDays: invalid value 8; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)`},
 	} {
 		if err := c.props.Validate(); err == nil || err.Error() != c.want {
@@ -105,15 +110,30 @@ func TestInvalidProps(t *testing.T) {
 		}
 		p := c.props
 		p.API = fakeAPI{}
+		if p.Namespace == "" {
+			p.Namespace = "Tributary/PROD"
+		}
+		if p.Pipeline == "" {
+			p.Pipeline = "Tributary-PROD"
+		}
 		cdktest.Panics(t, c.want, func() { producerhost.New(stack, fmt.Sprintf("Invalid%d", i), &p) })
 	}
 	// Past the API's own limit (500 here) only New can tell.
 	cdktest.Panics(t, `producerBatchSize: invalid value 501; allowed: an integer from 1 to 500`,
 		func() {
-			producerhost.New(stack, "OverTheAPI", &producerhost.Props{API: fakeAPI{}, BatchSize: ref(501)})
+			producerhost.New(stack, "OverTheAPI", &producerhost.Props{API: fakeAPI{}, Namespace: "Tributary/PROD", Pipeline: "Tributary-PROD", BatchSize: ref(501)})
 		})
-	cdktest.Panics(t, "producerhost: API is required", func() { producerhost.New(stack, "NoProps", nil) })
-	cdktest.Panics(t, "producerhost: API is required", func() { producerhost.New(stack, "NoAPI", &producerhost.Props{}) })
+	const required = "producerhost: API, Namespace and Pipeline are required"
+	cdktest.Panics(t, required, func() { producerhost.New(stack, "NoProps", nil) })
+	cdktest.Panics(t, required, func() {
+		producerhost.New(stack, "NoAPI", &producerhost.Props{Namespace: "Tributary/PROD", Pipeline: "Tributary-PROD"})
+	})
+	cdktest.Panics(t, required, func() {
+		producerhost.New(stack, "NoNamespace", &producerhost.Props{API: fakeAPI{}, Pipeline: "Tributary-PROD"})
+	})
+	cdktest.Panics(t, required, func() {
+		producerhost.New(stack, "NoPipeline", &producerhost.Props{API: fakeAPI{}, Namespace: "Tributary/PROD"})
+	})
 	if n := len(*stack.Node().Children()); n != 0 {
 		t.Errorf("rejected props left %d constructs in the stack", n)
 	}
@@ -122,6 +142,7 @@ func TestInvalidProps(t *testing.T) {
 		{Rate: ref(0.01), BatchSize: ref(1)},
 		{Rate: ref(10000.0), BatchSize: ref(500), InstanceType: "m7g.2xlarge", LogRetentionDays: ref(1)},
 		{Source: "synthetic", VpcID: "vpc-01234567", SubnetID: "subnet-0123456789abcdef0"},
+		{Namespace: "Acme.Data/dev_2-" + strings.Repeat("a", 239), Pipeline: "Acme.Data-dev_2/" + strings.Repeat("a", 239)},
 	} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v, want nil", ok, err)

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tributary/tributary/constructs/internal/cdktest"
+	"github.com/tributary/tributary/constructs/internal/nag"
 	"github.com/tributary/tributary/internal/ingest"
 )
 
@@ -76,6 +78,17 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		env := append([]string{"TRIBUTARY_URL=" + url}, c.env...)
 		env = append(env, "TRIBUTARY_LINGER=5s", "TRIBUTARY_CHECKPOINT=/var/lib/tributary-producer/checkpoint.json",
 			"TRIBUTARY_DEAD_LETTER=/var/lib/tributary-producer/dead-letter.ndjson", "TRIBUTARY_SPOOL=/var/lib/tributary-producer/spool.ndjson")
+		// The CloudWatch contract: the namespace the role may publish to,
+		// the host's own log group (created before the instance), the
+		// Pipeline dimension.
+		logsID := "HostLogsC0C95A2C"
+		env = append(env, "TRIBUTARY_CLOUDWATCH_NAMESPACE="+s.namespace, "TRIBUTARY_CLOUDWATCH_LOG_GROUP=${"+logsID+"}",
+			"TRIBUTARY_PIPELINE="+s.pipeline)
+		instance, _ := s.instance(t)
+		deps := fmt.Sprint(get(s.resource(t, instance), "DependsOn"))
+		if !strings.Contains(deps, logsID) || !strings.Contains(deps, nag.LogicalID(s.host.Telemetry)) {
+			t.Errorf("%s: the instance depends on %s, want its log group %s and telemetry policy first", name, deps, logsID)
+		}
 		if s == cfgExisting(t) {
 			env = append(env, "TRIBUTARY_FILES=/var/log/app/*.log,/srv/events/current.ndjson")
 		}
@@ -91,6 +104,14 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 			"install -d -o tributary -g tributary -m 0750 /var/lib/tributary-producer\n",
 			"umask 077\n",
 			"cat > /etc/tributary-producer.env <<'EOF'\n",
+			// TRIBUTARY_HOST is the instance id, read from IMDSv2 (token
+			// first); any failure stops the script before the service starts.
+			"imds_token=$(curl -sSf --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)" +
+				` || { echo "tributary: no IMDSv2 token: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`instance_id=$(curl -sSf --retry 5 -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/instance-id)` +
+				` || { echo "tributary: IMDSv2 gave no instance id: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`[[ $instance_id =~ ^i-[0-9a-f]+$ ]] || { echo "tributary: IMDSv2 gave a malformed instance id: TRIBUTARY_HOST unknown, the producer is not started" >&2; exit 1; }` + "\n",
+			`echo "TRIBUTARY_HOST=$instance_id" >> /etc/tributary-producer.env` + "\n",
 		}
 		keyLine := ""
 		if s.auth == ingest.AuthAPIKey {
@@ -105,6 +126,9 @@ func TestUserDataRunsTheProducer(t *testing.T) {
 		inOrder(t, name, ud, fragments...)
 		if keyLine != "" && strings.Count(ud, "get-api-key") != 1 {
 			t.Errorf("%s: the API key is fetched more than once", name)
+		}
+		if strings.Count(ud, "TRIBUTARY_HOST=") != 1 || strings.Contains(ud, "meta-data/instance-id)\n") {
+			t.Errorf("%s: TRIBUTARY_HOST written more than once, or the instance id read without failing loudly", name)
 		}
 
 		unit := heredoc(t, ud, "/etc/systemd/system/tributary-producer.service")
@@ -246,5 +270,49 @@ func TestBinaryIsBuiltForTheInstance(t *testing.T) {
 	}
 	if a, b := *cfgDefault(t).host.Binary.AssetHash(), *cfgExisting(t).host.Binary.AssetHash(); a == b {
 		t.Errorf("arm64 and amd64 binaries have one hash %s", a)
+	}
+}
+
+// The user data's instance-id step, run by bash with a fake curl: it writes
+// TRIBUTARY_HOST when IMDSv2 answers with an instance id, and otherwise
+// stops the script with a tributary: line on stderr, writing nothing.
+func TestUserDataReadsTheInstanceIDOrStops(t *testing.T) {
+	ud := cfgDefault(t).userData(t)
+	start := strings.Index(ud, "imds_token=")
+	end := strings.Index(ud, ">> /etc/tributary-producer.env\n")
+	if start < 0 || end < start {
+		t.Fatalf("no instance-id step in the user data:\n%s", ud)
+	}
+	for _, c := range []struct {
+		name, curl  string // the fake curl's body
+		env, stderr string
+	}{
+		{"answers", `case "$*" in *api/token*) echo token-1;; *"token: token-1"*instance-id*) echo i-0123456789abcdef0;; *) exit 22;; esac`,
+			"TRIBUTARY_HOST=i-0123456789abcdef0\n", ""},
+		{"no token", `exit 22`, "", "tributary: no IMDSv2 token: TRIBUTARY_HOST unknown, the producer is not started\n"},
+		{"no instance id", `case "$*" in *api/token*) echo token-1;; *) exit 22;; esac`, "",
+			"tributary: IMDSv2 gave no instance id: TRIBUTARY_HOST unknown, the producer is not started\n"},
+		{"not an instance id", `case "$*" in *api/token*) echo token-1;; *) echo '<html>error</html>';; esac`, "",
+			"tributary: IMDSv2 gave a malformed instance id: TRIBUTARY_HOST unknown, the producer is not started\n"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "curl"), []byte("#!/bin/bash\n"+c.curl+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		envFile := filepath.Join(dir, "env")
+		step := strings.ReplaceAll(ud[start:end+len(">> /etc/tributary-producer.env\n")], "/etc/tributary-producer.env", envFile)
+		cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+step+"echo reached >> "+envFile+"\n")
+		cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin"}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		got, _ := os.ReadFile(envFile)
+		wantEnv, wantOK := c.env+"reached\n", c.stderr == ""
+		if !wantOK {
+			wantEnv = ""
+		}
+		if (err == nil) != wantOK || string(got) != wantEnv || stderr.String() != c.stderr {
+			t.Errorf("%s: err %v, env file %q, stderr %q; want ok=%v, %q, %q", c.name, err, got, stderr.String(), wantOK, wantEnv, c.stderr)
+		}
 	}
 }

@@ -103,9 +103,9 @@ func TestInvalidPropsAndMissingParts(t *testing.T) {
 		tributary.NewPipeline(cdktest.NewStack(), "Events", props)
 	})
 	app := cdktest.NewApp(nil)
-	cdktest.Panics(t, "tributary: ProducerStackProps with Host.API are required", func() { tributary.NewProducerStack(app, "P", nil) })
+	cdktest.Panics(t, "tributary: ProducerStackProps with Host.API, Host.Namespace and Host.Pipeline are required", func() { tributary.NewProducerStack(app, "P", nil) })
 	cdktest.Panics(t, "tributary: MonitoringStackProps with Pipeline are required", func() { tributary.NewMonitoringStack(app, "M", nil) })
-	cdktest.Panics(t, "producerhost: API is required", func() {
+	cdktest.Panics(t, "producerhost: API, Namespace and Pipeline are required", func() {
 		tributary.NewProducerStack(app, "P2", &tributary.ProducerStackProps{})
 	})
 	bad := tributary.Settings{}

@@ -169,8 +169,8 @@ func list(key, def, allowed, does string, set func(*Settings, []string)) setting
 // table is every setting, in the order docs/configuration.md lists them. Its
 // configuration table is rendered from it (TestDocsConfigurationTable).
 var table = []setting{
-	text("stackNamePrefix", code(DefaultStackNamePrefix), "1-50 letters, digits, hyphens; starts with a letter",
-		"stack name is `<prefix>-<stageName>-Pipeline`",
+	text("stackNamePrefix", code(DefaultStackNamePrefix), "1-50 letters, digits, hyphens; starts with a letter; not `AWS` with a producer host",
+		"stack name is `<prefix>-<stageName>-Pipeline`; the producer's metrics are in the namespace `<prefix>/<stageName>`",
 		func(s *Settings, v string) { s.StackNamePrefix = v }),
 	text("stageName", code(ingestapi.DefaultStageName), "1-64 letters, digits, hyphens",
 		"API Gateway stage (in the URL) and part of the stack name",
@@ -274,6 +274,12 @@ var table = []setting{
 		func(s *Settings, v int) { s.Alarms.FreshnessMarginSeconds = &v }),
 	integer("alarmDeliverySuccessPercent", code(monitoring.DefaultDeliverySuccessPercent), "1-100", "S3 delivery success below this fires `DeliveryFailure`",
 		func(s *Settings, v int) { s.Alarms.DeliverySuccessPercent = &v }),
+	integer("alarmProducerDeadLettered", code(monitoring.DefaultProducerDeadLettered), "1-1000000",
+		"events the producer host dead-letters in 5 minutes that fire `ProducerDeadLettered`",
+		func(s *Settings, v int) { s.Alarms.ProducerDeadLettered = &v }),
+	integer("alarmProducerOldestUnconfirmedSeconds", code(monitoring.DefaultProducerOldestUnconfirmedSeconds), "60-86400",
+		"age of the producer host's oldest unconfirmed event that fires `ProducerOldestUnconfirmed`",
+		func(s *Settings, v int) { s.Alarms.ProducerOldestUnconfirmedSeconds = &v }),
 	integer("logRetentionDays", code(logretention.Default), "a CloudWatch Logs retention: "+joinInts(logretention.Allowed()),
 		"retention of every log group of the stack, and expiry of the S3 server access logs",
 		func(s *Settings, v int) {

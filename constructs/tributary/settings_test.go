@@ -53,6 +53,8 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"stageName": 5.0}, `stageName: invalid value 5; allowed: a string`},
 		{map[string]any{"stackNamePrefix": "1st"}, `stackNamePrefix: invalid value "1st"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
 		{map[string]any{"stackNamePrefix": "my_app"}, `stackNamePrefix: invalid value "my_app"; allowed: 1 to 50 letters, digits and hyphens, starting with a letter`},
+		// The producer's metric namespace would be AWS/<stage>, CloudWatch's own.
+		{map[string]any{"stackNamePrefix": "AWS"}, `stackNamePrefix: invalid value "AWS"; allowed: a prefix other than AWS with a producer host: its metric namespace <prefix>/<stageName> may not start with AWS/ (or set producerHost=false)`},
 		{map[string]any{"logRetentionDays": "8"}, `logRetentionDays: invalid value 8; allowed: one of [1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653] (days CloudWatch Logs supports)`},
 		{map[string]any{"streamEncryption": "SSE"}, `streamEncryption: invalid value "SSE"; allowed: one of ["AWS_MANAGED" "CUSTOMER_MANAGED"]`},
 		{map[string]any{"apiCloudWatchRole": "NONE"}, `apiCloudWatchRole: invalid value "NONE"; allowed: one of ["CREATE" "EXISTING"]`},
@@ -87,6 +89,12 @@ func TestSettingErrors(t *testing.T) {
 		{map[string]any{"alarmDeliverySuccessPercent": "101"}, `alarmDeliverySuccessPercent: invalid value 101; allowed: an integer from 1 to 100`},
 		{map[string]any{"alarmFreshnessMarginSeconds": "10"}, `alarmFreshnessMarginSeconds: invalid value 10; allowed: an integer from 60 to 86400`},
 		{map[string]any{"alarmApi5xx": "0"}, `alarmApi5xx: invalid value 0; allowed: an integer from 1 to 1000000`},
+		{map[string]any{"alarmProducerDeadLettered": "0"}, `alarmProducerDeadLettered: invalid value 0; allowed: an integer from 1 to 1000000`},
+		{map[string]any{"alarmProducerDeadLettered": "some"}, `alarmProducerDeadLettered: invalid value "some"; allowed: an integer`},
+		{map[string]any{"alarmProducerOldestUnconfirmedSeconds": "30"}, `alarmProducerOldestUnconfirmedSeconds: invalid value 30; allowed: an integer from 60 to 86400`},
+		{map[string]any{"alarmProducerOldestUnconfirmedSeconds": "86401"}, `alarmProducerOldestUnconfirmedSeconds: invalid value 86401; allowed: an integer from 60 to 86400`},
+		// Checked without a host too: the setting is wrong whatever else is set.
+		{map[string]any{"producerHost": "false", "alarmProducerOldestUnconfirmedSeconds": "0"}, `alarmProducerOldestUnconfirmedSeconds: invalid value 0; allowed: an integer from 60 to 86400`},
 		{map[string]any{"alarmEmail": "ops at example"}, `alarmEmail: invalid value "ops at example"; allowed: an e-mail address`},
 		// The event schema and the options it enables.
 		{map[string]any{"eventSchema": "testdata/missing.json"}, `eventSchema: invalid value "testdata/missing.json": open testdata/missing.json: no such file or directory; allowed: ` + schemaAllowed},
@@ -162,6 +170,12 @@ func TestSettingsAcceptValidValues(t *testing.T) {
 	if _, err := tributary.LoadSettings(noHost); err != nil {
 		t.Errorf("long names without a host are refused: %v", err)
 	}
+	// Only the producer's namespace starts with the prefix; "aws" is not AWS/.
+	for _, ok := range []map[string]any{{"stackNamePrefix": "AWS", "producerHost": "false"}, {"stackNamePrefix": "aws"}, {"stackNamePrefix": "AWSome"}} {
+		if _, err := tributary.LoadSettings(ok); err != nil {
+			t.Errorf("%v: refused: %v", ok, err)
+		}
+	}
 }
 
 // Each setting goes where the table says: reading it changes exactly the
@@ -216,10 +230,14 @@ func TestEachSettingGoesWhereTheTableSays(t *testing.T) {
 		"alarmIteratorAgeMinutes":     {"13", func(s *tributary.Settings) { s.Alarms.IteratorAgeMinutes = ref(13) }},
 		"alarmFreshnessMarginSeconds": {"140", func(s *tributary.Settings) { s.Alarms.FreshnessMarginSeconds = ref(140) }},
 		"alarmDeliverySuccessPercent": {"15", func(s *tributary.Settings) { s.Alarms.DeliverySuccessPercent = ref(15) }},
-		"eventSchema":                 {"../../test/testdata/event-schema.json", func(s *tributary.Settings) { s.Pipeline.EventSchema = example }},
-		"partitioning":                {"EVENT_TIME", func(s *tributary.Settings) { s.Pipeline.Delivery.Partitioning = layout.EventTime }},
-		"outputFormat":                {"PARQUET", func(s *tributary.Settings) { s.Pipeline.Delivery.Format = "PARQUET" }},
-		"queryScanLimitMiB":           {"100", func(s *tributary.Settings) { s.Pipeline.Queries.ScanLimitMiB = ref(100) }},
+		"alarmProducerDeadLettered":   {"10", func(s *tributary.Settings) { s.Alarms.ProducerDeadLettered = ref(10) }},
+		"alarmProducerOldestUnconfirmedSeconds": {"600", func(s *tributary.Settings) {
+			s.Alarms.ProducerOldestUnconfirmedSeconds = ref(600)
+		}},
+		"eventSchema":       {"../../test/testdata/event-schema.json", func(s *tributary.Settings) { s.Pipeline.EventSchema = example }},
+		"partitioning":      {"EVENT_TIME", func(s *tributary.Settings) { s.Pipeline.Delivery.Partitioning = layout.EventTime }},
+		"outputFormat":      {"PARQUET", func(s *tributary.Settings) { s.Pipeline.Delivery.Format = "PARQUET" }},
+		"queryScanLimitMiB": {"100", func(s *tributary.Settings) { s.Pipeline.Queries.ScanLimitMiB = ref(100) }},
 		"logRetentionDays": {"7", func(s *tributary.Settings) {
 			s.Pipeline.Bucket.LogRetentionDays, s.Pipeline.Delivery.LogRetentionDays = ref(7), ref(7)
 			s.Pipeline.API.LogRetentionDays, s.Host.LogRetentionDays, s.Pipeline.Queries.LogRetentionDays = ref(7), ref(7), ref(7)

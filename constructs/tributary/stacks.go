@@ -3,7 +3,6 @@ package tributary
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -28,8 +27,9 @@ var stackNamePrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,49}$`)
 // hostID is the producer host's construct id in its stack.
 const hostID = "Host"
 
-// ProducerStackProps configure the producer host stack. Host.API is required:
-// the pipeline's ingest API.
+// ProducerStackProps configure the producer host stack. Host.API,
+// Host.Namespace and Host.Pipeline are required: the pipeline's ingest API,
+// and where the producer's metrics go.
 type ProducerStackProps struct {
 	awscdk.StackProps
 	Host producerhost.Props
@@ -47,7 +47,7 @@ type ProducerStack struct {
 // NewProducerStack creates the stack named id with the producer host in it.
 func NewProducerStack(scope constructs.Construct, id string, props *ProducerStackProps) *ProducerStack {
 	if props == nil {
-		panic("tributary: ProducerStackProps with Host.API are required")
+		panic("tributary: ProducerStackProps with Host.API, Host.Namespace and Host.Pipeline are required")
 	}
 	s := newStack(scope, id, "Tributary: an EC2 host running the producer against the ingest API", props.StackProps)
 	host := producerhost.New(s, hostID, &props.Host)
@@ -61,8 +61,10 @@ func NewProducerStack(scope constructs.Construct, id string, props *ProducerStac
 	output(s, "InstanceId", instance, "The producer host")
 	output(s, "SessionCommand", command("aws ssm start-session --target "),
 		"Opens a shell on the host through Session Manager (needs the AWS CLI v2 and its Session Manager plugin)")
-	output(s, "LogsCommand", command(`aws ssm start-session --document-name AWS-StartInteractiveCommand --parameters command="sudo journalctl -u tributary-producer -f" --target `),
-		"Follows the producer's logs on the host (needs the AWS CLI v2 and its Session Manager plugin)")
+	// The producer ships its log to CloudWatch Logs: no session on the host needed.
+	output(s, "LogsCommand", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("aws logs tail "), host.Logs.LogGroupName(), jsii.String(" --follow --region "), awscdk.Aws_REGION()}),
+		"Follows the producer's log in CloudWatch Logs, every host's stream (needs the AWS CLI v2)")
 	if !props.RetainLogs {
 		destroyLogGroups(s)
 	}
@@ -100,7 +102,7 @@ func NewMonitoringStack(scope constructs.Construct, id string, props *Monitoring
 	mp.Bucket, mp.ErrorFilterID = p.RawData.Bucket, ErrorMetricsID
 	mp.BufferingSeconds, mp.DashboardName = p.Delivery.BufferingSeconds, *props.Pipeline.StackName()
 	if props.Host != nil {
-		mp.Instance = props.Host.Instance
+		mp.Instance, mp.ProducerNamespace, mp.ProducerPipeline = props.Host.Instance, props.Host.Namespace, props.Host.Pipeline
 	}
 	m := monitoring.New(s, "Monitoring", &mp)
 	output(s, "DashboardUrl", awscdk.Fn_Join(jsii.String(""), &[]*string{
@@ -118,12 +120,22 @@ type Stacks struct {
 }
 
 // StackName is <prefix>-<stage>-<kind>, so each stage has its own stacks.
-func (s Settings) StackName(kind string) string {
-	prefix := s.StackNamePrefix
-	if prefix == "" {
-		prefix = DefaultStackNamePrefix
+func (s Settings) StackName(kind string) string { return s.pipelineName() + "-" + kind }
+
+// pipelineName is <prefix>-<stage>: it names the stacks, the Glue database
+// (tributary_prod) and the producer's Pipeline dimension, so that apps of
+// other prefixes deploy the same stage into the account beside them.
+func (s Settings) pipelineName() string { return s.prefix() + "-" + s.Pipeline.API.Stage() }
+
+// metricsNamespace is <prefix>/<stage>, the producer's metric namespace,
+// for the same reason.
+func (s Settings) metricsNamespace() string { return s.prefix() + "/" + s.Pipeline.API.Stage() }
+
+func (s Settings) prefix() string {
+	if s.StackNamePrefix == "" {
+		return DefaultStackNamePrefix
 	}
-	return prefix + "-" + s.Pipeline.API.Stage() + "-" + kind
+	return s.StackNamePrefix
 }
 
 // NewApp is a CDK app for the stacks. It bundles the assets of every stack,
@@ -157,14 +169,14 @@ func NewStacks(app awscdk.App, settings Settings) *Stacks {
 	}
 	pipeline := settings.Pipeline
 	if pipeline.Catalog.DatabaseName == "" { // one per stage: tributary_prod
-		pipeline.Catalog.DatabaseName = catalog.DatabaseNameFor(strings.TrimSuffix(settings.StackName(""), "-"))
+		pipeline.Catalog.DatabaseName = catalog.DatabaseNameFor(settings.pipelineName())
 	}
 	st := &Stacks{Pipeline: NewPipelineStack(app, settings.StackName("Pipeline"), &PipelineStackProps{Pipeline: pipeline})}
 	retain := st.Pipeline.Pipeline.Retain
 	var host *producerhost.ProducerHost
 	if !settings.NoProducerHost {
 		hp := settings.Host
-		hp.API = st.Pipeline.Pipeline.Ingest
+		hp.API, hp.Namespace, hp.Pipeline = st.Pipeline.Pipeline.Ingest, settings.metricsNamespace(), settings.pipelineName()
 		st.Producer = NewProducerStack(app, settings.StackName("Producer"), &ProducerStackProps{Host: hp, RetainLogs: retain})
 		host = st.Producer.Host
 	}
@@ -187,6 +199,11 @@ func (s Settings) Validate() error {
 	if !s.NoProducerHost {
 		if err := s.Host.Validate(); err != nil {
 			return err
+		}
+		// The producer's namespace would be AWS/<stage>, which CloudWatch
+		// refuses to any but its own services.
+		if s.StackNamePrefix == "AWS" {
+			return check.Invalid("stackNamePrefix", s.StackNamePrefix, "a prefix other than AWS with a producer host: its metric namespace <prefix>/<stageName> may not start with AWS/ (or set producerHost=false)")
 		}
 		if max := s.Pipeline.MaxBatch(); s.Host.BatchSize != nil && *s.Host.BatchSize > max {
 			return check.Invalid("producerBatchSize", *s.Host.BatchSize, fmt.Sprintf(
