@@ -30,14 +30,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	for args, want := range map[string]string{
 		"-url https://h/v1 -batch-size 1001": "-batch-size must be 1 to 1000, got 1001",
-		"-url https://h/v1 -source file":    "-source file needs -files",
-		"-url https://h/v1 -auth api-key":   "-auth api-key needs -api-key",
-		"-url ftp://h":                      `-url must be the API's /v1 URL (http or https), got "ftp://h"`,
-		"-url https://h/v1 -source kafka":   `-source must be synthetic, stdin or file, got "kafka"`,
-		"-url https://h/v1 -concurrency 0":  "-concurrency must be 1 to 64, got 0",
-		"-url https://h/v1 -queue-mib 0":    "-queue-mib must be 1 to 4096, got 0",
-		"-url https://h/v1 -spool-mib 0":    "-spool-mib must be 1 to 1048576, got 0",
-		"-url https://h/v1 -rotate-wait 0s": "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
+		"-url https://h/v1 -source file":     "-source file needs -files",
+		"-url https://h/v1 -auth api-key":    "-auth api-key needs -api-key",
+		"-url ftp://h":                       `-url must be the API's /v1 URL (http or https), got "ftp://h"`,
+		"-url https://h/v1 -source kafka":    `-source must be synthetic, stdin or file, got "kafka"`,
+		"-url https://h/v1 -concurrency 0":   "-concurrency must be 1 to 64, got 0",
+		"-url https://h/v1 -queue-mib 0":     "-queue-mib must be 1 to 4096, got 0",
+		"-url https://h/v1 -spool-mib 0":     "-spool-mib must be 1 to 1048576, got 0",
+		"-url https://h/v1 -rotate-wait 0s":  "-linger, -max-backoff, -shutdown-timeout, -stats-interval, -poll and -rotate-wait must be above 0",
 	} {
 		_, err := parse(strings.Fields(args), func(string) (string, bool) { return "", false }, &bytes.Buffer{})
 		if err == nil || err.Error() != want {
