@@ -567,6 +567,14 @@ func (r *run) keepFlight(ps []*position, fls []filesource.Line) {
 	if err := r.spool.write(context.Background(), ls, true); err != nil {
 		r.problems.at(slog.LevelError, "keep", "CANNOT WRITE THE SPOOL: lines of a file that can no longer be read again are only in memory until the API confirms them",
 			"events", len(ls), "path", r.cfg.SpoolPath, "err", err)
+		r.unkeptMu.Lock()
+		if r.unkept == nil {
+			r.unkept = map[*position]bool{}
+		}
+		for _, p := range ps {
+			r.unkept[p] = true
+		}
+		r.unkeptMu.Unlock()
 		return
 	}
 	seqs := make([]uint64, len(ls))
@@ -586,7 +594,8 @@ func (r *run) keepFlight(ps []*position, fls []filesource.Line) {
 // the spool, and lets the checkpoint move past them: their file may not be
 // there to read them again (truncated after a copy the patterns do not
 // match, deleted, rotated away). Without a spool, or when it cannot be
-// written, they stay unconfirmed, to be read again from their file.
+// written, they stay unconfirmed, to be read again from their file; those
+// whose file keepFlight knew could not be read again are logged in full.
 func (r *run) keepLines(events []*Event) {
 	if len(events) == 0 {
 		return
@@ -607,8 +616,15 @@ func (r *run) keepLines(events []*Event) {
 		r.cfg.Log.Error("cannot write lines of followed files to the spool at shutdown: they are read again from their files at the next start, if they are still there",
 			"events", len(events), "path", r.cfg.SpoolPath, "err", err)
 	}
+	r.unkeptMu.Lock()
+	defer r.unkeptMu.Unlock()
 	for _, e := range events {
 		r.stats.Abandoned.Add(1)
 		r.budget.release(e.cost)
+		if r.unkept[e.pos] {
+			r.cfg.Log.Error("event neither delivered nor dead-lettered: it is written here so it is not lost",
+				"reason", "its file can no longer be read again and the spool cannot be written", "event", json.RawMessage(e.Data))
+			r.notKept++
+		}
 	}
 }

@@ -297,3 +297,38 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 		t.Errorf("the spool keeps %d records after their confirmations, want 0", kept)
 	}
 }
+
+// On a full disk (the spool's writes fail), lines whose file can no longer
+// be read again stay only in memory; at shutdown those still unconfirmed
+// are logged in full and counted, while lines of files that can be read
+// again are left to be read again, not logged.
+func TestKeepLinesLogsWhatTheSpoolDidNotTake(t *testing.T) {
+	sp, err := openSpool(filepath.Join(t.TempDir(), "spool.ndjson"), 1<<20, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	sp.f.Close() // every write fails from now on
+	var logged strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logged, nil))
+	cp, _, fls := followed(t, 4)
+	r := &run{cp: cp, spool: sp, budget: newBudget(1 << 20), stats: &Stats{}, problems: newRateLog(log, time.Hour), cfg: Config{Log: log}}
+	var events []*Event
+	for _, l := range fls {
+		cost := int64(len(l.Data)) + eventOverhead
+		r.budget.take(cost)
+		events = append(events, &Event{ID: chainID(l.Chain), Data: l.Data, pos: l.Pos, cost: cost})
+	}
+	r.keepFlight([]*position{fls[0].Pos, fls[2].Pos}, []filesource.Line{fls[0], fls[2]}) // their file deleted
+	r.keepLines(events)
+	out := logged.String()
+	for i, l := range fls {
+		in := strings.Contains(out, `"event":`+string(l.Data))
+		if want := i == 0 || i == 2; in != want {
+			t.Errorf("line %d (%s) logged in full: %v, want %v", i+1, l.Data, in, want)
+		}
+	}
+	if r.notKept != 2 || r.stats.Abandoned.Load() != 4 || r.budget.inUse() != 0 {
+		t.Errorf("notKept %d, abandoned %d, queue bytes %d; want 2, 4 and 0", r.notKept, r.stats.Abandoned.Load(), r.budget.inUse())
+	}
+}
