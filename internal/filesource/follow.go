@@ -464,7 +464,10 @@ func (fl *Follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	}()
 	fi := w.scanned
 	w.scanned = nil
-	if fi == nil {
+	// The scan knows a file by device and inode, which a file created since
+	// this one was deleted may have taken (ext4 reuses them at once): a
+	// change it saw is confirmed on the open file. Idle files need no stat.
+	if fi == nil || fi.Size() != w.size || !ctimeOf(fi).Equal(w.checked) {
 		var err error
 		if fi, err = w.f.Stat(); err != nil {
 			fl.say(w.path, "cannot stat a followed file", "err", err)

@@ -720,3 +720,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A file deleted after lines were added to it, its inode taken within the
+// same poll by a new, empty file (ext4 reuses inodes at once; here the scan
+// is told so): the scan's stat of the new file is not taken for the open
+// one's. The lines added are read, the file is not taken for truncated,
+// and it is closed once read, as deleted.
+func TestAnInodeReusedWithinAPollIsNotTakenForTheDeletedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	tf := newTestFollower(t, &Checkpoints{path: filepath.Join(dir, "cp.json")}, path)
+	tf.fl.rotateWait = 0
+	if got := tf.poll(); len(got) != 3 {
+		t.Fatalf("first poll read %d lines, want 3", len(got))
+	}
+	appendTo(t, path, text(nLines(3, 5)))
+	os.Remove(path)
+	os.WriteFile(path, nil, 0o644)
+	now := time.Now()
+	tf.fl.scan(now)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tf.fl.watchers[0]
+	w.scanned, w.missing = fi, time.Time{} // what the scan records when the new file has the old inode
+	for tf.fl.read(context.Background(), w, now) {
+	}
+	var got []string
+	for _, l := range tf.lines[3:] {
+		got = append(got, string(l.Data))
+	}
+	if want := nLines(3, 5); !slices.Equal(got, want) {
+		t.Errorf("after the deletion, read %q, want the lines added before it %q", got, want)
+	}
+	if logs := tf.logs.String(); strings.Contains(logs, "truncated") {
+		t.Errorf("the deleted file was taken for truncated:\n%s", logs)
+	}
+	if w.state != closed {
+		t.Errorf("the deleted file, read to its end, is %v, want closed", w.state)
+	}
+}
