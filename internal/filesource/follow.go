@@ -210,6 +210,9 @@ func New(cfg Config) *Follower {
 func (fl *Follower) Run(ctx context.Context) error {
 	defer func() {
 		for _, w := range fl.watchers {
+			if fi, err := w.f.Stat(); err == nil {
+				w.nlink = nlinkOf(fi) // deleted since the last poll: no restart can read it
+			}
 			if w.gone() { // a line handed out since the last keep, or cut off by the stop
 				fl.keepFlight(w.rec)
 			}

@@ -762,3 +762,39 @@ func TestAnInodeReusedWithinAPollIsNotTakenForTheDeletedFile(t *testing.T) {
 		t.Errorf("the deleted file, read to its end, is %v, want closed", w.state)
 	}
 }
+
+// A file deleted after its lines were handed out and before any poll saw
+// it (the stop came first): at the stop its lines in flight go to Keep, as
+// no restart can read them again.
+func TestAFileDeletedJustBeforeTheStopHasItsLinesKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	var mu sync.Mutex
+	var handed, kept []string
+	emit := func(l Line) bool { // never confirmed: the API is down
+		mu.Lock()
+		defer mu.Unlock()
+		handed = append(handed, string(l.Data))
+		return true
+	}
+	fl := New(Config{Patterns: []string{path}, Checkpoints: &Checkpoints{path: filepath.Join(dir, "cp.json")}, Poll: time.Hour, RotateWait: time.Hour,
+		Log: slog.New(slog.DiscardHandler), TryEmit: emit, Emit: func(_ context.Context, l Line) bool { return emit(l) },
+		Keep: func(_ []*Position, ls []Line) {
+			for _, l := range ls {
+				kept = append(kept, string(l.Data))
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- fl.Run(ctx) }()
+	waitFor(t, "the lines handed out", func() bool { mu.Lock(); defer mu.Unlock(); return len(handed) == 3 })
+	os.Remove(path)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := nLines(0, 3); !slices.Equal(kept, want) {
+		t.Errorf("kept %q at the stop, want the lines in flight %q", kept, want)
+	}
+}
