@@ -38,8 +38,10 @@ const modelCIRuns = 12
 
 // TestModelFileSource drives the built producer (-source file) through
 // random sequences of what happens to log files and to the producer and the
-// API: appends, rename rotation, copytruncate, truncate and rewrite, deletes,
-// new files, restarts (SIGTERM, SIGHUP, SIGQUIT), kill -9, a checkpoint that
+// API: appends (some lines written in two parts), rename rotation (the new
+// file created at once or some polls later; two rotations within one poll),
+// copytruncate, truncation (to nothing, or rewritten), deletes, new files,
+// restarts (SIGTERM, SIGHUP, SIGQUIT), kill -9, a checkpoint that
 // cannot be written (RLIMIT_FSIZE 0), and the API down, slow, storing half
 // of each packed batch, or refusing (403). Each sequence is drawn from its
 // seed; at its end the API is up, the producer runs until every line is
@@ -280,6 +282,7 @@ type mfile struct {
 	seen  time.Time // since when a running producer has had it in view (zero: not yet)
 	short bool      // its first line is shorter than 256 bytes
 	rest  []byte    // the end of its last line, not written yet (split)
+	saved bool      // the checkpoint holds its record (this generation's)
 }
 
 // mline is where a line was written, for the report.
@@ -417,7 +420,7 @@ func (m *modelRun) do(a action) {
 		}
 		m.goneAt = time.Now()
 		mf := m.files[a.arg]
-		mf.lines, mf.size = nil, 0
+		mf.lines, mf.size, mf.saved = nil, 0, false // a new generation
 	case "rewrite":
 		// following-files.md, Truncated: "it is read again from its
 		// start": the bytes a truncation destroys before the producer read
@@ -447,7 +450,7 @@ func (m *modelRun) do(a action) {
 		}
 		m.goneAt = time.Now()
 		old := m.files["app.log"]
-		m.files["app.log.1"] = &mfile{lines: slices.Clone(old.lines), size: old.size, seen: m.seenNow(), short: old.short}
+		m.files["app.log.1"] = &mfile{lines: slices.Clone(old.lines), size: old.size, seen: m.seenNow(), short: old.short, saved: old.saved}
 		if old.short {
 			// following-files.md: "A file shorter than 256 bytes is known
 			// only by its inode: ... and so is a copytruncate copy of it
@@ -458,7 +461,7 @@ func (m *modelRun) do(a action) {
 				m.idFree[n] = "in a copytruncate copy of a file that was shorter than 256 bytes"
 			}
 		}
-		old.lines, old.size = nil, 0
+		old.lines, old.size, old.saved = nil, 0, false // a new generation
 	case "delete":
 		m.gone(a.arg)
 		if err := os.Remove(m.path(a.arg)); err != nil {
@@ -603,6 +606,12 @@ func (m *modelRun) gone(name string) {
 		return
 	}
 	time.Sleep(time.Until(mf.seen.Add(modelSeen))) // not the "less than a -poll" limit
+	if m.p.fsize && !mf.saved {
+		// docs/producer.md, a checkpoint that cannot be saved: a new file's
+		// lines (a new generation's too) wait until it can be saved; gone
+		// before then, they are lost.
+		m.exemptUnhandled(name, "in a file new to the checkpoint, gone while it could not be saved")
+	}
 }
 
 // exemptUnhandled allows the lines of name that are neither stored nor
@@ -692,6 +701,14 @@ func (m *modelRun) stop(sig syscall.Signal) int {
 	p.cancel()
 	m.p = nil
 	m.stderrs = append(m.stderrs, p.stderr.String())
+	for _, mf := range m.files {
+		// Saved at a stop, or by the save every second: a file in view of
+		// a producer that could save for some polls (kill -9: for more
+		// than a second) is in the checkpoint.
+		if mf != nil && !p.fsize && !mf.seen.IsZero() && (time.Since(mf.seen) > 100*time.Millisecond && sig != syscall.SIGKILL || time.Since(mf.seen) > 1500*time.Millisecond) {
+			mf.saved = true
+		}
+	}
 	code := p.cmd.ProcessState.ExitCode()
 	// docs/producer.md, exit status: 0, or 3 when events were
 	// dead-lettered or the checkpoint could not be saved; 1 when events
