@@ -32,8 +32,8 @@ var (
 )
 
 // modelCIRuns is how many seeded sequences run by default (seeds 1..12):
-// under a minute on a shared 2-core machine. Later seeds are for runs on
-// demand (seeds 1..100 pass, in about 2.5 minutes).
+// about 35 s on a shared 2-core machine, with the limit plans. Later seeds
+// are for runs on demand (seeds 13..112 pass, in about 3 minutes).
 const modelCIRuns = 12
 
 // TestModelFileSource drives the built producer (-source file) through
