@@ -32,15 +32,7 @@ func TestFaultStdinSIGTERM(t *testing.T) {
 			s := newScenario(t, c.faults)
 			r, w := stdinPipe(t)
 			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-concurrency", "2", "-queue-mib", "1")
-			go func() {
-				defer w.Close()
-				for i := 0; i < 40000; i += 100 {
-					if _, err := w.WriteString(s.lines(i, i+100, 60)); err != nil {
-						t.Errorf("writing to the pipe: %v", err)
-						return
-					}
-				}
-			}()
+			s.feedStdin(w, 40000, 60)
 			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
 			time.Sleep(200 * time.Millisecond)
 			code := p.stop(syscall.SIGTERM)
@@ -98,15 +90,7 @@ func TestFaultStdinSIGHUPAndSIGQUIT(t *testing.T) {
 			s := newScenario(t, c.faults)
 			r, w := stdinPipe(t)
 			p := s.start(r, "-source", "stdin", "-shutdown-timeout", "1s", "-concurrency", "2", "-queue-mib", "1")
-			go func() {
-				defer w.Close()
-				for i := 0; i < 5000; i += 100 {
-					if _, err := w.WriteString(s.lines(i, i+100, 60)); err != nil {
-						t.Errorf("writing to the pipe: %v", err)
-						return
-					}
-				}
-			}()
+			s.feedStdin(w, 5000, 60)
 			waitFor(t, "requests", func() bool { return s.api.Requests() > 3 })
 			code := p.stop(c.sig)
 			s.stdinRest(r)
@@ -225,15 +209,7 @@ func TestFaultSpoolFull(t *testing.T) {
 	s := newScenario(t, fakeapi.Faults{Down: true})
 	r, w := stdinPipe(t)
 	p := s.start(r, "-source", "stdin", "-spool-mib", "1", "-stats-interval", "100ms")
-	go func() {
-		defer w.Close()
-		for i := 0; i < 3000; i += 100 {
-			if _, err := w.WriteString(s.lines(i, i+100, 1000)); err != nil {
-				t.Errorf("writing to the pipe: %v", err)
-				return
-			}
-		}
-	}()
+	s.feedStdin(w, 3000, 1000)
 	waitFor(t, "the log to say the spool is full", func() bool {
 		return strings.Contains(p.stderr.String(), "the spool is full") && strings.Contains(p.stderr.String(), `"spool_full":true`)
 	})

@@ -466,6 +466,21 @@ func stdinPipe(t *testing.T) (r, w *os.File) {
 	return os.NewFile(uintptr(fds[0]), "stdin-r"), os.NewFile(uintptr(fds[1]), "stdin-w")
 }
 
+// feedStdin writes lines 0 to n-1, width bytes each, to the pipe w in the
+// background, in groups of 100 so that the producer's reading paces it, then
+// closes w.
+func (s *scenario) feedStdin(w *os.File, n, width int) {
+	go func() {
+		defer w.Close()
+		for i := 0; i < n; i += 100 {
+			if _, err := w.WriteString(s.lines(i, min(i+100, n), width)); err != nil {
+				s.t.Errorf("writing to the pipe: %v", err)
+				return
+			}
+		}
+	}()
+}
+
 // stdinRest accounts for the lines still in the pipe after the producer
 // exited (never read by it) and for a line it read part of at shutdown
 // (dead-lettered as cut off, the rest still in the pipe). The writer closes

@@ -32,14 +32,16 @@ var (
 )
 
 // modelCIRuns is how many seeded sequences run by default (seeds 1..12):
-// under a minute on a shared 2-core machine. Later seeds are for runs on
-// demand (seeds 1..100 pass, in about 2.5 minutes).
+// about 35 s on a shared 2-core machine, with the limit plans. Later seeds
+// are for runs on demand (seeds 13..112 pass, in about 3 minutes).
 const modelCIRuns = 12
 
 // TestModelFileSource drives the built producer (-source file) through
 // random sequences of what happens to log files and to the producer and the
-// API: appends, rename rotation, copytruncate, truncate and rewrite, deletes,
-// new files, restarts (SIGTERM, SIGHUP, SIGQUIT), kill -9, a checkpoint that
+// API: appends (some lines written in two parts), rename rotation (the new
+// file created at once or some polls later; two rotations within one poll),
+// copytruncate, truncation (to nothing, or rewritten), deletes, new files,
+// restarts (SIGTERM, SIGHUP, SIGQUIT), kill -9, a checkpoint that
 // cannot be written (RLIMIT_FSIZE 0), and the API down, slow, storing half
 // of each packed batch, or refusing (403). Each sequence is drawn from its
 // seed; at its end the API is up, the producer runs until every line is
@@ -105,18 +107,22 @@ var modelLimitPlans = map[string]string{
 
 // action is one step of a sequence, written op[:arg][:n] (see parseAction).
 type action struct {
-	op  string // append, create, rewrite, rotate, copytruncate, delete, stop, start, restart, kill9, api, wait
+	op  string // append, split, create, rewrite, truncate, rotate, copytruncate, delete, stop, start, restart, kill9, api, wait
 	arg string // a file name, a signal (TERM, HUP, QUIT), an API mode, or "fsize" for start
-	n   int    // lines to write, or milliseconds to wait
+	n   int    // lines to write, or milliseconds to wait (for rotate: before app.log is created again)
 }
 
 func (a action) String() string {
 	switch a.op {
-	case "append", "create", "rewrite":
+	case "append", "split", "create", "rewrite":
 		return fmt.Sprintf("%s:%s:%d", a.op, a.arg, a.n)
 	case "wait":
 		return fmt.Sprintf("wait:%d", a.n)
-	case "delete", "stop", "restart", "api":
+	case "rotate":
+		if a.n > 0 {
+			return fmt.Sprintf("rotate:%d", a.n)
+		}
+	case "delete", "truncate", "stop", "restart", "api":
 		return a.op + ":" + a.arg
 	case "start":
 		if a.arg != "" {
@@ -140,20 +146,20 @@ func parsePlan(s string) ([]action, error) {
 		parts := strings.Split(f, ":")
 		a := action{op: parts[0]}
 		switch {
-		case len(parts) == 3 && slices.Contains([]string{"append", "create", "rewrite"}, a.op):
+		case len(parts) == 3 && slices.Contains([]string{"append", "split", "create", "rewrite"}, a.op):
 			a.arg = parts[1]
 			n, err := strconv.Atoi(parts[2])
 			if err != nil || n < 1 {
 				return nil, fmt.Errorf("action %q: want a line count", f)
 			}
 			a.n = n
-		case len(parts) == 2 && a.op == "wait":
+		case len(parts) == 2 && (a.op == "wait" || a.op == "rotate"):
 			n, err := strconv.Atoi(parts[1])
 			if err != nil || n < 0 {
 				return nil, fmt.Errorf("action %q: want milliseconds", f)
 			}
 			a.n = n
-		case len(parts) == 2 && slices.Contains([]string{"delete", "stop", "restart", "api", "start"}, a.op):
+		case len(parts) == 2 && slices.Contains([]string{"delete", "truncate", "stop", "restart", "api", "start"}, a.op):
 			a.arg = parts[1]
 		case len(parts) == 1 && slices.Contains([]string{"rotate", "copytruncate", "start", "kill9"}, a.op):
 		default:
@@ -188,19 +194,35 @@ func genPlan(r *rand.Rand) []action {
 	for want := 15 + r.IntN(26); len(plan) < want; {
 		var a action
 		switch k := r.IntN(100); {
-		case k < 30:
+		case k < 26:
 			a = action{op: "append", arg: "app.log", n: 1 + r.IntN(12)}
 			if len(files) > 1 && r.IntN(5) == 0 { // a writer still writing a rotated file
 				a.arg = files[r.IntN(len(files))]
 			}
+		case k < 30:
+			// The live file only: a rotated file's unterminated last
+			// line is sent once idle for -rotate-wait (following-files.md).
+			a = action{op: "split", arg: "app.log", n: 1 + r.IntN(6)}
 		case k < 38:
 			a = action{op: "rotate"}
+			if r.IntN(3) == 0 { // app.log created again only some polls later
+				a.n = 30 + 10*r.IntN(18)
+			}
 			shift()
-		case k < 44:
+		case k < 41:
+			// Two rotations within one poll: the first new app.log,
+			// with a few lines, is app.log.1 before a poll may see it.
+			plan = append(plan, action{op: "rotate"}, action{op: "append", arg: "app.log", n: 1 + r.IntN(4)})
+			shift()
+			a = action{op: "rotate"}
+			shift()
+		case k < 45:
 			a = action{op: "copytruncate"}
 			shift()
-		case k < 48:
+		case k < 47:
 			a = action{op: "rewrite", arg: "app.log", n: 1 + r.IntN(6)}
+		case k < 49:
+			a = action{op: "truncate", arg: "app.log"} // the lines after it come with the next appends
 		case k < 53:
 			others := slices.DeleteFunc(slices.Clone(files), func(f string) bool { return f == "app.log" })
 			if len(others) == 0 {
@@ -230,7 +252,7 @@ func genPlan(r *rand.Rand) []action {
 				a.arg = "fsize"
 			}
 			running = !running
-		case k < 86:
+		case k < 84:
 			a = action{op: "api", arg: modes[r.IntN(len(modes))]}
 		default:
 			a = action{op: "wait", n: 10 * r.IntN(40)}
@@ -248,10 +270,8 @@ const (
 	// after it was created, before any poll found it".
 	modelSeen = 500 * time.Millisecond
 	// modelDetect is how long the model waits after destroying a file's
-	// bytes (truncate, copytruncate, delete) before a kill -9: the
-	// documented window (docs/producer.md, the source x fault table: lines
-	// read before the follower sees the truncation or deletion, one
-	// -poll, are lost under kill -9) is not what the model checks.
+	// bytes (truncate, copytruncate, delete, a rename over it) before a
+	// stop: see afterDetect.
 	modelDetect = 10 * modelPoll
 )
 
@@ -261,6 +281,8 @@ type mfile struct {
 	size  int64
 	seen  time.Time // since when a running producer has had it in view (zero: not yet)
 	short bool      // its first line is shorter than 256 bytes
+	rest  []byte    // the end of its last line, not written yet (split)
+	saved bool      // the checkpoint holds its record (this generation's)
 }
 
 // mline is where a line was written, for the report.
@@ -276,6 +298,7 @@ type mproc struct {
 	cancel context.CancelFunc
 	dlAt   int
 	fsize  bool
+	exited bool // on its own, noted once
 }
 
 type modelRun struct {
@@ -318,6 +341,7 @@ func runModel(t *testing.T, bin string, seed uint64, plan []action) {
 		m.do(a)
 	}
 	m.step = len(plan)
+	m.endLines()
 	m.api.SetFaults(fakeapi.Faults{})
 	if m.p != nil && m.p.fsize { // the disk freed: a producer that can save its checkpoint
 		m.stop(syscall.SIGTERM)
@@ -372,16 +396,31 @@ func (m *modelRun) do(a action) {
 			t.Logf("action %d: %v: no app.log, skipped", m.step, a)
 			return
 		}
+		m.endLines()
 		m.shift()
-	case "delete":
+	case "delete", "truncate":
 		if m.files[a.arg] == nil { // a hand-cut plan may have dropped its creation
 			t.Logf("action %d: %v: no such file, skipped", m.step, a)
 			return
 		}
+		m.endLines()
+	case "rewrite":
+		m.endLines()
 	}
 	switch a.op {
 	case "append", "create":
 		m.write(a.arg, a.n, os.O_APPEND|os.O_CREATE|os.O_WRONLY)
+	case "split":
+		m.writeSplit(a.arg, a.n)
+	case "truncate":
+		// As rewrite, the lines after it written by later actions.
+		m.exemptUnhandled(a.arg, "cut off by a truncation before it was read")
+		if err := os.Truncate(m.path(a.arg), 0); err != nil {
+			t.Fatal(err)
+		}
+		m.goneAt = time.Now()
+		mf := m.files[a.arg]
+		mf.lines, mf.size, mf.saved = nil, 0, false // a new generation
 	case "rewrite":
 		// following-files.md, Truncated: "it is read again from its
 		// start": the bytes a truncation destroys before the producer read
@@ -396,6 +435,7 @@ func (m *modelRun) do(a action) {
 		}
 		m.files["app.log.1"] = m.files["app.log"]
 		m.files["app.log"] = nil
+		time.Sleep(time.Duration(a.n) * time.Millisecond)
 		m.write("app.log", 0, os.O_CREATE|os.O_WRONLY) // logrotate's create
 	case "copytruncate":
 		data, err := os.ReadFile(m.path("app.log"))
@@ -410,7 +450,7 @@ func (m *modelRun) do(a action) {
 		}
 		m.goneAt = time.Now()
 		old := m.files["app.log"]
-		m.files["app.log.1"] = &mfile{lines: slices.Clone(old.lines), size: old.size, seen: m.seenNow(), short: old.short}
+		m.files["app.log.1"] = &mfile{lines: slices.Clone(old.lines), size: old.size, seen: m.seenNow(), short: old.short, saved: old.saved}
 		if old.short {
 			// following-files.md: "A file shorter than 256 bytes is known
 			// only by its inode: ... and so is a copytruncate copy of it
@@ -421,7 +461,7 @@ func (m *modelRun) do(a action) {
 				m.idFree[n] = "in a copytruncate copy of a file that was shorter than 256 bytes"
 			}
 		}
-		old.lines, old.size = nil, 0
+		old.lines, old.size, old.saved = nil, 0, false // a new generation
 	case "delete":
 		m.gone(a.arg)
 		if err := os.Remove(m.path(a.arg)); err != nil {
@@ -430,14 +470,16 @@ func (m *modelRun) do(a action) {
 		m.goneAt = time.Now()
 		delete(m.files, a.arg)
 	case "stop":
+		m.afterDetect()
 		m.stop(signalOf(a.arg))
 	case "start":
 		m.start(a.arg == "fsize")
 	case "restart":
+		m.afterDetect()
 		m.stop(signalOf(a.arg))
 		m.start(false)
 	case "kill9":
-		time.Sleep(time.Until(m.goneAt.Add(modelDetect))) // outside the documented window
+		m.afterDetect()
 		m.stop(syscall.SIGKILL)
 		m.start(false)
 	case "api":
@@ -452,12 +494,19 @@ func (m *modelRun) do(a action) {
 	}
 }
 
+// afterDetect waits, before a stop, until the producer has seen the last
+// destruction of a followed file's bytes: the windows the docs give
+// (docs/producer.md, the source x fault table; following-files.md, what it
+// cannot: lines written less than a -poll before their file was deleted are
+// not read by a stop within that -poll) are not what the model checks.
+func (m *modelRun) afterDetect() { time.Sleep(time.Until(m.goneAt.Add(modelDetect))) }
+
 func signalOf(s string) syscall.Signal {
 	return map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT}[s]
 }
 
 func (m *modelRun) seenNow() time.Time {
-	if m.p != nil {
+	if m.running() {
 		return time.Now()
 	}
 	return time.Time{}
@@ -465,7 +514,17 @@ func (m *modelRun) seenNow() time.Time {
 
 // write writes n new lines to name, opened with flag; a nil or missing
 // model entry starts a new file.
-func (m *modelRun) write(name string, n int, flag int) {
+func (m *modelRun) write(name string, n int, flag int) { m.writeLines(name, n, flag, false) }
+
+// writeSplit writes n new lines to name, the last of them in part: its end
+// is written by the next write to name (or endLines), as a writer that
+// writes a line in two parts, the first without its newline. The cut falls
+// inside the line's JSON, so a part sent alone would be dead-lettered.
+func (m *modelRun) writeSplit(name string, n int) {
+	m.writeLines(name, n, os.O_APPEND|os.O_CREATE|os.O_WRONLY, true)
+}
+
+func (m *modelRun) writeLines(name string, n int, flag int, split bool) {
 	f, err := os.OpenFile(m.path(name), flag, 0o644)
 	if err != nil {
 		m.t.Fatal(err)
@@ -477,6 +536,8 @@ func (m *modelRun) write(name string, n int, flag int) {
 		m.files[name] = mf
 	}
 	var b bytes.Buffer
+	b.Write(mf.rest) // a writer ends the line it began first
+	mf.rest = nil
 	for i := range n {
 		m.seq++
 		// Lines of varied length, so that files cross 256 bytes at
@@ -492,10 +553,27 @@ func (m *modelRun) write(name string, n int, flag int) {
 		m.written[m.seq] = mline{file: name, action: m.step}
 		mf.lines = append(mf.lines, m.seq)
 	}
-	if _, err := f.Write(b.Bytes()); err != nil {
+	out := b.Bytes()
+	if split && n > 0 {
+		start := bytes.LastIndexByte(out[:len(out)-1], '\n') + 1
+		cut := start + 1 + (len(out)-start)*(m.seq%5+1)/7
+		mf.rest = slices.Clone(out[cut:])
+		out = out[:cut]
+	}
+	if _, err := f.Write(out); err != nil {
 		m.t.Fatal(err)
 	}
-	mf.size += int64(b.Len())
+	mf.size += int64(len(out))
+}
+
+// endLines writes the end of every line written in part: before a file
+// is renamed or destroyed, and before the end of a sequence.
+func (m *modelRun) endLines() {
+	for _, name := range slices.Sorted(maps.Keys(m.files)) {
+		if mf := m.files[name]; mf != nil && mf.rest != nil {
+			m.write(name, 0, os.O_APPEND|os.O_WRONLY)
+		}
+	}
 }
 
 // shift renames app.log.1 to app.log.2 (over the old one), as logrotate's
@@ -510,6 +588,9 @@ func (m *modelRun) shift() {
 	if err := os.Rename(m.path("app.log.1"), m.path("app.log.2")); err != nil {
 		m.t.Fatal(err)
 	}
+	if m.files["app.log.2"] != nil {
+		m.goneAt = time.Now() // renamed over
+	}
 	m.files["app.log.2"] = m.files["app.log.1"]
 	delete(m.files, "app.log.1")
 }
@@ -517,7 +598,7 @@ func (m *modelRun) shift() {
 // gone is called before name disappears (deleted, or renamed over).
 func (m *modelRun) gone(name string) {
 	mf := m.files[name]
-	if m.p == nil || mf.seen.IsZero() {
+	if !m.running() || mf.seen.IsZero() {
 		// following-files.md, what it cannot: "a file deleted (or
 		// compressed away) while the producer was stopped, or less than a
 		// -poll after it was created, before any poll found it".
@@ -525,6 +606,12 @@ func (m *modelRun) gone(name string) {
 		return
 	}
 	time.Sleep(time.Until(mf.seen.Add(modelSeen))) // not the "less than a -poll" limit
+	if m.p.fsize && !mf.saved {
+		// docs/producer.md, a checkpoint that cannot be saved: a new file's
+		// lines (a new generation's too) wait until it can be saved; gone
+		// before then, they are lost.
+		m.exemptUnhandled(name, "in a file new to the checkpoint, gone while it could not be saved")
+	}
 }
 
 // exemptUnhandled allows the lines of name that are neither stored nor
@@ -541,6 +628,25 @@ func (m *modelRun) exemptUnhandled(name, why string) {
 				m.exempt[n] = why
 			}
 		}
+	}
+}
+
+// running tells whether a producer runs. One started on a full disk may
+// exit 1 on its own (docs/producer.md, exit status: events that could be
+// neither delivered nor dead-lettered); any other that exits is a problem.
+func (m *modelRun) running() bool {
+	if m.p == nil {
+		return false
+	}
+	select {
+	case <-m.p.done:
+		if !m.p.fsize && !m.p.exited {
+			m.problems = append(m.problems, fmt.Sprintf("action %d: the producer exited on its own (%v)", m.step, m.p.cmd.ProcessState))
+		}
+		m.p.exited = true
+		return false
+	default:
+		return true
 	}
 }
 
@@ -595,6 +701,14 @@ func (m *modelRun) stop(sig syscall.Signal) int {
 	p.cancel()
 	m.p = nil
 	m.stderrs = append(m.stderrs, p.stderr.String())
+	for _, mf := range m.files {
+		// Saved at a stop, or by the save every second: a file in view of
+		// a producer that could save for some polls (kill -9: for more
+		// than a second) is in the checkpoint.
+		if mf != nil && !p.fsize && !mf.seen.IsZero() && (time.Since(mf.seen) > 100*time.Millisecond && sig != syscall.SIGKILL || time.Since(mf.seen) > 1500*time.Millisecond) {
+			mf.saved = true
+		}
+	}
 	code := p.cmd.ProcessState.ExitCode()
 	// docs/producer.md, exit status: 0, or 3 when events were
 	// dead-lettered or the checkpoint could not be saved; 1 when events
@@ -679,6 +793,22 @@ func (m *modelRun) verdict() modelVerdict {
 			v.problems = append(v.problems, fmt.Sprintf("line %s dead-lettered without a reason", d.Event.K))
 		}
 		note(d.Event.K, d.Event.EventID)
+	}
+	// docs/producer.md, a checkpoint that cannot be saved: on a full disk,
+	// lines the spool could not take whose file is gone are logged in full
+	// at shutdown, the last resort (exit 1).
+	logs := slices.Clone(m.stderrs)
+	if m.p != nil {
+		logs = append(logs, m.p.stderr.String())
+	}
+	for _, l := range strings.Split(strings.Join(logs, "\n"), "\n") {
+		var e struct {
+			Msg   string `json:"msg"`
+			Event ev     `json:"event"`
+		}
+		if json.Unmarshal([]byte(l), &e) == nil && e.Msg == "event neither delivered nor dead-lettered: it is written here so it is not lost" {
+			note(e.Event.K, e.Event.EventID)
+		}
 	}
 	for n := range m.written {
 		if !v.handled[n] && m.exempt[n] == "" {

@@ -125,7 +125,7 @@ func (fl *Follower) scan(now time.Time) {
 	fl.matched = len(seen)
 	for _, w := range fl.watchers {
 		f, ok := seen[w.id]
-		w.scanned = f.fi // its inode's, as fstat would say: read needs no stat of its own
+		w.scanned = f.fi // its inode's, as fstat would say, unless the inode was reused: see read
 		if !ok {
 			if w.missing.IsZero() {
 				w.missing = now

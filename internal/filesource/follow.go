@@ -237,6 +237,9 @@ func New(cfg Config) *Follower {
 func (fl *Follower) Run(ctx context.Context) error {
 	defer func() {
 		for _, w := range fl.watchers {
+			if fi, err := w.f.Stat(); err == nil {
+				w.nlink = nlinkOf(fi) // deleted since the last poll: no restart can read it
+			}
 			if w.gone() { // a line handed out since the last keep, or cut off by the stop
 				fl.keepFlight(w.rec)
 			}
@@ -493,7 +496,10 @@ func (fl *Follower) read(ctx context.Context, w *watcher, now time.Time) bool {
 	}()
 	fi := w.scanned
 	w.scanned = nil
-	if fi == nil {
+	// The scan knows a file by device and inode, which a file created since
+	// this one was deleted may have taken (ext4 reuses them at once): a
+	// change it saw is confirmed on the open file. Idle files need no stat.
+	if fi == nil || fi.Size() != w.size || !ctimeOf(fi).Equal(w.checked) {
 		var err error
 		if fi, err = w.f.Stat(); err != nil {
 			fl.say(w.path, "cannot stat a followed file", "err", err)

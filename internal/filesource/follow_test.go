@@ -720,3 +720,81 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A file deleted after lines were added to it, its inode taken within the
+// same poll by a new, empty file (ext4 reuses inodes at once; here the scan
+// is told so): the scan's stat of the new file is not taken for the open
+// one's. The lines added are read, the file is not taken for truncated,
+// and it is closed once read, as deleted.
+func TestAnInodeReusedWithinAPollIsNotTakenForTheDeletedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	tf := newTestFollower(t, &Checkpoints{path: filepath.Join(dir, "cp.json")}, path)
+	tf.fl.rotateWait = 0
+	if got := tf.poll(); len(got) != 3 {
+		t.Fatalf("first poll read %d lines, want 3", len(got))
+	}
+	appendTo(t, path, text(nLines(3, 5)))
+	os.Remove(path)
+	os.WriteFile(path, nil, 0o644)
+	now := time.Now()
+	tf.fl.scan(now)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tf.fl.watchers[0]
+	w.scanned, w.missing = fi, time.Time{} // what the scan records when the new file has the old inode
+	for tf.fl.read(context.Background(), w, now) {
+	}
+	var got []string
+	for _, l := range tf.lines[3:] {
+		got = append(got, string(l.Data))
+	}
+	if want := nLines(3, 5); !slices.Equal(got, want) {
+		t.Errorf("after the deletion, read %q, want the lines added before it %q", got, want)
+	}
+	if logs := tf.logs.String(); strings.Contains(logs, "truncated") {
+		t.Errorf("the deleted file was taken for truncated:\n%s", logs)
+	}
+	if w.state != closed {
+		t.Errorf("the deleted file, read to its end, is %v, want closed", w.state)
+	}
+}
+
+// A file deleted after its lines were handed out and before any poll saw
+// it (the stop came first): at the stop its lines in flight go to Keep, as
+// no restart can read them again.
+func TestAFileDeletedJustBeforeTheStopHasItsLinesKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, 3))), 0o644)
+	var mu sync.Mutex
+	var handed, kept []string
+	emit := func(l Line) bool { // never confirmed: the API is down
+		mu.Lock()
+		defer mu.Unlock()
+		handed = append(handed, string(l.Data))
+		return true
+	}
+	fl := New(Config{Patterns: []string{path}, Checkpoints: &Checkpoints{path: filepath.Join(dir, "cp.json")}, Poll: time.Hour, RotateWait: time.Hour,
+		Log: slog.New(slog.DiscardHandler), TryEmit: emit, Emit: func(_ context.Context, l Line) bool { return emit(l) },
+		Keep: func(_ []*Position, ls []Line) {
+			for _, l := range ls {
+				kept = append(kept, string(l.Data))
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- fl.Run(ctx) }()
+	waitFor(t, "the lines handed out", func() bool { mu.Lock(); defer mu.Unlock(); return len(handed) == 3 })
+	os.Remove(path)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := nLines(0, 3); !slices.Equal(kept, want) {
+		t.Errorf("kept %q at the stop, want the lines in flight %q", kept, want)
+	}
+}

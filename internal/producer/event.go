@@ -577,7 +577,7 @@ func randomID() string {
 }
 
 // chainID is the id of a line of a followed file: a UUID (version 8) made of
-// the file's chain hash after that line (see follow.go), so the same line
+// the file's chain hash after that line (see internal/filesource), so the same line
 // read again gets the same id and different lines get different ones.
 func chainID(chain [32]byte) string {
 	var b [16]byte

@@ -272,6 +272,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if r.notDeadLettered > 0 {
 		fatal = fmt.Errorf("%d events could not be written to the dead-letter file %s (see the errors above)", r.notDeadLettered, cfg.DeadLetterPath)
 	}
+	r.unkeptMu.Lock()
+	if r.notKept > 0 {
+		fatal = errors.Join(fatal, fmt.Errorf("%d lines of files that can no longer be read again could not be kept in the spool %s (logged above in full)", r.notKept, cfg.SpoolPath))
+	}
+	r.unkeptMu.Unlock()
 	if fatal = errors.Join(sourceErr, fatal); fatal != nil {
 		return errors.Join(fatal, cpErr)
 	}
@@ -336,6 +341,14 @@ type run struct {
 	dlIn            chan []dlItem
 	dlDone          chan struct{}
 	notDeadLettered int // set by deadLetterLoop before dlDone closes
+
+	// unkept holds the lines whose file can no longer be read again and
+	// which the spool could not take (a full disk): only in memory, so at
+	// shutdown they are logged in full (keepLines), never left to a file
+	// that is gone. notKept counts those logged.
+	unkeptMu sync.Mutex
+	unkept   map[*position]bool
+	notKept  int
 }
 
 // housekeep saves the checkpoint every second and logs stats until done.

@@ -98,7 +98,7 @@ func openSpool(path string, limit int64, log *slog.Logger) (*spool, error) {
 }
 
 // load reads what an earlier run left: the records not acknowledged stay,
-// compacted to the start of the file.
+// compacted to the start of the file (where the disk has room for that).
 func (s *spool) load() error {
 	raw, err := os.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -109,6 +109,7 @@ func (s *spool) load() error {
 	}
 	defer raw.Close()
 	bad, torn := 0, false
+	whole := int64(0) // bytes up to the end of the last whole line
 	br := bufio.NewReaderSize(raw, 1<<20)
 	for {
 		b, err := br.ReadBytes('\n')
@@ -117,6 +118,7 @@ func (s *spool) load() error {
 			break
 		}
 		if len(b) > 0 {
+			whole += int64(len(b))
 			var r spoolRecord
 			switch {
 			case json.Unmarshal(b, &r) != nil:
@@ -144,7 +146,20 @@ func (s *spool) load() error {
 		return err
 	}
 	if err := s.compact(); err != nil {
-		return err
+		// A full disk: refusing to start would leave every file unread
+		// until there is room. The records are sent from where they are
+		// (recoverSpool skips those acknowledged); only a torn end is cut
+		// off, which takes no room.
+		if rerr := s.reopen(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if s.size > whole {
+			if terr := s.f.Truncate(whole); terr != nil {
+				return errors.Join(err, terr)
+			}
+			s.size = whole
+		}
+		s.log.Error("cannot compact the spool (a full disk?): its events are sent from where they are", "path", s.path, "err", err)
 	}
 	for _, n := range s.live {
 		s.liveBytes += n
@@ -252,10 +267,12 @@ func (s *spool) recoverSpool(ctx context.Context, emit func(context.Context, lin
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(io.LimitReader(f, end), 1<<20)
+	sent := map[uint64]bool{} // a file load could not compact may hold a record twice
 	for ctx.Err() == nil {
 		b, err := br.ReadBytes('\n')
 		var r spoolRecord
-		if len(b) > 0 && json.Unmarshal(b, &r) == nil && r.Seq > 0 {
+		if len(b) > 0 && json.Unmarshal(b, &r) == nil && r.Seq > 0 && s.isLive(r.Seq) && !sent[r.Seq] {
+			sent[r.Seq] = true
 			l := line{data: []byte(r.Line), id: r.ID, spool: r.Seq, tooLong: r.Long, cut: r.Cut}
 			if r.B64 != nil {
 				l.data = r.B64
@@ -356,6 +373,14 @@ func (s *spool) write(ctx context.Context, ls []line, force bool) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// isLive tells whether the record seq is still to be confirmed.
+func (s *spool) isLive(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.live[seq]
+	return ok
 }
 
 func (s *spool) liveBytes0() int64 {
@@ -542,6 +567,14 @@ func (r *run) keepFlight(ps []*position, fls []filesource.Line) {
 	if err := r.spool.write(context.Background(), ls, true); err != nil {
 		r.problems.at(slog.LevelError, "keep", "CANNOT WRITE THE SPOOL: lines of a file that can no longer be read again are only in memory until the API confirms them",
 			"events", len(ls), "path", r.cfg.SpoolPath, "err", err)
+		r.unkeptMu.Lock()
+		if r.unkept == nil {
+			r.unkept = map[*position]bool{}
+		}
+		for _, p := range ps {
+			r.unkept[p] = true
+		}
+		r.unkeptMu.Unlock()
 		return
 	}
 	seqs := make([]uint64, len(ls))
@@ -561,7 +594,8 @@ func (r *run) keepFlight(ps []*position, fls []filesource.Line) {
 // the spool, and lets the checkpoint move past them: their file may not be
 // there to read them again (truncated after a copy the patterns do not
 // match, deleted, rotated away). Without a spool, or when it cannot be
-// written, they stay unconfirmed, to be read again from their file.
+// written, they stay unconfirmed, to be read again from their file; those
+// whose file keepFlight knew could not be read again are logged in full.
 func (r *run) keepLines(events []*Event) {
 	if len(events) == 0 {
 		return
@@ -582,8 +616,15 @@ func (r *run) keepLines(events []*Event) {
 		r.cfg.Log.Error("cannot write lines of followed files to the spool at shutdown: they are read again from their files at the next start, if they are still there",
 			"events", len(events), "path", r.cfg.SpoolPath, "err", err)
 	}
+	r.unkeptMu.Lock()
+	defer r.unkeptMu.Unlock()
 	for _, e := range events {
 		r.stats.Abandoned.Add(1)
 		r.budget.release(e.cost)
+		if r.unkept[e.pos] {
+			r.cfg.Log.Error("event neither delivered nor dead-lettered: it is written here so it is not lost",
+				"reason", "its file can no longer be read again and the spool cannot be written", "event", json.RawMessage(e.Data))
+			r.notKept++
+		}
 	}
 }

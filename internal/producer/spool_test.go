@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,59 @@ func TestSpoolKeepsWhatIsNotAcknowledged(t *testing.T) {
 	defer s.close()
 	if _, ok := got[more[0].id]; !ok || len(got) != 3 {
 		t.Errorf("after the torn record, the next start recovered %d records (want 3, the one written after it too)", len(got))
+	}
+}
+
+// A spool left by an earlier run that cannot be compacted at start (a full
+// disk; here its temporary file's name is taken by a directory) does not stop
+// the producer: each record not acknowledged is sent once from where it is,
+// and a torn end is cut off so that the next record is whole.
+func TestSpoolNotCompactedAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.ndjson")
+	s, _ := recovered(t, path, 1<<20)
+	ls := []line{{data: []byte(`{"a":1}`)}, {data: []byte(`{"a":2}`)}, {data: []byte(`{"a":3}`)}}
+	if err := s.write(context.Background(), ls, false); err != nil {
+		t.Fatal(err)
+	}
+	s.ack(ls[0].spool)
+	s.close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The record of ls[1] written twice (as compaction never keeps), and a
+	// crash in the middle of the next write.
+	dup := strings.SplitAfter(string(raw), "\n")[1]
+	if err := os.WriteFile(path, []byte(string(raw)+dup+`{"seq":98,"id":"torn","line":"{}"}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path+".tmp", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err = openSpool(path, 1<<20, quiet())
+	if err != nil {
+		t.Fatalf("a spool that cannot be compacted stops the start: %v", err)
+	}
+	var got []string
+	s.recoverSpool(context.Background(), func(_ context.Context, l line) bool {
+		got = append(got, l.id)
+		return true
+	})
+	if want := []string{ls[1].id, ls[2].id}; !slices.Equal(got, want) {
+		t.Errorf("recovered %q, want %q: each record not acknowledged once, not the acknowledged, doubled or torn ones", got, want)
+	}
+	more := []line{{data: []byte(`{"a":4}`)}}
+	if err := s.write(context.Background(), more, false); err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	if err := os.Remove(path + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	s, all := recovered(t, path, 1<<20)
+	defer s.close()
+	if _, ok := all[more[0].id]; !ok || len(all) != 3 {
+		t.Errorf("the next start recovered %d records, want 3 (the one written after the torn end too)", len(all))
 	}
 }
 
@@ -241,5 +295,40 @@ func TestKeepFlightSpoolsLinesInFlight(t *testing.T) {
 	}
 	if kept := sp.close(); kept != 0 {
 		t.Errorf("the spool keeps %d records after their confirmations, want 0", kept)
+	}
+}
+
+// On a full disk (the spool's writes fail), lines whose file can no longer
+// be read again stay only in memory; at shutdown those still unconfirmed
+// are logged in full and counted, while lines of files that can be read
+// again are left to be read again, not logged.
+func TestKeepLinesLogsWhatTheSpoolDidNotTake(t *testing.T) {
+	sp, err := openSpool(filepath.Join(t.TempDir(), "spool.ndjson"), 1<<20, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	sp.f.Close() // every write fails from now on
+	var logged strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logged, nil))
+	cp, _, fls := followed(t, 4)
+	r := &run{cp: cp, spool: sp, budget: newBudget(1 << 20), stats: &Stats{}, problems: newRateLog(log, time.Hour), cfg: Config{Log: log}}
+	var events []*Event
+	for _, l := range fls {
+		cost := int64(len(l.Data)) + eventOverhead
+		r.budget.take(cost)
+		events = append(events, &Event{ID: chainID(l.Chain), Data: l.Data, pos: l.Pos, cost: cost})
+	}
+	r.keepFlight([]*position{fls[0].Pos, fls[2].Pos}, []filesource.Line{fls[0], fls[2]}) // their file deleted
+	r.keepLines(events)
+	out := logged.String()
+	for i, l := range fls {
+		in := strings.Contains(out, `"event":`+string(l.Data))
+		if want := i == 0 || i == 2; in != want {
+			t.Errorf("line %d (%s) logged in full: %v, want %v", i+1, l.Data, in, want)
+		}
+	}
+	if r.notKept != 2 || r.stats.Abandoned.Load() != 4 || r.budget.inUse() != 0 {
+		t.Errorf("notKept %d, abandoned %d, queue bytes %d; want 2, 4 and 0", r.notKept, r.stats.Abandoned.Load(), r.budget.inUse())
 	}
 }
