@@ -123,3 +123,69 @@ func TestAppWarnsOnceThatProductionRetains(t *testing.T) {
 		}
 	}
 }
+
+// The README's performance figures are the benchmark's, as docs/producer.md's
+// "Performance" table records them: each README row's figure is the producer
+// column of the row there that names the same measure.
+func TestReadmePerformanceIsTheBenchmarks(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer, err := os.ReadFile("../docs/producer.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := func(doc []byte, heading string) string {
+		s := string(doc)
+		i := strings.Index(s, heading+"\n")
+		if i < 0 {
+			t.Fatalf("no %q section", heading)
+		}
+		s = s[i+len(heading):]
+		if j := strings.Index(s, "\n## "); j >= 0 {
+			s = s[:j]
+		}
+		return s
+	}
+	cells := func(line string) []string {
+		var out []string
+		for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
+			out = append(out, strings.TrimSpace(c))
+		}
+		return out
+	}
+	// The benchmark's producer column, by measure: rows after a mode's first
+	// row belong to that mode (file of 200 bytes, then stdin, ...).
+	bench := map[string]string{}
+	mode := ""
+	for _, line := range strings.Split(section(producer, "## Performance"), "\n") {
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| |") {
+			continue
+		}
+		c := cells(line)
+		if strings.Contains(c[0], ":") {
+			mode = c[0][:strings.Index(c[0], ":")]
+		}
+		bench[mode+"/"+c[0][strings.LastIndex(c[0], ":")+1:]] = c[1]
+	}
+	want := map[string]string{
+		"events/s":                            bench["file, 1,000,000 events of 200 bytes/ events/s"],
+		"CPU s (user+sys) per million events": bench["file, 1,000,000 events of 200 bytes/CPU s (user+sys) per million events"],
+		"peak RSS":                            bench["file, 1,000,000 events of 200 bytes/peak RSS"],
+		"a file appended at 50,000 lines/s: write to arrival p99": bench["a followed file appended at 50,000 lines/s for 10 s/p99"],
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(section(readme, "## How fast the producer is"), "\n") {
+		if c := cells(line); strings.HasPrefix(line, "| ") && len(c) == 2 && c[1] != "" && !strings.HasPrefix(c[1], "-") {
+			got[c[0]] = c[1]
+		}
+	}
+	for measure, w := range want {
+		if w == "" {
+			t.Errorf("docs/producer.md's Performance table has no figure for %q", measure)
+		} else if got[measure] != w {
+			t.Errorf("README: %s = %q, want the benchmark's %q (docs/producer.md, Performance)", measure, got[measure], w)
+		}
+	}
+}
