@@ -720,3 +720,61 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Lines handed out from one read share a copy of it: every line keeps its
+// own bytes (none overwritten by a later read) and its chain, whether it lies
+// within one read, spans several, or was cut by an append in progress; with
+// leading NULs, CRLF and blank lines among them.
+func TestLinesKeepTheirBytesAndChainAcrossReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	var raw []string // each line as written, its end of line included
+	for i := range 3000 {
+		body := fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", (i*7919)%900))
+		switch {
+		case i%97 == 0: // longer than a read
+			body = fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("y", 70<<10+i))
+		case i%31 == 0:
+			body = strings.Repeat("\x00", i%50) + body
+		case i%29 == 0:
+			body = ""
+		}
+		end := "\n"
+		if i%5 == 0 {
+			end = "\r\n"
+		}
+		raw = append(raw, body+end)
+	}
+	all := strings.Join(raw, "")
+	os.WriteFile(path, nil, 0o644)
+	tf := newTestFollower(t, &Checkpoints{}, path)
+	// Appends that end within lines, a poll after each.
+	for from := 0; from < len(all); {
+		to := min(len(all), from+50_001+from%77_777)
+		appendTo(t, path, all[from:to])
+		tf.poll()
+		from = to
+	}
+	chain := tf.fl.watchers[0].rec.seed
+	var want []string
+	var chains []chainHash
+	for _, l := range raw {
+		chain = chain.then([]byte(l))
+		if data := strings.TrimRight(strings.TrimLeft(l, "\x00"), "\r\n"); data != "" {
+			want, chains = append(want, data), append(chains, chain)
+		}
+	}
+	if len(tf.lines) != len(want) {
+		t.Fatalf("handed out %d lines, want %d", len(tf.lines), len(want))
+	}
+	for i, l := range tf.lines {
+		if string(l.Data) != want[i] {
+			t.Fatalf("line %d is %.60q, want %.60q", i, l.Data, want[i])
+		}
+		if l.Chain != chains[i] {
+			t.Fatalf("line %d (%.40q): chain %x, want %x", i, l.Data, l.Chain, chains[i])
+		}
+		if l.TooLong {
+			t.Errorf("line %d is marked too long", i)
+		}
+	}
+}

@@ -133,6 +133,18 @@ func (ls *lineState) release() {
 }
 
 func (ls *lineState) add(p []byte) {
+	p = ls.count(p)
+	// Room for the end of line too, so that a line of exactly MaxLineBytes
+	// is whole: long then means longer than MaxLineBytes, as parse says.
+	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
+	}
+}
+
+// count folds p, the next bytes of the line, into its length and hash, and
+// returns what of p is the line's content: p without the leading NULs
+// skipped.
+func (ls *lineState) count(p []byte) []byte {
 	ls.n += int64(len(p))
 	if ls.h == nil && ls.released {
 		ls.h = lineHashes.Get().(hash.Hash)
@@ -153,11 +165,7 @@ func (ls *lineState) add(p []byte) {
 		ls.nuls += int64(i)
 		p = p[i:]
 	}
-	// Room for the end of line too, so that a line of exactly MaxLineBytes
-	// is whole: long then means longer than MaxLineBytes, as parse says.
-	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
-		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
-	}
+	return p
 }
 
 // long reports whether buf holds only the start of the line.
