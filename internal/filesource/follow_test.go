@@ -778,3 +778,29 @@ func TestLinesKeepTheirBytesAndChainAcrossReads(t *testing.T) {
 		}
 	}
 }
+
+// What the follower allocates per line, most of its cost with the GC's: the
+// line's position, and its share of its read's copy and of the checkpoint's
+// bookkeeping. Not the line's bytes or its chain each on their own.
+func TestFollowerAllocationsPerLine(t *testing.T) {
+	const lines = 20_000
+	path := filepath.Join(t.TempDir(), "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, lines))), 0o644)
+	got := 0
+	take := func(l Line) bool { got++; l.Pos.Confirm(); return true }
+	allocs := testing.AllocsPerRun(3, func() {
+		fl := New(Config{Patterns: []string{path}, Checkpoints: &Checkpoints{}, Poll: time.Hour, RotateWait: time.Hour, Log: slog.New(slog.DiscardHandler),
+			TryEmit: take, Emit: func(_ context.Context, l Line) bool { return take(l) }})
+		now := time.Now()
+		fl.scan(now)
+		for fl.read(context.Background(), fl.watchers[0], now) {
+		}
+		fl.close(fl.watchers[0])
+	})
+	if got != 4*lines { // AllocsPerRun runs it once more first
+		t.Fatalf("handed out %d lines, want %d", got, 4*lines)
+	}
+	if perLine := allocs / lines; perLine > 2.2 {
+		t.Errorf("%.2f allocations per line, want at most 2.2", perLine)
+	}
+}

@@ -96,8 +96,9 @@ type lineState struct {
 	n       int64
 	h       hash.Hash // nil for stdin, and between lines once released
 	prev    chainHash
-	nuls    int64 // leading NULs skipped
-	skipNUL bool  // files: leading NULs are not kept in buf
+	sum     [sha256.Size]byte // where end sums the hash
+	nuls    int64             // leading NULs skipped
+	skipNUL bool              // files: leading NULs are not kept in buf
 	// released: h went back to lineHashes between lines; add takes one
 	// again for the next line.
 	released bool
@@ -114,7 +115,7 @@ func (ls *lineState) start(chain chainHash) {
 	ls.buf, ls.n, ls.nuls, ls.prev = ls.buf[:0], 0, 0, chain
 	if ls.h != nil {
 		ls.h.Reset()
-		ls.h.Write(chain[:])
+		ls.h.Write(ls.prev[:]) // not chain: passed to an interface, it would be allocated each line
 	}
 }
 
@@ -174,6 +175,7 @@ func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
 // end is the mark after the line, which started at offset start.
 func (ls *lineState) end(start int64) mark {
 	m := mark{offset: start + ls.n, prev: ls.prev, lineLen: ls.n}
-	ls.h.Sum(m.chain[:0])
+	// Summed into ls, not m, which would then be allocated each line.
+	copy(m.chain[:], ls.h.Sum(ls.sum[:0]))
 	return m
 }
