@@ -94,11 +94,10 @@ func (w *watcher) gone() bool { return w.nlink == 0 || !w.missing.IsZero() }
 type lineState struct {
 	buf     []byte
 	n       int64
-	h       hash.Hash // nil for stdin, and between lines once released
+	h       *lineHash // nil for stdin, and between lines once released
 	prev    chainHash
-	sum     [sha256.Size]byte // where end sums the hash
-	nuls    int64             // leading NULs skipped
-	skipNUL bool              // files: leading NULs are not kept in buf
+	nuls    int64 // leading NULs skipped
+	skipNUL bool  // files: leading NULs are not kept in buf
 	// released: h went back to lineHashes between lines; add takes one
 	// again for the next line.
 	released bool
@@ -106,7 +105,17 @@ type lineState struct {
 
 // lineHashes holds the hashes of files idle between lines: with thousands
 // of files followed, one each was a large part of the memory per file.
-var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
+var lineHashes = sync.Pool{New: func() any { return newLineHash() }}
+
+// lineHash is a line's hash and where end sums it: summed into a mark, the
+// mark would be allocated each line (it goes through hash.Hash). Kept with
+// the hash, it takes no memory while the file is idle.
+type lineHash struct {
+	hash.Hash
+	sum [sha256.Size]byte
+}
+
+func newLineHash() *lineHash { return &lineHash{Hash: sha256.New()} }
 
 func (ls *lineState) start(chain chainHash) {
 	if cap(ls.buf) > 64<<10 {
@@ -148,7 +157,7 @@ func (ls *lineState) add(p []byte) {
 func (ls *lineState) count(p []byte) []byte {
 	ls.n += int64(len(p))
 	if ls.h == nil && ls.released {
-		ls.h = lineHashes.Get().(hash.Hash)
+		ls.h = lineHashes.Get().(*lineHash)
 		ls.h.Reset()
 		ls.h.Write(ls.prev[:])
 	}
@@ -175,7 +184,6 @@ func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
 // end is the mark after the line, which started at offset start.
 func (ls *lineState) end(start int64) mark {
 	m := mark{offset: start + ls.n, prev: ls.prev, lineLen: ls.n}
-	// Summed into ls, not m, which would then be allocated each line.
-	copy(m.chain[:], ls.h.Sum(ls.sum[:0]))
+	copy(m.chain[:], ls.h.Sum(ls.h.sum[:0]))
 	return m
 }
