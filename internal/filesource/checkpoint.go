@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -723,7 +722,7 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 // skim computes the mark at offset by reading f from the start, as reading
 // the lines would: for a checkpoint of the earlier format, which has no chain.
 func skim(f *os.File, offset int64) (mark, error) {
-	ls := lineState{h: sha256.New()}
+	ls := lineState{h: newLineHash()}
 	m := mark{chain: chainSeed(0)}
 	ls.start(m.chain)
 	buf := make([]byte, 64<<10)

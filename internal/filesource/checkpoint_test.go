@@ -1,7 +1,6 @@
 package filesource
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
@@ -125,7 +124,7 @@ func TestEarlierCheckpointFormatIsAdopted(t *testing.T) {
 	}
 	f, _ := os.Open(a)
 	defer f.Close()
-	ls := lineState{h: sha256.New()}
+	ls := lineState{h: newLineHash()}
 	ls.start(chainSeed(0))
 	ls.add([]byte("{\"n\":1}\n"))
 	m := ls.end(0)

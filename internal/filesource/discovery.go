@@ -2,7 +2,6 @@ package filesource
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -254,7 +253,7 @@ func (fl *Follower) discover(path string, id fileID, now time.Time) {
 		return // replaced since the scan
 	}
 	w := &watcher{f: f, id: id, path: path, nlink: nlinkOf(fi), size: fi.Size(), changed: now,
-		line: lineState{h: sha256.New(), skipNUL: true}}
+		line: lineState{h: newLineHash(), skipNUL: true}}
 	if !fl.identify(w, fi.Size()) {
 		f.Close()
 		return

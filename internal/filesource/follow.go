@@ -608,30 +608,53 @@ func (fl *Follower) truncated(w *watcher, why string) {
 }
 
 // feed splits p into lines and hands out the complete ones; false when ctx
-// ended.
+// ended. The lines that begin and end in p share one copy of them, made
+// once: one allocation a read rather than one a line (most of the
+// follower's cost). The copy is the size of those lines, and parsing makes
+// each event anew, so it lives only until the last of them is parsed and
+// the queue's budget still counts what is held.
 func (fl *Follower) feed(ctx context.Context, w *watcher, p []byte) bool {
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		piece := p
-		if i >= 0 {
-			piece = p[:i+1]
+	var whole []byte // p's lines that start and end in it, copied
+	at := 0          // where whole starts in p
+	if last := bytes.LastIndexByte(p, '\n'); last >= 0 {
+		if w.line.n > 0 { // p's first line began in an earlier read
+			at = bytes.IndexByte(p, '\n') + 1
 		}
-		w.line.add(piece)
-		p = p[len(piece):]
+		if at <= last {
+			whole = append([]byte(nil), p[at:last+1]...)
+		}
+	}
+	for off := 0; off < len(p); {
+		i := bytes.IndexByte(p[off:], '\n')
 		if i < 0 {
+			w.line.add(p[off:])
 			break
 		}
-		if !fl.emitLine(ctx, w, "") {
+		piece := p[off : off+i+1]
+		var data []byte // nil: the line is in w.line.buf
+		if whole != nil && off >= at {
+			data = trimEOL(w.line.count(whole[off-at : off-at+i+1]))
+		} else {
+			w.line.add(piece)
+		}
+		off += i + 1
+		if !fl.emitLine(ctx, w, "", data) {
 			return false
 		}
 	}
 	return true
 }
 
-func (fl *Follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
+// emitLine hands out the line w.line ended, whose content is data or, when
+// data is nil, the bytes w.line kept (copied then, as w.line's buffer is
+// reused).
+func (fl *Follower) emitLine(ctx context.Context, w *watcher, cut string, data []byte) bool {
 	end := w.line.end(w.rec.read.offset)
-	data := trimEOL(w.line.buf) // without its leading NULs (lineState.skipNUL)
-	long := w.line.long()
+	long := false // a line within one read is shorter than MaxLineBytes
+	if data == nil {
+		// Without its leading NULs (lineState.skipNUL).
+		data, long = append([]byte{}, trimEOL(w.line.buf)...), w.line.long()
+	}
 	w.line.start(end.chain)
 	if len(data) == 0 && !long {
 		fl.cp.skip(w.rec, end) // a blank line: nothing to send
@@ -639,7 +662,7 @@ func (fl *Follower) emitLine(ctx context.Context, w *watcher, cut string) bool {
 	}
 	// Its time is its event_time, so that what keepFlight keeps of it is
 	// the same event.
-	l := Line{Chain: end.chain, TooLong: long, Cut: cut, Data: append([]byte(nil), data...), Read: time.Now()}
+	l := Line{Chain: end.chain, TooLong: long, Cut: cut, Data: data, Read: time.Now()}
 	l.Pos = fl.cp.read(w.rec, end, l)
 	return fl.send(ctx, l)
 }
@@ -674,7 +697,7 @@ func (fl *Follower) atEnd(ctx context.Context, w *watcher, now time.Time) {
 	if now.Sub(w.changed) < fl.rotateWait || !(gone || w.state == draining) {
 		return
 	}
-	if w.line.n > 0 && !fl.emitLine(ctx, w, "the last line of a rotated file, without a newline") {
+	if w.line.n > 0 && !fl.emitLine(ctx, w, "the last line of a rotated file, without a newline", nil) {
 		return
 	}
 	if !gone {

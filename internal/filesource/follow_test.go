@@ -798,3 +798,87 @@ func TestAFileDeletedJustBeforeTheStopHasItsLinesKept(t *testing.T) {
 		t.Errorf("kept %q at the stop, want the lines in flight %q", kept, want)
 	}
 }
+
+// Lines handed out from one read share a copy of it: every line keeps its
+// own bytes (none overwritten by a later read) and its chain, whether it lies
+// within one read, spans several, or was cut by an append in progress; with
+// leading NULs, CRLF and blank lines among them.
+func TestLinesKeepTheirBytesAndChainAcrossReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	var raw []string // each line as written, its end of line included
+	for i := range 3000 {
+		body := fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", (i*7919)%900))
+		switch {
+		case i%97 == 0: // longer than a read
+			body = fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("y", 70<<10+i))
+		case i%31 == 0:
+			body = strings.Repeat("\x00", i%50) + body
+		case i%29 == 0:
+			body = ""
+		}
+		end := "\n"
+		if i%5 == 0 {
+			end = "\r\n"
+		}
+		raw = append(raw, body+end)
+	}
+	all := strings.Join(raw, "")
+	os.WriteFile(path, nil, 0o644)
+	tf := newTestFollower(t, &Checkpoints{}, path)
+	// Appends that end within lines, a poll after each.
+	for from := 0; from < len(all); {
+		to := min(len(all), from+50_001+from%77_777)
+		appendTo(t, path, all[from:to])
+		tf.poll()
+		from = to
+	}
+	chain := tf.fl.watchers[0].rec.seed
+	var want []string
+	var chains []chainHash
+	for _, l := range raw {
+		chain = chain.then([]byte(l))
+		if data := strings.TrimRight(strings.TrimLeft(l, "\x00"), "\r\n"); data != "" {
+			want, chains = append(want, data), append(chains, chain)
+		}
+	}
+	if len(tf.lines) != len(want) {
+		t.Fatalf("handed out %d lines, want %d", len(tf.lines), len(want))
+	}
+	for i, l := range tf.lines {
+		if string(l.Data) != want[i] {
+			t.Fatalf("line %d is %.60q, want %.60q", i, l.Data, want[i])
+		}
+		if l.Chain != chains[i] {
+			t.Fatalf("line %d (%.40q): chain %x, want %x", i, l.Data, l.Chain, chains[i])
+		}
+		if l.TooLong {
+			t.Errorf("line %d is marked too long", i)
+		}
+	}
+}
+
+// What the follower allocates per line, most of its cost with the GC's: the
+// line's position, and its share of its read's copy and of the checkpoint's
+// bookkeeping. Not the line's bytes or its chain each on their own.
+func TestFollowerAllocationsPerLine(t *testing.T) {
+	const lines = 20_000
+	path := filepath.Join(t.TempDir(), "app.log")
+	os.WriteFile(path, []byte(text(nLines(0, lines))), 0o644)
+	got := 0
+	take := func(l Line) bool { got++; l.Pos.Confirm(); return true }
+	allocs := testing.AllocsPerRun(3, func() {
+		fl := New(Config{Patterns: []string{path}, Checkpoints: &Checkpoints{}, Poll: time.Hour, RotateWait: time.Hour, Log: slog.New(slog.DiscardHandler),
+			TryEmit: take, Emit: func(_ context.Context, l Line) bool { return take(l) }})
+		now := time.Now()
+		fl.scan(now)
+		for fl.read(context.Background(), fl.watchers[0], now) {
+		}
+		fl.close(fl.watchers[0])
+	})
+	if got != 4*lines { // AllocsPerRun runs it once more first
+		t.Fatalf("handed out %d lines, want %d", got, 4*lines)
+	}
+	if perLine := allocs / lines; perLine > 2.2 {
+		t.Errorf("%.2f allocations per line, want at most 2.2", perLine)
+	}
+}

@@ -93,7 +93,7 @@ func TestChainsOfEarlierSeedsArePinned(t *testing.T) {
 func TestLineStateChainIsThen(t *testing.T) {
 	seed := newSeed()
 	line := []byte("\x00\x00{\"n\":1}\r\n") // leading NULs count toward the chain
-	ls := lineState{h: sha256.New(), skipNUL: true}
+	ls := lineState{h: newLineHash(), skipNUL: true}
 	ls.start(seed)
 	ls.add(line[:3])
 	ls.add(line[3:])

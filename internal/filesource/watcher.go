@@ -94,7 +94,7 @@ func (w *watcher) gone() bool { return w.nlink == 0 || !w.missing.IsZero() }
 type lineState struct {
 	buf     []byte
 	n       int64
-	h       hash.Hash // nil for stdin, and between lines once released
+	h       *lineHash // nil for stdin, and between lines once released
 	prev    chainHash
 	nuls    int64 // leading NULs skipped
 	skipNUL bool  // files: leading NULs are not kept in buf
@@ -105,7 +105,17 @@ type lineState struct {
 
 // lineHashes holds the hashes of files idle between lines: with thousands
 // of files followed, one each was a large part of the memory per file.
-var lineHashes = sync.Pool{New: func() any { return sha256.New() }}
+var lineHashes = sync.Pool{New: func() any { return newLineHash() }}
+
+// lineHash is a line's hash and where end sums it: summed into a mark, the
+// mark would be allocated each line (it goes through hash.Hash). Kept with
+// the hash, it takes no memory while the file is idle.
+type lineHash struct {
+	hash.Hash
+	sum [sha256.Size]byte
+}
+
+func newLineHash() *lineHash { return &lineHash{Hash: sha256.New()} }
 
 func (ls *lineState) start(chain chainHash) {
 	if cap(ls.buf) > 64<<10 {
@@ -114,7 +124,7 @@ func (ls *lineState) start(chain chainHash) {
 	ls.buf, ls.n, ls.nuls, ls.prev = ls.buf[:0], 0, 0, chain
 	if ls.h != nil {
 		ls.h.Reset()
-		ls.h.Write(chain[:])
+		ls.h.Write(ls.prev[:]) // not chain: passed to an interface, it would be allocated each line
 	}
 }
 
@@ -133,9 +143,21 @@ func (ls *lineState) release() {
 }
 
 func (ls *lineState) add(p []byte) {
+	p = ls.count(p)
+	// Room for the end of line too, so that a line of exactly MaxLineBytes
+	// is whole: long then means longer than MaxLineBytes, as parse says.
+	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
+		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
+	}
+}
+
+// count folds p, the next bytes of the line, into its length and hash, and
+// returns what of p is the line's content: p without the leading NULs
+// skipped.
+func (ls *lineState) count(p []byte) []byte {
 	ls.n += int64(len(p))
 	if ls.h == nil && ls.released {
-		ls.h = lineHashes.Get().(hash.Hash)
+		ls.h = lineHashes.Get().(*lineHash)
 		ls.h.Reset()
 		ls.h.Write(ls.prev[:])
 	}
@@ -153,11 +175,7 @@ func (ls *lineState) add(p []byte) {
 		ls.nuls += int64(i)
 		p = p[i:]
 	}
-	// Room for the end of line too, so that a line of exactly MaxLineBytes
-	// is whole: long then means longer than MaxLineBytes, as parse says.
-	if room := MaxLineBytes + len("\r\n") - len(ls.buf); room > 0 {
-		ls.buf = append(ls.buf, p[:min(room, len(p))]...)
-	}
+	return p
 }
 
 // long reports whether buf holds only the start of the line.
@@ -166,6 +184,6 @@ func (ls *lineState) long() bool { return ls.n-ls.nuls > int64(len(ls.buf)) }
 // end is the mark after the line, which started at offset start.
 func (ls *lineState) end(start int64) mark {
 	m := mark{offset: start + ls.n, prev: ls.prev, lineLen: ls.n}
-	ls.h.Sum(m.chain[:0])
+	copy(m.chain[:], ls.h.Sum(ls.h.sum[:0]))
 	return m
 }

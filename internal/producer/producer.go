@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -521,6 +522,13 @@ func (r *run) event(l line, p parsedLine, ev *Event) bool {
 	reason := p.reason
 	if l.cut != "" {
 		reason = "line " + l.cut + ": " + reason
+	}
+	// A followed file's lines share their read's buffer: the position holds
+	// a copy instead, so that buffer goes while the dead-letter file is slow,
+	// as it does with an accepted line's parsed event.
+	if l.pos != nil {
+		l.data = bytes.Clone(l.data)
+		l.pos.Parsed(l.data)
 	}
 	entry := deadLetter{Reason: reason}
 	switch {
