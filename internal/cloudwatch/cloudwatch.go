@@ -133,17 +133,6 @@ func throttled(code string) bool {
 	return false
 }
 
-// noRedirects follows no redirect: a signed request (and its credentials)
-// goes only to the endpoint it was signed for.
-func noRedirects(hc *http.Client) *http.Client {
-	c := http.Client{}
-	if hc != nil {
-		c = *hc
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 // outage logs the start of a run of failures once and its end once, so a
 // CloudWatch that refuses for hours costs two log lines, not one a minute.
 type outage struct {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tributary/tributary/internal/noredirect"
 )
 
 // PutLogEvents's documented limits (CloudWatch Logs API Reference,
@@ -126,7 +128,7 @@ func NewShipper(cfg LogsConfig) (*Shipper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Shipper{cfg: cfg, url: u, sign: s, hc: noRedirects(cfg.HTTP), full: make(chan struct{}, 1),
+	return &Shipper{cfg: cfg, url: u, sign: s, hc: noredirect.Client(cfg.HTTP), full: make(chan struct{}, 1),
 		out: outage{log: cfg.Log, what: "logs"}}, nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tributary/tributary/internal/noredirect"
 )
 
 // DefaultInterval is how often the figures are published: CloudWatch's
@@ -109,7 +111,7 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Metrics{cfg: cfg, url: u, sign: s, hc: noRedirects(cfg.HTTP), out: outage{log: cfg.Log, what: "metrics"}}, nil
+	return &Metrics{cfg: cfg, url: u, sign: s, hc: noredirect.Client(cfg.HTTP), out: outage{log: cfg.Log, what: "metrics"}}, nil
 }
 
 // Dropped is the number of intervals that could not be sent.

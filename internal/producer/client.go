@@ -191,20 +191,6 @@ func (c *client) post(ctx context.Context, events []*Event, gz bool) outcome {
 	return c.classify(resp.StatusCode, respBody, len(events))
 }
 
-// noRedirects is hc (or a default client) that answers a redirect with the
-// 3xx itself. Go's client follows redirects and forwards most headers,
-// x-api-key and X-Amz-Security-Token among them: the events would be
-// posted, and the credentials sent, to whatever host the answer names, and
-// that host's answer taken for the API's.
-func noRedirects(hc *http.Client) *http.Client {
-	c := http.Client{}
-	if hc != nil {
-		c = *hc
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 // redirected is the dead-letter reason of a 3xx: the status, where it
 // pointed, and what to do.
 func redirected(status int, location string) string {

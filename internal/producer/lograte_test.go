@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary/tributary/internal/noredirect"
 )
 
 // A condition is said at once, then at most once per period while it lasts,
@@ -40,7 +42,7 @@ func TestRateLogSaysAtOnceThenAtABoundedRate(t *testing.T) {
 func TestAdviceNamesTheCause(t *testing.T) {
 	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer plain.Close()
-	c := &client{url: strings.Replace(plain.URL, "http://", "https://", 1) + "/v1", auth: NoAuth{}, http: noRedirects(nil)}
+	c := &client{url: strings.Replace(plain.URL, "http://", "https://", 1) + "/v1", auth: NoAuth{}, http: noredirect.Client(nil)}
 	tlsOutcome := c.post(context.Background(), []*Event{{Data: []byte(`{}`)}}, false)
 	for _, tc := range []struct {
 		o    outcome

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tributary/tributary/internal/filesource"
 	"github.com/tributary/tributary/internal/ingest"
+	"github.com/tributary/tributary/internal/noredirect"
 )
 
 // Sources.
@@ -116,7 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
 	r := &run{cfg: cfg, dl: dl, stats: cfg.Stats, budget: newBudget(cfg.QueueBytes), problems: newRateLog(cfg.Log, problemEvery),
-		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noRedirects(cfg.HTTPClient), log: cfg.Log},
+		client: &client{url: cfg.URL, batch: cfg.BatchSize > 1, gzip: cfg.Gzip, auth: cfg.Auth, http: noredirect.Client(cfg.HTTPClient), log: cfg.Log},
 		dlIn:   make(chan []dlItem, 64), dlDone: make(chan struct{}), spool: sp}
 	r.unconfirmed = newUnconfirmed(time.Now)
 	r.stats.set(func(s *Stats) {
