@@ -7,14 +7,17 @@
 package test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/tributary/tributary/internal/cfn"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/tributary/tributary/internal/cfn"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
@@ -241,4 +244,22 @@ func strs(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// syncBuffer is a process's output, which tests read while it writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

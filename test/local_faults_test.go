@@ -53,23 +53,6 @@ type localRun struct {
 	bin, dir string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startLocal runs `local up` on the default assembly without the host's
 // producer and waits until it is ready.
 func startLocal(t *testing.T, dir string) *localRun {

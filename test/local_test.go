@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -229,7 +228,7 @@ func TestLocalStatsLineShowsTheProducersFigures(t *testing.T) {
 	t.Setenv("TRIBUTARY_CLOUDWATCH_LOG_GROUP", "/tributary/local/producer")
 	t.Setenv("TRIBUTARY_PIPELINE", "local-test")
 	t.Setenv("TRIBUTARY_RATE", "50")
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	dir := t.TempDir()
 	lp, err := local.Start(local.Options{Assembly: synth(t, nil).outdir, Dir: dir, APIAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0", Producer: bin, Out: out})
 	if err != nil {
@@ -257,21 +256,4 @@ func TestLocalStatsLineShowsTheProducersFigures(t *testing.T) {
 	if strings.Contains(string(log), "cannot publish") || strings.Contains(string(log), "no AWS credentials") {
 		t.Errorf("the producer could not publish to the local CloudWatch:\n%.3000s", log)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
