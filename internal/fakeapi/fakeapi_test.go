@@ -120,3 +120,28 @@ func TestDecompressesAsAPIGatewayDoes(t *testing.T) {
 		t.Errorf("%d records stored, want 4", len(records))
 	}
 }
+
+// A batch may carry as many events as the request model says (MaxBatch),
+// 500 by default, and one more is refused with 400, nothing stored.
+func TestBatchLimitIsTheModels(t *testing.T) {
+	batch := func(n int) string { return "[" + strings.TrimSuffix(strings.Repeat(`{"a":1},`, n), ",") + "]" }
+	for _, c := range []struct {
+		faults Faults
+		max    int
+	}{
+		{Faults{}, ingest.MaxBatch},
+		{Faults{MaxBatch: ingest.MaxPackedBatch}, ingest.MaxPackedBatch},
+	} {
+		a := Start(c.faults)
+		if status, _ := post(t, a, "/batch", batch(c.max), nil); status != 200 {
+			t.Errorf("MaxBatch %d: %d events answered %d, want 200", c.faults.MaxBatch, c.max, status)
+		}
+		if status, _ := post(t, a, "/batch", batch(c.max+1), nil); status != 400 {
+			t.Errorf("MaxBatch %d: %d events answered %d, want 400", c.faults.MaxBatch, c.max+1, status)
+		}
+		if got := len(a.Events()); got != c.max {
+			t.Errorf("MaxBatch %d: %d events stored, want %d", c.faults.MaxBatch, got, c.max)
+		}
+		a.Close()
+	}
+}
